@@ -1,0 +1,181 @@
+/**
+ * Time source shared by the flasher, the instruments and the simulators.
+ *
+ * RealClock: wall time; used with real hardware, ptys and real-time benches.
+ * VirtualClock: simulated time that jumps to the next timer whenever the process has nothing
+ * else to do, so a batch of hundreds of virtual flashes finishes in seconds while every
+ * modelled duration (wire time, erase time, timeouts) stays exact in virtual milliseconds.
+ * A VirtualClock must only be combined with in-process devices: real I/O (a pty, a socket)
+ * keeps running on wall time while virtual time races ahead.
+ */
+export interface Clock {
+  /** Milliseconds (fractional) since the clock's origin. */
+  now(): number;
+  /** Run fn at absolute clock time t (ms). Returns a cancel function. */
+  at(t: number, fn: () => void): () => void;
+  /** Resolve after ms; rejects with the signal's reason if aborted. */
+  sleep(ms: number, signal?: AbortSignal): Promise<void>;
+  /** Resolve at absolute clock time t. */
+  sleepUntil(t: number, signal?: AbortSignal): Promise<void>;
+  readonly kind: 'real' | 'virtual';
+}
+
+abstract class ClockBase implements Clock {
+  abstract readonly kind: 'real' | 'virtual';
+  abstract now(): number;
+  abstract at(t: number, fn: () => void): () => void;
+
+  sleep(ms: number, signal?: AbortSignal): Promise<void> {
+    return this.sleepUntil(this.now() + Math.max(0, ms), signal);
+  }
+
+  sleepUntil(t: number, signal?: AbortSignal): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      if (signal?.aborted) {
+        reject(signal.reason);
+        return;
+      }
+      const onAbort = (): void => {
+        cancel();
+        reject(signal?.reason);
+      };
+      const cancel = this.at(t, () => {
+        signal?.removeEventListener('abort', onAbort);
+        resolve();
+      });
+      signal?.addEventListener('abort', onAbort, { once: true });
+    });
+  }
+}
+
+export class RealClock extends ClockBase {
+  readonly kind = 'real' as const;
+  readonly #origin = performance.now();
+
+  now(): number {
+    return performance.now() - this.#origin;
+  }
+
+  at(t: number, fn: () => void): () => void {
+    const timer = setTimeout(fn, Math.max(0, t - this.now()));
+    return () => clearTimeout(timer);
+  }
+}
+
+interface VirtualTimer {
+  t: number;
+  seq: number;
+  fn: () => void;
+  cancelled: boolean;
+}
+
+/**
+ * Discrete-event clock. Timers fire in (time, insertion) order. Time advances only when the
+ * event loop has been idle for `idleTurns` consecutive setImmediate turns (all promise
+ * continuations and nextTicks of the previous step have run by then).
+ */
+export class VirtualClock extends ClockBase {
+  readonly kind = 'virtual' as const;
+  #now = 0;
+  #seq = 0;
+  #heap: VirtualTimer[] = [];
+  #running = false;
+  readonly #idleTurns: number;
+
+  constructor(options: { idleTurns?: number; start?: number } = {}) {
+    super();
+    this.#idleTurns = options.idleTurns ?? 3;
+    this.#now = options.start ?? 0;
+  }
+
+  now(): number {
+    return this.#now;
+  }
+
+  /** Number of pending timers (for tests and leak checks). */
+  pending(): number {
+    return this.#heap.filter((x) => !x.cancelled).length;
+  }
+
+  at(t: number, fn: () => void): () => void {
+    const timer: VirtualTimer = { t: Math.max(t, this.#now), seq: this.#seq++, fn, cancelled: false };
+    this.#push(timer);
+    this.#kick();
+    return () => {
+      timer.cancelled = true;
+    };
+  }
+
+  #kick(): void {
+    if (this.#running) return;
+    this.#running = true;
+    let idle = 0;
+    const step = (): void => {
+      if (idle < this.#idleTurns) {
+        idle++;
+        setImmediate(step);
+        return;
+      }
+      idle = 0;
+      const next = this.#pop();
+      if (!next) {
+        this.#running = false;
+        return;
+      }
+      this.#now = Math.max(this.#now, next.t);
+      // Fire every timer due at this same instant before yielding, in order.
+      next.fn();
+      for (let due = this.#peek(); due && due.t <= this.#now; due = this.#peek()) {
+        this.#pop()?.fn();
+      }
+      setImmediate(step);
+    };
+    setImmediate(step);
+  }
+
+  #peek(): VirtualTimer | undefined {
+    while (this.#heap.length && this.#heap[0]!.cancelled) this.#popRaw();
+    return this.#heap[0];
+  }
+
+  #pop(): VirtualTimer | undefined {
+    return this.#peek() ? this.#popRaw() : undefined;
+  }
+
+  #less(a: VirtualTimer, b: VirtualTimer): boolean {
+    return a.t < b.t || (a.t === b.t && a.seq < b.seq);
+  }
+
+  #push(x: VirtualTimer): void {
+    const h = this.#heap;
+    h.push(x);
+    let i = h.length - 1;
+    while (i > 0) {
+      const p = (i - 1) >> 1;
+      if (!this.#less(h[i]!, h[p]!)) break;
+      [h[i], h[p]] = [h[p]!, h[i]!];
+      i = p;
+    }
+  }
+
+  #popRaw(): VirtualTimer | undefined {
+    const h = this.#heap;
+    const top = h[0];
+    const last = h.pop();
+    if (h.length && last) {
+      h[0] = last;
+      let i = 0;
+      for (;;) {
+        const l = 2 * i + 1;
+        const r = l + 1;
+        let m = i;
+        if (l < h.length && this.#less(h[l]!, h[m]!)) m = l;
+        if (r < h.length && this.#less(h[r]!, h[m]!)) m = r;
+        if (m === i) break;
+        [h[i], h[m]] = [h[m]!, h[i]!];
+        i = m;
+      }
+    }
+    return top;
+  }
+}
