@@ -1,0 +1,172 @@
+import { readFileSync } from 'node:fs';
+import { z } from 'zod';
+import { ConfigError } from '../core/errors.ts';
+
+/**
+ * A jig file describes one station: its I/O boards, reference meters and slots.
+ * Ports are either device paths (/dev/ttyUSB0, a pty symlink), `sim:<name>` for a device of the
+ * in-process virtual jig, or an adapter selected by USB topology / serial number.
+ */
+
+/** A digital pin on an I/O board; `activeLow` inverts the logical level (e.g. relay modules that switch on LOW). */
+export const PinSchema = z.union([
+  z.number().int().min(0).max(127),
+  z.object({ pin: z.number().int().min(0).max(127), activeLow: z.boolean().default(false) }).strict(),
+]);
+export type PinSpec = z.infer<typeof PinSchema>;
+
+export const SerialPortRefSchema = z
+  .object({
+    /** Device path, pty symlink, or `sim:<name>`. */
+    port: z.string().min(1).optional(),
+    /** USB topology path as in /sys/bus/usb/devices, e.g. "1-1.3". Survives re-enumeration. */
+    usbPath: z.string().regex(/^\d+-\d+(\.\d+)*$/, 'usbPath looks like "1-1.3"').optional(),
+    serialNumber: z.string().min(1).optional(),
+    baudRate: z.number().int().positive().optional(),
+  })
+  .strict()
+  .refine((p) => p.port || p.usbPath || p.serialNumber, { message: 'needs one of port, usbPath, serialNumber' });
+export type SerialPortRef = z.infer<typeof SerialPortRefSchema>;
+
+export const LoadSchema = z
+  .object({
+    name: z.string().min(1),
+    pin: PinSchema,
+    /** Nominal real power at nominal voltage, W. */
+    watts: z.number().positive().max(4000),
+    /** Power factor; < 1 means inductive (lagging). */
+    pf: z.number().gt(0).max(1).default(1),
+  })
+  .strict();
+export type LoadSpec = z.infer<typeof LoadSchema>;
+
+export const ResetSchema = z.discriminatedUnion('method', [
+  /** CEN driven by an I/O-board pin (slot.pins.cen). */
+  z.object({ method: z.literal('jig-cen'), pulseMs: z.number().positive().default(50) }).strict(),
+  /** DTR/RTS of the USB-UART, as an esptool-style sequence, e.g. "R1|D1|W100|D0|W100|R0". */
+  z.object({ method: z.literal('modem-lines'), sequence: z.string().regex(/^([DRW]\d+)(\|[DRW]\d+)*$/) }).strict(),
+  /** Switch the module's 3V3 off and on (slot.pins.power3v3). */
+  z.object({ method: z.literal('power-cycle'), offMs: z.number().positive().default(300) }).strict(),
+  /** Nobody resets: the chip must already be in (or enter) its link window. */
+  z.object({ method: z.literal('none') }).strict(),
+]);
+export type ResetSpec = z.infer<typeof ResetSchema>;
+
+export const SlotSchema = z
+  .object({
+    id: z.number().int().min(1),
+    uart: SerialPortRefSchema,
+    reset: ResetSchema.default({ method: 'jig-cen', pulseMs: 50 }),
+    /** Key of ioBoards. */
+    io: z.string().min(1),
+    pins: z
+      .object({
+        cen: PinSchema,
+        power3v3: PinSchema,
+        /** Relay that connects the USB-UART and 3V3 to the module (closed = connected). */
+        uartIsolation: PinSchema,
+        mains: PinSchema,
+        loads: z.array(LoadSchema).default([]),
+        button: PinSchema,
+        ledSensor: z.object({ analog: z.number().int().min(0).max(15), threshold: z.number().int().min(0).max(1023) }).strict(),
+        relaySense: PinSchema,
+        lid: PinSchema,
+        estop: PinSchema,
+      })
+      .strict(),
+    /** Reference meter for this slot: key of meters, and the channel/element on it. */
+    meter: z.object({ ref: z.string().min(1), channel: z.number().int().min(1).default(1) }).strict(),
+  })
+  .strict();
+export type SlotSpec = z.infer<typeof SlotSchema>;
+
+export const IoBoardSchema = z
+  .object({ port: z.string().min(1).optional(), usbPath: z.string().optional(), serialNumber: z.string().optional(), baudRate: z.number().int().positive().default(57600) })
+  .strict();
+
+export const MeterSchema = z.discriminatedUnion('kind', [
+  z.object({
+    kind: z.literal('pzem004t'),
+    port: z.string().min(1),
+    address: z.number().int().min(1).max(0xf8).default(0xf8),
+    serial: z.string().optional(),
+    calibrationDate: z.string().optional(),
+  }).strict(),
+  z.object({
+    kind: z.literal('scpi'),
+    model: z.string().default('WT310E'),
+    /** tcp://host:port, a serial path, or usbtmc:VID:PID[:serial]. */
+    address: z.string().min(1),
+    serial: z.string().optional(),
+    calibrationDate: z.string().optional(),
+  }).strict(),
+]);
+export type MeterSpec = z.infer<typeof MeterSchema>;
+
+export const JigSchema = z
+  .object({
+    name: z.string().min(1),
+    description: z.string().optional(),
+    /** Relay backend for mains/loads when not on the I/O board: dcttech HID boards by serial. */
+    ioBoards: z.record(IoBoardSchema),
+    meters: z.record(MeterSchema),
+    /** Mains supply seen by the virtual jig (ignored on real hardware). */
+    mains: z.object({ volts: z.number().positive().default(230), hz: z.number().positive().default(50) }).strict().default({}),
+    /** Interlock timing: break-before-make settle between isolating UART and closing mains. */
+    interlock: z.object({ settleMs: z.number().min(0).default(100) }).strict().default({}),
+    slots: z.array(SlotSchema).min(1),
+  })
+  .strict()
+  .superRefine((jig, ctx) => {
+    const ids = new Set<number>();
+    jig.slots.forEach((s, i) => {
+      if (ids.has(s.id)) ctx.addIssue({ code: 'custom', path: ['slots', i, 'id'], message: `duplicate slot id ${s.id}` });
+      ids.add(s.id);
+      if (!jig.ioBoards[s.io]) ctx.addIssue({ code: 'custom', path: ['slots', i, 'io'], message: `unknown I/O board "${s.io}"` });
+      if (!jig.meters[s.meter.ref]) ctx.addIssue({ code: 'custom', path: ['slots', i, 'meter', 'ref'], message: `unknown meter "${s.meter.ref}"` });
+      // One physical pin must not serve two functions on the same board.
+      const used = new Map<number, string>();
+      const claim = (name: string, p: PinSpec): void => {
+        const n = typeof p === 'number' ? p : p.pin;
+        const prev = used.get(n);
+        if (prev) ctx.addIssue({ code: 'custom', path: ['slots', i, 'pins', name], message: `pin ${n} already used by ${prev}` });
+        used.set(n, name);
+      };
+      const { loads, ledSensor, ...digital } = s.pins;
+      void ledSensor;
+      for (const [name, p] of Object.entries(digital)) claim(name, p as PinSpec);
+      loads.forEach((l) => claim(`load ${l.name}`, l.pin));
+    });
+  });
+export type JigSpec = z.infer<typeof JigSchema>;
+
+export function pinNumber(p: PinSpec): number {
+  return typeof p === 'number' ? p : p.pin;
+}
+export function pinActiveLow(p: PinSpec): boolean {
+  return typeof p === 'number' ? false : p.activeLow;
+}
+
+/** Validate a parsed object; throws one ConfigError listing every problem with its path. */
+export function parseJig(input: unknown, source = '<jig>'): JigSpec {
+  const r = JigSchema.safeParse(input);
+  if (r.success) return r.data;
+  const problems = r.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`);
+  throw new ConfigError(`invalid jig file ${source}:\n  ${problems.join('\n  ')}`, { step: 'jig-config', problems });
+}
+
+export function loadJigFile(path: string): JigSpec {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (e) {
+    throw new ConfigError(`cannot read jig file ${path}: ${(e as Error).message}`, { step: 'jig-config' }, { cause: e });
+  }
+  let data: unknown;
+  try {
+    data = JSON.parse(text);
+  } catch (e) {
+    throw new ConfigError(`jig file ${path} is not valid JSON: ${(e as Error).message}`, { step: 'jig-config' }, { cause: e });
+  }
+  return parseJig(data, path);
+}
