@@ -1,0 +1,333 @@
+/**
+ * TAP report files for station runs, produced by tap's own `Test` object (toolchain.md §8.4), so the
+ * test-point lines, YAML diagnostics and indented subtests are tap's, not ours.
+ *
+ * - Diagnostics are ours only: every point is emitted with `at: null, stack: ''` so tap adds no
+ *   source excerpts or stack traces (those are about this file, not the device under test).
+ * - `version: 13` makes the file readable by Perl `prove` (toolchain.md §8.5): the header says 13, and the
+ *   YAML has only one-line scalars and no blank lines, because Perl's YAMLish reader knows neither `|-`
+ *   block scalars nor folded plain/quoted scalars (the `yaml` library folds at 80 columns). So multi-line or
+ *   long diag strings become lists of short lines before tap sees them, and a line filter drops any blank
+ *   line that still appears inside a YAML block.
+ * - tap writes comments made before the first point ahead of its version line; the line filter moves the
+ *   version line back to the top.
+ * - A step that throws becomes a `not ok` with the error in its YAML; the report keeps going.
+ *   `withTapReport` closes the file even if the whole body throws.
+ */
+import { createWriteStream, mkdirSync, type WriteStream } from 'node:fs';
+import { dirname } from 'node:path';
+import { Transform, type TransformCallback } from 'node:stream';
+import { Test, type TestOpts } from 'tap';
+import { PlugrigError } from '../rig/core/errors.ts';
+import { hex } from '../rig/core/hex.ts';
+
+export type TapVersion = 13 | 14;
+export type Diag = Record<string, unknown>;
+
+export interface TapReportOptions {
+  title: string;
+  /** Written as `# key: value` comments after the title (station, slot, unit, firmware sha, …). */
+  meta?: Record<string, unknown>;
+  /** 14 (default) or 13 for Perl prove. */
+  version?: TapVersion;
+}
+
+/** Counts of one report level; `pass` excludes skips. tap-parser's `pass` equals `pass + skip`. */
+export interface TapCounts {
+  total: number;
+  pass: number;
+  fail: number;
+  skip: number;
+}
+
+export interface TapSummary extends TapCounts {
+  /** The same counts over every leaf point of every subtest (subtest summary points excluded). */
+  leaves: TapCounts;
+}
+
+export interface StepResult {
+  ok: boolean;
+  diag?: Diag;
+}
+
+export type StepOutcome<T> = { ok: true; value: T } | { ok: false; error: unknown };
+
+export interface MeasurementLimits {
+  min?: number;
+  max?: number;
+  /** A passing value this close to a limit is flagged `marginal`, as a fraction of the span (default 0.1). */
+  marginalFraction?: number;
+}
+
+/** Option names tap reads from an assertion's extra object; user diag keys with these names get a `_` suffix. */
+const TAP_OPTION_KEYS = new Set(['skip', 'todo', 'diagnostic', 'at', 'stack', 'source', 'name', 'timeout', 'bail', 'tapCaught']);
+const NO_SOURCE = { at: null, stack: '' };
+
+function emptyCounts(): TapCounts {
+  return { total: 0, pass: 0, fail: 0, skip: 0 };
+}
+
+/** YAML columns available to a one-line scalar at `depth` (conservative: yaml folds at 80, quotes may be added). */
+function columnsAt(depth: number): number {
+  return Math.max(20, 72 - 2 * depth);
+}
+
+/** Split text into non-blank lines of at most `width` characters, breaking at spaces where possible. */
+function shortLines(text: string, width: number): string[] {
+  const out: string[] = [];
+  for (const line of text.split(/\r?\n/)) {
+    let rest = line.trim();
+    while (rest.length > width) {
+      const cut = rest.lastIndexOf(' ', width);
+      const at = cut > 0 ? cut : width;
+      out.push(rest.slice(0, at).trimEnd());
+      rest = rest.slice(at).trimStart();
+    }
+    if (rest !== '') out.push(rest);
+  }
+  return out;
+}
+
+/**
+ * Make a value YAML-friendly: bytes as hex, errors as their JSON. For v13 (`compact`) a string that would
+ * not stay on one line beside its key (`keyLength`) becomes a list of short lines.
+ */
+function plain(value: unknown, compact: boolean, depth = 0, keyLength = 0): unknown {
+  if (depth > 8) return '[nested too deep]';
+  if (typeof value === 'string' && compact) {
+    const oneLine = !value.includes('\n') && keyLength + 2 + value.length <= columnsAt(depth);
+    return oneLine ? value : shortLines(value, columnsAt(depth + 1));
+  }
+  if (typeof value === 'bigint') return value.toString();
+  if (value instanceof Uint8Array) return hex(value);
+  if (value instanceof PlugrigError) return plain(value.toJSON(), compact, depth + 1);
+  if (value instanceof Error) return plain({ name: value.name, message: value.message }, compact, depth + 1);
+  if (Array.isArray(value)) return value.map((v) => plain(v, compact, depth + 1));
+  if (value && typeof value === 'object') {
+    const out: Diag = {};
+    for (const [k, v] of Object.entries(value)) if (v !== undefined) out[k] = plain(v, compact, depth + 1, k.length);
+    return out;
+  }
+  return value;
+}
+
+function errorDiag(error: unknown): Diag {
+  return { error };
+}
+
+/**
+ * Line filter between tap and the file: puts the version line first (holding back earlier comments) and,
+ * for v13, writes `TAP version 13` and drops blank/whitespace-only lines inside YAML blocks (between an
+ * indented `---` and its `...`), which Perl's YAMLish reader rejects.
+ */
+class TapLineFilter extends Transform {
+  private pending = '';
+  private beforeHeader: string[] = [];
+  private headerDone = false;
+  private inYaml = false;
+
+  constructor(private readonly version: TapVersion) {
+    super();
+  }
+
+  override _transform(chunk: Buffer | string, _enc: BufferEncoding, done: TransformCallback): void {
+    const text = this.pending + chunk.toString();
+    const lines = text.split('\n');
+    this.pending = lines.pop() ?? '';
+    this.push(this.filterLines(lines));
+    done();
+  }
+
+  override _flush(done: TransformCallback): void {
+    let out = this.pending ? this.filterLines([this.pending]).replace(/\n$/, '') : '';
+    if (!this.headerDone) out = this.beforeHeader.join('') + out;
+    this.push(out);
+    done();
+  }
+
+  private filterLines(lines: string[]): string {
+    let out = '';
+    for (const line of lines) {
+      if (!this.headerDone) {
+        if (/^TAP version \d+$/.test(line)) {
+          this.headerDone = true;
+          out += `TAP version ${this.version}\n` + this.beforeHeader.join('');
+          this.beforeHeader = [];
+        } else {
+          this.beforeHeader.push(line + '\n');
+        }
+        continue;
+      }
+      if (/^\s+---$/.test(line)) this.inYaml = true;
+      else if (/^\s+\.\.\.$/.test(line)) this.inYaml = false;
+      else if (this.inYaml && this.version === 13 && line.trim() === '') continue;
+      out += line + '\n';
+    }
+    return out;
+  }
+}
+
+export class TapReport {
+  private readonly counts = emptyCounts();
+
+  /** Use `openTapReport`; subtests get their own instance over tap's child Test. */
+  constructor(
+    private readonly t: Test,
+    private readonly version: TapVersion,
+    private readonly leaves: TapCounts,
+  ) {}
+
+  private diag(extra: Diag | undefined): Diag {
+    const out: Diag = {};
+    const cleaned = plain(extra ?? {}, this.version === 13) as Diag;
+    for (const [k, v] of Object.entries(cleaned)) out[TAP_OPTION_KEYS.has(k) ? `${k}_` : k] = v;
+    return out;
+  }
+
+  private count(kind: 'pass' | 'fail' | 'skip', leaf: boolean): void {
+    for (const c of leaf ? [this.counts, this.leaves] : [this.counts]) {
+      c.total++;
+      c[kind]++;
+    }
+  }
+
+  /** A passing point; `diag` is shown as YAML. */
+  ok(name: string, diag?: Diag): true {
+    this.count('pass', true);
+    this.t.pass(name, { ...this.diag(diag), ...NO_SOURCE, diagnostic: diag !== undefined });
+    return true;
+  }
+
+  /** A failing point with its diagnostics (expected, bytes seen, …). */
+  fail(name: string, diag?: Diag): false {
+    this.count('fail', true);
+    this.t.fail(name, { ...this.diag(diag), ...NO_SOURCE, diagnostic: true });
+    return false;
+  }
+
+  /** A skipped point (`ok N - name # SKIP reason`). */
+  skip(name: string, reason: string): void {
+    this.count('skip', true);
+    this.t.pass(name, { ...NO_SOURCE, skip: reason });
+  }
+
+  comment(text: string): void {
+    this.t.comment(text);
+  }
+
+  /**
+   * Record a step. With a function: passes with its value, or fails with the thrown error in the YAML
+   * (never rethrows; the outcome says what happened). With a result: records it as given.
+   */
+  step<T>(name: string, fn: () => T | Promise<T>): Promise<StepOutcome<T>>;
+  step(name: string, result: boolean | StepResult): boolean;
+  step<T>(name: string, action: (() => T | Promise<T>) | boolean | StepResult): Promise<StepOutcome<T>> | boolean {
+    if (typeof action === 'function') return this.runStep(name, action);
+    const result = typeof action === 'boolean' ? { ok: action } : action;
+    return result.ok ? this.ok(name, result.diag) : this.fail(name, result.diag);
+  }
+
+  private async runStep<T>(name: string, fn: () => T | Promise<T>): Promise<StepOutcome<T>> {
+    try {
+      const value = await fn();
+      this.ok(name);
+      return { ok: true, value };
+    } catch (error) {
+      this.fail(name, errorDiag(error));
+      return { ok: false, error };
+    }
+  }
+
+  /** A measured value checked against limits; YAML carries value, unit, limits and `marginal`. */
+  measurement(name: string, value: number, unit: string, limits: MeasurementLimits): boolean {
+    const { min, max } = limits;
+    const within = Number.isFinite(value) && (min === undefined || value >= min) && (max === undefined || value <= max);
+    const fraction = limits.marginalFraction ?? 0.1;
+    const margin =
+      min !== undefined && max !== undefined
+        ? (max - min) * fraction
+        : Math.abs(min ?? max ?? 0) * fraction;
+    const marginal =
+      within && ((min !== undefined && value - min < margin) || (max !== undefined && max - value < margin));
+    const diag: Diag = { value, unit, limits: { min, max }, marginal };
+    return within ? this.ok(name, diag) : this.fail(name, diag);
+  }
+
+  /** A nested group; a throw inside becomes a failing point of the group. Resolves to whether it passed. */
+  async subtest(name: string, fn: (report: TapReport) => void | Promise<void>): Promise<boolean> {
+    let child: TapReport | undefined;
+    await this.t.test(name, { ...NO_SOURCE }, async (st: Test) => {
+      child = new TapReport(st, this.version, this.leaves);
+      try {
+        await fn(child);
+      } catch (error) {
+        child.fail(`${name}: uncaught error`, errorDiag(error));
+      }
+      if (child.counts.total === 0) child.comment('no checks recorded');
+    });
+    const passed = child !== undefined && child.counts.fail === 0;
+    this.count(passed ? 'pass' : 'fail', false);
+    return passed;
+  }
+
+  /** Counts so far at this level and over all leaves. */
+  summary(): TapSummary {
+    return { ...this.counts, leaves: { ...this.leaves } };
+  }
+}
+
+/** The top-level report, bound to its file. */
+export class TapReportFile extends TapReport {
+  private closing: Promise<TapSummary> | undefined;
+
+  constructor(
+    private readonly root: Test,
+    private readonly file: WriteStream,
+    version: TapVersion,
+    readonly path: string,
+  ) {
+    super(root, version, emptyCounts());
+  }
+
+  /** End the TAP stream (plan line) and wait until the file is fully written and closed. Idempotent. */
+  close(): Promise<TapSummary> {
+    this.closing ??= new Promise<TapSummary>((resolve, reject) => {
+      this.file.once('error', reject);
+      this.file.once('close', () => resolve(this.summary()));
+      this.root.end();
+    });
+    return this.closing;
+  }
+}
+
+export function openTapReport(path: string, options: TapReportOptions): TapReportFile {
+  const version = options.version ?? 14;
+  mkdirSync(dirname(path), { recursive: true });
+  const file = createWriteStream(path);
+  const rootOptions: TestOpts = { name: options.title };
+  const root: Test = new Test(rootOptions);
+  root.pipe(new TapLineFilter(version)).pipe(file);
+  const report = new TapReportFile(root, file, version, path);
+  report.comment(options.title);
+  for (const [key, value] of Object.entries(options.meta ?? {})) {
+    report.comment(`${key}: ${typeof value === 'string' ? value : JSON.stringify(plain(value, true))}`);
+  }
+  return report;
+}
+
+/** Open a report, run `body`, and always close the file; a throw is recorded as a failing point, then rethrown. */
+export async function withTapReport<T>(
+  path: string,
+  options: TapReportOptions,
+  body: (report: TapReportFile) => Promise<T>,
+): Promise<{ value: T; summary: TapSummary }> {
+  const report = openTapReport(path, options);
+  try {
+    const value = await body(report);
+    return { value, summary: await report.close() };
+  } catch (error) {
+    report.fail('report aborted by an uncaught error', errorDiag(error));
+    await report.close();
+    throw error;
+  }
+}

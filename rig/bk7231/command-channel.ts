@@ -1,0 +1,187 @@
+/**
+ * One command in flight: send a request, feed the parser, skip frames that belong to something
+ * else (stale LinkCheck replies, late replies), return the awaited reply or fail with context.
+ */
+import { FlashError, ProtocolError, TimeoutError } from '../core/errors.ts';
+import type { Logger } from '../core/log.ts';
+import { flashStatusName } from './protocol/commands.ts';
+import type { Bk7231Request } from './protocol/frame.ts';
+import { Bk7231ReplyParser, type Bk7231Reply } from './protocol/parser.ts';
+import { classifyReply } from './protocol/reply.ts';
+import { wireMs, type Bk7231Port } from './port.ts';
+
+export interface TransactOptions {
+  /** Time the chip needs for the operation itself (erase, CRC), on top of wire time and latency. */
+  operationMs?: number;
+  /** Total timeout override. */
+  timeoutMs?: number;
+  phase?: string;
+  address?: number;
+}
+
+/** Host/USB latency allowance per command (ms). */
+const LATENCY_MS = 100;
+/** Bytes kept for error context. */
+const CONTEXT_BYTES = 64;
+
+export class CommandChannel {
+  readonly port: Bk7231Port;
+  readonly #parser = new Bk7231ReplyParser();
+  readonly #queue: Bk7231Reply[] = [];
+  #baud = 115200;
+  #log: Logger;
+  /** Recently received bytes (last CONTEXT_BYTES), for errors. */
+  #recent = new Uint8Array(0);
+  #sent = 0;
+
+  constructor(port: Bk7231Port, log: Logger) {
+    this.port = port;
+    this.#log = log;
+  }
+
+  get baudRate(): number {
+    return this.#baud;
+  }
+
+  /** The last bytes received (error context). */
+  get recentBytes(): Uint8Array {
+    return this.#recent.slice();
+  }
+
+  /** Commands sent since creation (benchmarks compare this). */
+  get commandsSent(): number {
+    return this.#sent;
+  }
+
+  async setHostBaud(baud: number): Promise<void> {
+    await this.port.setBaudRate(baud);
+    this.#baud = baud;
+  }
+
+  /** Forget everything received so far (parser state, queued frames, port input). */
+  async discard(): Promise<void> {
+    await this.port.discardInput();
+    this.#parser.reset();
+    this.#queue.length = 0;
+  }
+
+  /** Read until the line has been quiet for quietMs (or maxMs passed); returns what was thrown away. */
+  async drain(quietMs: number, maxMs: number): Promise<Uint8Array> {
+    const clock = this.port.clock;
+    const end = clock.now() + maxMs;
+    const seen: number[] = [];
+    for (;;) {
+      const left = end - clock.now();
+      if (left <= 0) break;
+      const got = await this.#readSome(Math.min(quietMs, left));
+      if (got.length === 0) break;
+      seen.push(...got);
+    }
+    this.#parser.reset();
+    this.#queue.length = 0;
+    return Uint8Array.from(seen);
+  }
+
+  /** Wire time of n bytes at the current rate. */
+  wireMs(bytes: number): number {
+    return wireMs(bytes, this.#baud);
+  }
+
+  /** Default timeout for a request: both frames on the wire twice over, the operation, and latency. */
+  timeoutFor(req: Bk7231Request, operationMs = 0): number {
+    const replyLen = req.reply ? Math.max(...req.reply.payloadLengths) + 11 : 0;
+    return 2 * this.wireMs(req.bytes.length + replyLen) + operationMs + LATENCY_MS;
+  }
+
+  async send(req: Bk7231Request): Promise<void> {
+    this.#sent++;
+    await this.port.write(req.bytes);
+  }
+
+  /** Send and wait for the matching reply. Non-zero status -> FlashError. */
+  async transact(req: Bk7231Request, opts: TransactOptions = {}): Promise<Bk7231Reply> {
+    await this.send(req);
+    return this.awaitReply(req, opts.timeoutMs ?? this.timeoutFor(req, opts.operationMs), opts);
+  }
+
+  /** Wait for the reply to a request already sent. */
+  async awaitReply(req: Bk7231Request, timeoutMs: number, opts: TransactOptions = {}): Promise<Bk7231Reply> {
+    const spec = req.reply;
+    if (!spec) throw new ProtocolError(`${req.name} has no reply to wait for`, { step: opts.phase });
+    const clock = this.port.clock;
+    const deadline = clock.now() + timeoutMs;
+    let skipped = 0;
+    for (;;) {
+      for (let f = this.#queue.shift(); f; f = this.#queue.shift()) {
+        if (classifyReply(f, spec) !== 'match') {
+          skipped++;
+          this.#log.debug({ cmd: req.name, skippedCode: f.code, len: f.raw.length }, 'skipping unrelated frame');
+          continue;
+        }
+        if (f.form === 'long' && f.status !== 0) {
+          throw new FlashError(`${req.name} failed: ${flashStatusName(f.status!)}`, {
+            phase: opts.phase,
+            address: opts.address,
+            status: f.status,
+            bytesSeen: f.raw.slice(0, CONTEXT_BYTES),
+          });
+        }
+        return f;
+      }
+      const left = deadline - clock.now();
+      if (left <= 0) break;
+      const got = await this.#readSome(left);
+      if (got.length) this.#queue.push(...this.#parser.push(got));
+    }
+    // The reply may be stuck behind a truncated frame: give that one up and look again.
+    const { dropped, frames } = this.#parser.abandonPending();
+    const match = frames.find((f) => classifyReply(f, spec) === 'match');
+    if (match && (match.form === 'short' || match.status === 0)) return match;
+    throw new TimeoutError(`no reply to ${req.name} within ${Math.round(timeoutMs)} ms`, {
+      phase: opts.phase,
+      address: opts.address,
+      baud: this.#baud,
+      skippedFrames: skipped,
+      bytesSeen: dropped.length ? dropped.slice(0, CONTEXT_BYTES) : this.#recent.slice(),
+      expected: `${spec.form} reply code 0x${spec.code.toString(16)}`,
+    });
+  }
+
+  /** Whatever arrives within timeoutMs (empty on timeout). */
+  async #readSome(timeoutMs: number): Promise<Uint8Array> {
+    let out: Uint8Array;
+    const ready = this.port.available();
+    if (ready > 0) {
+      out = await this.port.read(ready, 0);
+    } else {
+      let first: Uint8Array;
+      try {
+        first = await this.port.read(1, Math.max(0, timeoutMs));
+      } catch (e) {
+        if (e instanceof TimeoutError) return new Uint8Array(0);
+        throw e;
+      }
+      const more = this.port.available();
+      if (more > 0 && first.length > 0) {
+        const rest = await this.port.read(more, 0);
+        out = new Uint8Array(first.length + rest.length);
+        out.set(first, 0);
+        out.set(rest, first.length);
+      } else {
+        out = first;
+      }
+    }
+    this.#remember(out);
+    return out;
+  }
+
+  #remember(bytes: Uint8Array): void {
+    const keep = Math.min(CONTEXT_BYTES, this.#recent.length + bytes.length);
+    const next = new Uint8Array(keep);
+    const fromBytes = Math.min(bytes.length, keep);
+    const fromOld = keep - fromBytes;
+    next.set(this.#recent.subarray(this.#recent.length - fromOld), 0);
+    next.set(bytes.subarray(bytes.length - fromBytes), fromOld);
+    this.#recent = next;
+  }
+}

@@ -1,0 +1,458 @@
+/**
+ * BK7231N flasher: link, fast baud, identify, unprotect, diff-aware write with one CRC verify and
+ * bisection repair, verified read. One command in flight, the next frame prepared while waiting.
+ */
+import { FlashError, ImageError, LinkError, PlugrigError, TimeoutError } from '../core/errors.ts';
+import { rootLogger, type Logger } from '../core/log.ts';
+import { CommandChannel } from './command-channel.ts';
+import { findFlashPart, flashPartFor, jedecHex, type FlashPart } from './flash-parts.ts';
+import { getBus, type LinkOptions } from './link.ts';
+import { FlashPlanner, BOOTLOADER_REGION, RF_CALIBRATION_REGION, overlaps, isBlank, sectorAddresses, type AddressRange } from './planner.ts';
+import type { Bk7231Port } from './port.ts';
+import { BLOCK_SIZE, EraseOpcode, SECTOR_SIZE } from './protocol/commands.ts';
+import { crc32Raw } from './protocol/crc32.ts';
+import * as F from './protocol/frame.ts';
+import { decodeCrc, decodeJedecId, decodeRead4K, decodeRegister, decodeStatusRegister, type JedecId } from './protocol/reply.ts';
+import type { ResetStrategy } from './reset.ts';
+import { RF_SECTOR_ADDRESS, macFromRfSector } from './rf-sector.ts';
+
+export const CHIP_ID_REGISTER = 0x00800000;
+export const CHIP_NAMES: Record<number, string> = { 0x7231c: 'BK7231N', 0x7231: 'BK7231Q', 0x7238: 'BK7238', 0x7252: 'BK7252' };
+/** Standard CRC-32 of flash 0..0x100 inclusive -> bootloader. */
+export const BOOTLOADER_BY_CRC: Record<number, string> = { 0xe14191ba: 'BK7231N 1.0.1' };
+
+export const DEFAULT_BAUD = 2_000_000;
+export const DEFAULT_FALLBACK_BAUDS = [1_500_000, 921_600, 460_800, 115_200] as const;
+export const BOOT_BAUD = 115_200;
+/** Chip CRC throughput assumed for timeouts (bytes/s). */
+const CRC_BYTES_PER_S = 400_000;
+
+export type FlashPhase = 'link' | 'baud' | 'identify' | 'unprotect' | 'diff' | 'erase' | 'write' | 'verify' | 'repair' | 'read';
+
+export interface FlashProgress {
+  phase: FlashPhase;
+  /** Bytes done / total in this phase. */
+  done: number;
+  total: number;
+}
+
+export interface ChipInfo {
+  /** ReadReg 0x00800000; null when the bootloader has no ReadReg (BK7231T). */
+  chipId: number | null;
+  chipName: string | null;
+  flashId: JedecId;
+  flashIdHex: string;
+  flashPart: FlashPart | null;
+  flashSize: number;
+  /** SR bytes combined (SR1 | SR2 << 8); null for an unknown part. */
+  statusRegister: number | null;
+  protected: boolean | null;
+  /** Standard CRC-32 of 0..0x100 inclusive. */
+  bootloaderCrc: number;
+  bootloader: string | null;
+  mac: string | null;
+  baudRate: number;
+}
+
+export interface Bk7231FlasherOptions {
+  port: Bk7231Port;
+  reset: ResetStrategy;
+  baudRate?: number;
+  fallbackBaudRates?: readonly number[];
+  /** Delay byte of SetBaudRate (ms the chip waits before echoing at the new rate). Default 20. */
+  baudDelayMs?: number;
+  link?: Omit<LinkOptions, 'reset' | 'log'>;
+  /** Bounded retries. */
+  retries?: { write?: number; verify?: number; read?: number; unprotect?: number };
+  log?: Logger;
+}
+
+export interface WriteOptions {
+  /** Compare CRCs first and rewrite only the 4K sectors that differ. */
+  diff?: boolean;
+  /** Allow writing anywhere, including the bootloader and the RF calibration sector. */
+  force?: boolean;
+  /** Allow 0x0..0x11000 (still refuses the RF sector unless forced). */
+  writeBootloader?: boolean;
+  onProgress?: (p: FlashProgress) => void;
+}
+
+export interface WriteResult {
+  offset: number;
+  length: number;
+  erasedBytes: number;
+  sectorsWritten: number;
+  sectorsSkippedBlank: number;
+  /** Sectors left alone because the diff found them equal. */
+  sectorsUnchanged: number;
+  sectorsRepaired: number;
+  /** Raw chip CRC of the written range. */
+  crc: number;
+}
+
+export class Bk7231Flasher {
+  readonly channel: CommandChannel;
+  readonly #opts: Bk7231FlasherOptions;
+  readonly #log: Logger;
+  readonly #planner = new FlashPlanner();
+  #info: ChipInfo | null = null;
+
+  constructor(opts: Bk7231FlasherOptions) {
+    this.#opts = opts;
+    this.#log = opts.log ?? rootLogger().child({ component: 'bk7231-flasher' });
+    this.channel = new CommandChannel(opts.port, this.#log);
+  }
+
+  get info(): ChipInfo | null {
+    return this.#info;
+  }
+
+  /** Reset + link at 115200, switch to the fastest working rate, identify the chip. */
+  async connect(): Promise<ChipInfo> {
+    await this.#link();
+    const baud = await this.#raiseBaud();
+    this.#info = await this.#identify(baud);
+    this.#log.info({ ...this.#info, flashPart: this.#info.flashPart?.name }, 'chip identified');
+    return this.#info;
+  }
+
+  /** Clear the block-protect bits if set; verify by re-reading. */
+  async unprotect(): Promise<{ changed: boolean; before: number; after: number }> {
+    const info = this.#requireInfo();
+    const part = flashPartFor(info.flashId);
+    const tries = this.#opts.retries?.unprotect ?? 5;
+    const before = await this.#readSR(part);
+    let sr = before;
+    for (let i = 0; i <= tries; i++) {
+      if ((sr & part.protectMask) === 0) {
+        this.#info = { ...info, statusRegister: sr, protected: false };
+        if (i > 0) this.#log.info({ before, after: sr, part: part.name }, 'flash unprotected');
+        return { changed: i > 0, before, after: sr };
+      }
+      if (i === tries) break;
+      const value = sr & ~part.protectMask;
+      const bytes = part.srBytes === 2 ? [value & 0xff, (value >> 8) & 0xff] : [value & 0xff];
+      await this.channel.transact(F.flashWriteSR(bytes), { phase: 'unprotect', operationMs: 100 });
+      // The SR write cycle takes a few ms on the flash itself.
+      await this.channel.port.clock.sleep(10);
+      sr = await this.#readSR(part);
+    }
+    throw new FlashError(`status register still protects the flash after ${tries} writes (SR 0x${sr.toString(16)}, mask 0x${part.protectMask.toString(16)})`, {
+      phase: 'unprotect',
+      statusRegister: sr,
+      protectMask: part.protectMask,
+      part: part.name,
+    });
+  }
+
+  /** Raw chip CRC (no final xor) of start..start+length-1. */
+  async crc(start: number, length: number): Promise<number> {
+    if (length <= 0) throw new RangeError(`crc: length must be positive, got ${length}`);
+    return this.#crcIn('verify', start, length);
+  }
+
+  async write(image: Uint8Array, offset: number, opts: WriteOptions = {}): Promise<WriteResult> {
+    const info = this.#requireInfo();
+    if (image.length === 0) throw new ImageError('empty image', { address: offset });
+    if (offset % SECTOR_SIZE !== 0) throw new ImageError(`offset 0x${offset.toString(16)} is not 4 KiB aligned`, { address: offset });
+    if (offset + image.length > info.flashSize) {
+      throw new ImageError(`image 0x${offset.toString(16)}+0x${image.length.toString(16)} exceeds the 0x${info.flashSize.toString(16)}-byte flash`, { address: offset });
+    }
+    const protectedRegions = this.#protectedRegions(opts);
+    const range = { start: offset, end: offset + image.length };
+    for (const r of protectedRegions) {
+      if (overlaps(range, r)) {
+        throw new FlashError(`refusing to write ${r.name} region 0x${r.start.toString(16)}..0x${r.end.toString(16)} (use force${r === BOOTLOADER_REGION ? ' or writeBootloader' : ''})`, {
+          phase: 'write',
+          address: Math.max(offset, r.start),
+          region: r.name,
+        });
+      }
+    }
+    const padded = await this.#padToSectors(image, offset, opts.onProgress);
+    if (info.protected !== false) await this.unprotect();
+
+    const all = padded.length / SECTOR_SIZE;
+    const sectors = opts.diff ? await this.#changedSectors(padded, offset, opts.onProgress) : undefined;
+    const plan = this.#planner.plan({ image: padded, offset, flashSize: info.flashSize, sectors, protectedRegions });
+    const touched = sectors ? sectors.length : all;
+    this.#log.info({ offset, length: padded.length, erases: plan.erases.length, writes: plan.writes.length, blank: plan.skippedBlank.length, unchanged: all - touched }, 'flash plan');
+
+    const erasedBytes = plan.erases.reduce((n, e) => n + e.size, 0);
+    let done = 0;
+    for (const e of plan.erases) {
+      await this.#erase(e.op, e.address);
+      done += e.size;
+      opts.onProgress?.({ phase: 'erase', done, total: erasedBytes });
+    }
+    await this.#writeSectors(plan.writes, (d) => opts.onProgress?.({ phase: 'write', done: d, total: plan.writes.length * SECTOR_SIZE }));
+
+    const { crc, repaired } = touched === 0 ? { crc: crc32Raw(padded), repaired: 0 } : await this.#verifyAndRepair(padded, offset, opts.onProgress);
+    return {
+      offset,
+      length: image.length,
+      erasedBytes,
+      sectorsWritten: plan.writes.length,
+      sectorsSkippedBlank: plan.skippedBlank.length,
+      sectorsUnchanged: all - touched,
+      sectorsRepaired: repaired,
+      crc,
+    };
+  }
+
+  /** Read flash with FlashRead4K; every 64 KiB chunk is CRC-checked and bad sectors re-read. */
+  async read(offset: number, length: number, onProgress?: (p: FlashProgress) => void): Promise<Uint8Array> {
+    const info = this.#requireInfo();
+    if (length <= 0 || offset < 0 || offset + length > info.flashSize) {
+      throw new ImageError(`read 0x${offset.toString(16)}+0x${length.toString(16)} outside the 0x${info.flashSize.toString(16)}-byte flash`, { address: offset });
+    }
+    const first = offset - (offset % SECTOR_SIZE);
+    const last = Math.ceil((offset + length) / SECTOR_SIZE) * SECTOR_SIZE;
+    const out = new Uint8Array(last - first);
+    const retries = this.#opts.retries?.read ?? 5;
+    for (let chunk = first; chunk < last; chunk += BLOCK_SIZE) {
+      const end = Math.min(last, chunk + BLOCK_SIZE);
+      let sectors = sectorAddresses(chunk, end - chunk);
+      for (let attempt = 0; ; attempt++) {
+        await this.#readSectors(sectors, out, first, (n) => onProgress?.({ phase: 'read', done: chunk - first + n, total: out.length }));
+        const bad = await this.#locateBad(chunk, out.subarray(chunk - first, end - first), 'read');
+        if (bad.length === 0) break;
+        if (attempt >= retries) {
+          throw new FlashError(`read CRC mismatch at 0x${bad[0]!.toString(16)} after ${retries} re-reads`, { phase: 'read', address: bad[0], badSectors: bad });
+        }
+        this.#log.warn({ bad }, 're-reading sectors with CRC mismatch');
+        sectors = bad;
+      }
+      onProgress?.({ phase: 'read', done: end - first, total: out.length });
+    }
+    return out.slice(offset - first, offset - first + length);
+  }
+
+  /** Leave the bootloader; the chip resets into the application. */
+  async reboot(): Promise<void> {
+    const req = F.reboot();
+    await this.channel.send(req);
+    this.#info = null;
+    // Let the frame leave at the current rate before the host switches back.
+    await this.channel.port.clock.sleep(this.channel.wireMs(req.bytes.length) + 1);
+    await this.channel.setHostBaud(BOOT_BAUD);
+  }
+
+  async #link(): Promise<void> {
+    await this.channel.setHostBaud(BOOT_BAUD);
+    await getBus(this.channel, { ...this.#opts.link, reset: this.#opts.reset, log: this.#log });
+  }
+
+  /** Try the target rate, then the fallbacks; a failed switch leaves the chip at an unknown rate, so re-reset. */
+  async #raiseBaud(): Promise<number> {
+    const target = this.#opts.baudRate ?? DEFAULT_BAUD;
+    const rates = [target, ...(this.#opts.fallbackBaudRates ?? DEFAULT_FALLBACK_BAUDS).filter((r) => r < target)];
+    let lastError: unknown;
+    for (const rate of rates) {
+      if (rate === BOOT_BAUD) return BOOT_BAUD;
+      try {
+        await this.#setBaud(rate);
+        return rate;
+      } catch (e) {
+        if (!(e instanceof PlugrigError)) throw e;
+        lastError = e;
+        this.#log.warn({ rate, err: e.message }, 'baud switch failed, re-linking for a lower rate');
+        await this.#link();
+      }
+    }
+    throw new LinkError(`could not switch to any of ${rates.join(', ')} baud`, { phase: 'baud', rates }, { cause: lastError });
+  }
+
+  async #setBaud(rate: number): Promise<void> {
+    const delay = this.#opts.baudDelayMs ?? 20;
+    const req = F.setBaudRate(rate, delay);
+    const clock = this.channel.port.clock;
+    await this.channel.send(req);
+    // Switch after the frame has left and about half the chip's delay has passed.
+    await clock.sleep(Math.max(delay / 2, this.channel.wireMs(req.bytes.length) + 1));
+    await this.channel.setHostBaud(rate);
+    await this.channel.awaitReply(req, delay + 500, { phase: 'baud' });
+    // Prove the new rate both ways before trusting it.
+    await this.channel.transact(F.linkCheck(), { phase: 'baud' });
+    this.#log.info({ rate }, 'baud rate switched');
+  }
+
+  async #identify(baudRate: number): Promise<ChipInfo> {
+    let chipId: number | null = null;
+    try {
+      chipId = decodeRegister(await this.channel.transact(F.readReg(CHIP_ID_REGISTER), { phase: 'identify' })).value;
+    } catch (e) {
+      if (!(e instanceof TimeoutError)) throw e;
+    }
+    const flashId = decodeJedecId(await this.channel.transact(F.flashGetMID(), { phase: 'identify' }));
+    const flashPart = findFlashPart(flashId) ?? null;
+    const flashSize = flashPart?.sizeBytes ?? 1 << flashId.capacity;
+    const statusRegister = flashPart ? await this.#readSR(flashPart) : null;
+    const bootRaw = await this.crc(0, 0x101);
+    const bootloaderCrc = ~bootRaw >>> 0;
+    let mac: string | null = null;
+    if (flashSize >= RF_SECTOR_ADDRESS + SECTOR_SIZE) {
+      const reply = await this.channel.transact(F.flashRead4K(RF_SECTOR_ADDRESS), { phase: 'identify', address: RF_SECTOR_ADDRESS });
+      mac = macFromRfSector(decodeRead4K(reply));
+    }
+    return {
+      chipId,
+      chipName: chipId === null ? null : (CHIP_NAMES[chipId] ?? null),
+      flashId,
+      flashIdHex: jedecHex(flashId),
+      flashPart,
+      flashSize,
+      statusRegister,
+      protected: flashPart && statusRegister !== null ? (statusRegister & flashPart.protectMask) !== 0 : null,
+      bootloaderCrc,
+      bootloader: BOOTLOADER_BY_CRC[bootloaderCrc] ?? null,
+      mac,
+      baudRate,
+    };
+  }
+
+  async #readSR(part: FlashPart): Promise<number> {
+    let sr = 0;
+    for (const [i, op] of part.readSrOpcodes.entries()) {
+      sr |= decodeStatusRegister(await this.channel.transact(F.flashReadSR(op), { phase: 'unprotect' })) << (8 * i);
+    }
+    return sr;
+  }
+
+  #protectedRegions(opts: WriteOptions): AddressRange[] {
+    if (opts.force) return [];
+    return opts.writeBootloader ? [RF_CALIBRATION_REGION] : [BOOTLOADER_REGION, RF_CALIBRATION_REGION];
+  }
+
+  #requireInfo(): ChipInfo {
+    if (!this.#info) throw new LinkError('not connected: call connect() first', { phase: 'link' });
+    return this.#info;
+  }
+
+  /** A partial last sector keeps the flash's current bytes beyond the image. */
+  async #padToSectors(image: Uint8Array, offset: number, onProgress?: (p: FlashProgress) => void): Promise<Uint8Array> {
+    const tail = image.length % SECTOR_SIZE;
+    if (tail === 0) return image;
+    const padded = new Uint8Array(image.length - tail + SECTOR_SIZE);
+    const lastSector = offset + image.length - tail;
+    padded.set(await this.read(lastSector, SECTOR_SIZE, onProgress), image.length - tail);
+    padded.set(image, 0);
+    return padded;
+  }
+
+  /** Whole range, then 64K blocks, then 4K sectors: addresses of the sectors whose CRC differs. */
+  async #changedSectors(image: Uint8Array, offset: number, onProgress?: (p: FlashProgress) => void): Promise<number[]> {
+    const changed: number[] = [];
+    if ((await this.crc(offset, image.length)) === crc32Raw(image)) return changed;
+    for (let blk = offset; blk < offset + image.length; ) {
+      const end = Math.min(offset + image.length, blk - (blk % BLOCK_SIZE) + BLOCK_SIZE);
+      const whole = end - blk === image.length;
+      if (whole || (await this.crc(blk, end - blk)) !== crc32Raw(image.subarray(blk - offset, end - offset))) {
+        for (let s = blk; s < end; s += SECTOR_SIZE) {
+          if ((await this.crc(s, SECTOR_SIZE)) !== crc32Raw(image.subarray(s - offset, s - offset + SECTOR_SIZE))) changed.push(s);
+        }
+      }
+      blk = end;
+      onProgress?.({ phase: 'diff', done: blk - offset, total: image.length });
+    }
+    return changed;
+  }
+
+  async #erase(op: EraseOpcode, address: number): Promise<void> {
+    await this.channel.transact(F.flashErase(op, address), { phase: 'erase', address, operationMs: op === EraseOpcode.Block64K ? 1900 : 1000 });
+  }
+
+  /** Write4K frames back to back; each failure re-erases that sector and retries (bounded). */
+  async #writeSectors(writes: readonly { address: number; data: Uint8Array }[], progress: (done: number) => void): Promise<void> {
+    const retries = this.#opts.retries?.write ?? 3;
+    let next = writes.length ? F.flashWrite4K(writes[0]!.address, writes[0]!.data) : null;
+    for (let i = 0; i < writes.length; i++) {
+      const w = writes[i]!;
+      const req = next!;
+      const pending = this.channel.transact(req, { phase: 'write', address: w.address, operationMs: 200 });
+      // Build the next frame while this one is on the wire.
+      next = i + 1 < writes.length ? F.flashWrite4K(writes[i + 1]!.address, writes[i + 1]!.data) : null;
+      try {
+        await pending;
+      } catch (e) {
+        if (!(e instanceof PlugrigError)) throw e;
+        await this.#rewriteSector(w.address, w.data, retries, e);
+      }
+      progress((i + 1) * SECTOR_SIZE);
+    }
+  }
+
+  async #rewriteSector(address: number, data: Uint8Array, retries: number, first: PlugrigError): Promise<void> {
+    let last: PlugrigError = first;
+    for (let attempt = 1; attempt <= retries; attempt++) {
+      this.#log.warn({ address, attempt, err: last.message }, 'rewriting sector');
+      try {
+        await this.channel.drain(5, 50);
+        await this.#erase(EraseOpcode.Sector4K, address);
+        if (!isBlank(data)) await this.channel.transact(F.flashWrite4K(address, data), { phase: 'write', address, operationMs: 200 });
+        return;
+      } catch (e) {
+        if (!(e instanceof PlugrigError)) throw e;
+        last = e;
+      }
+    }
+    throw new FlashError(`writing sector 0x${address.toString(16)} failed after ${retries} retries: ${last.message}`, { phase: 'write', address, ...last.context }, { cause: last });
+  }
+
+  /** One CRC over the range; on mismatch bisect to the bad sectors, rewrite them, check again. */
+  async #verifyAndRepair(image: Uint8Array, offset: number, onProgress?: (p: FlashProgress) => void): Promise<{ crc: number; repaired: number }> {
+    const retries = this.#opts.retries?.verify ?? 3;
+    let repaired = 0;
+    for (let attempt = 0; ; attempt++) {
+      onProgress?.({ phase: 'verify', done: 0, total: image.length });
+      const bad = await this.#locateBad(offset, image, 'verify');
+      onProgress?.({ phase: 'verify', done: image.length, total: image.length });
+      if (bad.length === 0) return { crc: crc32Raw(image), repaired };
+      if (attempt >= retries) {
+        throw new FlashError(`verify failed at 0x${bad[0]!.toString(16)} (${bad.length} sector(s)) after ${retries} repairs`, { phase: 'verify', address: bad[0], badSectors: bad });
+      }
+      this.#log.warn({ bad: bad.map((a) => '0x' + a.toString(16)) }, 'CRC mismatch, repairing sectors');
+      for (const [k, s] of bad.entries()) {
+        await this.#rewriteSector(s, image.subarray(s - offset, s - offset + SECTOR_SIZE), this.#opts.retries?.write ?? 3, new FlashError('CRC mismatch', { phase: 'verify', address: s }));
+        onProgress?.({ phase: 'repair', done: (k + 1) * SECTOR_SIZE, total: bad.length * SECTOR_SIZE });
+      }
+      repaired += bad.length;
+    }
+  }
+
+  /** Sectors of [start, start+expected.length) whose chip CRC differs, found by bisection. */
+  async #locateBad(start: number, expected: Uint8Array, phase: 'verify' | 'read'): Promise<number[]> {
+    const check = async (a: number, len: number): Promise<number[]> => {
+      const local = crc32Raw(expected.subarray(a - start, a - start + len));
+      const chip = await this.#crcIn(phase, a, len);
+      if (chip === local) return [];
+      if (len <= SECTOR_SIZE) return [a];
+      const half = Math.ceil(len / SECTOR_SIZE / 2) * SECTOR_SIZE;
+      return [...(await check(a, half)), ...(await check(a + half, len - half))];
+    };
+    return check(start, expected.length);
+  }
+
+  async #crcIn(phase: 'verify' | 'read', start: number, length: number): Promise<number> {
+    const reply = await this.channel.transact(F.checkCrc(start, start + length - 1), { phase, address: start, operationMs: (length / CRC_BYTES_PER_S) * 1000 + 1000 });
+    return decodeCrc(reply);
+  }
+
+  async #readSectors(sectors: readonly number[], out: Uint8Array, base: number, progress: (n: number) => void): Promise<void> {
+    const retries = this.#opts.retries?.read ?? 5;
+    for (const [i, s] of sectors.entries()) {
+      for (let attempt = 0; ; attempt++) {
+        try {
+          const reply = await this.channel.transact(F.flashRead4K(s), { phase: 'read', address: s, operationMs: 100 });
+          out.set(decodeRead4K(reply), s - base);
+          break;
+        } catch (e) {
+          if (!(e instanceof TimeoutError) || attempt >= retries) throw e;
+          this.#log.warn({ address: s, attempt }, 'read timeout, retrying');
+          await this.channel.drain(5, 100);
+        }
+      }
+      progress((i + 1) * SECTOR_SIZE);
+    }
+  }
+}

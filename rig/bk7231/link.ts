@@ -1,0 +1,98 @@
+/**
+ * "Getting the bus": spam LinkCheck (one in flight, short read timeout) while the reset strategy
+ * runs, so the loop is already polling when the chip leaves reset and opens its short download
+ * window. Only replies to LinkChecks sent after reset release count (a reply from before the
+ * release would be lost by the reset itself).
+ */
+import { LinkError, TimeoutError } from '../core/errors.ts';
+import type { Logger } from '../core/log.ts';
+import type { CommandChannel } from './command-channel.ts';
+import { linkCheck } from './protocol/frame.ts';
+import type { ResetStrategy } from './reset.ts';
+
+export interface LinkOptions {
+  reset: ResetStrategy;
+  /** How many times to reset before giving up. Default 3. */
+  resetAttempts?: number;
+  /** How long to keep polling after reset release, per attempt (ms). Default 1000. */
+  windowMs?: number;
+  /** Read timeout per LinkCheck (ms); also the polling period when the chip is silent. Default 4. */
+  pollTimeoutMs?: number;
+  /** Overall limit (ms). Default 15000. */
+  timeoutMs?: number;
+  log?: Logger;
+}
+
+export interface LinkResult {
+  resetAttempts: number;
+  linkChecks: number;
+  elapsedMs: number;
+  /** Bytes of stale replies drained after linking. */
+  drainedBytes: number;
+}
+
+/** Quiet time that ends the post-link drain. */
+const DRAIN_QUIET_MS = 10;
+const DRAIN_MAX_MS = 200;
+
+export async function getBus(channel: CommandChannel, opts: LinkOptions): Promise<LinkResult> {
+  const clock = channel.port.clock;
+  const attempts = opts.resetAttempts ?? 3;
+  const windowMs = opts.windowMs ?? 1000;
+  const pollMs = opts.pollTimeoutMs ?? 4;
+  const timeoutMs = opts.timeoutMs ?? 15000;
+  const started = clock.now();
+  const req = linkCheck();
+  let checks = 0;
+  let resets = 0;
+  const ctx = { clock, setModemLines: (l: { dtr: boolean; rts: boolean }) => channel.port.setModemLines(l) };
+
+  for (let attempt = 1; attempt <= attempts; attempt++) {
+    resets = attempt;
+    await channel.discard();
+    let released = false;
+    let resetFailure: unknown;
+    const resetRun = opts.reset.reset(ctx).then(
+      () => void (released = true),
+      (e: unknown) => {
+        resetFailure = e;
+        released = true;
+      },
+    );
+    let windowEnd = Infinity;
+    let linked = false;
+    while (!linked) {
+      if (resetFailure) throw resetFailure;
+      if (released && windowEnd === Infinity) windowEnd = clock.now() + windowMs;
+      if (clock.now() >= windowEnd || clock.now() - started >= timeoutMs) break;
+      const countsForLink = released;
+      await channel.send(req);
+      checks++;
+      try {
+        await channel.awaitReply(req, pollMs, { phase: 'link' });
+        linked = countsForLink;
+      } catch (e) {
+        if (!(e instanceof TimeoutError)) throw e;
+      }
+    }
+    await resetRun;
+    if (resetFailure) throw resetFailure;
+    if (linked) {
+      const drained = await channel.drain(DRAIN_QUIET_MS, DRAIN_MAX_MS);
+      const result = { resetAttempts: attempt, linkChecks: checks, elapsedMs: clock.now() - started, drainedBytes: drained.length };
+      opts.log?.info({ ...result, reset: opts.reset.name }, 'linked with bootloader');
+      return result;
+    }
+    opts.log?.warn({ attempt, linkChecks: checks, reset: opts.reset.name }, 'no LinkCheck reply, resetting again');
+    if (clock.now() - started >= timeoutMs) break;
+  }
+  throw new LinkError(`no reply to LinkCheck after ${checks} tries and ${resets} reset(s) (${opts.reset.name})`, {
+    phase: 'link',
+    attempts: resets,
+    linkChecks: checks,
+    reset: opts.reset.name,
+    elapsedMs: clock.now() - started,
+    bytesSeen: channel.recentBytes,
+    expected: '04 0E 05 01 E0 FC 01 00',
+  });
+}
