@@ -5,23 +5,23 @@ import { flashCommand } from './commands/flash.ts';
 import { backupCommand } from './commands/backup.ts';
 import { infoCommand } from './commands/info.ts';
 import { simCommand } from './commands/sim.ts';
-import { jigCommand } from './commands/jig.ts';
+// import { jigCommand } from './commands/jig.ts';
 import { devicesCommand } from './commands/devices.ts';
-import { meterCommand } from './commands/meter.ts';
-import { runCommand } from './commands/run.ts';
+// import { meterCommand } from './commands/meter.ts';
+// import { runCommand } from './commands/run.ts';
 
 try {
   await yargs(hideBin(process.argv))
     .scriptName('plugrig')
     .usage('$0 <command> [options]\n\nHardware-in-the-loop rig for Tuya CB2S (BK7231N) plugs running OpenBeken.')
-    .command(runCommand)
+//    .command(runCommand)
     .command(flashCommand)
     .command(backupCommand)
     .command(infoCommand)
     .command(simCommand)
-    .command(jigCommand)
+//    .command(jigCommand)
     .command(devicesCommand)
-    .command(meterCommand)
+//    .command(meterCommand)
     .demandCommand(1, 'name a command (plugrig --help lists them)')
     .strict()
     .recommendCommands()

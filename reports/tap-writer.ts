@@ -102,7 +102,13 @@ function plain(value: unknown, compact: boolean, depth = 0, keyLength = 0): unkn
   if (value instanceof Uint8Array) return hex(value);
   if (value instanceof PlugrigError) return plain(value.toJSON(), compact, depth + 1);
   if (value instanceof Error) return plain({ name: value.name, message: value.message }, compact, depth + 1);
-  if (Array.isArray(value)) return value.map((v) => plain(v, compact, depth + 1));
+  if (Array.isArray(value)) {
+    // A long string inside a list becomes several items of that list: Perl YAMLish rejects `- - x`.
+    return value.flatMap((v) => {
+      const out = plain(v, compact, depth + 1);
+      return typeof v === 'string' && Array.isArray(out) ? out : [out];
+    });
+  }
   if (value && typeof value === 'object') {
     const out: Diag = {};
     for (const [k, v] of Object.entries(value)) if (v !== undefined) out[k] = plain(v, compact, depth + 1, k.length);

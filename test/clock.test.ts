@@ -53,3 +53,16 @@ t.test('real clock sleeps roughly the asked time', async (t) => {
   await clock.sleep(20);
   t.ok(clock.now() - t0 >= 19);
 });
+
+t.test('real clock keeps sub-millisecond order of timers scheduled at different moments', async (t) => {
+  const clock = new RealClock();
+  const fired: number[] = [];
+  const base = clock.now() + 5;
+  // Later deadline scheduled first with a longer delay; earlier deadline scheduled after a pause.
+  clock.at(base + 1.45, () => fired.push(2));
+  await new Promise((r) => setTimeout(r, 2));
+  clock.at(base + 1.4, () => fired.push(1));
+  clock.at(base + 1.5, () => fired.push(3));
+  await clock.sleepUntil(base + 3);
+  t.same(fired, [1, 2, 3]);
+});

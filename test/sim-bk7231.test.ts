@@ -1,4 +1,4 @@
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { crc32 } from 'node:zlib';
 import { VirtualClock } from '../rig/core/clock.ts';
 import { fromHex, hex } from '../rig/core/hex.ts';
@@ -37,6 +37,11 @@ async function rig(options: VirtualBk7231Options = {}, bytewise = false) {
   return { clock, chip, sent, write, exchange };
 }
 
+/** Byte-array equality without tap's slow element-wise deep compare. */
+function sameBytes(t: Test, actual: Uint8Array, expected: Uint8Array, message = 'same bytes'): void {
+  t.ok(Buffer.from(actual).equals(Buffer.from(expected)), message);
+}
+
 const near = (a: number, b: number): boolean => Math.abs(a - b) < 1e-6;
 
 for (const bytewise of [false, true]) {
@@ -71,7 +76,7 @@ for (const bytewise of [false, true]) {
     const read = await exchange(TR.READ_4K_0x11000_REQ, 60);
     t.equal(read.bytes.length, 4111);
     t.equal(hex(read.bytes.subarray(0, 15)), hex(fromHex(TR.READ_4K_0x11000_RESP_HEAD)));
-    t.same(read.bytes.subarray(15), sector);
+    sameBytes(t, read.bytes.subarray(15), sector);
 
     const resets = chip.counters.resets;
     t.equal((await exchange(TR.REBOOT_REQ, 5)).bytes.length, 0, 'Reboot has no reply');
@@ -146,12 +151,12 @@ t.test('protection: SR 0x4004 silently blocks erase and program; WriteSR 0 unblo
   const before = chip.flash.read(0x0, 4096);
   const er = await exchange('01 E0 FC FF F4 06 00 0F 20 00 00 00 00', 60);
   t.equal(er.bytes[10], 0, 'status is still OK');
-  t.same(chip.flash.read(0x0, 4096), before, 'nothing erased');
+  sameBytes(t, chip.flash.read(0x0, 4096), before, 'nothing erased');
   await exchange('01 E0 FC FF F4 07 00 06 00 00 1F 00 00 00', 5);
   t.equal(chip.flash.read(0x1f0000, 2)[0], 0xff, 'nothing programmed');
   await exchange(TR.WRITE_SR_0000_REQ, 20);
   await exchange('01 E0 FC FF F4 06 00 0F 20 00 00 00 00', 60);
-  t.same(chip.flash.read(0x0, 4096), new Uint8Array(4096).fill(0xff), 'erased once unprotected');
+  sameBytes(t, chip.flash.read(0x0, 4096), new Uint8Array(4096).fill(0xff), 'erased once unprotected');
   t.equal(hex((await exchange(TR.READ_SR2_REQ)).bytes.subarray(11)), '35 00');
 });
 
@@ -160,10 +165,10 @@ t.test('addresses wrap at the flash size (addr + 2 MiB aliases addr)', async (t)
   const r = await exchange('01 E0 FC FF F4 05 00 09 00 00 1D 00', 400);
   const alias = await exchange('01 E0 FC FF F4 05 00 09 00 00 3D 00', 400);
   t.equal(hex(alias.bytes.subarray(11, 15)), '00 00 3d 00', 'the requested address is echoed');
-  t.same(alias.bytes.subarray(15), r.bytes.subarray(15));
+  sameBytes(t, alias.bytes.subarray(15), r.bytes.subarray(15));
   t.equal(hex(r.bytes.subarray(15, 19)), '54 4c 56 00', 'RF sector starts with TLV\\0');
   await exchange('01 E0 FC FF F4 06 00 0F 20 00 00 3D 00', 60);
-  t.same(chip.flash.read(RF_SECTOR_ADDR, 4096), new Uint8Array(4096).fill(0xff), 'erase at 0x3D0000 erased 0x1D0000');
+  sameBytes(t, chip.flash.read(RF_SECTOR_ADDR, 4096), new Uint8Array(4096).fill(0xff), 'erase at 0x3D0000 erased 0x1D0000');
 });
 
 t.test('programming ANDs bits into the array', async (t) => {
@@ -244,10 +249,15 @@ t.test('replies leave at the modelled times', async (t) => {
   t0 = clock.now();
   const rd = await exchange(TR.READ_4K_0x11000_REQ, 400); // the chip stays busy while 4111 bytes leave at 115200
   t.ok(near(rd.frames[0]!.t - t0, (4096 / 6.25e6) * 1000 + ta), 'Read4K: 4096 bytes at 6.25 MB/s');
+  // The ROM pushes the 4111-byte reply out before it looks at the next command.
+  t0 = clock.now();
+  const back = await exchange(new Uint8Array([...fromHex(TR.READ_4K_0x11000_REQ), ...fromHex(TR.LINK_CHECK_REQ)]), 400);
+  t.equal(back.frames.length, 2);
+  t.ok(near(back.frames[1]!.t - back.frames[0]!.t, uartMs(4111, 115200) + ta), 'next reply after the Read4K data has left at 115200');
   t0 = clock.now();
   const crc = await exchange('01 E0 FC 09 10 00 00 00 00 FF FF 0F 00', 400);
   t.ok(near(crc.frames[0]!.t - t0, (0x100000 / 4e6) * 1000 + ta), 'CRC of 1 MiB at 4 MB/s');
-  t.ok(near(chip.counters.eraseBusyMs, 195) && near(chip.counters.crcBusyMs, 262.144));
+  t.ok(near(chip.counters.eraseBusyMs, 195) && near(chip.counters.crcBusyMs, 262.144), 'busy-time counters');
 
   // Write4K at wire pace (921600 baud: 256 bytes = 2.78 ms): each page programs while the next arrives.
   const from = sent.length;
@@ -288,15 +298,15 @@ t.test('power loss during Write4K keeps only the pages already programmed', asyn
   await clock.sleep(0.9); // pages 0 and 1 done (0.4 ms each), page 2 in progress
   chip.powerOff();
   const got = chip.flash.read(0x1e0000, 1024);
-  t.same(got.subarray(0, 512), new Uint8Array(512), 'pages 0-1 programmed');
-  t.same(got.subarray(512), new Uint8Array(512).fill(0xff), 'pages 2-3 not');
+  sameBytes(t, got.subarray(0, 512), new Uint8Array(512), 'pages 0-1 programmed');
+  sameBytes(t, got.subarray(512), new Uint8Array(512).fill(0xff), 'pages 2-3 not');
 });
 
 t.test('factory content: bootloader fingerprint, RF TLV with MAC, eFuse', async (t) => {
   const a = await rig({ seed: 7 });
   const b = await rig({ seed: 7 });
   const c = await rig({ seed: 8, mac: 'C8:47:8C:12:34:56' });
-  t.same(a.chip.flash.read(0, 0x11000), b.chip.flash.read(0, 0x11000), 'deterministic per seed');
+  sameBytes(t, a.chip.flash.read(0, 0x11000), b.chip.flash.read(0, 0x11000), 'deterministic per seed');
   t.notSame(a.chip.flash.read(0, 64), c.chip.flash.read(0, 64), 'different seeds differ');
   t.equal(crc32(c.chip.flash.read(0, 0x101)) >>> 0, 0xe14191ba, 'any seed carries the 1.0.1 fingerprint');
   const rf = c.chip.flash.read(RF_SECTOR_ADDR, 0x30);

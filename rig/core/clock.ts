@@ -48,105 +48,90 @@ abstract class ClockBase implements Clock {
   }
 }
 
+/**
+ * Wall-clock time. Timers are kept in one ordered queue behind a single setTimeout, because
+ * Node rounds each setTimeout to whole milliseconds: two timers a fraction of a millisecond apart,
+ * scheduled at different moments, could otherwise fire in the wrong order (bytes of a UART stream
+ * delivered out of order).
+ */
 export class RealClock extends ClockBase {
   readonly kind = 'real' as const;
   readonly #origin = performance.now();
+  readonly #queue = new TimerQueue();
+  #timer: NodeJS.Timeout | undefined;
+  #armedFor = Infinity;
 
   now(): number {
     return performance.now() - this.#origin;
   }
 
   at(t: number, fn: () => void): () => void {
-    const timer = setTimeout(fn, Math.max(0, t - this.now()));
-    return () => clearTimeout(timer);
+    const timer = this.#queue.add(t, fn);
+    this.#arm();
+    return () => {
+      timer.cancelled = true;
+    };
+  }
+
+  #arm(): void {
+    const next = this.#queue.peek();
+    if (!next) {
+      if (this.#timer) clearTimeout(this.#timer);
+      this.#timer = undefined;
+      this.#armedFor = Infinity;
+      return;
+    }
+    if (this.#timer && this.#armedFor <= next.t) return;
+    if (this.#timer) clearTimeout(this.#timer);
+    this.#armedFor = next.t;
+    this.#timer = setTimeout(() => this.#fire(), Math.max(0, Math.ceil(next.t - this.now())));
+  }
+
+  #fire(): void {
+    this.#timer = undefined;
+    this.#armedFor = Infinity;
+    const now = this.now();
+    for (let due = this.#queue.peek(); due && due.t <= now; due = this.#queue.peek()) this.#queue.pop()?.fn();
+    this.#arm();
   }
 }
 
-interface VirtualTimer {
+interface QueuedTimer {
   t: number;
   seq: number;
   fn: () => void;
   cancelled: boolean;
 }
 
-/**
- * Discrete-event clock. Timers fire in (time, insertion) order. Time advances only when the
- * event loop has been idle for `idleTurns` consecutive setImmediate turns (all promise
- * continuations and nextTicks of the previous step have run by then).
- */
-export class VirtualClock extends ClockBase {
-  readonly kind = 'virtual' as const;
-  #now = 0;
+/** Binary heap of timers ordered by (time, insertion). */
+class TimerQueue {
+  #heap: QueuedTimer[] = [];
   #seq = 0;
-  #heap: VirtualTimer[] = [];
-  #running = false;
-  readonly #idleTurns: number;
 
-  constructor(options: { idleTurns?: number; start?: number } = {}) {
-    super();
-    this.#idleTurns = options.idleTurns ?? 3;
-    this.#now = options.start ?? 0;
+  add(t: number, fn: () => void): QueuedTimer {
+    const timer: QueuedTimer = { t, seq: this.#seq++, fn, cancelled: false };
+    this.#push(timer);
+    return timer;
   }
 
-  now(): number {
-    return this.#now;
-  }
-
-  /** Number of pending timers (for tests and leak checks). */
-  pending(): number {
+  live(): number {
     return this.#heap.filter((x) => !x.cancelled).length;
   }
 
-  at(t: number, fn: () => void): () => void {
-    const timer: VirtualTimer = { t: Math.max(t, this.#now), seq: this.#seq++, fn, cancelled: false };
-    this.#push(timer);
-    this.#kick();
-    return () => {
-      timer.cancelled = true;
-    };
-  }
-
-  #kick(): void {
-    if (this.#running) return;
-    this.#running = true;
-    let idle = 0;
-    const step = (): void => {
-      if (idle < this.#idleTurns) {
-        idle++;
-        setImmediate(step);
-        return;
-      }
-      idle = 0;
-      const next = this.#pop();
-      if (!next) {
-        this.#running = false;
-        return;
-      }
-      this.#now = Math.max(this.#now, next.t);
-      // Fire every timer due at this same instant before yielding, in order.
-      next.fn();
-      for (let due = this.#peek(); due && due.t <= this.#now; due = this.#peek()) {
-        this.#pop()?.fn();
-      }
-      setImmediate(step);
-    };
-    setImmediate(step);
-  }
-
-  #peek(): VirtualTimer | undefined {
+  peek(): QueuedTimer | undefined {
     while (this.#heap.length && this.#heap[0]!.cancelled) this.#popRaw();
     return this.#heap[0];
   }
 
-  #pop(): VirtualTimer | undefined {
-    return this.#peek() ? this.#popRaw() : undefined;
+  pop(): QueuedTimer | undefined {
+    return this.peek() ? this.#popRaw() : undefined;
   }
 
-  #less(a: VirtualTimer, b: VirtualTimer): boolean {
+  #less(a: QueuedTimer, b: QueuedTimer): boolean {
     return a.t < b.t || (a.t === b.t && a.seq < b.seq);
   }
 
-  #push(x: VirtualTimer): void {
+  #push(x: QueuedTimer): void {
     const h = this.#heap;
     h.push(x);
     let i = h.length - 1;
@@ -158,7 +143,7 @@ export class VirtualClock extends ClockBase {
     }
   }
 
-  #popRaw(): VirtualTimer | undefined {
+  #popRaw(): QueuedTimer | undefined {
     const h = this.#heap;
     const top = h[0];
     const last = h.pop();
@@ -178,4 +163,69 @@ export class VirtualClock extends ClockBase {
     }
     return top;
   }
+}
+
+
+/**
+ * Discrete-event clock. Timers fire in (time, insertion) order. Time advances only when the
+ * event loop has been idle for `idleTurns` consecutive setImmediate turns (all promise
+ * continuations and nextTicks of the previous step have run by then).
+ */
+export class VirtualClock extends ClockBase {
+  readonly kind = 'virtual' as const;
+  #now = 0;
+  readonly #queue = new TimerQueue();
+  #running = false;
+  readonly #idleTurns: number;
+
+  constructor(options: { idleTurns?: number; start?: number } = {}) {
+    super();
+    this.#idleTurns = options.idleTurns ?? 3;
+    this.#now = options.start ?? 0;
+  }
+
+  now(): number {
+    return this.#now;
+  }
+
+  /** Number of pending timers (for tests and leak checks). */
+  pending(): number {
+    return this.#queue.live();
+  }
+
+  at(t: number, fn: () => void): () => void {
+    const timer = this.#queue.add(Math.max(t, this.#now), fn);
+    this.#kick();
+    return () => {
+      timer.cancelled = true;
+    };
+  }
+
+  #kick(): void {
+    if (this.#running) return;
+    this.#running = true;
+    let idle = 0;
+    const step = (): void => {
+      if (idle < this.#idleTurns) {
+        idle++;
+        setImmediate(step);
+        return;
+      }
+      idle = 0;
+      const next = this.#queue.pop();
+      if (!next) {
+        this.#running = false;
+        return;
+      }
+      this.#now = Math.max(this.#now, next.t);
+      // Fire every timer due at this same instant before yielding, in order.
+      next.fn();
+      for (let due = this.#queue.peek(); due && due.t <= this.#now; due = this.#queue.peek()) {
+        this.#queue.pop()?.fn();
+      }
+      setImmediate(step);
+    };
+    setImmediate(step);
+  }
+
 }

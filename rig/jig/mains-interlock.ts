@@ -142,7 +142,7 @@ export class MainsInterlock extends EventEmitter<{ fault: [InterlockFault]; rese
 
   /** Connect the USB-UART (isolation relay closed). Turns mains off first if needed. */
   connectUart(): Promise<void> {
-    return this.#enqueue('connectUart', () => this.#makeUartSide('connectUart', 'uart'));
+    return this.#enqueue('connectUart', (epoch) => this.#makeUartSide('connectUart', epoch, 'uart'));
   }
 
   disconnectUart(): Promise<void> {
@@ -151,13 +151,12 @@ export class MainsInterlock extends EventEmitter<{ fault: [InterlockFault]; rese
 
   /** Switch the module's 3V3 supply (UART side). Turning it on turns mains off first if needed. */
   power3v3(on: boolean): Promise<void> {
-    return this.#enqueue('power3v3', () => (on ? this.#makeUartSide('power3v3', 'power3v3') : this.#breakAll('power3v3', ['power3v3'])));
+    return this.#enqueue('power3v3', (epoch) => (on ? this.#makeUartSide('power3v3', epoch, 'power3v3') : this.#breakAll('power3v3', ['power3v3'])));
   }
 
   /** Isolate the UART side, wait settleMs, then close the mains relay. */
   mainsOn(): Promise<void> {
-    return this.#enqueue('mainsOn', async () => {
-      const epoch = this.#epoch;
+    return this.#enqueue('mainsOn', async (epoch) => {
       this.#requireMakeAllowed('mainsOn', epoch, { lid: true });
       const m = this.#t('mains');
       if (m.commanded && m.confirmed === true && m.inflight === 0) return;
@@ -180,9 +179,8 @@ export class MainsInterlock extends EventEmitter<{ fault: [InterlockFault]; rese
     if (!this.#track.has(out)) {
       return Promise.reject(new InterlockError(`slot ${this.slot}: no load "${name}"`, { slot: this.slot, step: 'setLoad', load: name }));
     }
-    return this.#enqueue('setLoad', async () => {
+    return this.#enqueue('setLoad', async (epoch) => {
       if (!on) return this.#breakAll('setLoad', [out]);
-      const epoch = this.#epoch;
       this.#requireMakeAllowed('setLoad', epoch, { lid: true });
       const m = this.#t('mains');
       if (!(m.commanded && m.confirmed === true && m.inflight === 0)) {
@@ -247,8 +245,11 @@ export class MainsInterlock extends EventEmitter<{ fault: [InterlockFault]; rese
     return t;
   }
 
-  #enqueue(step: string, fn: () => Promise<void>): Promise<void> {
-    const run = this.#queue.then(fn, fn);
+  /** fn gets the epoch of the call: a trip or safeState() after the call cancels its makes. */
+  #enqueue(step: string, fn: (epoch: number) => Promise<void>): Promise<void> {
+    const epoch = this.#epoch;
+    const go = (): Promise<void> => fn(epoch);
+    const run = this.#queue.then(go, go);
     this.#queue = run.catch(() => undefined);
     this.#log?.debug({ slot: this.slot, step }, 'interlock command queued');
     return run;
@@ -274,7 +275,7 @@ export class MainsInterlock extends EventEmitter<{ fault: [InterlockFault]; rese
     if (this.#fault) throw this.#refuse(step, `latched fault (${this.#fault.reason}); reset() required`);
     if (this.#needsReinit) throw this.#refuse(step, 'outputs not initialised; init() or reset() required');
     this.#requireInputs(step, need);
-    if (epoch !== this.#epoch) throw this.#refuse(step, 'interrupted by a safe-state command');
+    if (epoch !== this.#epoch) throw this.#refuse(step, 'cancelled by a trip or safeState() after it was called');
   }
 
   #write(step: string, o: InterlockOutput, on: boolean): Promise<void> {
@@ -298,9 +299,10 @@ export class MainsInterlock extends EventEmitter<{ fault: [InterlockFault]; rese
       (e: unknown) => {
         t.inflight--;
         t.confirmed = 'unknown';
-        // A failed make may still have reached the relay: re-drive everything off. A failed break is
-        // not re-issued (it would fail again, forever); the latched fault and 'unknown' level block makes.
-        this.#trip('write-failed', `${o} <- ${on ? 'on' : 'off'}: ${(e as Error)?.message ?? String(e)}`, on);
+        // Re-drive everything off (a failed make may still have reached the relay), except outputs
+        // whose break just failed: re-issuing those would fail again, forever. Their 'unknown' level
+        // and the latched fault block every make until reset().
+        this.#trip('write-failed', `${o} <- ${on ? 'on' : 'off'}: ${(e as Error)?.message ?? String(e)}`, 'skip-failed-breaks');
         throw this.#refuse(step, `write ${o} ${on ? 'on' : 'off'} failed`, { output: o }, e);
       },
     );
@@ -340,8 +342,7 @@ export class MainsInterlock extends EventEmitter<{ fault: [InterlockFault]; rese
     }
   }
 
-  async #makeUartSide(step: string, o: 'uart' | 'power3v3'): Promise<void> {
-    const epoch = this.#epoch;
+  async #makeUartSide(step: string, epoch: number, o: 'uart' | 'power3v3'): Promise<void> {
     this.#requireMakeAllowed(step, epoch, { lid: false });
     const t = this.#t(o);
     if (t.commanded && t.confirmed === true && t.inflight === 0) return;
@@ -354,8 +355,8 @@ export class MainsInterlock extends EventEmitter<{ fault: [InterlockFault]; rese
 
   async #reinit(step: string): Promise<void> {
     this.#requireInputs(step, { lid: false });
-    const epoch = ++this.#epoch;
-    const results = await Promise.allSettled(this.#issueAllOff(step, true));
+    const epoch = this.#epoch;
+    const results = await Promise.allSettled(this.#issueAllOff(step, 'all'));
     const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (failed) throw this.#refuse(step, 'could not drive the outputs off', {}, failed.reason);
     // A trip while re-driving (even an E-stop pressed and released again) must not be cleared by it.
@@ -366,17 +367,19 @@ export class MainsInterlock extends EventEmitter<{ fault: [InterlockFault]; rese
   }
 
   /** Issue off to every output that is or may be on, mains first. Synchronous issue; returns the acks. */
-  #issueAllOff(step: string, all = false): Promise<void>[] {
+  #issueAllOff(step: string, which: 'all' | 'maybe-on' | 'skip-failed-breaks' = 'maybe-on'): Promise<void>[] {
     const pending: Promise<void>[] = [];
     for (const o of ['mains', ...this.#loads, 'uart', 'power3v3'] as InterlockOutput[]) {
       const t = this.#t(o);
-      if (all || t.commanded || t.confirmed !== false) pending.push(this.#write(step, o, false));
+      const failedBreak = !t.commanded && t.confirmed === 'unknown' && t.inflight === 0;
+      if (which === 'skip-failed-breaks' && failedBreak) continue;
+      if (which === 'all' || t.commanded || t.confirmed !== false) pending.push(this.#write(step, o, false));
       else if (t.inflight > 0) pending.push(t.settled);
     }
     return pending;
   }
 
-  #trip(reason: TripReason, detail?: string, reissue = true): void {
+  #trip(reason: TripReason, detail?: string, which: 'maybe-on' | 'skip-failed-breaks' = 'maybe-on'): void {
     this.#epoch++;
     if (reason === 'link-lost') this.#needsReinit = true;
     if (!this.#fault) {
@@ -384,7 +387,7 @@ export class MainsInterlock extends EventEmitter<{ fault: [InterlockFault]; rese
       this.#log?.warn({ slot: this.slot, fault: this.#fault }, 'interlock tripped');
       this.emit('fault', this.#fault);
     }
-    if (reissue) for (const p of this.#issueAllOff(`trip:${reason}`)) p.catch(() => undefined);
+    for (const p of this.#issueAllOff(`trip:${reason}`, which)) p.catch(() => undefined);
     this.#changed();
   }
 

@@ -9,8 +9,8 @@ export interface Trippable {
 
 /** The part of `process` the guard uses (a fake in tests). */
 export interface GuardedProcess {
-  on(event: string, fn: (...args: never[]) => void): unknown;
-  off(event: string, fn: (...args: never[]) => void): unknown;
+  on(event: string, fn: (arg: unknown) => void): unknown;
+  off(event: string, fn: (arg: unknown) => void): unknown;
   exit(code?: number): void;
 }
 

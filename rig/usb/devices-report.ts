@@ -3,7 +3,7 @@ import { delimiter, join } from 'node:path';
 import { findDcttechBoards, type DcttechBoardInfo } from './dcttech-relay.ts';
 import { describeHubs, isSuperSpeedHub, type PowerSwitching } from './hub-power.ts';
 import { usbUartChip, usbUartsAmong, type UsbUartAdapter } from './usb-uart.ts';
-import { vidPidText, type UsbDeviceInfo, type UsbDeviceSource } from './usb-source.ts';
+import { vidPidText, type UsbDevice, type UsbDeviceInfo, type UsbDeviceSource } from './usb-source.ts';
 import { readSysfsUsb, SYSFS_USB_DEVICES, type SysfsUsbSnapshot } from './usb-sysfs.ts';
 
 /**
@@ -115,12 +115,15 @@ export async function collectDevicesReport(options: DevicesReportOptions): Promi
     errorNote('Reading sysfs', err);
   }
 
-  let usbInfos: UsbDeviceInfo[] = [];
+  // Enumerate once; relay and hub scans work on this snapshot so all sections agree.
+  let usbDevices: UsbDevice[] = [];
   try {
-    usbInfos = (await options.usb.list()).map((d) => d.info);
+    usbDevices = await options.usb.list();
   } catch (err) {
     errorNote('Listing USB devices', err);
   }
+  const snapshot: UsbDeviceSource = { list: async () => usbDevices };
+  const usbInfos: UsbDeviceInfo[] = usbDevices.map((d) => d.info);
 
   // Serial ports: serialport when udev is there, else sysfs.
   const { ports: serialPorts, source: serialPortsSource } = await listPorts(options, sysfs, notes);
@@ -137,7 +140,7 @@ export async function collectDevicesReport(options: DevicesReportOptions): Promi
 
   let relayBoards: DcttechBoardInfo[] = [];
   try {
-    relayBoards = await findDcttechBoards(options.usb);
+    relayBoards = await findDcttechBoards(snapshot);
   } catch (err) {
     errorNote('Scanning relay boards', err);
   }
@@ -158,7 +161,7 @@ export async function collectDevicesReport(options: DevicesReportOptions): Promi
 
   let hubs: HubEntry[] = [];
   try {
-    hubs = (await describeHubs(options.usb)).map((h) => ({
+    hubs = (await describeHubs(snapshot)).map((h) => ({
       usbPath: h.info.usbPath,
       vidPid: vidPidText(h.info.vid, h.info.pid),
       product: h.info.product,

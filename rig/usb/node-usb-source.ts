@@ -127,7 +127,8 @@ function openHandle(dev: NodeUsbDevice, info: UsbDeviceInfo, timeoutMs: number):
     throw new TransportError(`cannot open USB device ${info.usbPath}: ${errorText(err)}`, { step: 'usb-open', usbPath: info.usbPath }, { cause: err });
   }
   dev.timeout = timeoutMs;
-  const claimed: number[] = [];
+  /** Claimed interfaces, and whether a kernel driver was detached from each (to give it back on close). */
+  const claimed: Array<{ n: number; detached: boolean }> = [];
   const transferError = (setup: ControlSetup, err: unknown): TransportError =>
     new TransportError(`control transfer to ${info.usbPath} failed: ${errorText(err)}`, { step: 'usb-control', usbPath: info.usbPath, ...setup }, { cause: err });
 
@@ -136,9 +137,10 @@ function openHandle(dev: NodeUsbDevice, info: UsbDeviceInfo, timeoutMs: number):
     async claimInterface(n) {
       const iface = dev.interface(n);
       try {
-        if (iface.isKernelDriverActive()) iface.detachKernelDriver();
+        const detached = iface.isKernelDriverActive();
+        if (detached) iface.detachKernelDriver();
         iface.claim();
-        claimed.push(n);
+        claimed.push({ n, detached });
       } catch (err) {
         throw new TransportError(`cannot claim interface ${n} of ${info.usbPath}: ${errorText(err)}`, { step: 'usb-claim', usbPath: info.usbPath }, { cause: err });
       }
@@ -160,10 +162,21 @@ function openHandle(dev: NodeUsbDevice, info: UsbDeviceInfo, timeoutMs: number):
       });
     },
     async close() {
-      for (const n of claimed.splice(0)) {
-        await new Promise<void>((resolve) => dev.interface(n).release(() => resolve()));
+      for (const { n, detached } of claimed.splice(0)) {
+        const iface = dev.interface(n);
+        await new Promise<void>((resolve) => iface.release(() => resolve()));
+        try {
+          // Give usbhid its device back so hidraw nodes reappear after a listing.
+          if (detached) iface.attachKernelDriver();
+        } catch {
+          // The device may have been unplugged meanwhile; nothing left to restore.
+        }
       }
-      dev.close();
+      try {
+        dev.close();
+      } catch {
+        // Closing a device that was unplugged fails; the handle is gone either way.
+      }
     },
   };
 }

@@ -12,6 +12,7 @@ export class ScpiError extends Error {
     message: string,
   ) {
     super(message);
+    this.name = 'ScpiError';
   }
 }
 

@@ -1,0 +1,19 @@
+import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
+import { printJson } from '../output.ts';
+
+interface DevicesArgs {
+  json?: boolean;
+}
+
+export const devicesCommand: CommandModule<object, DevicesArgs> = {
+  command: 'devices',
+  describe: 'list serial ports, USB-UART adapters (with USB paths), relay boards, USBTMC meters and hubs',
+  builder: (y: Argv) => y.option('json', { type: 'boolean' }) as unknown as Argv<DevicesArgs>,
+  handler: async (args: ArgumentsCamelCase<DevicesArgs>) => {
+    const { collectDevicesReport, renderDevicesText, devicesReportJson } = await import('../../rig/usb/devices-report.ts');
+    const { NodeUsbSource } = await import('../../rig/usb/node-usb-source.ts');
+    const report = await collectDevicesReport({ usb: new NodeUsbSource() });
+    if (args.json) printJson(devicesReportJson(report));
+    else process.stdout.write(renderDevicesText(report));
+  },
+};

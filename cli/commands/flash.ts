@@ -1,0 +1,145 @@
+import { readFile } from 'node:fs/promises';
+import { basename } from 'node:path';
+import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
+import { Bk7231Flasher, DEFAULT_BAUD, type ChipInfo, type WriteResult } from '../../rig/bk7231/flasher.ts';
+import { ConfigError, ImageError } from '../../rig/core/errors.ts';
+import { rootLogger } from '../../rig/core/log.ts';
+import { classifyImage, type ImageInfo } from '../../firmware/image.ts';
+import { openTapReport, type TapReportFile } from '../../reports/tap-writer.ts';
+import { openTarget, parseSize, targetOptions, type TargetArgs } from '../target.ts';
+import { PhaseProgress } from '../progress.ts';
+import { chipSummary, writeBackup } from './backup.ts';
+import { printJson } from '../output.ts';
+
+interface FlashArgs extends TargetArgs {
+  image: string;
+  baud: number;
+  offset?: string;
+  backup?: string;
+  full?: boolean;
+  diff?: boolean;
+  force?: boolean;
+  raw?: boolean;
+  json?: boolean;
+  tap?: string;
+  reboot?: boolean;
+}
+
+export const flashCommand: CommandModule<object, FlashArgs> = {
+  command: 'flash <image>',
+  describe: 'flash an OpenBeken image (or a raw binary with --offset) over the BK7231N ROM bootloader',
+  builder: (y: Argv) =>
+    y
+      .positional('image', { type: 'string', demandOption: true, describe: 'OpenBK7231N_QIO_*.bin / _UA_*.bin, or a raw binary with --offset' })
+      .options(targetOptions)
+      .option('baud', { type: 'number', default: DEFAULT_BAUD, describe: 'transfer baud rate (falls back to lower rates on failure)' })
+      .option('offset', { type: 'string', describe: 'write the file as raw bytes at this flash address (e.g. 0x11000)' })
+      .option('backup', { type: 'string', describe: 'first read the whole flash (2 MiB) into this file' })
+      .option('full', { type: 'boolean', describe: 'QIO image: write the bootloader too (from 0x0); default starts at 0x11000' })
+      .option('diff', { type: 'boolean', describe: 'compare CRCs first and rewrite only the 4 KiB sectors that differ' })
+      .option('force', { type: 'boolean', describe: 'allow writing the bootloader / RF calibration (MAC) regions' })
+      .option('raw', { type: 'boolean', describe: 'accept an image whose content is not in Beken CRC-block format' })
+      .option('reboot', { type: 'boolean', default: true, describe: 'reboot the chip into the new firmware when done' })
+      .option('json', { type: 'boolean', describe: 'print the result as JSON on stdout' })
+      .option('tap', { type: 'string', describe: 'write the flash steps as a TAP 14 report to this file' }) as unknown as Argv<FlashArgs>,
+  handler: async (args: ArgumentsCamelCase<FlashArgs>) => {
+    const log = rootLogger().child({ cmd: 'flash' });
+    const offsetArg = parseSize(args.offset, '--offset');
+    if (![115200, 230400, 460800, 921600, 1000000, 1500000, 2000000, 3000000].includes(args.baud)) {
+      throw new ConfigError(`--baud ${args.baud} is not a rate the BK7231N ROM and USB-UARTs use (115200, 230400, 460800, 921600, 1500000, 2000000, 3000000)`, { step: 'args' });
+    }
+    let fileBytes: Uint8Array;
+    try {
+      fileBytes = new Uint8Array(await readFile(args.image));
+    } catch (e) {
+      throw new ImageError(`cannot read image ${args.image}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (e as Error).message}`, { step: 'image' });
+    }
+    // Validate everything about the input before touching the chip.
+    let info: ImageInfo | undefined;
+    let plan: { offset: number; bytes: Uint8Array };
+    if (offsetArg !== undefined) {
+      if (fileBytes.length === 0) throw new ImageError(`image ${args.image} is empty`, { step: 'image' });
+      plan = { offset: offsetArg, bytes: fileBytes };
+    } else {
+      info = classifyImage({ name: basename(args.image), bytes: fileBytes, targetChip: 'BK7231N', allowRaw: args.raw ?? false });
+      plan = info.bytesToWrite(args.full ?? false);
+    }
+    const writeBootloader = Boolean(args.full) || (offsetArg !== undefined && offsetArg < 0x11000 && Boolean(args.force));
+
+    const tap: TapReportFile | undefined = args.tap
+      ? openTapReport(args.tap, { title: `plugrig flash ${basename(args.image)}`, meta: { image: args.image, sha256: info?.sha256, offset: '0x' + plan.offset.toString(16) } })
+      : undefined;
+    const progress = new PhaseProgress();
+    const target = await openTarget(args);
+    const flasher = new Bk7231Flasher({ port: target.link, reset: target.reset, baudRate: args.baud, log });
+    const t0 = target.clock.now();
+    let chip: ChipInfo | undefined;
+    let result: WriteResult | undefined;
+    let backupInfo: { path: string; bytes: number; sha256: string } | undefined;
+    try {
+      chip = await step(tap, 'link and identify', () => flasher.connect(), (c) => chipSummary(c));
+      const unp = await step(tap, 'unprotect flash', () => flasher.unprotect(), (u) => ({ before: hex4(u.before), after: hex4(u.after), changed: u.changed }));
+      void unp;
+      if (args.backup) {
+        backupInfo = await step(tap, `backup ${chip.flashSize} bytes`, () => writeBackup(flasher, args.backup!, 0, chip!.flashSize, progress.update), (b) => b);
+        progress.stop();
+      }
+      result = await step(
+        tap,
+        `write ${plan.bytes.length} bytes at 0x${plan.offset.toString(16)}${args.diff ? ' (diff)' : ''} and verify`,
+        () => flasher.write(plan.bytes, plan.offset, { diff: args.diff ?? false, force: args.force ?? false, writeBootloader, onProgress: progress.update }),
+        (r) => ({ ...r, crc: hex8(r.crc) }),
+      );
+      progress.stop();
+      if (args.reboot) await step(tap, 'reboot into firmware', () => flasher.reboot(), () => ({}));
+    } finally {
+      progress.stop();
+      await target.close();
+      const summary = await tap?.close();
+      if (summary && args.tap) process.stderr.write(`TAP report: ${args.tap} (${summary.pass} ok, ${summary.fail} not ok)\n`);
+    }
+    if (!chip || !result) throw new Error('flash finished without a result');
+    const seconds = (target.clock.now() - t0) / 1000;
+    const out = {
+      target: target.describe,
+      image: { file: args.image, kind: info?.kind ?? 'raw', version: info?.version, sha256: info?.sha256, warnings: info?.warnings ?? [] },
+      chip: chipSummary(chip),
+      write: { ...result, crc: hex8(result.crc), offset: '0x' + result.offset.toString(16) },
+      backup: backupInfo,
+      seconds: Number(seconds.toFixed(2)),
+    };
+    if (args.json) {
+      printJson(out);
+      return;
+    }
+    const w = result;
+    process.stdout.write(
+      [
+        `target    ${target.describe}`,
+        `chip      ${chip.chipName ?? 'unknown'} flash ${chip.flashIdHex} (${chip.flashPart?.name ?? 'unknown part'}, ${chip.flashSize / 1048576} MiB), MAC ${chip.mac ?? '?'}, ${chip.baudRate} baud`,
+        `image     ${args.image} (${info ? `${info.kind.toUpperCase()}${info.version ? ' ' + info.version : ''}` : 'raw'}, ${fileBytes.length} bytes${info ? `, sha256 ${info.sha256.slice(0, 16)}…` : ''})`,
+        ...(info?.warnings ?? []).map((x) => `warning   ${x}`),
+        ...(backupInfo ? [`backup    ${backupInfo.path} (${backupInfo.bytes} bytes, sha256 ${backupInfo.sha256.slice(0, 16)}…)`] : []),
+        `written   0x${w.offset.toString(16)}..0x${(w.offset + w.length).toString(16)}: ${w.sectorsWritten} sectors written, ${w.sectorsSkippedBlank} blank skipped, ${w.sectorsUnchanged} unchanged, ${w.sectorsRepaired} repaired, ${w.erasedBytes / 1024} KiB erased`,
+        `verified  CRC ${hex8(w.crc)} matches`,
+        `time      ${seconds.toFixed(2)} s`,
+        '',
+      ].join('\n'),
+    );
+  },
+};
+
+/** Run one flash step, recording it in the TAP report (ok with diag, or not ok with the error). */
+async function step<T>(tap: TapReportFile | undefined, name: string, fn: () => Promise<T>, diag: (v: T) => object): Promise<T> {
+  try {
+    const v = await fn();
+    tap?.ok(name, diag(v) as Record<string, unknown>);
+    return v;
+  } catch (e) {
+    tap?.fail(name, { error: e });
+    throw e;
+  }
+}
+
+const hex4 = (n: number): string => '0x' + n.toString(16).padStart(4, '0');
+const hex8 = (n: number): string => '0x' + (n >>> 0).toString(16).padStart(8, '0');

@@ -1,0 +1,47 @@
+import cliProgress from 'cli-progress';
+import type { FlashProgress } from '../rig/bk7231/flasher.ts';
+
+/**
+ * Progress bar on stderr (stdout stays clean for --json): one bar per phase with bytes/s and ETA.
+ * Silent when stderr is not a terminal unless forced, so logs and CI output stay readable.
+ */
+export class PhaseProgress {
+  #bar: cliProgress.SingleBar | undefined;
+  #phase = '';
+  #startedAt = 0;
+  readonly #enabled: boolean;
+
+  constructor(enabled = Boolean(process.stderr.isTTY)) {
+    this.#enabled = enabled;
+  }
+
+  update = (p: FlashProgress): void => {
+    if (!this.#enabled || p.total <= 0) return;
+    if (p.phase !== this.#phase) {
+      this.stop();
+      this.#phase = p.phase;
+      this.#startedAt = performance.now();
+      this.#bar = new cliProgress.SingleBar(
+        {
+          stream: process.stderr,
+          format: `${p.phase.padEnd(8)} [{bar}] {percentage}% {doneK}/{totalK} KiB {rate} KiB/s ETA {eta_formatted}`,
+          hideCursor: true,
+          etaBuffer: 20,
+        },
+        cliProgress.Presets.shades_classic,
+      );
+      this.#bar.start(p.total, 0, { doneK: 0, totalK: (p.total / 1024).toFixed(0), rate: '-' });
+    }
+    const secs = (performance.now() - this.#startedAt) / 1000;
+    this.#bar?.update(p.done, {
+      doneK: (p.done / 1024).toFixed(0),
+      totalK: (p.total / 1024).toFixed(0),
+      rate: secs > 0.05 ? (p.done / 1024 / secs).toFixed(1) : '-',
+    });
+  };
+
+  stop(): void {
+    this.#bar?.stop();
+    this.#bar = undefined;
+  }
+}

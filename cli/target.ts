@@ -1,0 +1,85 @@
+import { RealClock, VirtualClock, type Clock } from '../rig/core/clock.ts';
+import { ConfigError } from '../rig/core/errors.ts';
+import { rootLogger } from '../rig/core/log.ts';
+import { ModemLineReset, NoReset, BK7231TOOLS_RESET_SEQUENCE, HID_DOWNLOAD_RESET_SEQUENCE, type ResetStrategy } from '../rig/bk7231/reset.ts';
+import { openLink } from '../rig/serial/open-link.ts';
+import type { SerialLink } from '../rig/serial/serial-link.ts';
+import { VirtualSerialBus } from '../sim/serial/virtual-binding.ts';
+import { VirtualBk7231 } from '../sim/bk7231/virtual-bk7231.ts';
+
+/** Options every chip-facing command shares. */
+export interface TargetArgs {
+  port?: string;
+  sim?: boolean;
+  reset?: string;
+  'sim-seed'?: number;
+  'sim-time'?: 'real' | 'virtual';
+  'sim-protected'?: boolean;
+}
+
+export const targetOptions = {
+  port: { type: 'string', describe: 'serial port of the USB-UART on the CB2S UART1 (e.g. /dev/ttyUSB0, a pty link)' },
+  sim: { type: 'boolean', describe: 'use a virtual BK7231N (in-process virtual jig)' },
+  reset: {
+    type: 'string',
+    default: 'rts',
+    describe: `how to reset the chip: rts (${BK7231TOOLS_RESET_SEQUENCE}), hid (${HID_DOWNLOAD_RESET_SEQUENCE}), none, or a sequence like "R1|W100|R0"`,
+  },
+  'sim-seed': { type: 'number', default: 1, describe: 'virtual chip: seed for its MAC and synthetic flash content' },
+  'sim-time': { choices: ['real', 'virtual'] as const, default: 'real', describe: 'virtual chip: real-time pacing, or virtual time (instant)' },
+  'sim-protected': { type: 'boolean', default: true, describe: 'virtual chip: start with the flash block-protected (SR 0x4004) like many shipped plugs' },
+} as const;
+
+export interface Target {
+  link: SerialLink;
+  reset: ResetStrategy;
+  clock: Clock;
+  chip?: VirtualBk7231;
+  describe: string;
+  close(): Promise<void>;
+}
+
+function resetFrom(spec: string): ResetStrategy {
+  if (spec === 'rts') return ModemLineReset.bk7231tools();
+  if (spec === 'hid') return ModemLineReset.hidDownload();
+  if (spec === 'none') return new NoReset();
+  if (/^([DRW]\d+)(\|[DRW]\d+)*$/.test(spec)) return new ModemLineReset(spec);
+  throw new ConfigError(`--reset "${spec}" is not rts, hid, none or a sequence like "R1|W100|R0"`, { step: 'args' });
+}
+
+/** Open the chip to talk to: a real/pty serial port, or a fresh virtual chip. */
+export async function openTarget(args: TargetArgs): Promise<Target> {
+  if (args.sim && args.port) throw new ConfigError('give either --port or --sim, not both', { step: 'args' });
+  if (!args.sim && !args.port) throw new ConfigError('no target: give --port <serial port> or --sim', { step: 'args' });
+  const log = rootLogger();
+  if (args.sim) {
+    const clock = args['sim-time'] === 'virtual' ? new VirtualClock() : new RealClock();
+    const bus = new VirtualSerialBus(clock);
+    const chip = new VirtualBk7231({ seed: args['sim-seed'] ?? 1, initialSr: args['sim-protected'] === false ? 0 : 0x4004 });
+    bus.attach('sim:uart1', chip, { modemLines: true });
+    chip.powerOn();
+    const link = await openLink('sim:uart1', { baudRate: 115200, clock, bus, log });
+    return {
+      link,
+      reset: resetFrom(args.reset ?? 'rts'),
+      clock,
+      chip,
+      describe: `virtual BK7231N (seed ${args['sim-seed'] ?? 1}, ${clock.kind} time)`,
+      close: () => link.close(),
+    };
+  }
+  const clock = new RealClock();
+  const link = await openLink(args.port!, { baudRate: 115200, clock, log });
+  return { link, reset: resetFrom(args.reset ?? 'rts'), clock, describe: args.port!, close: () => link.close() };
+}
+
+/** Parse 0x-prefixed or decimal numbers, with K/M suffixes (0x11000, 68K, 2M). */
+export function parseSize(text: string | number | undefined, what: string): number | undefined {
+  if (text === undefined) return undefined;
+  if (typeof text === 'number') return text;
+  const m = /^(0x[0-9a-f]+|\d+)([kKmM]?)$/.exec(text.trim());
+  if (!m) throw new ConfigError(`${what} "${text}" is not a number (use 0x11000, 69632, 68K or 2M)`, { step: 'args' });
+  const base = Number(m[1]);
+  const mult = m[2] === '' ? 1 : /k/i.test(m[2]!) ? 1024 : 1024 * 1024;
+  return base * mult;
+}

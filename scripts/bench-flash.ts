@@ -1,0 +1,335 @@
+/**
+ * Flash benchmark: the real flasher over the real SerialPortStream on the virtual serial bus
+ * against the virtual BK7231N, reported as ratios measured in one run.
+ *
+ *   node --import=tsx scripts/bench-flash.ts [--quick] [--json]
+ *
+ * Exit 0 whatever the figures (it is a benchmark); 1 only if a flash itself fails.
+ */
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { parseArgs } from 'node:util';
+import { ClassicBk7231Flasher } from '../rig/bk7231/classic-flasher.ts';
+import { CommandChannel } from '../rig/bk7231/command-channel.ts';
+import { Bk7231Flasher } from '../rig/bk7231/flasher.ts';
+import { getBus } from '../rig/bk7231/link.ts';
+import { FlashPlanner, isBlank, sectorAddresses } from '../rig/bk7231/planner.ts';
+import * as F from '../rig/bk7231/protocol/frame.ts';
+import { SECTOR_SIZE } from '../rig/bk7231/protocol/commands.ts';
+import { ModemLineReset } from '../rig/bk7231/reset.ts';
+import { RealClock, VirtualClock, type Clock } from '../rig/core/clock.ts';
+import { FlashError, LinkError, PlugrigError } from '../rig/core/errors.ts';
+import { createLogger } from '../rig/core/log.ts';
+import { makeBenchImage, type SyntheticImage } from '../firmware/synthetic.ts';
+import { ROM_BAUD } from '../sim/bk7231/virtual-bk7231.ts';
+import { openBenchRig, waitForApp, type BenchRig } from './bench-lib/bench-rig.ts';
+import { cenPulseMs, classicFloor, getBusFloorMs, writeVerifyFloor, type FlashFloor } from './bench-lib/floor.ts';
+import { summarize, type Summary } from './bench-lib/stats.ts';
+
+type Mode = 'real' | 'virtual';
+
+const { values: args } = parseArgs({
+  options: {
+    quick: { type: 'boolean', default: false },
+    json: { type: 'boolean', default: false },
+    resets: { type: 'string', default: '1000' },
+  },
+});
+const QUICK = args.quick === true;
+const RESETS = Number(args.resets);
+const log = createLogger({ component: 'bench-flash' }, process.env.PLUGRIG_LOG ?? 'silent');
+const reset = ModemLineReset.bk7231tools();
+
+function makeClock(mode: Mode): Clock {
+  return mode === 'real' ? new RealClock() : new VirtualClock();
+}
+
+/** Flash content must equal the image, or the run is a failed flash (exit 1), not a slow one. */
+function assertFlashed(rig: BenchRig, image: SyntheticImage, what: string): void {
+  const got = rig.chip.flash.read(image.flashOffset, image.bytes.length);
+  for (let i = 0; i < got.length; i++) {
+    if (got[i] !== image.bytes[i]) {
+      throw new FlashError(`${what}: flash differs from the image at 0x${(image.flashOffset + i).toString(16)}`, { phase: 'bench', address: image.flashOffset + i });
+    }
+  }
+}
+
+interface FullWriteRun {
+  mode: Mode;
+  baud: number;
+  measuredMs: number;
+  floor: FlashFloor;
+  ratio: number;
+  /** Image bytes per second of measured time. */
+  throughputBps: number;
+  commandsSent: number;
+  hostGapMs: Summary;
+  /** (measured - floor) not explained by host gaps: sim timer slip, chunking, turnaround. */
+  inFlightExcessMs: number;
+  eventLoopDelayMs?: { p50: number; p99: number; max: number };
+  rig: BenchRig;
+}
+
+async function fullWrite(mode: Mode, baud: number, image: SyntheticImage): Promise<FullWriteRun> {
+  const rig = await openBenchRig(makeClock(mode));
+  const flasher = new Bk7231Flasher({ port: rig.port, reset, baudRate: baud, fallbackBaudRates: [], log });
+  const info = await flasher.connect();
+  const plan = new FlashPlanner().plan({ image: image.bytes, offset: image.flashOffset, flashSize: info.flashSize });
+  const floor = writeVerifyFloor({
+    plan,
+    verifyStart: image.flashOffset,
+    verifyLength: image.bytes.length,
+    baud,
+    chip: rig.chip.timing,
+    flash: rig.chip.flashTiming,
+  });
+  const eld = mode === 'real' ? monitorEventLoopDelay({ resolution: 1 }) : undefined;
+  eld?.enable();
+  const sentBefore = flasher.channel.commandsSent;
+  rig.port.record();
+  const t0 = rig.clock.now();
+  await flasher.write(image.bytes, image.flashOffset);
+  const measuredMs = rig.clock.now() - t0;
+  const gaps = rig.port.stop();
+  eld?.disable();
+  assertFlashed(rig, image, `write at ${baud} baud (${mode})`);
+  const hostGapMs = summarize(gaps.gaps);
+  return {
+    mode,
+    baud,
+    measuredMs,
+    floor,
+    ratio: measuredMs / floor.totalMs,
+    throughputBps: image.bytes.length / (measuredMs / 1000),
+    commandsSent: flasher.channel.commandsSent - sentBefore,
+    hostGapMs,
+    inFlightExcessMs: measuredMs - floor.totalMs - hostGapMs.sum,
+    ...(eld ? { eventLoopDelayMs: { p50: eld.percentile(50) / 1e6, p99: eld.percentile(99) / 1e6, max: eld.max / 1e6 } } : {}),
+    rig,
+  };
+}
+
+interface ReflashRun {
+  mode: Mode;
+  totalMs: number;
+  connectMs: number;
+  diffMs: number;
+  sectorsWritten: number;
+  commandsSent: number;
+}
+
+/** Identical image again with diff, from the app: reset + link + baud switch + identify + diff. */
+async function reflashIdentical(rig: BenchRig, mode: Mode, baud: number, image: SyntheticImage): Promise<ReflashRun> {
+  const before = new Bk7231Flasher({ port: rig.port, reset, baudRate: baud, fallbackBaudRates: [], log });
+  // The previous flasher left the chip linked in the ROM; put it back into its application.
+  await before.channel.setHostBaud(baud);
+  await before.reboot();
+  await waitForApp(rig);
+  const flasher = new Bk7231Flasher({ port: rig.port, reset, baudRate: baud, fallbackBaudRates: [], log });
+  const t0 = rig.clock.now();
+  await flasher.connect();
+  const t1 = rig.clock.now();
+  const result = await flasher.write(image.bytes, image.flashOffset, { diff: true });
+  const t2 = rig.clock.now();
+  assertFlashed(rig, image, `diff reflash (${mode})`);
+  return { mode, totalMs: t2 - t0, connectMs: t1 - t0, diffMs: t2 - t1, sectorsWritten: result.sectorsWritten, commandsSent: flasher.channel.commandsSent };
+}
+
+interface ClassicRun {
+  mode: Mode;
+  baud: number;
+  measuredMs: number;
+  floorMs: number;
+}
+
+async function classicWrite(mode: Mode, baud: number, image: SyntheticImage): Promise<ClassicRun> {
+  const rig = await openBenchRig(makeClock(mode));
+  try {
+    const classic = new ClassicBk7231Flasher({ port: rig.port, reset, baudRate: baud, log });
+    await classic.connect();
+    const t0 = rig.clock.now();
+    await classic.write(image.bytes, image.flashOffset);
+    const measuredMs = rig.clock.now() - t0;
+    assertFlashed(rig, image, `classic write at ${baud} baud (${mode})`);
+    const sectors = sectorAddresses(image.flashOffset, image.bytes.length).map((address) => {
+      const data = image.bytes.subarray(address - image.flashOffset, address - image.flashOffset + SECTOR_SIZE);
+      return { address, data, blank: isBlank(data) };
+    });
+    return { mode, baud, measuredMs, floorMs: classicFloor(sectors, baud, rig.chip.timing, rig.chip.flashTiming) };
+  } finally {
+    await rig.close();
+  }
+}
+
+interface GetBusRun {
+  attempts: number;
+  linked: number;
+  /** Links that needed more than one reset. */
+  reResets: number;
+  ms: Summary;
+  floorMs: number;
+}
+
+/** Get-bus after an RTS reset, the chip back in its application before every attempt. */
+async function getBusRepeated(n: number): Promise<GetBusRun> {
+  const rig = await openBenchRig(new VirtualClock());
+  try {
+    const channel = new CommandChannel(rig.port, log);
+    const times: number[] = [];
+    let reResets = 0;
+    // Deterministic spread of how long the app has run before the reset (phase against the poll loop).
+    let lcg = 12345;
+    for (let i = 0; i < n; i++) {
+      const t0 = rig.clock.now();
+      try {
+        const r = await getBus(channel, { reset, log });
+        times.push(rig.clock.now() - t0);
+        if (r.resetAttempts > 1) reResets++;
+      } catch (e) {
+        if (!(e instanceof LinkError)) throw e;
+      }
+      await channel.send(F.reboot());
+      lcg = (Math.imul(lcg, 1103515245) + 12345) >>> 0;
+      await waitForApp(rig, 5 + ((lcg >>> 16) % 50) + (lcg & 0xff) / 256);
+    }
+    const pulse = cenPulseMs(reset.steps, 'R');
+    return { attempts: n, linked: times.length, reResets, ms: summarize(times), floorMs: getBusFloorMs(pulse, ROM_BAUD) };
+  } finally {
+    await rig.close();
+  }
+}
+
+// ---- report ----
+
+interface Row {
+  case: string;
+  metric: string;
+  value: string;
+  target?: string;
+  pass?: boolean;
+  mode: Mode | 'mixed';
+}
+
+const s = (ms: number): string => `${(ms / 1000).toFixed(3)} s`;
+const r = (x: number): string => x.toFixed(3);
+
+function fullWriteRows(c: string, run: FullWriteRun): Row[] {
+  const b = run.baud;
+  return [
+    { case: c, metric: `1 MiB write+verify @${b} / floor`, value: r(run.ratio), target: '<= 1.10', pass: run.ratio <= 1.1, mode: run.mode },
+    { case: c, metric: `  measured / floor`, value: `${s(run.measuredMs)} / ${s(run.floor.totalMs)}`, mode: run.mode },
+    {
+      case: c,
+      metric: `  floor = wire + erase + last page + CRC`,
+      value: `${s(run.floor.wireMs)} + ${s(run.floor.eraseMs)} + ${run.floor.lastPageMs.toFixed(1)} ms + ${run.floor.crcMs.toFixed(1)} ms`,
+      mode: run.mode,
+    },
+    { case: c, metric: `  effective payload throughput`, value: `${(run.throughputBps / 1024).toFixed(1)} KiB/s`, mode: run.mode },
+    {
+      case: c,
+      metric: `  excess: host gaps (n, med, p95, sum)`,
+      value: `${run.hostGapMs.n}, ${run.hostGapMs.median.toFixed(2)}, ${run.hostGapMs.p95.toFixed(2)}, ${run.hostGapMs.sum.toFixed(0)} ms`,
+      mode: run.mode,
+    },
+    { case: c, metric: `  excess: in flight (wire/sim slip)`, value: `${run.inFlightExcessMs.toFixed(0)} ms`, mode: run.mode },
+  ];
+}
+
+function table(rows: Row[]): string {
+  const head = ['case', 'metric', 'measured', 'target', 'verdict', 'mode'];
+  const cells = rows.map((x) => [x.case, x.metric, x.value, x.target ?? '', x.pass === undefined ? '' : x.pass ? 'PASS' : 'MISS', x.mode]);
+  const widths = head.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i]!.length)));
+  const line = (c: string[]): string => c.map((v, i) => v.padEnd(widths[i]!)).join('  ').trimEnd();
+  return [line(head), line(widths.map((w) => '-'.repeat(w))), ...cells.map(line)].join('\n');
+}
+
+async function main(): Promise<number> {
+  const image = makeBenchImage();
+  const writeMode: Mode = QUICK ? 'virtual' : 'real';
+  const progress = (m: string): void => {
+    if (!args.json) process.stderr.write(`bench: ${m}\n`);
+  };
+
+  progress(`case 1: 1 MiB write+verify at 921600 (${writeMode})`);
+  const w921 = await fullWrite(writeMode, 921_600, image);
+  progress(`case 2: identical reflash with diff at 921600 (${writeMode})`);
+  const reflash = await reflashIdentical(w921.rig, writeMode, 921_600, image);
+  await w921.rig.close();
+  progress(`case 1: 1 MiB write+verify at 2000000 (${writeMode})`);
+  const w2m = await fullWrite(writeMode, 2_000_000, image);
+  await w2m.rig.close();
+
+  progress(`case 3: ${RESETS} virtual resets`);
+  const bus = await getBusRepeated(RESETS);
+
+  progress(`case 4: classic at 921600 (${writeMode})`);
+  const classic921 = await classicWrite(writeMode, 921_600, image);
+  let classic921v = classic921;
+  let w921v = w921;
+  if (writeMode === 'real') {
+    progress('case 4: ours and classic at 921600 (virtual)');
+    w921v = await fullWrite('virtual', 921_600, image);
+    await w921v.rig.close();
+    classic921v = await classicWrite('virtual', 921_600, image);
+  }
+  progress('case 4: ours at 2000000 and classic at 115200 (virtual)');
+  const w2mv = writeMode === 'virtual' ? w2m : await fullWrite('virtual', 2_000_000, image);
+  if (w2mv !== w2m) await w2mv.rig.close();
+  const classic115v = await classicWrite('virtual', 115_200, image);
+
+  const rows: Row[] = [
+    ...fullWriteRows('1', w921),
+    ...fullWriteRows('1', w2m),
+    { case: '2', metric: 'identical reflash, diff, incl. reset+link+baud', value: s(reflash.totalMs), target: '<= 2 s', pass: reflash.totalMs <= 2000, mode: reflash.mode },
+    { case: '2', metric: '  connect / diff+verify', value: `${s(reflash.connectMs)} / ${s(reflash.diffMs)}`, mode: reflash.mode },
+    { case: '2', metric: '  ratio to full write @921600', value: r(reflash.totalMs / w921.measuredMs), mode: reflash.mode },
+    { case: '3', metric: `get-bus success (${bus.linked}/${bus.attempts})`, value: `${((100 * bus.linked) / bus.attempts).toFixed(1)} %`, target: '100 %', pass: bus.linked === bus.attempts, mode: 'virtual' },
+    { case: '3', metric: '  get-bus ms median / p95 / max', value: `${bus.ms.median.toFixed(1)} / ${bus.ms.p95.toFixed(1)} / ${bus.ms.max.toFixed(1)}`, mode: 'virtual' },
+    { case: '3', metric: '  median / floor (pulse + LinkCheck RTT)', value: `${r(bus.ms.median / bus.floorMs)} (floor ${bus.floorMs.toFixed(1)} ms)`, mode: 'virtual' },
+    { case: '3', metric: '  links needing a second reset', value: String(bus.reResets), mode: 'virtual' },
+    { case: '4', metric: 'ours / classic @921600', value: r(w921.measuredMs / classic921.measuredMs), target: '<= 0.65', pass: w921.measuredMs / classic921.measuredMs <= 0.65, mode: writeMode },
+    { case: '4', metric: '  ours / classic seconds', value: `${s(w921.measuredMs)} / ${s(classic921.measuredMs)}`, mode: writeMode },
+    ...(writeMode === 'real'
+      ? [
+          { case: '4', metric: 'ours / classic @921600 (model time)', value: r(w921v.measuredMs / classic921v.measuredMs), target: '<= 0.65', pass: w921v.measuredMs / classic921v.measuredMs <= 0.65, mode: 'virtual' as const },
+          { case: '4', metric: '  ours / classic seconds', value: `${s(w921v.measuredMs)} / ${s(classic921v.measuredMs)}`, mode: 'virtual' as const },
+        ]
+      : []),
+    { case: '4', metric: '  classic @921600 / its floor', value: r(classic921.measuredMs / classic921.floorMs), mode: writeMode },
+    {
+      case: '4',
+      metric: 'ours @2000000 / classic @115200 (model time)',
+      value: r(w2mv.measuredMs / classic115v.measuredMs),
+      target: '<= 0.15',
+      pass: w2mv.measuredMs / classic115v.measuredMs <= 0.15,
+      mode: 'virtual',
+    },
+    { case: '4', metric: '  ours / classic seconds', value: `${s(w2mv.measuredMs)} / ${s(classic115v.measuredMs)}`, mode: 'virtual' },
+  ];
+
+  if (args.json) {
+    const strip = ({ rig: _rig, ...rest }: FullWriteRun): Omit<FullWriteRun, 'rig'> => rest;
+    const out = {
+      quick: QUICK,
+      image: { name: image.name, bytes: image.bytes.length, offset: image.flashOffset },
+      fullWrite: { b921600: strip(w921), b2000000: strip(w2m), modelTime: { b921600: strip(w921v), b2000000: strip(w2mv) } },
+      reflash,
+      getBus: bus,
+      classic: { b921600: classic921, b921600ModelTime: classic921v, b115200ModelTime: classic115v },
+      rows,
+    };
+    process.stdout.write(JSON.stringify(out, null, 2) + '\n');
+  } else {
+    process.stdout.write(`plugrig flash benchmark — ${image.name}, ${image.bytes.length} bytes at 0x${image.flashOffset.toString(16)}; writes in ${writeMode === 'real' ? 'REAL time' : 'MODEL (virtual) time'}\n\n`);
+    process.stdout.write(table(rows) + '\n');
+  }
+  return 0;
+}
+
+main().then(
+  (code) => process.exit(code),
+  (e: unknown) => {
+    const detail = e instanceof PlugrigError ? JSON.stringify(e.toJSON()) : e instanceof Error ? (e.stack ?? e.message) : String(e);
+    process.stderr.write(`bench-flash: flash failed: ${detail}\n`);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,343 @@
+import type { Clock } from '../../rig/core/clock.ts';
+import { ConfigError } from '../../rig/core/errors.ts';
+import { pinActiveLow, pinNumber, type JigSpec, type PinSpec, type SlotSpec } from '../../rig/jig/jig-config.ts';
+import { VirtualBk7231, type VirtualBk7231Options } from '../bk7231/virtual-bk7231.ts';
+import { UNO_LAYOUT, MEGA2560_LAYOUT, type FirmataLayoutName } from '../firmata/board-layouts.ts';
+import { VirtualFirmataBoard } from '../firmata/virtual-firmata-board.ts';
+import { MainsNetwork, type MainsBranch } from '../mains/mains-network.ts';
+import { PinLevelPlug } from '../plug/pin-level-plug.ts';
+import { VirtualPzem } from '../pzem/virtual-pzem.ts';
+import { VirtualWt310e } from '../scpi/virtual-wt310e.ts';
+import type { ModemLines, VirtualUartDevice } from '../serial/uart-device.ts';
+import type { AttachOptions } from '../serial/virtual-binding.ts';
+import { PhysicalHistory, type PhysicalChange, type SlotPhysicalState } from './physical-state.ts';
+import { SlotUartLink } from './slot-uart-link.ts';
+
+/** LED-sensor readings (10-bit ADC) with the LED lit / dark, and the noise amplitude around them. */
+export const LED_SENSOR_LIT = 900;
+export const LED_SENSOR_DARK = 40;
+export const LED_SENSOR_NOISE = 6;
+
+const SIM = 'sim:';
+
+export interface VirtualJigOptions {
+  clock: Clock;
+  /** Seeds per-slot chip content/MACs and sensor noise. Default 1. */
+  seed?: number;
+  /** Extra options for each slot's chip (flash images, link window, ...). */
+  chipOptions?: (slotId: number) => Omit<VirtualBk7231Options, 'cenWiring'>;
+  /** Firmata boards' reset-to-sketch time, ms. Default 0. */
+  firmataBootMs?: number;
+}
+
+/** Minimal bus surface attachTo needs (VirtualSerialBus satisfies it). */
+export interface AttachableBus {
+  attach(path: string, device: VirtualUartDevice, options?: AttachOptions): unknown;
+}
+
+function mulberry32(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** The slot's digital outputs that switch something other than a load. */
+type SlotOutput = 'cen' | 'power3v3' | 'uartIsolation' | 'mains' | 'button';
+
+/**
+ * One slot of the virtual jig: a CB2S plug (PinLevelPlug around a VirtualBk7231) wired to its I/O
+ * board, the mains network and the slot's USB-UART exactly as the jig file says.
+ *
+ * Logical pin levels (true = active; `activeLow` inverts the electrical level):
+ *  outputs - cen: CEN pulled low (reset asserted); power3v3: 3V3 switched on; uartIsolation: relay
+ *            closed (USB-UART, 3V3 and CEN reach the module); mains: jig mains relay closed;
+ *            loads: load relay closed; button: actuator pressed (P10 to GND). A pin the board does
+ *            not drive (board not running, pin not an output) is inactive.
+ *  inputs  - relaySense: plug relay closed; lid: lid closed; estop: E-stop pressed.
+ * With reset method 'modem-lines' the adapter's RTS also pulls CEN low (bk7231tools wiring).
+ */
+export class VirtualSlot {
+  readonly id: number;
+  readonly spec: SlotSpec;
+  readonly chip: VirtualBk7231;
+  readonly plug: PinLevelPlug;
+  readonly uart: SlotUartLink;
+  readonly branch: MainsBranch;
+  readonly board: VirtualFirmataBoard;
+  readonly history = new PhysicalHistory();
+  readonly #clock: Clock;
+  readonly #rtsWired: boolean;
+  #lines: ModemLines | undefined;
+  #out: Record<SlotOutput, boolean> = { cen: false, power3v3: false, uartIsolation: false, mains: false, button: false };
+  #lidClosed = true;
+  #estopPressed = false;
+
+  constructor(spec: SlotSpec, board: VirtualFirmataBoard, branch: MainsBranch, options: VirtualJigOptions, seed: number) {
+    this.id = spec.id;
+    this.spec = spec;
+    this.board = board;
+    this.branch = branch;
+    this.#clock = options.clock;
+    this.#rtsWired = spec.reset.method === 'modem-lines';
+    const mac = Uint8Array.from([0xc8, 0x47, 0x8c, (seed >>> 8) & 0xff, seed & 0xff, spec.id & 0xff]);
+    this.chip = new VirtualBk7231({ seed: seed * 1000 + spec.id, mac, ...options.chipOptions?.(spec.id), cenWiring: 'none' });
+    this.plug = new PinLevelPlug({ chip: this.chip, clock: options.clock });
+    this.uart = new SlotUartLink(this.chip, options.clock, (lines) => {
+      this.#lines = lines;
+      this.#apply();
+    });
+    for (const load of spec.pins.loads) branch.addLoad(load.name, { watts: load.watts, pf: load.pf });
+
+    const noise = mulberry32(seed * 7919 + spec.id);
+    board.setAnalog(spec.pins.ledSensor.analog, () =>
+      (this.plug.ledLit() ? LED_SENSOR_LIT : LED_SENSOR_DARK) + Math.round((noise() * 2 - 1) * LED_SENSOR_NOISE),
+    );
+    this.plug.onRelayChange((closed) => {
+      branch.setPlugRelay(closed);
+      this.#drive(spec.pins.relaySense, closed);
+      this.#record();
+    });
+    this.#drive(spec.pins.relaySense, false);
+    this.#drive(spec.pins.lid, this.#lidClosed);
+    this.#drive(spec.pins.estop, this.#estopPressed);
+    this.#record();
+  }
+
+  /** Output pins of this slot on its board, with what each switches. */
+  outputPins(): Map<number, (active: boolean) => void> {
+    const p = this.spec.pins;
+    const m = new Map<number, (active: boolean) => void>();
+    const set = (key: SlotOutput) => (active: boolean) => {
+      this.#out[key] = active;
+      this.#apply();
+    };
+    m.set(pinNumber(p.cen), set('cen'));
+    m.set(pinNumber(p.power3v3), set('power3v3'));
+    m.set(pinNumber(p.uartIsolation), set('uartIsolation'));
+    m.set(pinNumber(p.mains), set('mains'));
+    m.set(pinNumber(p.button), set('button'));
+    for (const load of p.loads) {
+      m.set(pinNumber(load.pin), (active) => {
+        this.branch.setLoadRelay(load.name, active);
+        this.#record();
+      });
+    }
+    return m;
+  }
+
+  /** Logical level of one of this slot's output pins from the board's electrical level. */
+  static logical(spec: PinSpec, level: boolean | undefined): boolean {
+    return level !== undefined && level !== pinActiveLow(spec);
+  }
+
+  setLid(closed: boolean): void {
+    this.#lidClosed = closed;
+    this.#drive(this.spec.pins.lid, closed);
+    this.#record();
+  }
+
+  pressEstop(pressed: boolean): void {
+    this.#estopPressed = pressed;
+    this.#drive(this.spec.pins.estop, pressed);
+    this.#record();
+  }
+
+  physical(): SlotPhysicalState {
+    const isolation = this.uart.connected();
+    return {
+      mainsEnergised: this.branch.inputEnergised(),
+      uartConnected: isolation,
+      supply3v3: isolation && this.#out.power3v3,
+      cenLow: this.#cenLow(),
+      plugRelayClosed: this.plug.relayClosed(),
+      loadsOn: this.branch.loadNames().filter((n) => this.branch.loadRelayClosed(n)),
+      lidClosed: this.#lidClosed,
+      estopPressed: this.#estopPressed,
+    };
+  }
+
+  /** Mains changed somewhere on the network: the plug's own supply follows its input terminals. */
+  mainsChanged(): void {
+    this.plug.mainsPresent(this.branch.inputEnergised());
+    this.#record();
+  }
+
+  dispose(): void {
+    this.plug.dispose();
+  }
+
+  #cenLow(): boolean {
+    if (!this.uart.connected()) return false; // CEN's pogo pin sits behind the isolation relay; the module pulls it up
+    return this.#out.cen || (this.#rtsWired && (this.#lines?.rts ?? false));
+  }
+
+  /** Re-derive the plug's inputs from the jig outputs (order: isolation, CEN, power, mains, button). */
+  #apply(): void {
+    this.uart.setConnected(this.#out.uartIsolation);
+    this.plug.setCen(!this.#cenLow());
+    this.plug.setSupply3v3(this.uart.connected() && this.#out.power3v3);
+    this.branch.setMainsRelay(this.#out.mains);
+    this.plug.pressButton(this.#out.button);
+    this.#record();
+  }
+
+  #drive(spec: PinSpec, active: boolean): void {
+    this.board.setInput(pinNumber(spec), active !== pinActiveLow(spec));
+  }
+
+  #record(): void {
+    this.history.record(this.#clock.now(), this.physical());
+  }
+}
+
+/**
+ * The whole virtual jig a jig file describes: per slot a PinLevelPlug with its VirtualBk7231, one
+ * VirtualFirmataBoard per I/O board (Mega layout when the pins need it), the MainsNetwork, and the
+ * reference meters (virtual PZEM-004T / WT310E) measuring each slot's plug input.
+ */
+export class VirtualJig {
+  readonly spec: JigSpec;
+  readonly clock: Clock;
+  readonly mains: MainsNetwork;
+  readonly boards = new Map<string, VirtualFirmataBoard>();
+  readonly meters = new Map<string, VirtualPzem | VirtualWt310e>();
+  readonly slots = new Map<number, VirtualSlot>();
+
+  private constructor(spec: JigSpec, options: VirtualJigOptions) {
+    this.spec = spec;
+    this.clock = options.clock;
+    this.mains = new MainsNetwork({ clock: options.clock, volts: spec.mains.volts, hz: spec.mains.hz });
+    const seed = options.seed ?? 1;
+
+    for (const name of Object.keys(spec.ioBoards)) {
+      const layout = VirtualJig.#layoutFor(name, spec);
+      this.boards.set(name, new VirtualFirmataBoard({ layout, bootMs: options.firmataBootMs ?? 0 }));
+    }
+    const claimed = new Map<string, string>();
+    for (const s of spec.slots) {
+      const board = this.boards.get(s.io);
+      if (!board) throw new ConfigError(`slot ${s.id}: unknown I/O board "${s.io}"`, { slot: s.id, step: 'virtual-jig' });
+      const slot = new VirtualSlot(s, board, this.mains.branch(`slot${s.id}`), options, seed);
+      this.slots.set(s.id, slot);
+      for (const [pin, apply] of slot.outputPins()) {
+        const key = `${s.io}:${pin}`;
+        const prev = claimed.get(key);
+        if (prev) throw new ConfigError(`pin ${pin} of ${s.io} is used by ${prev} and slot ${s.id}`, { slot: s.id, step: 'virtual-jig' });
+        claimed.set(key, `slot ${s.id}`);
+        const pinSpec = VirtualJig.#pinSpecOf(s, pin);
+        board.onOutput((p, level) => {
+          if (p === pin) apply(VirtualSlot.logical(pinSpec, level));
+        });
+      }
+    }
+    this.mains.onChange(() => {
+      for (const slot of this.slots.values()) slot.mainsChanged();
+    });
+
+    for (const [name, meter] of Object.entries(spec.meters)) {
+      const users = spec.slots.filter((s) => s.meter.ref === name);
+      if (users.length > 1) {
+        throw new ConfigError(`meter ${name} is referenced by slots ${users.map((u) => u.id).join(', ')}; a virtual meter measures one slot`, { step: 'virtual-jig' });
+      }
+      // An unused meter sits on the live supply with nothing behind it.
+      const branch = users[0] ? this.slots.get(users[0].id)!.branch : this.mains.branch(`meter:${name}`);
+      if (!users[0]) branch.setMainsRelay(true);
+      const source = branch.source('input');
+      if (meter.kind === 'pzem004t' && meter.port.startsWith(SIM)) {
+        this.meters.set(name, new VirtualPzem({ source, ...(meter.address !== 0xf8 ? { address: meter.address } : {}) }));
+      } else if (meter.kind === 'scpi' && meter.address.startsWith(SIM)) {
+        this.meters.set(name, new VirtualWt310e({ source, ...(meter.serial ? { serial: meter.serial } : {}) }));
+      }
+    }
+  }
+
+  static fromSpec(jig: JigSpec, options: VirtualJigOptions): VirtualJig {
+    return new VirtualJig(jig, options);
+  }
+
+  slot(id: number): VirtualSlot {
+    const s = this.slots.get(id);
+    if (!s) throw new ConfigError(`no slot ${id} in jig ${this.spec.name}`, { slot: id, step: 'virtual-jig' });
+    return s;
+  }
+
+  setLid(slot: number, closed: boolean): void {
+    this.slot(slot).setLid(closed);
+  }
+
+  pressEstop(slot: number, pressed: boolean): void {
+    this.slot(slot).pressEstop(pressed);
+  }
+
+  physical(slot: number): SlotPhysicalState {
+    return this.slot(slot).physical();
+  }
+
+  history(slot: number): readonly PhysicalChange[] {
+    return this.slot(slot).history.entries();
+  }
+
+  /** Devices by `sim:` path, with the attach options their real counterparts imply. */
+  devices(): Array<{ path: string; device: VirtualUartDevice; options: AttachOptions }> {
+    const out: Array<{ path: string; device: VirtualUartDevice; options: AttachOptions }> = [];
+    for (const [name, io] of Object.entries(this.spec.ioBoards)) {
+      // A USB Arduino: opening the port asserts DTR, which resets the board (auto-reset).
+      if (io.port?.startsWith(SIM)) out.push({ path: io.port, device: this.boards.get(name)!, options: { modemLines: true } });
+    }
+    for (const [name, meter] of Object.entries(this.spec.meters)) {
+      const device = this.meters.get(name);
+      const path = meter.kind === 'pzem004t' ? meter.port : meter.address;
+      if (device) out.push({ path, device, options: {} });
+    }
+    for (const slot of this.slots.values()) {
+      const port = slot.spec.uart.port;
+      if (port?.startsWith(SIM)) out.push({ path: port, device: slot.uart, options: { modemLines: true } });
+    }
+    return out;
+  }
+
+  /** Attach every `sim:` device to the bus (I/O boards and slot UARTs with modem lines wired). */
+  attachTo(bus: AttachableBus): void {
+    for (const d of this.devices()) bus.attach(d.path, d.device, d.options);
+  }
+
+  /** Power everything down so no timer is left on the clock. */
+  dispose(): void {
+    for (const slot of this.slots.values()) slot.dispose();
+    for (const board of this.boards.values()) board.powerOff();
+  }
+
+  static #pinSpecOf(slot: SlotSpec, pin: number): PinSpec {
+    const p = slot.pins;
+    const all: PinSpec[] = [p.cen, p.power3v3, p.uartIsolation, p.mains, p.button, ...p.loads.map((l) => l.pin)];
+    return all.find((s) => pinNumber(s) === pin)!;
+  }
+
+  /** Uno when every pin fits, else Mega 2560; pins 0/1 (the board's serial link) and clashes are refused. */
+  static #layoutFor(name: string, spec: JigSpec): FirmataLayoutName {
+    const slots = spec.slots.filter((s) => s.io === name);
+    const digital: number[] = [];
+    const analog: number[] = [];
+    for (const s of slots) {
+      const p = s.pins;
+      for (const ps of [p.cen, p.power3v3, p.uartIsolation, p.mains, p.button, p.relaySense, p.lid, p.estop, ...p.loads.map((l) => l.pin)]) digital.push(pinNumber(ps));
+      analog.push(p.ledSensor.analog);
+    }
+    const bad = digital.find((d) => d < 2);
+    if (bad !== undefined) throw new ConfigError(`I/O board ${name}: pin ${bad} is the board's serial link`, { step: 'virtual-jig', unit: name });
+    const fits = (l: typeof UNO_LAYOUT): boolean =>
+      digital.every((d) => d < l.totalPins) &&
+      analog.every((a) => a < l.analogPins.length && !digital.includes(l.analogPins[a]!));
+    if (fits(UNO_LAYOUT)) return 'uno';
+    if (fits(MEGA2560_LAYOUT)) return 'mega2560';
+    throw new ConfigError(`I/O board ${name}: pins ${digital.join(',')} / analog ${analog.join(',')} fit neither an Uno nor a Mega 2560`, {
+      step: 'virtual-jig',
+      unit: name,
+    });
+  }
+}

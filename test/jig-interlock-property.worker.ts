@@ -1,0 +1,353 @@
+import { parentPort, workerData } from 'node:worker_threads';
+import { EventEmitter } from 'node:events';
+import type { Clock } from '../rig/core/clock.ts';
+import { createLogger } from '../rig/core/log.ts';
+import { InterlockError } from '../rig/core/errors.ts';
+import {
+  MainsInterlock,
+  type InterlockInputState,
+  type InterlockInputs,
+  type InterlockOutput,
+  type InterlockOutputs,
+} from '../rig/jig/mains-interlock.ts';
+import { installProcessGuard, type GuardedProcess } from '../rig/jig/process-guard.ts';
+
+/**
+ * Worker half of test/jig-interlock-property.test.ts (runs off tap's async hooks, which make every
+ * promise ~50x dearer). Property test: random command sequences against the interlock and a recording fake board whose
+ * outputs change physically some time after a write and acknowledge later still (FIFO), and which
+ * can lose writes, drop off the bus and come back reset. The physical history is checked afterwards.
+ */
+
+const SILENT = createLogger({}, 'silent');
+const SETTLE = 20;
+const LOADS = ['R25', 'R100'] as const;
+const OUTPUTS: InterlockOutput[] = ['mains', 'uart', 'power3v3', ...LOADS.map((l) => `load:${l}` as const)];
+
+/** Deterministic PRNG (mulberry32). */
+function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let x = a;
+    x = Math.imul(x ^ (x >>> 15), x | 1);
+    x ^= x + Math.imul(x ^ (x >>> 7), x | 61);
+    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** Minimal discrete-event clock driven explicitly by the test (cheaper than VirtualClock's idle turns). */
+class SteppedClock implements Clock {
+  readonly kind = 'virtual' as const;
+  #now = 0;
+  #seq = 0;
+  #timers: { t: number; seq: number; fn: () => void; live: boolean }[] = [];
+  now(): number {
+    return this.#now;
+  }
+  at(time: number, fn: () => void): () => void {
+    const timer = { t: Math.max(time, this.#now), seq: this.#seq++, fn, live: true };
+    this.#timers.push(timer);
+    return () => {
+      timer.live = false;
+    };
+  }
+  sleep(ms: number): Promise<void> {
+    return this.sleepUntil(this.#now + ms);
+  }
+  sleepUntil(time: number): Promise<void> {
+    return new Promise((resolve) => this.at(time, resolve));
+  }
+  /** Fire the earliest live timer; false when none is left. */
+  step(): boolean {
+    let best = -1;
+    for (let i = 0; i < this.#timers.length; i++) {
+      const x = this.#timers[i]!;
+      if (!x.live) continue;
+      if (best < 0 || x.t < this.#timers[best]!.t || (x.t === this.#timers[best]!.t && x.seq < this.#timers[best]!.seq)) best = i;
+    }
+    if (best < 0) {
+      this.#timers.length = 0;
+      return false;
+    }
+    const [x] = this.#timers.splice(best, 1);
+    this.#now = x!.t;
+    x!.fn();
+    return true;
+  }
+}
+
+/**
+ * Let pending promise continuations run. The interlock and the fake only use promises, and any
+ * interleaving must be safe anyway, so a bounded number of microtask hops is enough (a macrotask hop
+ * per event would cost ~20 µs and make 100 000 sequences too slow).
+ */
+async function drain(): Promise<void> {
+  for (let i = 0; i < DRAIN_HOPS; i++) await undefined;
+}
+const DRAIN_HOPS = 24;
+
+type Fault = 'reject' | 'apply-then-reject';
+
+/** Fake board: records issues, physical edges and acks; checks the invariants as they happen. */
+class RecordingBoard implements InterlockOutputs, InterlockInputs {
+  readonly physical = new Map<InterlockOutput, boolean>(OUTPUTS.map((o) => [o, false]));
+  readonly lastIssued = new Map<InterlockOutput, boolean>(OUTPUTS.map((o) => [o, false]));
+  readonly lastOffEdge = new Map<InterlockOutput, number>(OUTPUTS.map((o) => [o, 0]));
+  readonly violations: string[] = [];
+  edges = 0;
+  inputs: InterlockInputState = { linkUp: true, lidClosed: true, estopClear: true };
+  /** The checker's own idea of "a fault must be latched now". */
+  latched = false;
+  pendingFault: Fault | undefined;
+  #linkEpoch = 0;
+  #applyAt = 0;
+  #ackAt = 0;
+  #subs = new Set<(s: InterlockInputState) => void>();
+
+  constructor(
+    readonly clock: SteppedClock,
+    readonly rnd: () => number,
+  ) {}
+
+  #violate(what: string): void {
+    if (this.violations.length < 20) this.violations.push(`t=${this.clock.now()}: ${what}`);
+  }
+
+  read(): InterlockInputState {
+    return { ...this.inputs };
+  }
+  subscribe(fn: (s: InterlockInputState) => void): () => void {
+    this.#subs.add(fn);
+    return () => this.#subs.delete(fn);
+  }
+  #notify(): void {
+    for (const fn of this.#subs) fn(this.read());
+  }
+
+  write(o: InterlockOutput, on: boolean): Promise<void> {
+    const now = this.clock.now();
+    if (process.env.TRACE) console.log(now, 'issue', o, on, 'latched', this.latched);
+    if (on) {
+      if (this.latched) this.#violate(`${o} on issued while a fault must be latched`);
+      if (o === 'mains' || o.startsWith('load:')) {
+        if (!this.inputs.lidClosed) this.#violate(`${o} on issued with lid open`);
+        if (!this.inputs.estopClear) this.#violate(`${o} on issued with E-stop pressed`);
+        if (!this.inputs.linkUp) this.#violate(`${o} on issued with the link down`);
+      }
+      if (o.startsWith('load:') && !this.lastIssued.get('mains')) this.#violate(`${o} on issued while mains is off`);
+      if (o === 'mains' && (this.lastIssued.get('uart') || this.lastIssued.get('power3v3'))) this.#violate('mains on issued while the UART side is commanded on');
+      if ((o === 'uart' || o === 'power3v3') && this.lastIssued.get('mains')) this.#violate(`${o} on issued while mains is commanded on`);
+    }
+    this.lastIssued.set(o, on);
+    const epoch = this.#linkEpoch;
+    const fault = this.inputs.linkUp ? this.pendingFault : 'reject';
+    this.pendingFault = undefined;
+    this.#applyAt = Math.max(this.#applyAt, now + Math.floor(this.rnd() * 4));
+    this.#ackAt = Math.max(this.#ackAt, this.#applyAt + Math.floor(this.rnd() * 4));
+    const applyAt = this.#applyAt;
+    return new Promise((resolve, reject) => {
+      if (fault !== 'reject') this.clock.at(applyAt, () => epoch === this.#linkEpoch && this.#apply(o, on));
+      this.clock.at(this.#ackAt, () => {
+        if (fault || epoch !== this.#linkEpoch) {
+          // The interlock learns of the failure now, and must latch.
+          this.latched = true;
+          reject(new Error(`fake board: write ${o} lost`));
+        }
+        else resolve();
+      });
+    });
+  }
+
+  #apply(o: InterlockOutput, on: boolean): void {
+    const now = this.clock.now();
+    const was = this.physical.get(o)!;
+    if (was === on) return;
+    this.edges++;
+    this.physical.set(o, on);
+    if (!on) {
+      this.lastOffEdge.set(o, now);
+      return;
+    }
+    const uartSide = ['uart', 'power3v3'] as const;
+    if (o === 'mains') {
+      for (const u of uartSide) {
+        if (this.physical.get(u)) this.#violate(`mains closed while ${u} is connected`);
+        if (now - this.lastOffEdge.get(u)! < SETTLE) this.#violate(`mains closed ${now - this.lastOffEdge.get(u)!} ms after ${u} opened`);
+      }
+    }
+    if (o === 'uart' || o === 'power3v3') {
+      if (this.physical.get('mains')) this.#violate(`${o} connected while mains is closed`);
+      if (now - this.lastOffEdge.get('mains')! < SETTLE) this.#violate(`${o} connected ${now - this.lastOffEdge.get('mains')!} ms after mains opened`);
+    }
+  }
+
+  mainsSideLive(): boolean {
+    return OUTPUTS.some((o) => (o === 'mains' || o.startsWith('load:')) && (this.physical.get(o) || this.lastIssued.get(o)));
+  }
+
+  setLid(closed: boolean): void {
+    if (!closed && this.inputs.lidClosed && this.mainsSideLive()) this.latched = true;
+    this.inputs = { ...this.inputs, lidClosed: closed };
+    this.#notify();
+  }
+  setEstop(pressed: boolean): void {
+    if (pressed) this.latched = true;
+    this.inputs = { ...this.inputs, estopClear: !pressed };
+    this.#notify();
+  }
+  disconnect(): void {
+    if (!this.inputs.linkUp) return;
+    this.latched = true;
+    this.#linkEpoch++;
+    this.inputs = { ...this.inputs, linkUp: false };
+    this.#notify();
+  }
+  /** A re-opened StandardFirmata board resets: every output drops. */
+  reconnect(): void {
+    if (this.inputs.linkUp) return;
+    for (const o of OUTPUTS) {
+      this.#apply(o, false);
+      this.lastIssued.set(o, false);
+    }
+    this.inputs = { ...this.inputs, linkUp: true };
+    this.#notify();
+  }
+  onReset(): void {
+    const s = this.inputs;
+    if (!s.linkUp || !s.lidClosed || !s.estopClear) this.#violate(`fault cleared with ${JSON.stringify(s)}`);
+    this.latched = false;
+  }
+  /** While a fault must be latched, nothing may stay commanded on. */
+  checkLatchedAllOff(): void {
+    if (!this.latched) return;
+    for (const o of OUTPUTS) if (this.lastIssued.get(o)) this.#violate(`${o} still commanded on while a fault must be latched`);
+  }
+}
+
+class FakeProcess extends EventEmitter implements GuardedProcess {
+  exits: number[] = [];
+  exit(code?: number): void {
+    this.exits.push(code ?? 0);
+  }
+}
+
+interface SequenceResult {
+  violations: string[];
+  commands: number;
+  mainsOnOk: number;
+  refused: number;
+  edges: number;
+}
+
+export async function runSequence(seed: number): Promise<SequenceResult> {
+  const rnd = prng(seed);
+  const clock = new SteppedClock();
+  const board = new RecordingBoard(clock, rnd);
+  const interlock = new MainsInterlock({ outputs: board, inputs: board, clock, settleMs: SETTLE, loads: LOADS, slot: 1 });
+  interlock.on('reset', () => board.onReset());
+  if (process.env.TRACE) interlock.on('fault', (f) => console.log(clock.now(), 'FAULT', JSON.stringify(f)));
+  if (process.env.TRACE) interlock.on('reset', () => console.log(clock.now(), 'RESET'));
+  const proc = new FakeProcess();
+  const uninstall = installProcessGuard(() => [interlock], { proc, clock, flushMs: 50, log: SILENT });
+  const res: SequenceResult = { violations: board.violations, commands: 0, mainsOnOk: 0, refused: 0, edges: 0 };
+  const track = (p: Promise<void>, what: string): void => {
+    p.then(
+      () => {
+        if (what === 'mainsOn') res.mainsOnOk++;
+      },
+      (e: unknown) => {
+        if (e instanceof InterlockError) res.refused++;
+        else board.violations.push(`${what} rejected with a non-InterlockError: ${String(e)}`);
+      },
+    );
+  };
+  track(interlock.init(), 'init');
+
+  const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rnd() * xs.length)]!;
+  const n = 4 + Math.floor(rnd() * 22);
+  let at = 0;
+  for (let i = 0; i < n; i++) {
+    // A third of the commands land at the same instant as the previous one (concurrent, un-awaited).
+    at += rnd() < 0.33 ? 0 : Math.floor(rnd() * 3 * SETTLE);
+    clock.at(at, () => {
+      res.commands++;
+      const r = rnd();
+      if (process.env.TRACE) console.log(clock.now(), 'cmd', r.toFixed(3), JSON.stringify(board.inputs));
+      if (r < 0.14) track(interlock.mainsOn(), 'mainsOn');
+      else if (r < 0.22) track(interlock.mainsOff(), 'mainsOff');
+      else if (r < 0.32) track(interlock.connectUart(), 'connectUart');
+      else if (r < 0.38) track(interlock.disconnectUart(), 'disconnectUart');
+      else if (r < 0.46) track(interlock.power3v3(rnd() < 0.6), 'power3v3');
+      else if (r < 0.56) track(interlock.setLoad(pick(LOADS), rnd() < 0.7), 'setLoad');
+      else if (r < 0.66) track(interlock.reset(), 'reset');
+      else if (r < 0.71) board.setLid(!board.inputs.lidClosed);
+      else if (r < 0.75) board.setEstop(board.inputs.estopClear && rnd() < 0.5);
+      else if (r < 0.79) board.pendingFault = pick(['reject', 'apply-then-reject'] as const);
+      else if (r < 0.82) board.disconnect();
+      else if (r < 0.86) board.reconnect();
+      else if (r < 0.88) {
+        board.latched = true;
+        proc.emit(pick(['SIGINT', 'SIGTERM', 'exit', 'uncaughtException']), new Error('simulated crash'));
+      } else if (r < 0.92) track(interlock.safeState(), 'safeState');
+      else {
+        // Burst: several commands in the same instant without awaiting.
+        track(interlock.connectUart(), 'connectUart');
+        track(interlock.mainsOn(), 'mainsOn');
+        track(interlock.setLoad(pick(LOADS), true), 'setLoad');
+        track(interlock.power3v3(true), 'power3v3');
+      }
+    });
+  }
+  await drain();
+  board.checkLatchedAllOff();
+  while (clock.step()) {
+    await drain();
+    board.checkLatchedAllOff();
+  }
+  // End of run: the station's teardown drives everything off.
+  if (board.inputs.linkUp) {
+    track(interlock.safeState(), 'safeState');
+    await drain();
+    while (clock.step()) await drain();
+    for (const o of OUTPUTS) if (board.physical.get(o)) board.violations.push(`${o} still on after the final safeState()`);
+  }
+  if (proc.exits.some((c) => c === 0)) board.violations.push('a signal/crash exited with status 0');
+  uninstall();
+  interlock.dispose();
+  res.edges = board.edges;
+  return res;
+}
+
+export interface BatchResult {
+  sequences: number;
+  commands: number;
+  mainsOnOk: number;
+  refused: number;
+  edges: number;
+  violations: number;
+  examples: string[];
+}
+
+/** Run seeds [from, to). */
+export async function runBatch(from: number, to: number): Promise<BatchResult> {
+  const out: BatchResult = { sequences: 0, commands: 0, mainsOnOk: 0, refused: 0, edges: 0, violations: 0, examples: [] };
+  for (let seed = from; seed < to; seed++) {
+    const r = await runSequence(seed);
+    out.sequences++;
+    out.commands += r.commands;
+    out.mainsOnOk += r.mainsOnOk;
+    out.refused += r.refused;
+    out.edges += r.edges;
+    if (r.violations.length) {
+      out.violations += r.violations.length;
+      if (out.examples.length < 5) out.examples.push(`seed ${seed}: ${r.violations.join('; ')}`);
+    }
+  }
+  return out;
+}
+
+if (parentPort && workerData) {
+  const { from, to } = workerData as { from: number; to: number };
+  parentPort.postMessage(await runBatch(from, to));
+}
