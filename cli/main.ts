@@ -7,7 +7,7 @@ import { infoCommand } from './commands/info.ts';
 import { simCommand } from './commands/sim.ts';
 // import { jigCommand } from './commands/jig.ts';
 import { devicesCommand } from './commands/devices.ts';
-// import { meterCommand } from './commands/meter.ts';
+import { meterCommand } from './commands/meter.ts';
 // import { runCommand } from './commands/run.ts';
 
 try {
@@ -21,7 +21,7 @@ try {
     .command(simCommand)
 //    .command(jigCommand)
     .command(devicesCommand)
-//    .command(meterCommand)
+    .command(meterCommand)
     .demandCommand(1, 'name a command (plugrig --help lists them)')
     .strict()
     .recommendCommands()
