@@ -6,6 +6,7 @@
  *
  * Exit 0 whatever the figures (it is a benchmark); 1 only if a flash itself fails.
  */
+import { loadavg } from 'node:os';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { ClassicBk7231Flasher } from '../rig/bk7231/classic-flasher.ts';
@@ -18,7 +19,7 @@ import { SECTOR_SIZE } from '../rig/bk7231/protocol/commands.ts';
 import { ModemLineReset } from '../rig/bk7231/reset.ts';
 import { RealClock, VirtualClock, type Clock } from '../rig/core/clock.ts';
 import { FlashError, LinkError, PlugrigError } from '../rig/core/errors.ts';
-import { createLogger } from '../rig/core/log.ts';
+import { pino } from 'pino';
 import { makeBenchImage, type SyntheticImage } from '../firmware/synthetic.ts';
 import { ROM_BAUD } from '../sim/bk7231/virtual-bk7231.ts';
 import { openBenchRig, waitForApp, type BenchRig } from './bench-lib/bench-rig.ts';
@@ -36,7 +37,14 @@ const { values: args } = parseArgs({
 });
 const QUICK = args.quick === true;
 const RESETS = Number(args.resets);
-const log = createLogger({ component: 'bench-flash' }, process.env.PLUGRIG_LOG ?? 'silent');
+/** Flasher warnings (retries, re-links, repairs) are collected: each one is an extra round trip to explain. */
+const warnings: string[] = [];
+const log = pino({ level: 'warn', base: { component: 'bench-flash' } }, {
+  write(line: string) {
+    const e = JSON.parse(line) as { msg?: string; err?: string; address?: number };
+    warnings.push(`${e.msg ?? ''}${e.address !== undefined ? ` @0x${e.address.toString(16)}` : ''}${e.err ? `: ${e.err}` : ''}`);
+  },
+});
 const reset = ModemLineReset.bk7231tools();
 
 function makeClock(mode: Mode): Clock {
@@ -62,8 +70,16 @@ interface FullWriteRun {
   /** Image bytes per second of measured time. */
   throughputBps: number;
   commandsSent: number;
+  /** Bytes the chip dropped because they arrived while it was busy (a corrupt frame = a retry). */
+  chipRxDropped: number;
+  warnings: string[];
   hostGapMs: Summary;
-  /** (measured - floor) not explained by host gaps: sim timer slip, chunking, turnaround. */
+  /**
+   * Per-command time the chip model adds that the floor leaves out: each Write4K's last page
+   * program (one command in flight cannot hide it) and the ROM turnaround of every command.
+   */
+  modelTailMs: number;
+  /** (measured - floor) explained neither by host gaps nor by model tails: timer slip of the simulation, stalls. */
   inFlightExcessMs: number;
   eventLoopDelayMs?: { p50: number; p99: number; max: number };
   rig: BenchRig;
@@ -85,6 +101,7 @@ async function fullWrite(mode: Mode, baud: number, image: SyntheticImage): Promi
   const eld = mode === 'real' ? monitorEventLoopDelay({ resolution: 1 }) : undefined;
   eld?.enable();
   const sentBefore = flasher.channel.commandsSent;
+  const warnedBefore = warnings.length;
   rig.port.record();
   const t0 = rig.clock.now();
   await flasher.write(image.bytes, image.flashOffset);
@@ -93,6 +110,8 @@ async function fullWrite(mode: Mode, baud: number, image: SyntheticImage): Promi
   eld?.disable();
   assertFlashed(rig, image, `write at ${baud} baud (${mode})`);
   const hostGapMs = summarize(gaps.gaps);
+  const commandsSent = flasher.channel.commandsSent - sentBefore;
+  const modelTailMs = (plan.writes.length - 1) * rig.chip.flashTiming.pageProgramMs + commandsSent * rig.chip.timing.turnaroundMs;
   return {
     mode,
     baud,
@@ -100,9 +119,12 @@ async function fullWrite(mode: Mode, baud: number, image: SyntheticImage): Promi
     floor,
     ratio: measuredMs / floor.totalMs,
     throughputBps: image.bytes.length / (measuredMs / 1000),
-    commandsSent: flasher.channel.commandsSent - sentBefore,
+    commandsSent,
+    chipRxDropped: rig.chip.counters.rxDropped,
+    warnings: warnings.slice(warnedBefore),
     hostGapMs,
-    inFlightExcessMs: measuredMs - floor.totalMs - hostGapMs.sum,
+    modelTailMs,
+    inFlightExcessMs: measuredMs - floor.totalMs - hostGapMs.sum - modelTailMs,
     ...(eld ? { eventLoopDelayMs: { p50: eld.percentile(50) / 1e6, p99: eld.percentile(99) / 1e6, max: eld.max / 1e6 } } : {}),
     rig,
   };
@@ -230,7 +252,18 @@ function fullWriteRows(c: string, run: FullWriteRun): Row[] {
       value: `${run.hostGapMs.n}, ${run.hostGapMs.median.toFixed(2)}, ${run.hostGapMs.p95.toFixed(2)}, ${run.hostGapMs.sum.toFixed(0)} ms`,
       mode: run.mode,
     },
-    { case: c, metric: `  excess: in flight (wire/sim slip)`, value: `${run.inFlightExcessMs.toFixed(0)} ms`, mode: run.mode },
+    { case: c, metric: `  excess: model tails (page + turnaround)`, value: `${run.modelTailMs.toFixed(0)} ms`, mode: run.mode },
+    { case: c, metric: `  excess: rest (sim timer slip, stalls)`, value: `${run.inFlightExcessMs.toFixed(0)} ms`, mode: run.mode },
+    {
+      case: c,
+      metric: `  commands sent / planned, chip RX dropped`,
+      value: `${run.commandsSent} / ${run.floor.commands}, ${run.chipRxDropped}`,
+      mode: run.mode,
+    },
+    ...(run.eventLoopDelayMs
+      ? [{ case: c, metric: '  event-loop delay p50 / p99 / max', value: `${run.eventLoopDelayMs.p50.toFixed(2)} / ${run.eventLoopDelayMs.p99.toFixed(2)} / ${run.eventLoopDelayMs.max.toFixed(1)} ms`, mode: run.mode }]
+      : []),
+    ...run.warnings.slice(0, 5).map((w) => ({ case: c, metric: '  flasher warning', value: w, mode: run.mode })),
   ];
 }
 
@@ -243,6 +276,7 @@ function table(rows: Row[]): string {
 }
 
 async function main(): Promise<number> {
+  const loadAtStart = loadavg();
   const image = makeBenchImage();
   const writeMode: Mode = QUICK ? 'virtual' : 'real';
   const progress = (m: string): void => {
@@ -310,6 +344,7 @@ async function main(): Promise<number> {
     const strip = ({ rig: _rig, ...rest }: FullWriteRun): Omit<FullWriteRun, 'rig'> => rest;
     const out = {
       quick: QUICK,
+      loadAverageAtStart: loadAtStart,
       image: { name: image.name, bytes: image.bytes.length, offset: image.flashOffset },
       fullWrite: { b921600: strip(w921), b2000000: strip(w2m), modelTime: { b921600: strip(w921v), b2000000: strip(w2mv) } },
       reflash,
@@ -319,7 +354,8 @@ async function main(): Promise<number> {
     };
     process.stdout.write(JSON.stringify(out, null, 2) + '\n');
   } else {
-    process.stdout.write(`plugrig flash benchmark — ${image.name}, ${image.bytes.length} bytes at 0x${image.flashOffset.toString(16)}; writes in ${writeMode === 'real' ? 'REAL time' : 'MODEL (virtual) time'}\n\n`);
+    process.stdout.write(`plugrig flash benchmark — ${image.name}, ${image.bytes.length} bytes at 0x${image.flashOffset.toString(16)}; writes in ${writeMode === 'real' ? 'REAL time' : 'MODEL (virtual) time'}\n`);
+    process.stdout.write(`load average at start ${loadAtStart.map((x) => x.toFixed(2)).join(' ')} (real-time figures suffer from CPU contention)\n\n`);
     process.stdout.write(table(rows) + '\n');
   }
   return 0;

@@ -38,7 +38,7 @@ function setup(t: Test) {
   return { board, stream };
 }
 
-function until(predicate: () => boolean, what: string, ms = 3000): Promise<void> {
+function until(predicate: () => boolean, what: string, ms = 10_000): Promise<void> {
   return new Promise((resolve, reject) => {
     const started = Date.now();
     const poll = (): void => {

@@ -132,6 +132,11 @@ export const JigSchema = z
         if (prev) ctx.addIssue({ code: 'custom', path: ['slots', i, 'pins', name], message: `pin ${n} already used by ${prev}` });
         used.set(n, name);
       };
+      // StandardFirmata drives every digital output LOW when the board boots or resets, before the
+      // host has said anything: an active-low mains relay would close by itself.
+      if (pinActiveLow(s.pins.mains)) {
+        ctx.addIssue({ code: 'custom', path: ['slots', i, 'pins', 'mains'], message: 'the mains relay must not be active-low: StandardFirmata boots with outputs LOW, which would energise mains' });
+      }
       const { loads, ledSensor, ...digital } = s.pins;
       void ledSensor;
       for (const [name, p] of Object.entries(digital)) claim(name, p as PinSpec);

@@ -79,10 +79,9 @@ export class PinLevelPlug implements PlugHardware {
     this.#poll();
   }
 
+  /** The firmware samples P10 on its next QuickTick, like the real polling loop. */
   pressButton(down: boolean): void {
-    if (down === this.#buttonDown) return;
     this.#buttonDown = down;
-    this.#rawSince = this.clock.now();
   }
 
   relayClosed(): boolean {
