@@ -2,13 +2,15 @@
  * Flash benchmark: the real flasher over the real SerialPortStream on the virtual serial bus
  * against the virtual BK7231N, reported as ratios measured in one run.
  *
- *   node --import=tsx scripts/bench-flash.ts [--quick] [--json]
+ *   node --import=tsx scripts/bench-flash.ts [--quick] [--json] [--resets N]
  *
+ * --quick runs every case in virtual (model) time; --resets sets the get-bus sample (default 1000).
  * Exit 0 whatever the figures (it is a benchmark); 1 only if a flash itself fails.
  */
 import { loadavg } from 'node:os';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
+import { pino } from 'pino';
 import { ClassicBk7231Flasher } from '../rig/bk7231/classic-flasher.ts';
 import { CommandChannel } from '../rig/bk7231/command-channel.ts';
 import { Bk7231Flasher } from '../rig/bk7231/flasher.ts';
@@ -19,7 +21,6 @@ import { SECTOR_SIZE } from '../rig/bk7231/protocol/commands.ts';
 import { ModemLineReset } from '../rig/bk7231/reset.ts';
 import { RealClock, VirtualClock, type Clock } from '../rig/core/clock.ts';
 import { FlashError, LinkError, PlugrigError } from '../rig/core/errors.ts';
-import { pino } from 'pino';
 import { makeBenchImage, type SyntheticImage } from '../firmware/synthetic.ts';
 import { ROM_BAUD } from '../sim/bk7231/virtual-bk7231.ts';
 import { openBenchRig, waitForApp, type BenchRig } from './bench-lib/bench-rig.ts';
@@ -37,6 +38,10 @@ const { values: args } = parseArgs({
 });
 const QUICK = args.quick === true;
 const RESETS = Number(args.resets);
+if (!Number.isInteger(RESETS) || RESETS < 1) {
+  process.stderr.write(`bench-flash: --resets must be a positive integer, got "${args.resets}"\n`);
+  process.exit(2);
+}
 /** Flasher warnings (retries, re-links, repairs) are collected: each one is an extra round trip to explain. */
 const warnings: string[] = [];
 const log = pino({ level: 'warn', base: { component: 'bench-flash' } }, {
@@ -198,7 +203,8 @@ async function getBusRepeated(n: number): Promise<GetBusRun> {
     const channel = new CommandChannel(rig.port, log);
     const times: number[] = [];
     let reResets = 0;
-    // Deterministic spread of how long the app has run before the reset (phase against the poll loop).
+    // Vary (deterministically) how long the app runs before each reset, so no attempt relies on
+    // the exact state the previous one left behind.
     let lcg = 12345;
     for (let i = 0; i < n; i++) {
       const t0 = rig.clock.now();

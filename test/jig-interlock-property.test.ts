@@ -9,14 +9,13 @@ import type { BatchResult } from './jig-interlock-property.worker.ts';
 const SEQUENCES = Number(process.env.INTERLOCK_SEQUENCES ?? 100_000);
 const FIRST_SEED = 0x5eed0000;
 const WORKERS = 2;
+const WORKER_URL = new URL('./jig-interlock-property.worker.ts', import.meta.url);
 
 function runWorker(from: number, to: number): Promise<BatchResult> {
   return new Promise((resolve, reject) => {
-    const w = new Worker(new URL('./jig-interlock-property.worker.ts', import.meta.url), {
-      workerData: { from, to },
-      // Not tap's instrumentation: only the TypeScript loader.
-      execArgv: ['--import=tsx'],
-    });
+    // A fresh thread without tap's instrumentation: register only the TypeScript loader, then run.
+    const boot = `import('tsx/esm/api').then((m) => { m.register(); return import(${JSON.stringify(WORKER_URL.href)}); })`;
+    const w = new Worker(boot, { eval: true, workerData: { from, to }, execArgv: [] });
     w.once('message', (m: BatchResult) => resolve(m));
     w.once('error', reject);
     w.once('exit', (code) => code !== 0 && reject(new Error(`worker exited with ${code}`)));

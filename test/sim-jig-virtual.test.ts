@@ -184,10 +184,14 @@ t.test('over raw Firmata: mains, the button toggles the plug relay, relaySense, 
 });
 
 t.test('physical history catches an unsafe overlap; activeLow pins energise when the board drives LOW', async (t) => {
-  const spec = parseJig({
+  const unsafeWiring = {
     ...ONE_SLOT,
     slots: [{ ...ONE_SLOT.slots[0]!, pins: { ...ONE_SLOT.slots[0]!.pins, mains: { pin: 5, activeLow: true }, lid: { pin: 11, activeLow: true } } }],
-  });
+  };
+  t.throws(() => parseJig(unsafeWiring), /mains relay must not be active-low/, 'the jig schema refuses this wiring');
+  // The simulator still models it (a miswired real jig is exactly what the observer must catch).
+  const valid = parseJig(ONE_SLOT);
+  const spec = { ...valid, slots: [{ ...valid.slots[0]!, pins: { ...valid.slots[0]!.pins, mains: { pin: 5, activeLow: true }, lid: { pin: 11, activeLow: true } } }] };
   const clock = new VirtualClock();
   const vj = VirtualJig.fromSpec(spec, { clock });
   t.teardown(() => vj.dispose());

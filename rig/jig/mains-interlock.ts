@@ -371,9 +371,10 @@ export class MainsInterlock extends EventEmitter<{ fault: [InterlockFault]; rese
     const pending: Promise<void>[] = [];
     for (const o of ['mains', ...this.#loads, 'uart', 'power3v3'] as InterlockOutput[]) {
       const t = this.#t(o);
-      const failedBreak = !t.commanded && t.confirmed === 'unknown' && t.inflight === 0;
-      if (which === 'skip-failed-breaks' && failedBreak) continue;
-      if (which === 'all' || t.commanded || t.confirmed !== false) pending.push(this.#write(step, o, false));
+      // An off already in flight will do; after a failed write only outputs commanded on get a new off.
+      const needsOff =
+        which === 'all' || t.commanded || (which === 'maybe-on' && t.confirmed !== false && t.inflight === 0);
+      if (needsOff) pending.push(this.#write(step, o, false));
       else if (t.inflight > 0) pending.push(t.settled);
     }
     return pending;
