@@ -9,6 +9,7 @@ import { simCommand } from './commands/sim.ts';
 import { devicesCommand } from './commands/devices.ts';
 import { meterCommand } from './commands/meter.ts';
 // import { runCommand } from './commands/run.ts';
+import { imageCommand } from './commands/image.ts';
 
 try {
   await yargs(hideBin(process.argv))
@@ -21,6 +22,7 @@ try {
     .command(simCommand)
 //    .command(jigCommand)
     .command(devicesCommand)
+    .command(imageCommand)
     .command(meterCommand)
     .demandCommand(1, 'name a command (plugrig --help lists them)')
     .strict()
