@@ -59,6 +59,7 @@ export class RealClock extends ClockBase {
   readonly #origin = performance.now();
   readonly #queue = new TimerQueue();
   #timer: NodeJS.Timeout | undefined;
+  #immediate: NodeJS.Immediate | undefined;
   #armedFor = Infinity;
 
   now(): number {
@@ -75,26 +76,33 @@ export class RealClock extends ClockBase {
 
   #arm(): void {
     const next = this.#queue.peek();
+    if (this.#timer) clearTimeout(this.#timer);
+    this.#timer = undefined;
     if (!next) {
-      if (this.#timer) clearTimeout(this.#timer);
-      this.#timer = undefined;
       this.#armedFor = Infinity;
       return;
     }
-    if (this.#timer && this.#armedFor <= next.t) return;
-    if (this.#timer) clearTimeout(this.#timer);
+    if (this.#immediate && next.t >= this.#armedFor) return;
     this.#armedFor = next.t;
-    this.#timer = setTimeout(() => this.#fire(), Math.max(0, Math.ceil(next.t - this.now())));
+    const wait = next.t - this.now();
+    // setTimeout wakes whole milliseconds late: sleep until just before the deadline, then poll
+    // with setImmediate (I/O still runs between polls) so sub-millisecond steps stay sub-millisecond.
+    if (wait > SPIN_MS) this.#timer = setTimeout(() => this.#fire(), Math.floor(wait - SPIN_MS));
+    else if (!this.#immediate) this.#immediate = setImmediate(() => this.#fire());
   }
 
   #fire(): void {
     this.#timer = undefined;
+    this.#immediate = undefined;
     this.#armedFor = Infinity;
     const now = this.now();
     for (let due = this.#queue.peek(); due && due.t <= now; due = this.#queue.peek()) this.#queue.pop()?.fn();
     this.#arm();
   }
 }
+
+/** How long before a deadline RealClock stops sleeping and starts polling, ms. */
+const SPIN_MS = 1.5;
 
 interface QueuedTimer {
   t: number;

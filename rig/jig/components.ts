@@ -17,8 +17,9 @@ export interface ComponentPins {
   estop: PinSpec;
 }
 
-/** Sensor options @types/johnny-five omits (freq, enabled are real johnny-five options). */
+/** Sensor options and methods @types/johnny-five omits (both exist in johnny-five 2.1.0). */
 type SensorOptions = five.SensorOption & { freq: number };
+type DisablableSensor = five.Sensor & { disable(): void };
 
 /**
  * A slot's low-voltage jig I/O, all through johnny-five components: CEN line, button actuator,
@@ -115,7 +116,7 @@ export class SlotComponents extends EventEmitter<{ relay: [boolean]; lid: [boole
 
   /** Stop the sensor's polling interval and the input listeners (the board stays open). */
   dispose(): void {
-    this.#sensor.disable();
+    (this.#sensor as DisablableSensor).disable();
     for (const off of this.#listeners.splice(0)) off();
   }
 
