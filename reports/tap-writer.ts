@@ -17,9 +17,14 @@
 import { createWriteStream, mkdirSync, type WriteStream } from 'node:fs';
 import { dirname } from 'node:path';
 import { Transform, type TransformCallback } from 'node:stream';
-import { Test, type TestOpts } from 'tap';
+import tapRoot, { Test, type TestOpts } from 'tap';
 import { PlugrigError } from '../rig/core/errors.ts';
 import { hex } from '../rig/core/hex.ts';
+
+// Importing 'tap' creates its root test, which kills the process after 30 s (TAP_TIMEOUT) and
+// prints "not ok - timeout" on stdout. A station run or `plugrig sim` lives far longer; only under
+// the tap runner (env TAP set) is that per-file timeout wanted.
+if (!process.env.TAP) tapRoot.setTimeout(0);
 
 export type TapVersion = 13 | 14;
 export type Diag = Record<string, unknown>;

@@ -38,8 +38,9 @@ class Mute implements VirtualUartDevice {
   baudRate(): number {
     return 57600;
   }
-  connect(tx: UartTx): void {
-    if (this.garbage) tx.send(this.garbage);
+  connect(tx: UartTx, clock: Clock): void {
+    const g = this.garbage;
+    if (g) clock.at(clock.now() + 50, () => tx.send(g));
   }
   receive(): void {}
 }

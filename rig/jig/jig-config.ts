@@ -59,6 +59,12 @@ export const SlotSchema = z
     reset: ResetSchema.default({ method: 'jig-cen', pulseMs: 50 }),
     /** Key of ioBoards. */
     io: z.string().min(1),
+    /**
+     * Logical meaning of every pin ("active", inverted on the wire by activeLow): cen = hold the
+     * chip in reset (the pin drives an open-drain transistor that pulls CEN low); power3v3 = 3V3 on;
+     * uartIsolation, mains, loads = relay closed; button = actuator pressing P10; inputs:
+     * relaySense = plug relay closed, lid = lid closed, estop = E-stop pressed.
+     */
     pins: z
       .object({
         cen: PinSchema,

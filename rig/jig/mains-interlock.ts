@@ -82,6 +82,8 @@ interface OutputTrack {
   /** Clock time the last off-write was acknowledged. */
   offAckAt: number;
   settled: Promise<void>;
+  /** Written at least once since this interlock was created. */
+  driven: boolean;
 }
 
 const UART_SIDE: readonly InterlockOutput[] = ['uart', 'power3v3'];
@@ -114,11 +116,10 @@ export class MainsInterlock extends EventEmitter<{ fault: [InterlockFault]; rese
     this.#loads = options.loads.map((n) => `load:${n}` as const);
     for (const o of ['mains', 'uart', 'power3v3', ...this.#loads] as InterlockOutput[]) {
       // Until init() we do not know what the board drives: assume the worst.
-      this.#track.set(o, { commanded: false, confirmed: 'unknown', inflight: 0, offAckAt: -Infinity, settled: Promise.resolve() });
+      this.#track.set(o, { commanded: false, confirmed: 'unknown', inflight: 0, offAckAt: -Infinity, settled: Promise.resolve(), driven: false });
     }
     this.#input = this.#inputs.read();
     this.#unsubscribe = this.#inputs.subscribe((s) => this.#onInputs(s));
-    if (!this.#input.estopClear) this.#trip('estop');
   }
 
   // ---- commands (queued, run one at a time) -------------------------------------------------------
@@ -282,6 +283,7 @@ export class MainsInterlock extends EventEmitter<{ fault: [InterlockFault]; rese
     const t = this.#t(o);
     t.commanded = on;
     t.inflight++;
+    t.driven = true;
     let p: Promise<void>;
     try {
       p = this.#outputs.write(o, on);
@@ -353,15 +355,16 @@ export class MainsInterlock extends EventEmitter<{ fault: [InterlockFault]; rese
     this.#requireMakeAllowed(step, epoch, { lid: false });
   }
 
+  /** Driving outputs off is always safe: only a link is needed. */
   async #reinit(step: string): Promise<void> {
-    this.#requireInputs(step, { lid: false });
+    if (!this.#input.linkUp) throw this.#refuse(step, 'I/O board connection lost');
     const epoch = this.#epoch;
     const results = await Promise.allSettled(this.#issueAllOff(step, 'all'));
     const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (failed) throw this.#refuse(step, 'could not drive the outputs off', {}, failed.reason);
     // A trip while re-driving (even an E-stop pressed and released again) must not be cleared by it.
     if (epoch !== this.#epoch) throw this.#refuse(step, 'interrupted by a trip');
-    this.#requireInputs(step, { lid: false });
+    if (!this.#input.linkUp) throw this.#refuse(step, 'I/O board connection lost');
     this.#needsReinit = false;
     this.#changed();
   }
@@ -396,14 +399,19 @@ export class MainsInterlock extends EventEmitter<{ fault: [InterlockFault]; rese
     const prev = this.#input;
     this.#input = { ...s };
     if (!s.linkUp && prev.linkUp) this.#trip('link-lost');
-    if (!s.estopClear) this.#trip('estop');
-    if (!s.lidClosed && prev.lidClosed) {
-      const live = ['mains', ...this.#loads].some((o) => {
-        const t = this.#t(o as InterlockOutput);
-        return t.commanded || t.inflight > 0 || t.confirmed !== false;
-      });
-      if (live) this.#trip('lid-open');
-    }
+    // Pressing the E-stop always latches; a pressed (or not yet reported) E-stop without a press
+    // seen only blocks mains, through the checks before every make.
+    if (!s.estopClear && (prev.estopClear || this.#mainsSideLive())) this.#trip('estop');
+    if (!s.lidClosed && prev.lidClosed && this.#mainsSideLive()) this.#trip('lid-open');
     this.#changed();
+  }
+
+  /** Mains or a load is, may be, or is about to be on. */
+  #mainsSideLive(): boolean {
+    return (['mains', ...this.#loads] as InterlockOutput[]).some((o) => {
+      const t = this.#t(o);
+      // Never driven since startup: init() is about to drive it off; nothing of ours turned it on.
+      return t.commanded || t.confirmed === true || (t.confirmed === 'unknown' && t.driven);
+    });
   }
 }
