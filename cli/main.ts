@@ -8,14 +8,14 @@ import { simCommand } from './commands/sim.ts';
 // import { jigCommand } from './commands/jig.ts';
 import { devicesCommand } from './commands/devices.ts';
 import { meterCommand } from './commands/meter.ts';
-// import { runCommand } from './commands/run.ts';
+import { runCommand } from './commands/run.ts';
 import { imageCommand } from './commands/image.ts';
 
 try {
   await yargs(hideBin(process.argv))
     .scriptName('plugrig')
     .usage('$0 <command> [options]\n\nHardware-in-the-loop rig for Tuya CB2S (BK7231N) plugs running OpenBeken.')
-//    .command(runCommand)
+    .command(runCommand)
     .command(flashCommand)
     .command(backupCommand)
     .command(infoCommand)

@@ -57,14 +57,22 @@ t.test('socat dying is reported as a typed failure, and clients see the port van
   t.teardown(() => bridge.close());
   const client = await openLink(link, { baudRate: 115200, clock });
   const failed = new Promise<TransportError>((resolve) => bridge.onFailure(resolve));
-  const pending = client.read(1, 5000);
+  // The client may see the hang-up before or after the bridge reports it, so its read is observed
+  // from the start: a rejection landing while we wait for `failed` must not go unhandled.
+  const readFails = t.rejects(
+    client.read(1, 5000),
+    { name: 'TransportError', message: /closed unexpectedly|vanished/ },
+    'the client read fails instead of hanging',
+  );
   // Kill socat from outside, as a crash would.
   process.kill(readSocatPid(bridge), 'SIGKILL');
   const err = await failed;
   t.type(err, TransportError);
   t.match(err.message, /socat exited unexpectedly|internal pty closed|I\/O error/);
   t.equal(bridge.failure(), err);
-  await t.rejects(pending, TransportError, 'the client read fails instead of hanging');
+  await readFails;
+  t.equal(client.isOpen(), false, 'the link knows its port is gone');
+  await t.rejects(client.write(Uint8Array.of(0x55)), { name: 'TransportError' }, 'writes on the dead link fail');
   await client.close();
 });
 

@@ -1,9 +1,10 @@
 import t from 'tap';
 import { SerialPortStream } from '@serialport/stream';
-import { VirtualClock } from '../rig/core/clock.ts';
+import { VirtualClock, type Clock } from '../rig/core/clock.ts';
 import { TransportError } from '../rig/core/errors.ts';
 import { ScriptedDevice } from '../sim/serial/scripted-device.ts';
 import { VirtualSerialBus } from '../sim/serial/virtual-binding.ts';
+import type { UartTx, VirtualUartDevice } from '../sim/serial/uart-device.ts';
 import { VirtualUartWire, garbleBytes, wireTimeMs } from '../sim/serial/virtual-uart-wire.ts';
 
 const bytesOf = (n: number, seed = 0): Uint8Array => Uint8Array.from({ length: n }, (_, i) => (i * 7 + seed) & 0xff);
@@ -30,6 +31,51 @@ t.test('wire timing: N bytes at B baud take N*10/B s of virtual time', async (t)
     const maxSlice = Math.max(...dev.received.map((c) => c.bytes.length));
     t.equal(maxSlice, Math.max(1, Math.floor(1 / wireTimeMs(1, baud))), `~1 ms slices at ${baud}`);
     t.same(wire.counters(), { hostToDevice: 1000, deviceToHost: 0, garbledToDevice: 0, garbledToHost: 0, droppedToHost: 0 });
+  }
+});
+
+/** Records each delivery's modelled arrival time and the clock time its callback ran. */
+class TimestampDevice implements VirtualUartDevice {
+  readonly deliveries: Array<{ bytes: number; atMs: number | undefined; ranAt: number }> = [];
+  #clock: Clock | undefined;
+  constructor(readonly baud: number) {}
+  baudRate(): number {
+    return this.baud;
+  }
+  connect(_tx: UartTx, clock: Clock): void {
+    this.#clock = clock;
+  }
+  receive(bytes: Uint8Array, atMs?: number): void {
+    this.deliveries.push({ bytes: bytes.length, atMs, ranAt: this.#clock!.now() });
+  }
+}
+
+t.test('each slice carries its modelled arrival time, even when its callback runs late', async (t) => {
+  const base = new VirtualClock();
+  const LAG = 3;
+  // A real clock on a busy machine: every callback runs LAG ms after its time.
+  const lagging: Clock = {
+    kind: 'real',
+    now: () => base.now(),
+    at: (at, fn) => base.at(at + LAG, fn),
+    sleep: (ms, signal) => base.sleep(ms, signal),
+    sleepUntil: (at, signal) => base.sleepUntil(at, signal),
+  };
+  for (const [label, clock, lag] of [['virtual', base, 0], ['lagging', lagging, LAG]] as const) {
+    const dev = new TimestampDevice(115200);
+    const wire = new VirtualUartWire({ clock, device: dev });
+    wire.setHostBaud(115200);
+    const start = base.now();
+    wire.hostWrite(bytesOf(100));
+    await base.sleep(50);
+    let count = 0;
+    const wrong = dev.deliveries.filter((d) => {
+      count += d.bytes;
+      const ideal = start + wireTimeMs(count, 115200);
+      return d.atMs === undefined || !close(d.atMs, ideal) || !close(d.ranAt, ideal + lag);
+    });
+    t.equal(count, 100, `${label}: all bytes delivered`);
+    t.same(wrong, [], `${label}: atMs is the ideal arrival of each slice's last byte; callbacks ran ${lag} ms after it`);
   }
 });
 

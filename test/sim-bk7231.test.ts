@@ -1,8 +1,9 @@
 import t, { type Test } from 'tap';
 import { crc32 } from 'node:zlib';
-import { VirtualClock } from '../rig/core/clock.ts';
+import { VirtualClock, type Clock } from '../rig/core/clock.ts';
 import { fromHex, hex } from '../rig/core/hex.ts';
 import { VirtualBk7231, type VirtualBk7231Options } from '../sim/bk7231/virtual-bk7231.ts';
+import { VirtualUartWire } from '../sim/serial/virtual-uart-wire.ts';
 import { RF_SECTOR_ADDR } from '../sim/bk7231/synthetic-flash.ts';
 import * as TR from './fixtures/sim-bk7231-traces.ts';
 
@@ -322,3 +323,135 @@ t.test('factory content: bootloader fingerprint, RF TLV with MAC, eFuse', async 
   const img = await rig({ initialImages: [{ address: 0x11000, data: Uint8Array.of(1, 2, 3) }] });
   t.equal(hex(img.chip.flash.read(0x11000, 4)), '01 02 03 ff');
 });
+
+/**
+ * RealClock on a loaded machine, on virtual time: timers run in (time, insertion) order, but the
+ * event loop gets round to the n-th wake-up only lag(n) ms after it was due, and then runs every
+ * timer that has come due meanwhile in one batch (as RealClock does). Modelled times are exact;
+ * only the moments callbacks run are late.
+ */
+class LaggingClock implements Clock {
+  readonly kind = 'real' as const;
+  readonly #base: VirtualClock;
+  readonly #lag: (wake: number) => number;
+  #timers: Array<{ t: number; fn: () => void; cancelled: boolean }> = [];
+  #wakes = 0;
+  #armed: { t: number; cancel: () => void } | undefined;
+
+  constructor(base: VirtualClock, lag: (wake: number) => number) {
+    this.#base = base;
+    this.#lag = lag;
+  }
+
+  now(): number {
+    return this.#base.now();
+  }
+
+  at(t: number, fn: () => void): () => void {
+    const timer = { t, fn, cancelled: false };
+    let i = this.#timers.length;
+    while (i > 0 && this.#timers[i - 1]!.t > t) i--;
+    this.#timers.splice(i, 0, timer);
+    this.#arm();
+    return () => {
+      timer.cancelled = true;
+    };
+  }
+
+  sleep(ms: number): Promise<void> {
+    return this.sleepUntil(this.now() + ms);
+  }
+
+  sleepUntil(t: number): Promise<void> {
+    return new Promise((resolve) => this.at(t, resolve));
+  }
+
+  #arm(): void {
+    while (this.#timers[0]?.cancelled) this.#timers.shift();
+    const next = this.#timers[0];
+    if (!next || (this.#armed && this.#armed.t <= next.t)) return;
+    this.#armed?.cancel();
+    this.#armed = { t: next.t, cancel: this.#base.at(next.t + this.#lag(this.#wakes++), () => this.#fire()) };
+  }
+
+  #fire(): void {
+    this.#armed = undefined;
+    const now = this.now();
+    for (let due = this.#timers[0]; due && due.t <= now; due = this.#timers[0]) {
+      this.#timers.shift();
+      if (!due.cancelled) due.fn();
+    }
+    this.#arm();
+  }
+}
+
+/** SetBaudRate 2 000 000 (0x001E8480 LE), 5 ms delay. */
+const SET_BAUD_2M_D5_REQ = '01 E0 FC 06 0F 80 84 1E 00 05';
+/** FlashWrite4K to 0x12000 (LEN 0x1005, code 07, address LE); 4096 data bytes follow. */
+const WRITE_4K_0x12000_HEAD = '01 E0 FC FF F4 05 10 07 00 20 01 00';
+/** FlashWrite4K OK, address 0x12000 echoed. */
+const WRITE_4K_0x12000_RESP = '04 0E FF 01 E0 FC F4 06 00 07 00 00 20 01 00';
+
+const CLOCKS: Array<[string, (base: VirtualClock) => Clock]> = [
+  ['virtual clock', (base) => base],
+  ['callbacks 5 ms late', (base) => new LaggingClock(base, () => 5)],
+  ['stalls of 0-20 ms', (base) => new LaggingClock(base, (n) => [20, 0, 7, 13, 1, 5][n % 6]!)],
+];
+
+/**
+ * A chip behind a VirtualUartWire (host follows the chip's rate, as on a pty) on `clock`;
+ * chunkMs 0 delivers one byte at a time.
+ */
+async function wired(clock: Clock, base: VirtualClock, chunkMs: number) {
+  const chip = new VirtualBk7231({ linkWindowMs: Infinity });
+  const wire = new VirtualUartWire({ clock, device: chip, hostFollowsDevice: true, chunkMs });
+  const rx: number[] = [];
+  wire.hostOpen(115200, (b) => rx.push(...b));
+  chip.powerOn();
+  await base.sleep(30);
+  /** Write, wait `ms` of virtual time, return (and forget) what the host received. */
+  const exchange = async (data: string | Uint8Array, ms: number): Promise<string> => {
+    wire.hostWrite(typeof data === 'string' ? fromHex(data) : data);
+    await base.sleep(ms);
+    return hex(Uint8Array.from(rx.splice(0)));
+  };
+  return { chip, wire, exchange };
+}
+
+for (const [clockLabel, makeClock] of CLOCKS) for (const chunkMs of [1, 0]) {
+  const label = `${clockLabel}, ${chunkMs ? '1 ms slices' : 'one byte at a time'}`;
+  t.test(`two back-to-back Write4K frames at 2 Mbaud lose nothing (${label})`, async (t) => {
+    const base = new VirtualClock();
+    const { chip, exchange } = await wired(makeClock(base), base, chunkMs);
+    t.equal(await exchange(TR.LINK_CHECK_REQ, 50), hex(fromHex(TR.LINK_CHECK_RESP)));
+    t.equal((await exchange(SET_BAUD_2M_D5_REQ, 50)).length > 0, true, 'SetBaudRate echoed');
+    t.equal(chip.baudRate(), 2_000_000);
+    const a = Uint8Array.from({ length: 4096 }, (_, i) => (i * 13 + 1) & 0xff);
+    const b = Uint8Array.from({ length: 4096 }, (_, i) => (i * 29 + 7) & 0xff);
+    // One write: the second frame follows the first on the wire with no gap, so its first bytes
+    // arrive while the chip programs the last page and sends the first reply.
+    const frames = new Uint8Array([...fromHex(TR.WRITE_4K_0x11000_HEAD), ...a, ...fromHex(WRITE_4K_0x12000_HEAD), ...b]);
+    t.equal(await exchange(frames, 200), hex(new Uint8Array([...fromHex(TR.WRITE_4K_0x11000_RESP), ...fromHex(WRITE_4K_0x12000_RESP)])));
+    t.equal(chip.counters.rxDropped, 0, 'no byte dropped');
+    t.equal(chip.counters.commands['FlashWrite4K'], 2);
+    sameBytes(t, chip.flash.read(0x11000, 4096), a, 'sector 0x11000');
+    sameBytes(t, chip.flash.read(0x12000, 4096), b, 'sector 0x12000');
+  });
+
+  t.test(`bytes that arrive during an erase (by modelled time) use the RX buffer (${label})`, async (t) => {
+    const base = new VirtualClock();
+    const { chip, exchange } = await wired(makeClock(base), base, chunkMs);
+    // A LinkCheck right behind the erase waits in the buffer and is answered after it.
+    const r = await exchange(new Uint8Array([...fromHex(TR.ERASE_4K_0x11000_REQ), ...fromHex(TR.LINK_CHECK_REQ)]), 100);
+    t.equal(r, hex(new Uint8Array([...fromHex(TR.ERASE_4K_0x11000_RESP), ...fromHex(TR.LINK_CHECK_RESP)])));
+    t.equal(chip.counters.rxDropped, 0);
+    // 600 filler bytes right behind an erase at 115200 (86.8 us each): byte k arrives
+    // (k + 1) x 86.8 us after the erase frame; the chip is busy for 0.05 + 45 ms plus the 16-byte
+    // reply (1.39 ms), so bytes 0..533 arrive while busy: 128 are buffered, 406 dropped, and the
+    // last 66 are parsed as they come. A LinkCheck after them is answered.
+    const filler = new Uint8Array(600).fill(0x55);
+    const e = await exchange(new Uint8Array([...fromHex(TR.ERASE_4K_0x11000_REQ), ...filler, ...fromHex(TR.LINK_CHECK_REQ)]), 150);
+    t.equal(e, hex(new Uint8Array([...fromHex(TR.ERASE_4K_0x11000_RESP), ...fromHex(TR.LINK_CHECK_RESP)])));
+    t.equal(chip.counters.rxDropped, 406, 'overflow counted at the modelled arrival times');
+  });
+}

@@ -43,9 +43,10 @@ export class SlotComponents extends EventEmitter<{ relay: [boolean]; lid: [boole
     this.#pins = pins;
     this.#io = board.io as FirmataIo;
     // Outputs: pre-write the idle level so pinMode(OUTPUT) never glitches (CEN high = chip running).
-    this.#io.digitalWrite(pinNumber(pins.cen), this.#level(pins.cen, true));
+    // The CEN pin's logical "active" is "hold the chip in reset" (it drives an open-drain pull-down).
+    this.#io.digitalWrite(pinNumber(pins.cen), this.#level(pins.cen, false));
     this.#cen = new five.Pin({ pin: pinNumber(pins.cen), board });
-    this.#drive(this.#cen, pins.cen, true);
+    this.#drive(this.#cen, pins.cen, false);
     this.#io.digitalWrite(pinNumber(pins.button), this.#level(pins.button, false));
     this.#button = new five.Pin({ pin: pinNumber(pins.button), board });
     this.#drive(this.#button, pins.button, false);
@@ -66,7 +67,7 @@ export class SlotComponents extends EventEmitter<{ relay: [boolean]; lid: [boole
 
   /** Drive the CEN line (high = chip enabled/running, low = held in reset). */
   setCen(high: boolean): void {
-    this.#drive(this.#cen, this.#pins.cen, high);
+    this.#drive(this.#cen, this.#pins.cen, !high);
   }
 
   /** Hold CEN low for ms, then release it. */

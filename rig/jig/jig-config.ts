@@ -9,10 +9,14 @@ import { ConfigError } from '../core/errors.ts';
  */
 
 /** A digital pin on an I/O board; `activeLow` inverts the logical level (e.g. relay modules that switch on LOW). */
-export const PinSchema = z.union([
-  z.number().int().min(0).max(127),
-  z.object({ pin: z.number().int().min(0).max(127), activeLow: z.boolean().default(false) }).strict(),
-]);
+export const PinSchema = z.union(
+  [
+    z.number().int().min(0).max(127),
+    z.object({ pin: z.number().int().min(0).max(127), activeLow: z.boolean().default(false) }).strict(),
+  ],
+  // A union's default message ("Invalid input") hides that the field is simply missing.
+  { errorMap: (_issue, ctx) => ({ message: ctx.data === undefined ? 'Required' : 'expected a pin number 0..127 or { "pin": n, "activeLow": bool }' }) },
+);
 export type PinSpec = z.infer<typeof PinSchema>;
 
 export const SerialPortRefSchema = z
@@ -87,7 +91,14 @@ export const SlotSchema = z
 export type SlotSpec = z.infer<typeof SlotSchema>;
 
 export const IoBoardSchema = z
-  .object({ port: z.string().min(1).optional(), usbPath: z.string().optional(), serialNumber: z.string().optional(), baudRate: z.number().int().positive().default(57600) })
+  .object({
+    port: z.string().min(1).optional(),
+    usbPath: z.string().optional(),
+    serialNumber: z.string().optional(),
+    baudRate: z.number().int().positive().default(57600),
+    /** Pin layout of the StandardFirmata board (the virtual jig builds this one). */
+    layout: z.enum(['uno', 'mega2560']).default('uno'),
+  })
   .strict();
 
 export const MeterSchema = z.discriminatedUnion('kind', [
@@ -124,32 +135,63 @@ export const JigSchema = z
   })
   .strict()
   .superRefine((jig, ctx) => {
-    const ids = new Set<number>();
-    jig.slots.forEach((s, i) => {
-      if (ids.has(s.id)) ctx.addIssue({ code: 'custom', path: ['slots', i, 'id'], message: `duplicate slot id ${s.id}` });
-      ids.add(s.id);
-      if (!jig.ioBoards[s.io]) ctx.addIssue({ code: 'custom', path: ['slots', i, 'io'], message: `unknown I/O board "${s.io}"` });
-      if (!jig.meters[s.meter.ref]) ctx.addIssue({ code: 'custom', path: ['slots', i, 'meter', 'ref'], message: `unknown meter "${s.meter.ref}"` });
-      // One physical pin must not serve two functions on the same board.
-      const used = new Map<number, string>();
-      const claim = (name: string, p: PinSpec): void => {
-        const n = typeof p === 'number' ? p : p.pin;
-        const prev = used.get(n);
-        if (prev) ctx.addIssue({ code: 'custom', path: ['slots', i, 'pins', name], message: `pin ${n} already used by ${prev}` });
-        used.set(n, name);
-      };
-      // StandardFirmata drives every digital output LOW when the board boots or resets, before the
-      // host has said anything: an active-low mains relay would close by itself.
-      if (pinActiveLow(s.pins.mains)) {
-        ctx.addIssue({ code: 'custom', path: ['slots', i, 'pins', 'mains'], message: 'the mains relay must not be active-low: StandardFirmata boots with outputs LOW, which would energise mains' });
-      }
-      const { loads, ledSensor, ...digital } = s.pins;
-      void ledSensor;
-      for (const [name, p] of Object.entries(digital)) claim(name, p as PinSpec);
-      loads.forEach((l) => claim(`load ${l.name}`, l.pin));
-    });
+    for (const issue of crossCheck(jig)) ctx.addIssue({ code: 'custom', path: issue.path, message: issue.message });
   });
 export type JigSpec = z.infer<typeof JigSchema>;
+
+interface CrossIssue {
+  path: Array<string | number>;
+  message: string;
+}
+
+/** Inputs several slots may share on one board (one lid, one E-stop chain for the whole jig). */
+const SHAREABLE_INPUTS = new Set(['lid', 'estop']);
+
+/**
+ * Cross-references and pin clashes. Works on the raw (possibly invalid) object too, so a file with
+ * missing fields AND an unknown board reports both in one ConfigError.
+ */
+function crossCheck(raw: unknown): CrossIssue[] {
+  const out: CrossIssue[] = [];
+  const rec = (v: unknown): Record<string, unknown> | undefined => (v && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined);
+  const jig = rec(raw);
+  const slots = Array.isArray(jig?.slots) ? (jig.slots as unknown[]) : [];
+  const boards = rec(jig?.ioBoards) ?? {};
+  const meters = rec(jig?.meters) ?? {};
+  const ids = new Set<unknown>();
+  // board -> pin -> first user ("slot 1 mains")
+  const used = new Map<string, Map<number, { slot: number; fn: string }>>();
+  slots.forEach((rawSlot, i) => {
+    const s = rec(rawSlot);
+    if (!s) return;
+    if (ids.has(s.id)) out.push({ path: ['slots', i, 'id'], message: `duplicate slot id ${String(s.id)}` });
+    ids.add(s.id);
+    if (typeof s.io === 'string' && !boards[s.io]) out.push({ path: ['slots', i, 'io'], message: `unknown I/O board "${s.io}"` });
+    const ref = rec(s.meter)?.ref;
+    if (typeof ref === 'string' && !meters[ref]) out.push({ path: ['slots', i, 'meter', 'ref'], message: `unknown meter "${ref}"` });
+    const pins = rec(s.pins);
+    if (!pins || typeof s.io !== 'string') return;
+    const onBoard = used.get(s.io) ?? new Map<number, { slot: number; fn: string }>();
+    used.set(s.io, onBoard);
+    const claim = (path: Array<string | number>, fn: string, p: unknown): void => {
+      const n = typeof p === 'number' ? p : rec(p)?.pin;
+      if (typeof n !== 'number') return;
+      const prev = onBoard.get(n);
+      const shared = prev && prev.slot !== i && prev.fn === fn && SHAREABLE_INPUTS.has(fn);
+      if (prev && !shared) {
+        const who = prev.slot === i ? prev.fn : `slot ${String(rec(slots[prev.slot])?.id)} ${prev.fn}`;
+        out.push({ path, message: `pin ${n} on ${s.io} already used by ${who}` });
+      }
+      if (!prev) onBoard.set(n, { slot: i, fn });
+    };
+    for (const [name, p] of Object.entries(pins)) {
+      if (name === 'loads' || name === 'ledSensor') continue;
+      claim(['slots', i, 'pins', name], name, p);
+    }
+    if (Array.isArray(pins.loads)) pins.loads.forEach((l, k) => claim(['slots', i, 'pins', 'loads', k, 'pin'], `load ${String(rec(l)?.name)}`, rec(l)?.pin));
+  });
+  return out;
+}
 
 export function pinNumber(p: PinSpec): number {
   return typeof p === 'number' ? p : p.pin;
@@ -162,7 +204,12 @@ export function pinActiveLow(p: PinSpec): boolean {
 export function parseJig(input: unknown, source = '<jig>'): JigSpec {
   const r = JigSchema.safeParse(input);
   if (r.success) return r.data;
-  const problems = r.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`);
+  const issues: CrossIssue[] = r.error.issues.map((i) => ({ path: i.path, message: i.message }));
+  // zod skips the refinement when the shape is invalid; run the cross-checks on the raw object.
+  for (const c of crossCheck(input)) {
+    if (!issues.some((i) => i.path.join('.') === c.path.join('.') && i.message === c.message)) issues.push(c);
+  }
+  const problems = issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`);
   throw new ConfigError(`invalid jig file ${source}:\n  ${problems.join('\n  ')}`, { step: 'jig-config', problems });
 }
 

@@ -84,6 +84,8 @@ interface OutputTrack {
   settled: Promise<void>;
   /** Written at least once since this interlock was created. */
   driven: boolean;
+  /** On-writes not yet acknowledged (the relay may be closing right now). */
+  inflightOn: number;
 }
 
 const UART_SIDE: readonly InterlockOutput[] = ['uart', 'power3v3'];
@@ -116,7 +118,7 @@ export class MainsInterlock extends EventEmitter<{ fault: [InterlockFault]; rese
     this.#loads = options.loads.map((n) => `load:${n}` as const);
     for (const o of ['mains', 'uart', 'power3v3', ...this.#loads] as InterlockOutput[]) {
       // Until init() we do not know what the board drives: assume the worst.
-      this.#track.set(o, { commanded: false, confirmed: 'unknown', inflight: 0, offAckAt: -Infinity, settled: Promise.resolve(), driven: false });
+      this.#track.set(o, { commanded: false, confirmed: 'unknown', inflight: 0, offAckAt: -Infinity, settled: Promise.resolve(), driven: false, inflightOn: 0 });
     }
     this.#input = this.#inputs.read();
     this.#unsubscribe = this.#inputs.subscribe((s) => this.#onInputs(s));
@@ -283,6 +285,7 @@ export class MainsInterlock extends EventEmitter<{ fault: [InterlockFault]; rese
     const t = this.#t(o);
     t.commanded = on;
     t.inflight++;
+    if (on) t.inflightOn++;
     t.driven = true;
     let p: Promise<void>;
     try {
@@ -293,6 +296,7 @@ export class MainsInterlock extends EventEmitter<{ fault: [InterlockFault]; rese
     const done = p.then(
       () => {
         t.inflight--;
+        if (on) t.inflightOn--;
         // Writes are FIFO, so the last acknowledgement is the current level.
         if (t.confirmed !== 'unknown' || t.inflight === 0) t.confirmed = on;
         if (!on) t.offAckAt = this.#clock.now();
@@ -300,6 +304,7 @@ export class MainsInterlock extends EventEmitter<{ fault: [InterlockFault]; rese
       },
       (e: unknown) => {
         t.inflight--;
+        if (on) t.inflightOn--;
         t.confirmed = 'unknown';
         // Re-drive everything off (a failed make may still have reached the relay), except outputs
         // whose break just failed: re-issuing those would fail again, forever. Their 'unknown' level
@@ -410,8 +415,9 @@ export class MainsInterlock extends EventEmitter<{ fault: [InterlockFault]; rese
   #mainsSideLive(): boolean {
     return (['mains', ...this.#loads] as InterlockOutput[]).some((o) => {
       const t = this.#t(o);
-      // Never driven since startup: init() is about to drive it off; nothing of ours turned it on.
-      return t.commanded || t.confirmed === true || (t.confirmed === 'unknown' && t.driven);
+      // 'unknown' counts only after a failed write: never driven = init() is about to drive it off,
+      // and an off in flight is already on its way.
+      return t.commanded || t.confirmed === true || t.inflightOn > 0 || (t.confirmed === 'unknown' && t.driven && t.inflight === 0);
     });
   }
 }

@@ -45,7 +45,6 @@ export class SlotIo {
       ...(options.log ? { log: options.log.child({ slot: slot.id }) } : {}),
     });
     this.#components = this.#makeComponents(jb);
-    this.interlock.on('fault', (f) => console.log('DEBUGFAULT', JSON.stringify(f)));
   }
 
   /** Bind slot `slotId` of `jig` to an open board and drive its interlock outputs off (init). */

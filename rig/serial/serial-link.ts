@@ -223,8 +223,8 @@ export class SerialLink {
   }
 
   async close(): Promise<void> {
-    if (this.#dead) return;
-    this.#kill(new TransportError(`serial link ${this.path} was closed`, { path: this.path }));
+    if (!this.#dead) this.#kill(new TransportError(`serial link ${this.path} was closed`, { path: this.path }));
+    // A link killed by a port 'error' still holds the device open: release it here too.
     if (!this.#port.isOpen) return;
     await new Promise<void>((resolve, reject) => {
       this.#port.close((err) => {

@@ -90,6 +90,11 @@ interface Write4KPipeline {
  * Follows bk7231-protocol.md §14; every reply leaves at the time its operation would finish on
  * the shared Clock. While a command runs the chip is busy: incoming bytes wait in a small RX
  * buffer (timing.rxBufferBytes) and are parsed afterwards.
+ *
+ * All chip times are MODELLED: they derive from the modelled arrival times the wire passes to
+ * receive() (the ideal timeline), never from the time a callback happens to run. Under a real
+ * clock with event-loop lag the model therefore decides exactly as under a virtual clock; only
+ * replies whose modelled time has already passed leave late (the wire queues them at once).
  */
 export class VirtualBk7231 implements VirtualUartDevice {
   readonly flash: SpiFlash;
@@ -110,8 +115,18 @@ export class VirtualBk7231 implements VirtualUartDevice {
   #powered = false;
   #cenHigh = true;
   #baud = ROM_BAUD;
-  #busy = false;
+  /** Modelled time at which the current operation and its reply end; Infinity while rebooting. */
+  #busyUntil = -Infinity;
+  /** Bytes waiting in the RX buffer. */
   #rxQueue: number[] = [];
+  /**
+   * Modelled times at which recently buffered bytes were read out (non-decreasing). A byte whose
+   * delivery runs late, after the buffer was read at the end of a busy period it arrived in, still
+   * finds those bytes in the buffer at its arrival time.
+   */
+  #rxReadAt: number[] = [];
+  /** Modelled time up to which buffered bytes have been handled. */
+  #drainedTo = -Infinity;
   #romStartedAt = 0;
   #write4k: Write4KPipeline | undefined;
   #appTail: number[] = [];
@@ -150,24 +165,25 @@ export class VirtualBk7231 implements VirtualUartDevice {
     this.#tx = tx;
     this.#clock = clock;
     // A reset that happened before the wire existed starts the ROM now.
-    if (this.#state === 'reset' && this.#powered && this.#cenHigh) this.#at(clock.now() + this.timing.resetToRomMs, () => this.#startRom());
+    if (this.#state === 'reset' && this.#powered && this.#cenHigh) this.#scheduleRom(clock.now());
   }
 
-  receive(bytes: Uint8Array): void {
+  /**
+   * `atMs`: modelled arrival of the last byte; the others arrived one character time (at the
+   * chip's rate) apart before it. Without it every byte arrived now.
+   */
+  receive(bytes: Uint8Array, atMs?: number): void {
     this.counters.bytesIn += bytes.length;
+    const last = atMs ?? this.#now();
+    const spacing = atMs === undefined ? 0 : uartWireMs(1, this.#baud);
+    const arrival = (i: number): number => last - (bytes.length - 1 - i) * spacing;
     if (this.#state === 'app') {
-      for (const b of bytes) this.#appByte(b);
+      bytes.forEach((b, i) => this.#appByte(b, arrival(i)));
       return;
     }
-    if (this.#state !== 'rom' && this.#state !== 'rom-linked') return;
-    for (const b of bytes) {
-      if (this.#state !== 'rom' && this.#state !== 'rom-linked') return;
-      if (this.#busy) {
-        if (this.#rxQueue.length < this.timing.rxBufferBytes) this.#rxQueue.push(b);
-        else this.counters.rxDropped++;
-      } else {
-        this.#romByte(b);
-      }
+    for (let i = 0; i < bytes.length; i++) {
+      if (!this.#inRom()) return;
+      this.#rxByte(bytes[i]!, arrival(i));
     }
   }
 
@@ -182,8 +198,9 @@ export class VirtualBk7231 implements VirtualUartDevice {
     return this.#state;
   }
 
+  /** Busy (running a command or sending its reply) at the current clock time. */
   isBusy(): boolean {
-    return this.#busy;
+    return this.#busyUntil > this.#now();
   }
 
   powerOn(): void {
@@ -229,23 +246,31 @@ export class VirtualBk7231 implements VirtualUartDevice {
     this.#timers.clear();
     this.#parser.reset();
     this.#rxQueue = [];
-    this.#busy = false;
+    this.#rxReadAt = [];
+    this.#drainedTo = -Infinity;
+    this.#busyUntil = -Infinity;
     this.#write4k = undefined;
     this.#appTail = [];
     this.#baud = ROM_BAUD;
     this.#state = state;
   }
 
-  #reset(): void {
+  /** Reset at modelled time `at` (default now). */
+  #reset(at?: number): void {
     this.#enter('reset');
     this.counters.resets++;
     if (!this.#clock) return; // connect() starts the ROM
-    this.#at(this.#now() + this.timing.resetToRomMs, () => this.#startRom());
+    this.#scheduleRom(at ?? this.#now());
   }
 
-  #startRom(): void {
+  #scheduleRom(resetAt: number): void {
+    const romAt = resetAt + this.timing.resetToRomMs;
+    this.#at(romAt, () => this.#startRom(romAt));
+  }
+
+  #startRom(at: number): void {
     this.#enter('rom');
-    this.#romStartedAt = this.#now();
+    this.#romStartedAt = at;
     if (Number.isFinite(this.timing.linkWindowMs)) {
       this.#at(this.#romStartedAt + this.timing.linkWindowMs, () => {
         if (this.#state === 'rom') this.#bootApp();
@@ -253,36 +278,72 @@ export class VirtualBk7231 implements VirtualUartDevice {
     }
   }
 
+  #inRom(): boolean {
+    return this.#state === 'rom' || this.#state === 'rom-linked';
+  }
+
   #bootApp(): void {
     this.#enter('app');
     this.counters.appBoots++;
   }
 
-  #appByte(b: number): void {
+  #appByte(b: number, t: number): void {
     const pattern = this.#appRebootText;
     if (!pattern) return;
     this.#appTail.push(b);
     if (this.#appTail.length > pattern.length) this.#appTail.shift();
     if (this.#appTail.length === pattern.length && this.#appTail.every((x, i) => x === pattern[i])) {
       this.#appTail = [];
-      this.#at(this.#now() + this.timing.appRebootMs, () => this.#reset());
+      const resetAt = t + this.timing.appRebootMs;
+      this.#at(resetAt, () => this.#reset(resetAt));
     }
   }
 
   // ---- internals: ROM ----
 
-  #romByte(b: number): void {
+  /** Parse byte `b` at modelled time t (its arrival, or when the chip became free to look at it). */
+  #romByte(b: number, t: number): void {
     const frame = this.#parser.push(b);
     if (frame) {
-      this.#execute(frame);
+      this.#execute(frame, t);
       this.#write4k = undefined;
       return;
     }
-    this.#trackWrite4K();
+    this.#trackWrite4K(t);
+  }
+
+  /** A byte that arrived in the ROM at modelled time t. */
+  #rxByte(b: number, t: number): void {
+    this.#drainUntil(t);
+    if (this.#rxQueue.length === 0 && t >= this.#busyUntil) {
+      this.#romByte(b, t);
+      return;
+    }
+    // Received while busy: it needs room in the buffer as it was at time t.
+    while (this.#rxReadAt.length > 0 && this.#rxReadAt[0]! <= t) this.#rxReadAt.shift();
+    if (this.#rxQueue.length + this.#rxReadAt.length >= this.timing.rxBufferBytes) {
+      this.counters.rxDropped++;
+      return;
+    }
+    this.#rxQueue.push(b);
+    // Delivered after the chip already became free (and read the buffer): it is read now.
+    this.#drainUntil(this.#drainedTo);
+  }
+
+  /**
+   * Parse the RX buffer at each moment the chip became free up to modelled time t (a parsed frame
+   * may make it busy again; the rest then waits for that operation).
+   */
+  #drainUntil(t: number): void {
+    this.#drainedTo = Math.max(this.#drainedTo, t);
+    while (this.#rxQueue.length > 0 && this.#busyUntil <= t && this.#inRom()) {
+      this.#rxReadAt.push(this.#busyUntil);
+      this.#romByte(this.#rxQueue.shift()!, this.#busyUntil);
+    }
   }
 
   /** FlashWrite4K programs each 256-byte page as soon as it has arrived and the previous one is done. */
-  #trackWrite4K(): void {
+  #trackWrite4K(t: number): void {
     const p = this.#parser.pending();
     if (!p || p.form !== 'long' || p.body[0] !== LongCmd.FlashWrite4K || p.declaredLength !== WRITE_4K_LEN) {
       this.#write4k = undefined;
@@ -290,14 +351,15 @@ export class VirtualBk7231 implements VirtualUartDevice {
     }
     const got = p.body.length;
     if (got === 5) {
-      this.#write4k = { address: readLe32(p.body, 1), pages: 0, end: this.#now() };
+      this.#write4k = { address: readLe32(p.body, 1), pages: 0, end: t };
     } else if (this.#write4k && got > 5 && (got - 5) % FLASH_PAGE_BYTES === 0) {
-      this.#programPage(this.#write4k, p.body.slice(got - FLASH_PAGE_BYTES, got));
+      this.#programPage(this.#write4k, p.body.slice(got - FLASH_PAGE_BYTES, got), t);
     }
   }
 
-  #programPage(w: Write4KPipeline, data: Uint8Array): void {
-    const start = Math.max(this.#now(), w.end);
+  /** Program the next page of `w` once it has arrived (t) and the previous page is done. */
+  #programPage(w: Write4KPipeline, data: Uint8Array, t: number): void {
+    const start = Math.max(t, w.end);
     w.end = start + this.flashTiming.pageProgramMs;
     const address = w.address + w.pages * FLASH_PAGE_BYTES;
     w.pages++;
@@ -309,26 +371,32 @@ export class VirtualBk7231 implements VirtualUartDevice {
     this.counters.commands[name] = (this.counters.commands[name] ?? 0) + 1;
   }
 
-  /** Send `reply` at time t; the chip stays busy until its last byte has left the UART. */
-  #replyAt(t: number, reply: () => Uint8Array): void {
-    this.#busy = true;
+  /**
+   * Send the `length`-byte reply built by `build` at modelled time t (the operation's effects,
+   * e.g. an erase, happen in `build`, at that time). The chip is busy until the reply's last byte
+   * has left the UART; buffered bytes are parsed then.
+   */
+  #replyAt(t: number, length: number, build: () => Uint8Array): void {
+    const end = t + uartWireMs(length, this.#baud);
+    this.#busyUntil = end;
     this.#at(t, () => {
-      const bytes = reply();
+      const bytes = build();
       this.counters.bytesOut += bytes.length;
       this.#tx?.send(bytes);
-      this.#at(t + uartWireMs(bytes.length, this.#baud), () => this.#idle());
+    });
+    this.#at(end, () => this.#drainUntil(end));
+  }
+
+  /** A reply whose bytes are known now; `effect` runs when it leaves. */
+  #reply(t: number, bytes: Uint8Array, effect?: () => void): void {
+    this.#replyAt(t, bytes.length, () => {
+      effect?.();
+      return bytes;
     });
   }
 
-  #idle(): void {
-    this.#busy = false;
-    while (!this.#busy && this.#rxQueue.length > 0 && (this.#state === 'rom' || this.#state === 'rom-linked')) {
-      this.#romByte(this.#rxQueue.shift()!);
-    }
-  }
-
-  #execute(f: HostFrame): void {
-    const now = this.#now();
+  /** Execute a frame whose last byte the chip saw at modelled time `now`. */
+  #execute(f: HostFrame, now: number): void {
     const ta = this.timing.turnaroundMs;
     const p = f.payload;
     const name = f.form === 'short' ? SHORT_NAMES[f.code] : LONG_NAMES[f.code];
@@ -349,31 +417,31 @@ export class VirtualBk7231 implements VirtualUartDevice {
           this.counters.links++;
           this.counters.lastLinkMs = now - this.#romStartedAt;
         }
-        this.#replyAt(now + ta, () => shortReply(0x01, [0x00]));
+        this.#reply(now + ta, shortReply(0x01, [0x00]));
         return;
       case 'WriteReg': {
         this.#writeRegister(readLe32(p, 0), readLe32(p, 4));
         const echo = p.slice(0, 8);
-        this.#replyAt(now + ta, () => shortReply(ShortCmd.WriteReg, echo));
+        this.#reply(now + ta, shortReply(ShortCmd.WriteReg, echo));
         return;
       }
       case 'ReadReg': {
         const addr = readLe32(p, 0);
         const value = this.#readRegister(addr);
-        this.#replyAt(now + ta, () => shortReply(ShortCmd.ReadReg, [...le32(addr), ...le32(value)]));
+        this.#reply(now + ta, shortReply(ShortCmd.ReadReg, [...le32(addr), ...le32(value)]));
         return;
       }
       case 'Reboot':
         if (p[0] !== REBOOT_MAGIC) return; // other arguments: no reply (N ROM behaviour UNCERTAIN)
-        this.#busy = true;
-        this.#at(now + ta, () => this.#reset());
+        this.#busyUntil = Infinity; // whatever arrives meanwhile is lost in the reset
+        this.#at(now + ta, () => this.#reset(now + ta));
         return;
       case 'SetBaudRate': {
         const baud = readLe32(p, 0);
         if (baud === 0) return;
         const echo = p.slice(0, 5);
         this.#baud = baud; // re-initialised at once; the echo leaves after the delay at the new rate
-        this.#replyAt(now + p[4]! * this.timing.baudDelayUnitMs + ta, () => shortReply(ShortCmd.SetBaudRate, echo));
+        this.#reply(now + p[4]! * this.timing.baudDelayUnitMs + ta, shortReply(ShortCmd.SetBaudRate, echo));
         return;
       }
       case 'CheckCrc': {
@@ -383,7 +451,7 @@ export class VirtualBk7231 implements VirtualUartDevice {
         const length = end >= start ? Math.min(end - start + 1, CRC_MAX_BYTES) : 0;
         const busy = (length / this.timing.crcBytesPerSec) * 1000;
         this.counters.crcBusyMs += busy;
-        this.#replyAt(now + ta + busy, () => {
+        this.#replyAt(now + ta + busy, SHORT_REPLY_BYTES + 4, () => {
           const raw = ~crc32(this.flash.read(start, length)) >>> 0;
           return shortReply(ShortCmd.CheckCrc, le32(raw));
         });
@@ -393,7 +461,7 @@ export class VirtualBk7231 implements VirtualUartDevice {
         const addr = readLe32(p, 0);
         const busy = (4096 / (this.timing.readBytesPerSec ?? this.flashTiming.readBytesPerSec)) * 1000;
         this.counters.readBusyMs += busy;
-        this.#replyAt(now + ta + busy, () => {
+        this.#replyAt(now + ta + busy, LONG_REPLY_BYTES + 4 + 4096, () => {
           const body = new Uint8Array(4 + 4096);
           body.set(le32(addr), 0);
           body.set(this.flash.read(addr, 4096), 4);
@@ -405,15 +473,15 @@ export class VirtualBk7231 implements VirtualUartDevice {
         const addr = readLe32(p, 0);
         if (f.payload.length + 1 !== WRITE_4K_LEN) {
           // HCI-boot answers a wrong length with PACK_LEN_ERROR (N ROM: UNCERTAIN) and writes nothing.
-          this.#replyAt(now + ta, () => longReply(LongCmd.FlashWrite4K, Status.PackLenError, le32(addr)));
+          this.#reply(now + ta, longReply(LongCmd.FlashWrite4K, Status.PackLenError, le32(addr)));
           return;
         }
         const w = this.#write4k ?? { address: addr, pages: 0, end: now };
         while (w.pages < 16) {
           const off = 4 + w.pages * FLASH_PAGE_BYTES;
-          this.#programPage(w, p.slice(off, off + FLASH_PAGE_BYTES));
+          this.#programPage(w, p.slice(off, off + FLASH_PAGE_BYTES), now);
         }
-        this.#replyAt(w.end + ta, () => longReply(LongCmd.FlashWrite4K, Status.Ok, le32(addr)));
+        this.#reply(w.end + ta, longReply(LongCmd.FlashWrite4K, Status.Ok, le32(addr)));
         return;
       }
       case 'FlashWrite': {
@@ -421,15 +489,12 @@ export class VirtualBk7231 implements VirtualUartDevice {
         const data = p.slice(4);
         const echo = [...le32(addr), data.length & 0xff];
         if (data.length > FLASH_PAGE_BYTES) {
-          this.#replyAt(now + ta, () => longReply(LongCmd.FlashWrite, Status.ParamError, echo));
+          this.#reply(now + ta, longReply(LongCmd.FlashWrite, Status.ParamError, echo));
           return;
         }
         const busy = this.flashTiming.pageProgramMs;
         this.counters.programBusyMs += busy;
-        this.#replyAt(now + ta + busy, () => {
-          this.flash.program(addr, data);
-          return longReply(LongCmd.FlashWrite, Status.Ok, echo);
-        });
+        this.#reply(now + ta + busy, longReply(LongCmd.FlashWrite, Status.Ok, echo), () => this.flash.program(addr, data));
         return;
       }
       case 'FlashErase': {
@@ -438,36 +503,33 @@ export class VirtualBk7231 implements VirtualUartDevice {
         const echo = p.slice(0, 5);
         const unit = ERASE_UNITS[opcode];
         if (!unit) {
-          this.#replyAt(now + ta, () => longReply(LongCmd.FlashErase, Status.ParamError, echo));
+          this.#reply(now + ta, longReply(LongCmd.FlashErase, Status.ParamError, echo));
           return;
         }
         const t = this.flashTiming;
         const busy = unit === 4096 ? t.erase4kMs : unit === 32768 ? t.erase32kMs : t.erase64kMs;
         this.counters.eraseBusyMs += busy;
-        this.#replyAt(now + ta + busy, () => {
-          this.flash.erase(addr, unit);
-          return longReply(LongCmd.FlashErase, Status.Ok, echo);
-        });
+        this.#reply(now + ta + busy, longReply(LongCmd.FlashErase, Status.Ok, echo), () => this.flash.erase(addr, unit));
         return;
       }
       case 'FlashReadSr': {
         const op = p[0]!;
-        this.#replyAt(now + ta, () => longReply(LongCmd.FlashReadSr, Status.Ok, [op, this.flash.readStatus(op)]));
+        // Read when the reply leaves: a WriteSr parsed just before takes effect at its own reply.
+        this.#replyAt(now + ta, LONG_REPLY_BYTES + 2, () => longReply(LongCmd.FlashReadSr, Status.Ok, [op, this.flash.readStatus(op)]));
         return;
       }
       case 'FlashWriteSr': {
         // WREN, opcode + values, WRDI; the ROM is assumed to wait for the write cycle (tW)
         // before echoing (UNCERTAIN: tools re-read the SR right after the echo).
         const echo = p.slice();
-        this.#replyAt(now + ta + this.flashTiming.writeSrMs, () => {
-          this.flash.writeStatus(echo[0]!, echo.subarray(1));
-          return longReply(LongCmd.FlashWriteSr, Status.Ok, echo);
-        });
+        this.#reply(now + ta + this.flashTiming.writeSrMs, longReply(LongCmd.FlashWriteSr, Status.Ok, echo), () =>
+          this.flash.writeStatus(echo[0]!, echo.subarray(1)),
+        );
         return;
       }
       case 'FlashGetMid': {
         const request = p.slice();
-        this.#replyAt(now + ta, () => longReply(LongCmd.FlashGetMid, Status.Ok, this.flash.transfer(request)));
+        this.#replyAt(now + ta, LONG_REPLY_BYTES + request.length, () => longReply(LongCmd.FlashGetMid, Status.Ok, this.flash.transfer(request)));
         return;
       }
     }
@@ -490,6 +552,10 @@ export class VirtualBk7231 implements VirtualUartDevice {
     this.#registers.set(addr, value >>> 0);
   }
 }
+
+/** Bytes of an empty short / long reply frame (the payload comes on top). */
+const SHORT_REPLY_BYTES = shortReply(0).length;
+const LONG_REPLY_BYTES = longReply(0, 0).length;
 
 const SHORT_NAMES: Record<number, string> = {
   [ShortCmd.LinkCheck]: 'LinkCheck',

@@ -50,8 +50,8 @@ export class SlotUartLink implements VirtualUartDevice {
     this.#hostTx = tx;
   }
 
-  receive(bytes: Uint8Array): void {
-    if (this.#closed) this.chip.receive(bytes);
+  receive(bytes: Uint8Array, atMs?: number): void {
+    if (this.#closed) this.chip.receive(bytes, atMs);
     else this.dropped.toChip += bytes.length;
   }
 

@@ -26,8 +26,13 @@ export interface VirtualUartDevice {
   baudRate(): number;
   /** Called once when the wire connects the device. */
   connect(tx: UartTx, clock: Clock): void;
-  /** Bytes that arrived on RX, as the device's UART decoded them. */
-  receive(bytes: Uint8Array): void;
+  /**
+   * Bytes that arrived on RX, as the device's UART decoded them. `atMs` is the MODELLED clock time
+   * at which the last of them finished arriving (the wire's ideal timeline; the callback itself
+   * may run later under a real clock). Undefined: they arrived now. Devices that do not model
+   * time may ignore it.
+   */
+  receive(bytes: Uint8Array, atMs?: number): void;
   /** Modem lines changed on the host adapter (only on wiring that routes them, e.g. DTR/RTS to CEN). */
   modemLines?(lines: ModemLines): void;
   /** The host closed the port (the device keeps running; a real chip does not notice). */

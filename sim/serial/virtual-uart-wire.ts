@@ -72,12 +72,15 @@ export interface VirtualUartWireOptions {
   chunkMs?: number;
 }
 
-type Deliver = (chunk: Uint8Array, txBaud: number, startIndex: number, endIndex: number, total: number) => void;
+/** `atMs`: modelled time the chunk's last byte has arrived (not the time the callback runs). */
+type Deliver = (chunk: Uint8Array, txBaud: number, startIndex: number, endIndex: number, total: number, atMs: number) => void;
 
 /**
  * One direction of the wire: bytes are serialised after whatever is still being transmitted and
  * handed over in ~chunkMs slices at absolute times on the ideal timeline, so late timer callbacks
- * (real-time jitter) never push later bytes back.
+ * (real-time jitter) never push later bytes back. Each slice carries its modelled arrival time:
+ * under a real clock the callback may run late, and a device that models its own busy periods
+ * must compare against the ideal time, not the time the callback happens to run.
  */
 class Lane {
   #busyUntil = 0;
@@ -104,9 +107,10 @@ class Lane {
     for (let i = 0; i < data.length; i += perChunk) {
       const s = i;
       const e = Math.min(data.length, i + perChunk);
-      const cancel = this.#clock.at(start + e * byteMs, () => {
+      const at = start + e * byteMs;
+      const cancel = this.#clock.at(at, () => {
         this.#pending.delete(cancel);
-        deliver(data.subarray(s, e), baud, s, e, data.length);
+        deliver(data.subarray(s, e), baud, s, e, data.length, at);
       });
       this.#pending.add(cancel);
     }
@@ -185,13 +189,13 @@ export class VirtualUartWire {
   /** Transmit from the host at its current baud. Returns the clock time the last byte arrives. */
   hostWrite(bytes: Uint8Array): number {
     this.#assertLive();
-    return this.#toDevice.transmit(bytes, this.hostBaud(), (chunk, txBaud, s, e, total) => {
+    return this.#toDevice.transmit(bytes, this.hostBaud(), (chunk, txBaud, s, e, total, atMs) => {
       const rx = this.device.baudRate();
       const out = this.#decode(chunk, txBaud, rx, s, e, total);
       if (out.length === 0) return;
       this.#counters.hostToDevice += out.length;
       if (out !== chunk) this.#counters.garbledToDevice += out.length;
-      this.device.receive(out);
+      this.device.receive(out, atMs);
     });
   }
 

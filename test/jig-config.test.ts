@@ -1,0 +1,87 @@
+import t, { type Test } from 'tap';
+import { readdirSync, readFileSync } from 'node:fs';
+import { ConfigError } from '../rig/core/errors.ts';
+import { loadJigFile, parseJig } from '../rig/jig/jig-config.ts';
+
+const DIR = new URL('../fixtures/jigs/', import.meta.url).pathname;
+const SHIPPED = readdirSync(DIR).filter((f) => f.endsWith('.json'));
+const VIRTUAL_1SLOT = JSON.parse(readFileSync(DIR + 'virtual-1slot.json', 'utf8')) as Record<string, unknown>;
+
+/** Problems listed by a ConfigError thrown from fn (fails the test when nothing is thrown). */
+function problems(t: Test, fn: () => unknown): string[] {
+  try {
+    fn();
+  } catch (e) {
+    t.type(e, ConfigError);
+    return (e as ConfigError).context.problems as string[];
+  }
+  t.fail('expected a ConfigError');
+  return [];
+}
+
+
+// eslint-style note: `any` because the tests poke arbitrary (also invalid) values into the raw shape.
+function clone(): { slots: Array<Record<string, any>>; [k: string]: unknown } {
+  // Test fixtures are mutated freely below; the shape is the jig schema's.
+  return structuredClone(VIRTUAL_1SLOT) as ReturnType<typeof clone>;
+}
+
+t.test('every shipped jig file validates', async (t) => {
+  t.ok(SHIPPED.includes('virtual-1slot.json') && SHIPPED.includes('virtual-4slot.json') && SHIPPED.includes('example-arduino-pzem-dcttech.json'));
+  for (const f of SHIPPED) {
+    const jig = loadJigFile(DIR + f);
+    t.ok(jig.slots.length >= 1, f);
+  }
+  const four = loadJigFile(DIR + 'virtual-4slot.json');
+  t.same(four.slots.map((s) => s.id), [1, 2, 3, 4]);
+  t.equal(four.ioBoards.io0?.layout, 'mega2560');
+  const one = loadJigFile(DIR + 'virtual-1slot.json');
+  t.equal(one.ioBoards.io0?.layout, 'uno', 'layout defaults to uno');
+  t.equal(one.interlock.settleMs, 100);
+});
+
+t.test('one ConfigError lists every problem with its path', async (t) => {
+  const bad = clone();
+  const s = bad.slots[0]!;
+  s.io = 'nope';
+  s.meter.ref = 'ghost';
+  delete s.pins.cen;
+  s.pins.mains = 4; // same as uartIsolation
+  s.pins.loads[1].pin = 6; // same as load R25
+  const list = problems(t, () => parseJig(bad, 'bad.json'));
+  t.same(
+    [...list].sort(),
+    [
+      'slots.0.io: unknown I/O board "nope"',
+      'slots.0.meter.ref: unknown meter "ghost"',
+      'slots.0.pins.cen: Required',
+      'slots.0.pins.loads.1.pin: pin 6 on nope already used by load R25',
+      'slots.0.pins.mains: pin 4 on nope already used by uartIsolation',
+    ],
+  );
+  t.throws(() => parseJig(bad, 'bad.json'), { message: /invalid jig file bad\.json:\n {2}slots\.0/ });
+});
+
+t.test('pins clash across slots on one board, except a shared lid / E-stop', async (t) => {
+  const two = clone();
+  const second = structuredClone(two.slots[0]!);
+  second.id = 2;
+  second.uart = { port: 'sim:uart2' };
+  for (const k of ['cen', 'power3v3', 'uartIsolation', 'mains', 'button', 'relaySense']) second.pins[k] = second.pins[k] + 20;
+  second.pins.loads = [];
+  two.slots.push(second);
+  t.doesNotThrow(() => parseJig(two), 'lid 11 and estop 12 shared by both slots');
+  second.pins.mains = 5;
+  second.pins.lid = 12;
+  t.same(problems(t, () => parseJig(two)).sort(), [
+    'slots.1.pins.lid: pin 12 on io0 already used by slot 1 estop',
+    'slots.1.pins.mains: pin 5 on io0 already used by slot 1 mains',
+  ]);
+  second.id = 1;
+  t.match(problems(t, () => parseJig(two)), ['slots.1.id: duplicate slot id 1']);
+});
+
+t.test('missing top-level fields and unreadable files', async (t) => {
+  t.same(problems(t, () => parseJig({ name: 'x' })).sort(), ['ioBoards: Required', 'meters: Required', 'slots: Required']);
+  t.throws(() => loadJigFile(DIR + 'does-not-exist.json'), ConfigError);
+});
