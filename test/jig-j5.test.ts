@@ -77,7 +77,7 @@ t.test('board handshake, init drives every interlock output off and confirms it'
   t.teardown(r.teardown);
   t.equal(r.jb.board.isReady, true);
   for (const p of [PIN.p3v3, PIN.uart, PIN.mains, PIN.r25, 7, 8]) t.equal(r.board.driven(p), false, `pin ${p} off after init`);
-  t.equal(r.board.driven(PIN.cen), true, 'CEN released (chip running)');
+  t.equal(r.board.driven(PIN.cen), false, 'CEN pull-down off (chip running)');
   const s = r.slot.interlock.state();
   t.same([s.mains, s.uart, s.power3v3, s.fault, s.needsReinit], ['off', 'off', 'off', undefined, false]);
   t.same(s.inputs, { linkUp: true, lidClosed: true, estopClear: true });
@@ -105,7 +105,7 @@ t.test('UART -> mains is break-before-make with the settle gap, verified by PIN_
   // Host bytes: uart off (port 0: 3V3 still on = 0x08), query pin 4, 3V3 off (port 0 = 0x04 CEN only),
   // query pin 3, then mains on (CEN + mains = 0x24), query pin 5.
   const wire = hex(Uint8Array.from(r.tap.rx), '');
-  const seq = ['900c00', 'f06d04f7', '900400', 'f06d03f7', '902400', 'f06d05f7'];
+  const seq = ['900800', 'f06d04f7', '900000', 'f06d03f7', '902000', 'f06d05f7'];
   let from = 0;
   for (const s of seq) {
     const i = wire.indexOf(s, from);
@@ -182,7 +182,7 @@ t.test('components: CEN pulse, button press/double click, LED sensor, relay sens
   r.edges.length = 0;
   await c.pulseCen(50);
   await r.clock.sleep(10);
-  t.same(r.edges.filter((e) => e.includes(`:${PIN.cen}=`)).map((e) => e.split(':')[1]), ['2=0', '2=1']);
+  t.same(r.edges.filter((e) => e.includes(`:${PIN.cen}=`)).map((e) => e.split(':')[1]), ['2=1', '2=0'], 'pulse: pull-down on (reset), then off');
   r.edges.length = 0;
   await c.doubleClick(80, 120);
   await r.clock.sleep(10);

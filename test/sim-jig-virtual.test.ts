@@ -81,8 +81,9 @@ t.test('a jig file becomes devices: Uno for io0, a plug + chip per slot, PZEM on
   t.teardown(() => vj2.dispose());
   t.equal(vj2.boards.get('io0')!.layout.name, 'mega2560', 'pins above 19 / A9 need a Mega');
   t.not(hex(vj2.slot(1).chip.mac), hex(vj2.slot(2).chip.mac));
-  const clash = parseJig({ ...two, slots: [two.slots[0], { ...two.slots[1]!, pins: { ...two.slots[1]!.pins, cen: 2 } }] });
-  t.throws(() => VirtualJig.fromSpec(clash, { clock }), { code: 'E_CONFIG', message: /pin 2 of io0/ }, 'two slots on one pin');
+  const clashing = { ...two, slots: [two.slots[0], { ...two.slots[1]!, pins: { ...two.slots[1]!.pins, cen: 2 } }] };
+  t.throws(() => parseJig(clashing), { code: 'E_CONFIG', message: /pin 2 on io0 already used by slot 1 cen/ }, 'the schema refuses two slots on one pin');
+  t.throws(() => VirtualJig.fromSpec(clashing as typeof two, { clock }), { code: 'E_CONFIG', message: /pin 2 of io0/ }, 'and so does the simulator, for specs built in code');
   const serialPin = parseJig({ ...ONE_SLOT, slots: [{ ...ONE_SLOT.slots[0]!, pins: { ...ONE_SLOT.slots[0]!.pins, lid: 1 } }] });
   t.throws(() => VirtualJig.fromSpec(serialPin, { clock }), { code: 'E_CONFIG', message: /serial link/ });
 });

@@ -184,6 +184,11 @@ function crossCheck(raw: unknown): CrossIssue[] {
       }
       if (!prev) onBoard.set(n, { slot: i, fn });
     };
+    // StandardFirmata drives every digital output LOW when the board boots or resets, before the
+    // host has said anything: an active-low mains relay would close by itself.
+    if (rec(pins.mains)?.activeLow === true) {
+      out.push({ path: ['slots', i, 'pins', 'mains'], message: 'the mains relay must not be active-low: StandardFirmata boots with outputs LOW, which would energise mains' });
+    }
     for (const [name, p] of Object.entries(pins)) {
       if (name === 'loads' || name === 'ledSensor') continue;
       claim(['slots', i, 'pins', name], name, p);
