@@ -5,7 +5,7 @@ import { flashCommand } from './commands/flash.ts';
 import { backupCommand } from './commands/backup.ts';
 import { infoCommand } from './commands/info.ts';
 import { simCommand } from './commands/sim.ts';
-// import { jigCommand } from './commands/jig.ts';
+import { jigCommand } from './commands/jig.ts';
 import { devicesCommand } from './commands/devices.ts';
 import { meterCommand } from './commands/meter.ts';
 import { runCommand } from './commands/run.ts';
@@ -20,7 +20,7 @@ try {
     .command(backupCommand)
     .command(infoCommand)
     .command(simCommand)
-//    .command(jigCommand)
+    .command(jigCommand)
     .command(devicesCommand)
     .command(imageCommand)
     .command(meterCommand)

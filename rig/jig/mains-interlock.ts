@@ -195,6 +195,29 @@ export class MainsInterlock extends EventEmitter<{ fault: [InterlockFault]; rese
   }
 
   /**
+   * Dry-switch one load relay (close, confirm, open, confirm) while mains is confirmed off, so a
+   * jig check can prove the relay and its wiring without energising anything. Queued like every
+   * command, so mains cannot come on in between.
+   */
+  dryTestLoad(name: string): Promise<void> {
+    const out = `load:${name}` as const;
+    if (!this.#track.has(out)) {
+      return Promise.reject(new InterlockError(`slot ${this.slot}: no load "${name}"`, { slot: this.slot, step: 'dryTestLoad', load: name }));
+    }
+    return this.#enqueue('dryTestLoad', async () => {
+      const m = this.#t('mains');
+      if (m.commanded || m.confirmed !== false || m.inflight !== 0) {
+        throw this.#refuse('dryTestLoad', 'a load relay is only dry-tested while mains is confirmed off', { load: name });
+      }
+      try {
+        await this.#write('dryTestLoad', out, true);
+      } finally {
+        await this.#breakAll('dryTestLoad', [out]);
+      }
+    });
+  }
+
+  /**
    * Everything off now (mains first), bypassing the queue and aborting a command in progress, then
    * wait for the board's confirmations. Does not latch a fault.
    */

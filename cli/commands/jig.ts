@@ -1,0 +1,141 @@
+import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
+import { RealClock } from '../../rig/core/clock.ts';
+import { PlugrigError } from '../../rig/core/errors.ts';
+import { rootLogger, type Logger } from '../../rig/core/log.ts';
+import { loadJigFile, type JigSpec } from '../../rig/jig/jig-config.ts';
+import { installProcessGuard } from '../../rig/jig/process-guard.ts';
+import { CommandChannel } from '../../rig/bk7231/command-channel.ts';
+import { getBus } from '../../rig/bk7231/link.ts';
+import { CallbackReset } from '../../rig/bk7231/reset.ts';
+import { openLink } from '../../rig/serial/open-link.ts';
+import type { VirtualSerialBus } from '../../sim/serial/virtual-binding.ts';
+import { openStation, type OpenStation } from '../station.ts';
+import { startVirtualJig, usesSim } from '../virtual-station.ts';
+import { printJson } from '../output.ts';
+
+interface JigArgs {
+  action: 'check';
+  file: string;
+  json?: boolean;
+}
+
+interface CheckRow {
+  slot: number;
+  check: string;
+  ok: boolean;
+  detail: string;
+}
+
+export const jigCommand: CommandModule<object, JigArgs> = {
+  command: 'jig <action> <file>',
+  describe: 'check a jig: validate the file, open every instrument, read every input, exercise every output safely (mains stays off)',
+  builder: (y: Argv) =>
+    y
+      .positional('action', { choices: ['check'] as const, demandOption: true })
+      .positional('file', { type: 'string', demandOption: true, describe: 'jig file' })
+      .option('json', { type: 'boolean' }) as unknown as Argv<JigArgs>,
+  handler: async (args: ArgumentsCamelCase<JigArgs>) => {
+    const log = rootLogger().child({ cmd: 'jig check' });
+    const jig = loadJigFile(args.file);
+    const clock = new RealClock();
+    const sim = usesSim(jig) ? startVirtualJig(jig, { clock }) : undefined;
+    const rows: CheckRow[] = [];
+    let station: OpenStation | undefined;
+    let uninstall = (): void => undefined;
+    try {
+      station = await openStation(jig, { clock, log, ...(sim ? { bus: sim.bus } : {}) });
+      const st = station;
+      uninstall = installProcessGuard(() => [...st.slots.values()].map((s) => s.io.interlock), { clock, log });
+      for (const name of station.boards.keys()) rows.push({ slot: 0, check: `I/O board ${name}`, ok: true, detail: 'StandardFirmata handshake complete' });
+      await Promise.all(jig.slots.map((s) => checkSlot(jig, s.id, st, rows, { log, ...(sim ? { bus: sim.bus } : {}) })));
+    } catch (e) {
+      rows.push({ slot: 0, check: 'open station', ok: false, detail: e instanceof Error ? e.message : String(e) });
+    } finally {
+      await station?.close();
+      uninstall();
+      sim?.vj.dispose();
+    }
+    rows.sort((a, b) => a.slot - b.slot);
+    const failed = rows.filter((r) => !r.ok).length;
+    if (args.json) printJson({ jig: jig.name, file: args.file, passed: failed === 0, rows });
+    else {
+      process.stdout.write(`jig ${jig.name} (${args.file})${sim ? ' on the virtual jig' : ''}: file valid, ${jig.slots.length} slot(s)\n`);
+      let last = -1;
+      for (const r of rows) {
+        if (r.slot !== last) process.stdout.write(r.slot === 0 ? '\nstation\n' : `\nslot ${r.slot}\n`);
+        last = r.slot;
+        process.stdout.write(`  ${r.ok ? 'ok  ' : 'FAIL'}  ${r.check.padEnd(30)} ${r.detail}\n`);
+      }
+      process.stdout.write(`\n${rows.length - failed} ok, ${failed} failed\n`);
+    }
+    if (failed > 0) process.exitCode = 9;
+  },
+};
+
+async function checkSlot(jig: JigSpec, id: number, station: OpenStation, rows: CheckRow[], o: { log: Logger; bus?: VirtualSerialBus }): Promise<void> {
+  const s = station.slots.get(id)!;
+  const spec = jig.slots.find((x) => x.id === id)!;
+  const il = s.io.interlock;
+  const c = s.io.components;
+  const clock = new RealClock();
+  const add = (check: string, ok: boolean, detail: string): void => {
+    rows.push({ slot: id, check, ok, detail });
+  };
+  const attempt = async (check: string, fn: () => Promise<string>): Promise<boolean> => {
+    try {
+      add(check, true, await fn());
+      return true;
+    } catch (e) {
+      add(check, false, e instanceof PlugrigError ? `${e.message}` : String(e));
+      return false;
+    }
+  };
+  await clock.sleep(1200); // first analog and digital reports
+  const lid = c.lidClosed();
+  const estop = c.estopPressed();
+  add('lid switch', lid !== undefined, lid === undefined ? 'no report from the board' : lid ? 'closed' : 'OPEN');
+  add('E-stop', estop !== undefined, estop === undefined ? 'no report from the board' : estop ? 'PRESSED' : 'released');
+  add('relay sense', c.relayOn() !== undefined, c.relayOn() === undefined ? 'no report' : c.relayOn() ? 'plug relay closed' : 'plug relay open');
+  add('LED light sensor', c.lightLevel() !== undefined, `level ${c.lightLevel() ?? '-'} (threshold ${spec.pins.ledSensor.threshold})`);
+  add('mains relay', il.state().mains === 'off', `${il.state().mains} (never switched by jig check)`);
+  for (const load of spec.pins.loads) {
+    await attempt(`load ${load.name}`, async () => {
+      await il.dryTestLoad(load.name);
+      return `dry-switched on/off, confirmed by PIN_STATE (${load.watts} W, PF ${load.pf}); mains off`;
+    });
+  }
+  const uartOk = await attempt('UART isolation + 3V3', async () => {
+    await il.connectUart();
+    await il.power3v3(true);
+    return 'connected, confirmed';
+  });
+  if (uartOk) {
+    await attempt('UART + CEN -> ROM LinkCheck', async () => {
+      const link = await openLink(s.uartPath, { baudRate: 115200, clock, log: o.log, ...(o.bus ? { bus: o.bus } : {}) });
+      try {
+        const cen = { assert: async () => c.setCen(false), release: async () => c.setCen(true) };
+        const r = await getBus(new CommandChannel(link, o.log), { reset: new CallbackReset(cen, 50, 'jig CEN'), resetAttempts: 2, timeoutMs: 5000, log: o.log });
+        return `${s.uartPath}: bootloader answered after ${r.linkChecks} LinkChecks, ${r.elapsedMs.toFixed(0)} ms`;
+      } finally {
+        await link.close();
+      }
+    });
+    await attempt('button actuator', async () => {
+      const before = c.relayOn();
+      await c.press(150);
+      await clock.sleep(300);
+      return `pressed 150 ms; relay sense ${String(before)} -> ${String(c.relayOn())}`;
+    });
+  }
+  await attempt('back to safe state', async () => {
+    await il.safeState();
+    const st = il.state();
+    if (st.mains !== 'off' || st.uart !== 'off' || st.power3v3 !== 'off') throw new Error(`outputs not off: ${JSON.stringify(st)}`);
+    return 'mains, loads, UART, 3V3 off';
+  });
+  await attempt(`meter ${spec.meter.ref}`, async () => {
+    const id = await s.meter.identity();
+    const r = await s.meter.read();
+    return `${id.model}${id.serial ? ` s/n ${id.serial}` : ''}: ${r.volts.toFixed(1)} V ${r.amps.toFixed(3)} A ${r.watts.toFixed(1)} W (mains off)`;
+  });
+}
