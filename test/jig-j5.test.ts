@@ -230,3 +230,18 @@ t.test('openJigBoard: silent board -> TimeoutError, garbage -> ProtocolError wit
     await new Promise<void>((r) => stream.close(() => r()));
   }
 });
+
+t.test('dry load test: the load relay closes and opens only while mains is confirmed off', async (t) => {
+  const r = await rig();
+  t.teardown(r.teardown);
+  const il = r.slot.interlock;
+  await il.dryTestLoad('R25');
+  const loadEdges = r.edges.filter((e) => e.includes(`:${PIN.r25}=`)).map((e) => e.split(':')[1]);
+  t.same(loadEdges, ['6=1', '6=0'], 'closed, then opened again');
+  t.equal(r.board.driven(PIN.mains), false, 'mains never touched');
+  t.equal(il.state().loads.R25, 'off');
+  await il.mainsOn();
+  await t.rejects(il.dryTestLoad('R25'), InterlockError, 'refused with mains on');
+  await t.rejects(il.dryTestLoad('nope'), InterlockError, 'unknown load');
+  await il.safeState();
+});
