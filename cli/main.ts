@@ -11,6 +11,10 @@ import { meterCommand } from './commands/meter.ts';
 import { runCommand } from './commands/run.ts';
 import { imageCommand } from './commands/image.ts';
 
+class UsageError extends Error {
+  override name = 'UsageError';
+}
+
 try {
   await yargs(hideBin(process.argv))
     .scriptName('plugrig')
@@ -37,8 +41,4 @@ try {
     .parseAsync();
 } catch (e) {
   process.exitCode = reportFailure(e);
-}
-
-class UsageError extends Error {
-  override name = 'UsageError';
 }
