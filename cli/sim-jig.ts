@@ -231,13 +231,17 @@ export function formatPtyJigTable(devices: readonly PtyJigDevice[]): string {
   return [line(head), ...rows.map(line)].join('\n') + '\n';
 }
 
+/**
+ * Resolves on SIGINT/SIGTERM. The listeners stay installed until dispose(): execa's signal-exit
+ * re-raises a signal that finds no other listener, which would kill us in the middle of close().
+ */
 function untilSignal(): { promise: Promise<NodeJS.Signals>; dispose(): void } {
   let onSignal: (s: NodeJS.Signals) => void = () => undefined;
   const promise = new Promise<NodeJS.Signals>((res) => {
     onSignal = res;
   });
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
   return {
     promise,
     dispose: () => {
@@ -264,7 +268,7 @@ export async function runVirtualJigOnPtys(o: { jigPath: string; linkDir: string;
     const outcome = await Promise.race([signal.promise, pj.failed]);
     if (outcome instanceof TransportError) throw outcome;
   } finally {
-    signal.dispose();
     await pj?.close();
+    signal.dispose();
   }
 }

@@ -9,8 +9,8 @@ import { getBus } from '../../rig/bk7231/link.ts';
 import { CallbackReset } from '../../rig/bk7231/reset.ts';
 import { openLink } from '../../rig/serial/open-link.ts';
 import type { VirtualSerialBus } from '../../sim/serial/virtual-binding.ts';
-import { openStation, type OpenStation } from '../station.ts';
-import { startVirtualJig, usesSim } from '../virtual-station.ts';
+import { openStation, type OpenStation } from '../../station/open-station.ts';
+import { startVirtualJig, usesSim } from '../../station/virtual-station.ts';
 import { printJson } from '../output.ts';
 
 interface JigArgs {

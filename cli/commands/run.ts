@@ -1,4 +1,4 @@
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { basename, join, resolve, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
@@ -6,16 +6,11 @@ import { RealClock } from '../../rig/core/clock.ts';
 import { ConfigError, ImageError } from '../../rig/core/errors.ts';
 import { rootLogger } from '../../rig/core/log.ts';
 import { loadJigFile } from '../../rig/jig/jig-config.ts';
-import { installProcessGuard } from '../../rig/jig/process-guard.ts';
 import { DEFAULT_BAUD } from '../../rig/bk7231/flasher.ts';
-import { openLink } from '../../rig/serial/open-link.ts';
 import { classifyImage } from '../../firmware/image.ts';
 import { makeSyntheticImage } from '../../firmware/synthetic.ts';
-import { openTapReport } from '../../reports/tap-writer.ts';
-import { factorySmokeSteps, type SmokeRecord } from '../../suites/factory-smoke.ts';
-import { runSteps, type SlotRun } from '../../suites/step-runner.ts';
-import { openStation } from '../station.ts';
-import { startVirtualJig, usesSim } from '../virtual-station.ts';
+import { startVirtualJig, usesSim } from '../../station/virtual-station.ts';
+import { runStation, type SlotResult } from '../../station/run-station.ts';
 import { printJson } from '../output.ts';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
@@ -72,55 +67,14 @@ export const runCommand: CommandModule<object, RunArgs> = {
     const clock = new RealClock(); // johnny-five keeps wall-clock timers: stations run in real time
     const sim = virtual ? startVirtualJig(jig, { clock }) : undefined;
     const outDir = args.out ?? join('runs', new Date().toISOString().replace(/[:.]/g, '-'));
-    await mkdir(outDir, { recursive: true });
     const t0 = clock.now();
-    const station = await openStation(jig, { clock, log, ...(sim ? { bus: sim.bus } : {}), ...(args.slot ? { slots: args.slot } : {}) });
-    const uninstall = installProcessGuard(() => [...station.slots.values()].map((s) => s.io.interlock), { clock, log });
-    const results: Array<SlotRun & { record: SmokeRecord; tap: string }> = [];
+    let results: SlotResult[];
     try {
-      await Promise.all(
-        [...station.slots.entries()].map(async ([id, s]) => {
-          const tapPath = join(outDir, `slot-${id}.tap`);
-          const report = openTapReport(tapPath, { title: `plugrig run, jig ${jig.name}, slot ${id}`, meta: { image: image.name, sha256: image.sha256, jig: jigPath } });
-          const record: SmokeRecord = {};
-          const slotLog = log.child({ slot: id });
-          const spec = jig.slots.find((x) => x.id === id)!;
-          try {
-            const run = await runSteps(
-              factorySmokeSteps(
-                {
-                  spec,
-                  io: s.io,
-                  meter: s.meter,
-                  openUart: () => openLink(s.uartPath, { baudRate: 115200, clock, log: slotLog, ...(sim ? { bus: sim.bus } : {}) }),
-                  image,
-                  baudRate: args.baud,
-                  mainsVolts: jig.mains.volts,
-                  log: slotLog,
-                },
-                record,
-              ),
-              { slot: id, clock, log: slotLog, report },
-            );
-            results.push({ ...run, record, tap: tapPath });
-          } finally {
-            await report.close();
-          }
-        }),
-      );
+      results = await runStation({ jig, jigPath, image, baudRate: args.baud, outDir, clock, log, ...(sim ? { bus: sim.bus } : {}), ...(args.slot ? { slots: args.slot } : {}) });
     } finally {
-      await station.close();
-      uninstall();
       sim?.vj.dispose();
     }
-    results.sort((a, b) => a.slot - b.slot);
     const seconds = (clock.now() - t0) / 1000;
-    for (const r of results) {
-      await writeFile(
-        join(outDir, `slot-${r.slot}.json`),
-        JSON.stringify({ slot: r.slot, passed: r.passed, mac: r.record.mac, image: image.name, sha256: image.sha256, steps: r.steps.map(({ error, ...x }) => ({ ...x, ...(error ? { error: String((error as Error).message ?? error) } : {}) })), measurements: r.measurements }, null, 2),
-      );
-    }
     const passed = results.filter((r) => r.passed).length;
     if (args.json) printJson({ jig: jig.name, image: image.name, seconds, passed, failed: results.length - passed, out: outDir, slots: results.map((r) => ({ slot: r.slot, passed: r.passed, mac: r.record.mac, flashSeconds: r.record.flashSeconds, tap: r.tap, steps: r.steps.map((x) => ({ name: x.name, status: x.status })) })) });
     else {

@@ -2,7 +2,7 @@
  * BK7231N flasher: link, fast baud, identify, unprotect, diff-aware write with one CRC verify and
  * bisection repair, verified read. One command in flight, the next frame prepared while waiting.
  */
-import { FlashError, ImageError, LinkError, PlugrigError, TimeoutError } from '../core/errors.ts';
+import { FlashError, ImageError, LinkError, PlugrigError, TimeoutError, TransportError } from '../core/errors.ts';
 import { rootLogger, type Logger } from '../core/log.ts';
 import { CommandChannel } from './command-channel.ts';
 import { findFlashPart, flashPartFor, jedecHex, type FlashPart } from './flash-parts.ts';
@@ -375,7 +375,8 @@ export class Bk7231Flasher {
       try {
         await pending;
       } catch (e) {
-        if (!(e instanceof PlugrigError)) throw e;
+        // A vanished port is not a flaky sector: retrying would only wait out more timeouts.
+        if (!(e instanceof PlugrigError) || e instanceof TransportError) throw e;
         await this.#rewriteSector(w.address, w.data, retries, e);
       }
       progress((i + 1) * SECTOR_SIZE);
@@ -392,7 +393,7 @@ export class Bk7231Flasher {
         if (!isBlank(data)) await this.channel.transact(F.flashWrite4K(address, data), { phase: 'write', address, operationMs: 200 });
         return;
       } catch (e) {
-        if (!(e instanceof PlugrigError)) throw e;
+        if (!(e instanceof PlugrigError) || e instanceof TransportError) throw e;
         last = e;
       }
     }
