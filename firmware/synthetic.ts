@@ -9,6 +9,7 @@
  */
 import { addBlockCrcs, BLOCK_BYTES, BLOCK_DATA_BYTES, writeBlock } from './crc-blocks.ts';
 import { FLASH_LAYOUTS, SECTOR_BYTES, type BekenChip } from './flash-layout.ts';
+import { mulberry32U32 } from '../rig/core/prng.ts';
 
 export interface SyntheticImageOptions {
   chip: BekenChip;
@@ -42,17 +43,7 @@ function fnv1a(text: string): number {
   return h;
 }
 
-/** mulberry32: small, fast, deterministic across platforms. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return (t ^ (t >>> 14)) >>> 0;
-  };
-}
+const prng = mulberry32U32;
 
 function randomBytes(next: () => number, length: number): Uint8Array {
   const out = new Uint8Array(length);

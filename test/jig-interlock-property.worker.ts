@@ -11,6 +11,7 @@ import {
   type InterlockOutputs,
 } from '../rig/jig/mains-interlock.ts';
 import { installProcessGuard, type GuardedProcess } from '../rig/jig/process-guard.ts';
+import { mulberry32 as prng } from '../rig/core/prng.ts';
 
 /**
  * Worker half of test/jig-interlock-property.test.ts (runs off tap's async hooks, which make every
@@ -24,17 +25,6 @@ const SETTLE = 20;
 const LOADS = ['R25', 'R100'] as const;
 const OUTPUTS: InterlockOutput[] = ['mains', 'uart', 'power3v3', ...LOADS.map((l) => `load:${l}` as const)];
 
-/** Deterministic PRNG (mulberry32). */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let x = a;
-    x = Math.imul(x ^ (x >>> 15), x | 1);
-    x ^= x + Math.imul(x ^ (x >>> 7), x | 61);
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Minimal discrete-event clock driven explicitly by the test (cheaper than VirtualClock's idle turns). */
 class SteppedClock implements Clock {

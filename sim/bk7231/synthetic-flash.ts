@@ -1,5 +1,6 @@
 import { crc32 } from 'node:zlib';
 import { ConfigError } from '../../rig/core/errors.ts';
+import { mulberry32 } from '../../rig/core/prng.ts';
 
 /**
  * Deterministic factory content for a virtual CB2S flash: a synthetic bootloader at 0x0 and the
@@ -22,17 +23,8 @@ export const BK7231N_1_0_1_FINGERPRINT_CRC = 0xe14191ba;
 /** Beken-style OUI used for derived MACs. */
 export const DEFAULT_MAC_PREFIX = [0xc8, 0x47, 0x8c] as const;
 
-/** mulberry32: tiny deterministic PRNG; the seed fully determines a unit's content. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** Deterministic [0,1) generator: the seed fully determines a unit's content. */
+export const seededRandom = mulberry32;
 
 export function macFromSeed(seed: number): Uint8Array {
   const rnd = seededRandom(seed ^ 0x4d4143);

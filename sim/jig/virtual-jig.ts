@@ -12,6 +12,7 @@ import type { ModemLines, VirtualUartDevice } from '../serial/uart-device.ts';
 import type { AttachOptions } from '../serial/virtual-binding.ts';
 import { PhysicalHistory, type PhysicalChange, type SlotPhysicalState } from './physical-state.ts';
 import { SlotUartLink } from './slot-uart-link.ts';
+import { mulberry32 } from '../../rig/core/prng.ts';
 
 /** LED-sensor readings (10-bit ADC) with the LED lit / dark, and the noise amplitude around them. */
 export const LED_SENSOR_LIT = 900;
@@ -35,16 +36,6 @@ export interface AttachableBus {
   attach(path: string, device: VirtualUartDevice, options?: AttachOptions): unknown;
 }
 
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** The slot's digital outputs that switch something other than a load. */
 type SlotOutput = 'cen' | 'power3v3' | 'uartIsolation' | 'mains' | 'button';
