@@ -207,7 +207,9 @@ export async function startVirtualJigOnPtys(o: StartPtyJigOptions): Promise<PtyJ
     const generated = loadJigFile(jigFile);
 
     const failed = new Promise<TransportError>((res) => {
-      for (const b of bridges) b.onFailure(res);
+      for (const b of bridges) {
+        b.onFailure((err) => res(new TransportError(`virtual device at ${b.link} lost its pty: ${err.message}`, { ...err.context, step: 'sim-jig' }, { cause: err })));
+      }
     });
     return { vj, devices, generated, jigFile, failed, close };
   } catch (e) {

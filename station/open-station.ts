@@ -44,7 +44,13 @@ export async function openStation(jig: JigSpec, o: { clock: Clock; log: Logger; 
         stream.open((e) => (e ? rej(new TransportError(`cannot open I/O board ${name} on ${path}: ${e.message}`, { step: 'open-station', path })) : res())),
       );
       // SerialPortStream satisfies FirmataStream at runtime; its generic binding type does not narrow.
-      boards.set(name, await openJigBoard({ stream: stream as unknown as FirmataStream, clock: o.clock, name }));
+      try {
+        boards.set(name, await openJigBoard({ stream: stream as unknown as FirmataStream, clock: o.clock, name }));
+      } catch (e) {
+        // A board that never completed the handshake is still ours to close.
+        await new Promise<void>((res) => (stream.isOpen ? stream.close(() => res()) : res()));
+        throw e;
+      }
     }
     const wanted = o.slots ?? jig.slots.map((s) => s.id);
     for (const id of wanted) {

@@ -63,9 +63,11 @@ export const simCommand: CommandModule<object, SimArgs> = {
 
 /** Resolve on SIGINT/SIGTERM so the bridge can remove its symlink and stop socat. */
 export function waitForSignal(): Promise<void> {
+  // Keep the listeners until the caller has cleaned up: with none left, a second signal (or
+  // execa's forwarding) would kill the process before the bridge removed its symlink.
   return new Promise((res) => {
     const done = (): void => res();
-    process.once('SIGINT', done);
-    process.once('SIGTERM', done);
+    process.on('SIGINT', done);
+    process.on('SIGTERM', done);
   });
 }

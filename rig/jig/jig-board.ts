@@ -104,6 +104,9 @@ interface FirmataIoInternals {
  * board stays silent, ProtocolError when bytes came but no Firmata handshake, TransportError when the
  * stream fails. On rejection the caller still owns (and should close) the stream.
  */
+/** How long to wait for the board's own REPORT_VERSION before asking for it. */
+const ASK_VERSION_AFTER_MS = 300;
+
 export async function openJigBoard(options: OpenJigBoardOptions): Promise<JigBoard> {
   const { stream } = options;
   const timeoutMs = options.timeoutMs ?? 5000;
@@ -126,8 +129,15 @@ export async function openJigBoard(options: OpenJigBoardOptions): Promise<JigBoa
         if (seen.length === 0) reject(new TimeoutError(`I/O board ${name}: no answer within ${timeoutMs} ms`, ctx));
         else reject(new ProtocolError(`I/O board ${name}: ${seen.length} bytes but no complete Firmata handshake within ${timeoutMs} ms (${hex(Uint8Array.from(seen))})`, ctx));
       });
+      // A board behind a pty or an adapter without DTR auto-reset does not announce itself (it may
+      // even still be streaming reports from an earlier session, which firmata.js ignores until a
+      // version arrives), and firmata.js only asks after its own 5 s: ask early.
+      const cancelAsk = clock.at(clock.now() + ASK_VERSION_AFTER_MS, () => {
+        if (!board.isReady) stream.write(Buffer.from([0xf9, 0xf0, 0x79, 0xf7]));
+      });
       board.on('ready', () => {
         cancel();
+        cancelAsk();
         resolve();
       });
       board.on('error', (e: Error) => {

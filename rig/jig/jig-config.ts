@@ -32,10 +32,49 @@ export const SerialPortRefSchema = z
   .refine((p) => p.port || p.usbPath || p.serialNumber, { message: 'needs one of port, usbPath, serialNumber' });
 export type SerialPortRef = z.infer<typeof SerialPortRefSchema>;
 
+const UsbPathSchema = z.string().regex(/^\d+-\d+(\.\d+)*$/, 'usbPath looks like "1-1.3"');
+
+/**
+ * One channel of a dcttech USBRelayN HID board (rig/usb/dcttech-relay.ts). All such boards share
+ * one VID:PID, so the board is picked by the 5-character ID in its feature report, by its USB
+ * topology path, or by both (then both must match).
+ */
+export const DcttechRelayRefSchema = z
+  .object({
+    kind: z.literal('dcttech'),
+    serial: z.string().min(1).max(5).optional(),
+    usbPath: UsbPathSchema.optional(),
+    channel: z.number().int().min(1).max(8),
+  })
+  .strict()
+  .refine((r) => r.serial !== undefined || r.usbPath !== undefined, { message: 'a dcttech relay needs "serial" or "usbPath"' });
+export type DcttechRelayRef = z.infer<typeof DcttechRelayRefSchema>;
+
+/** A USB hub port whose VBUS feeds the module's 3V3 regulator, switched per port (rig/usb/hub-power.ts). */
+export const HubPortRefSchema = z
+  .object({
+    kind: z.literal('hub-port'),
+    /** Topology path of the hub itself, e.g. "1-1". */
+    hubUsbPath: UsbPathSchema,
+    port: z.number().int().min(1).max(15),
+  })
+  .strict();
+export type HubPortRef = z.infer<typeof HubPortRefSchema>;
+
+/** The 3V3 switch: a pin on the slot's I/O board or a hub port. */
+export const Power3v3Schema = z.union([PinSchema, HubPortRefSchema], {
+  errorMap: (_issue, ctx) => ({
+    message: ctx.data === undefined ? 'Required' : 'expected a pin number 0..127, { "pin": n, "activeLow": bool } or { "kind": "hub-port", "hubUsbPath": "1-1", "port": n }',
+  }),
+});
+export type Power3v3Spec = z.infer<typeof Power3v3Schema>;
+
+/** A load-bank relay: a pin on the slot's I/O board (`pin`) or a dcttech USB relay channel (`relay`), exactly one. */
 export const LoadSchema = z
   .object({
     name: z.string().min(1),
-    pin: PinSchema,
+    pin: PinSchema.optional(),
+    relay: DcttechRelayRefSchema.optional(),
     /** Nominal real power at nominal voltage, W. */
     watts: z.number().positive().max(4000),
     /** Power factor; < 1 means inductive (lagging). */
@@ -49,7 +88,7 @@ export const ResetSchema = z.discriminatedUnion('method', [
   z.object({ method: z.literal('jig-cen'), pulseMs: z.number().positive().default(50) }).strict(),
   /** DTR/RTS of the USB-UART, as an esptool-style sequence, e.g. "R1|D1|W100|D0|W100|R0". */
   z.object({ method: z.literal('modem-lines'), sequence: z.string().regex(/^([DRW]\d+)(\|[DRW]\d+)*$/) }).strict(),
-  /** Switch the module's 3V3 off and on (slot.pins.power3v3). */
+  /** Switch the module's 3V3 off and on (slot.pins.power3v3: a pin or a hub port). */
   z.object({ method: z.literal('power-cycle'), offMs: z.number().positive().default(300) }).strict(),
   /** Nobody resets: the chip must already be in (or enter) its link window. */
   z.object({ method: z.literal('none') }).strict(),
@@ -72,7 +111,7 @@ export const SlotSchema = z
     pins: z
       .object({
         cen: PinSchema,
-        power3v3: PinSchema,
+        power3v3: Power3v3Schema,
         /** Relay that connects the USB-UART and 3V3 to the module (closed = connected). */
         uartIsolation: PinSchema,
         mains: PinSchema,
@@ -124,7 +163,6 @@ export const JigSchema = z
   .object({
     name: z.string().min(1),
     description: z.string().optional(),
-    /** Relay backend for mains/loads when not on the I/O board: dcttech HID boards by serial. */
     ioBoards: z.record(IoBoardSchema),
     meters: z.record(MeterSchema),
     /** Mains supply seen by the virtual jig (ignored on real hardware). */
@@ -161,6 +199,13 @@ function crossCheck(raw: unknown): CrossIssue[] {
   const ids = new Set<unknown>();
   // board -> pin -> first user ("slot 1 mains")
   const used = new Map<string, Map<number, { slot: number; fn: string }>>();
+  // USB outputs are jig-wide: "dcttech serial ABCDE ch 1" / "hub 1-1 port 3" -> first user
+  const usbUsed = new Map<string, string>();
+  const claimUsb = (path: Array<string | number>, key: string, what: string, who: string): void => {
+    const prev = usbUsed.get(key);
+    if (prev) out.push({ path, message: `${what} already used by ${prev}` });
+    else usbUsed.set(key, who);
+  };
   slots.forEach((rawSlot, i) => {
     const s = rec(rawSlot);
     if (!s) return;
@@ -193,9 +238,38 @@ function crossCheck(raw: unknown): CrossIssue[] {
       if (name === 'loads' || name === 'ledSensor') continue;
       claim(['slots', i, 'pins', name], name, p);
     }
-    if (Array.isArray(pins.loads)) pins.loads.forEach((l, k) => claim(['slots', i, 'pins', 'loads', k, 'pin'], `load ${String(rec(l)?.name)}`, rec(l)?.pin));
+    const p3 = rec(pins.power3v3);
+    if (p3?.kind === 'hub-port' && typeof p3.hubUsbPath === 'string' && typeof p3.port === 'number') {
+      claimUsb(['slots', i, 'pins', 'power3v3'], `hub ${p3.hubUsbPath} port ${p3.port}`, `hub ${p3.hubUsbPath} port ${p3.port}`, `slot ${String(s.id)} power3v3`);
+    }
+    if (!Array.isArray(pins.loads)) return;
+    pins.loads.forEach((rawLoad, k) => {
+      const l = rec(rawLoad);
+      if (!l) return;
+      const at = ['slots', i, 'pins', 'loads', k];
+      const fn = `load ${String(l.name)}`;
+      if ((l.pin === undefined) === (l.relay === undefined)) {
+        out.push({ path: at, message: `load ${String(l.name)} needs exactly one of "pin" (I/O board) or "relay" (dcttech USB relay)` });
+      }
+      claim([...at, 'pin'], fn, l.pin);
+      const r = rec(l.relay);
+      if (r && typeof r.channel === 'number') {
+        // Boards are told apart by serial when given (it survives re-plugging), else by USB path.
+        const board = typeof r.serial === 'string' ? `serial "${r.serial}"` : typeof r.usbPath === 'string' ? `at ${r.usbPath}` : undefined;
+        if (board) claimUsb([...at, 'relay'], `dcttech ${board} ch ${r.channel}`, `dcttech board ${board} channel ${r.channel}`, `slot ${String(s.id)} ${fn}`);
+      }
+    });
   });
   return out;
+}
+
+export function isHubPort(p: Power3v3Spec): p is HubPortRef {
+  return typeof p === 'object' && 'kind' in p && p.kind === 'hub-port';
+}
+
+/** The slot switches a load or its 3V3 through USB devices (not only I/O-board pins). */
+export function slotUsesUsb(slot: SlotSpec): boolean {
+  return isHubPort(slot.pins.power3v3) || slot.pins.loads.some((l) => l.relay !== undefined);
 }
 
 export function pinNumber(p: PinSpec): number {

@@ -2,9 +2,12 @@ import type { Clock } from '../core/clock.ts';
 import { ConfigError } from '../core/errors.ts';
 import type { Logger } from '../core/log.ts';
 import { SlotComponents } from './components.ts';
-import { J5InterlockPorts } from './interlock-j5.ts';
+import type { UsbDeviceSource } from '../usb/usb-source.ts';
+import { CompositeInterlockOutputs } from './composite-outputs.ts';
+import { J5InterlockPorts, type InterlockPins } from './interlock-j5.ts';
+import { openSlotUsbOutputs, type SlotUsbOutputs } from './interlock-usb.ts';
 import type { JigBoard } from './jig-board.ts';
-import type { JigSpec, SlotSpec } from './jig-config.ts';
+import { isHubPort, slotUsesUsb, type JigSpec, type PinSpec, type SlotSpec } from './jig-config.ts';
 import { MainsInterlock } from './mains-interlock.ts';
 
 export interface SlotIoOptions {
@@ -12,6 +15,11 @@ export interface SlotIoOptions {
   log?: Logger;
   /** How long a relay write may take to be confirmed by PIN_STATE_RESPONSE. */
   ackTimeoutMs?: number;
+  /**
+   * USB bus for loads on dcttech relay boards and 3V3 on a hub port. Only used when the slot has
+   * such outputs; default: the machine's bus through node-usb (NodeUsbSource).
+   */
+  usb?: UsbDeviceSource;
 }
 
 /**
@@ -22,21 +30,21 @@ export class SlotIo {
   readonly slot: SlotSpec;
   readonly interlock: MainsInterlock;
   readonly #ports: J5InterlockPorts;
+  readonly #usb: SlotUsbOutputs | undefined;
   readonly #clock: Clock;
+  readonly #log: Logger | undefined;
   #components: SlotComponents;
 
-  private constructor(jb: JigBoard, slot: SlotSpec, settleMs: number, options: SlotIoOptions) {
+  private constructor(jb: JigBoard, slot: SlotSpec, settleMs: number, options: SlotIoOptions, usb: SlotUsbOutputs | undefined) {
     this.slot = slot;
     this.#clock = options.clock;
-    const p = slot.pins;
-    this.#ports = new J5InterlockPorts(
-      { mains: p.mains, uartIsolation: p.uartIsolation, power3v3: p.power3v3, loads: p.loads, lid: p.lid, estop: p.estop },
-      options.clock,
-      options.ackTimeoutMs,
-    );
+    this.#log = options.log;
+    this.#usb = usb;
+    this.#ports = new J5InterlockPorts(boardPins(slot), options.clock, options.ackTimeoutMs);
     this.#ports.bind(jb);
+    const p = slot.pins;
     this.interlock = new MainsInterlock({
-      outputs: this.#ports,
+      outputs: usb ? new CompositeInterlockOutputs(usb.routes, this.#ports) : this.#ports,
       inputs: this.#ports,
       clock: options.clock,
       settleMs,
@@ -47,11 +55,16 @@ export class SlotIo {
     this.#components = this.#makeComponents(jb);
   }
 
-  /** Bind slot `slotId` of `jig` to an open board and drive its interlock outputs off (init). */
+  /**
+   * Bind slot `slotId` of `jig` to an open board, open the slot's USB relay boards / hub (if any) and
+   * drive every interlock output off (init). A USB device that is not there fails with a
+   * TransportError naming it.
+   */
   static async open(jb: JigBoard, jig: JigSpec, slotId: number, options: SlotIoOptions): Promise<SlotIo> {
     const slot = jig.slots.find((s) => s.id === slotId);
     if (!slot) throw new ConfigError(`jig ${jig.name} has no slot ${slotId}`, { step: 'slot-io', slot: slotId });
-    const io = new SlotIo(jb, slot, jig.interlock.settleMs, options);
+    const usb = slotUsesUsb(slot) ? await openSlotUsbOutputs(options.usb ?? (await nodeUsbSource()), slot, { clock: options.clock }) : undefined;
+    const io = new SlotIo(jb, slot, jig.interlock.settleMs, options, usb);
     await io.interlock.init();
     return io;
   }
@@ -70,13 +83,34 @@ export class SlotIo {
     this.#components = this.#makeComponents(jb);
   }
 
+  /** Stop the components and the interlock's input listener and release the USB devices (outputs stay as they are). */
   dispose(): void {
     this.#components.dispose();
     this.interlock.dispose();
+    this.#usb?.close().catch((e: unknown) => this.#log?.warn({ slot: this.slot.id, err: e }, 'closing USB outputs failed'));
   }
 
   #makeComponents(jb: JigBoard): SlotComponents {
     const { cen, button, ledSensor, relaySense, lid, estop } = this.slot.pins;
     return new SlotComponents(jb.board, { cen, button, ledSensor, relaySense, lid, estop }, this.#clock);
   }
+}
+
+/**
+ * The outputs J5InterlockPorts drives on the I/O board: mains, UART isolation, and the loads and 3V3
+ * that are wired to pins. InterlockPins requires a 3V3 pin; when 3V3 is on a hub port it is given
+ * the UART-isolation pin, which it only ever drives to that pin's own off level at bind time (the
+ * composite never routes power3v3 to the board then).
+ */
+function boardPins(slot: SlotSpec): InterlockPins {
+  const p = slot.pins;
+  const loads = p.loads.flatMap((l) => (l.pin !== undefined ? [{ name: l.name, pin: l.pin }] : []));
+  const power3v3: PinSpec = isHubPort(p.power3v3) ? p.uartIsolation : p.power3v3;
+  return { mains: p.mains, uartIsolation: p.uartIsolation, power3v3, loads, lid: p.lid, estop: p.estop };
+}
+
+/** Loaded on demand: node-usb is a native addon that pin-only jigs never need. */
+async function nodeUsbSource(): Promise<UsbDeviceSource> {
+  const { NodeUsbSource } = await import('../usb/node-usb-source.ts');
+  return new NodeUsbSource();
 }

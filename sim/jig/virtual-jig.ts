@@ -1,6 +1,6 @@
 import type { Clock } from '../../rig/core/clock.ts';
 import { ConfigError } from '../../rig/core/errors.ts';
-import { pinActiveLow, pinNumber, type JigSpec, type PinSpec, type SlotSpec } from '../../rig/jig/jig-config.ts';
+import { isHubPort, pinActiveLow, pinNumber, slotUsesUsb, type JigSpec, type PinSpec, type SlotSpec } from '../../rig/jig/jig-config.ts';
 import { VirtualBk7231, type VirtualBk7231Options } from '../bk7231/virtual-bk7231.ts';
 import { UNO_LAYOUT, MEGA2560_LAYOUT, type FirmataLayoutName } from '../firmata/board-layouts.ts';
 import { VirtualFirmataBoard } from '../firmata/virtual-firmata-board.ts';
@@ -108,11 +108,12 @@ export class VirtualSlot {
       this.#apply();
     };
     m.set(pinNumber(p.cen), set('cen'));
-    m.set(pinNumber(p.power3v3), set('power3v3'));
+    if (!isHubPort(p.power3v3)) m.set(pinNumber(p.power3v3), set('power3v3'));
     m.set(pinNumber(p.uartIsolation), set('uartIsolation'));
     m.set(pinNumber(p.mains), set('mains'));
     m.set(pinNumber(p.button), set('button'));
     for (const load of p.loads) {
+      if (load.pin === undefined) continue;
       m.set(pinNumber(load.pin), (active) => {
         this.branch.setLoadRelay(load.name, active);
         this.#record();
@@ -204,6 +205,10 @@ export class VirtualJig {
     this.clock = options.clock;
     this.mains = new MainsNetwork({ clock: options.clock, volts: spec.mains.volts, hz: spec.mains.hz });
     const seed = options.seed ?? 1;
+    const usbSlot = spec.slots.find(slotUsesUsb);
+    if (usbSlot) {
+      throw new ConfigError(`slot ${usbSlot.id}: the virtual jig simulates I/O-board pins only, not dcttech relay or hub-port outputs`, { step: 'virtual-jig', slot: usbSlot.id });
+    }
 
     for (const name of Object.keys(spec.ioBoards)) {
       const layout = VirtualJig.#layoutFor(name, spec);
@@ -305,7 +310,7 @@ export class VirtualJig {
 
   static #pinSpecOf(slot: SlotSpec, pin: number): PinSpec {
     const p = slot.pins;
-    const all: PinSpec[] = [p.cen, p.power3v3, p.uartIsolation, p.mains, p.button, ...p.loads.map((l) => l.pin)];
+    const all: PinSpec[] = [p.cen, p.uartIsolation, p.mains, p.button, ...boardOutputPins(slot)];
     return all.find((s) => pinNumber(s) === pin)!;
   }
 
@@ -316,7 +321,7 @@ export class VirtualJig {
     const analog: number[] = [];
     for (const s of slots) {
       const p = s.pins;
-      for (const ps of [p.cen, p.power3v3, p.uartIsolation, p.mains, p.button, p.relaySense, p.lid, p.estop, ...p.loads.map((l) => l.pin)]) digital.push(pinNumber(ps));
+      for (const ps of [p.cen, p.uartIsolation, p.mains, p.button, p.relaySense, p.lid, p.estop, ...boardOutputPins(s)]) digital.push(pinNumber(ps));
       analog.push(p.ledSensor.analog);
     }
     const bad = digital.find((d) => d < 2);
@@ -331,4 +336,10 @@ export class VirtualJig {
       unit: name,
     });
   }
+}
+
+/** 3V3 and load pins that are on the I/O board (USB-switched ones are not simulated here). */
+function boardOutputPins(slot: SlotSpec): PinSpec[] {
+  const p = slot.pins;
+  return [...(isHubPort(p.power3v3) ? [] : [p.power3v3]), ...p.loads.flatMap((l) => (l.pin === undefined ? [] : [l.pin]))];
 }

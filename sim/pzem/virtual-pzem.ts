@@ -99,10 +99,11 @@ export class VirtualPzem implements VirtualUartDevice {
     this.#clock = clock;
   }
 
-  receive(bytes: Uint8Array): void {
+  receive(bytes: Uint8Array, atMs?: number): void {
     const clock = this.#clock;
     if (!clock) return;
-    const now = clock.now();
+    // Frame gaps are judged on the wire's modelled timeline, so event-loop lag is not a gap.
+    const now = atMs ?? clock.now();
     // A gap of 3.5 characters ends whatever was pending: a partial frame is dropped, a complete one handled.
     if (this.#rx.length && now - this.#lastRxAt >= this.silenceMs()) this.#endOfFrame();
     this.#lastRxAt = now;
