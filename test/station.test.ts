@@ -53,6 +53,8 @@ t.test('4 slots in parallel; slot 2 adapter unplugged mid-flash: slot 2 fails cl
   for (let e: unknown = flashStep.error; e; e = (e as { cause?: unknown }).cause) chain.push(e);
   t.ok(chain[0] instanceof PlugrigError, `typed error: ${(chain[0] as Error).message}`);
   t.ok(chain.some((e) => e instanceof TransportError), 'caused by the transport, not a timeout or a crash');
+  t.match((chain[0] as PlugrigError).context, { phase: 'write' }, 'carries the flash phase');
+  t.type((chain[0] as PlugrigError).context.address, 'number', 'and the sector address');
   t.same(s2.steps.filter((s) => s.status === 'skip').length, 4, 'the mains steps of slot 2 were skipped');
   t.equal(s2.steps.at(-1)!.status, 'pass', 'slot 2 still ended in its safe state');
   for (const r of results) {

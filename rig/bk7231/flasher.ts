@@ -376,7 +376,12 @@ export class Bk7231Flasher {
         await pending;
       } catch (e) {
         // A vanished port is not a flaky sector: retrying would only wait out more timeouts.
-        if (!(e instanceof PlugrigError) || e instanceof TransportError) throw e;
+        if (e instanceof TransportError) {
+          e.context.phase ??= 'write';
+          e.context.address ??= w.address;
+          throw e;
+        }
+        if (!(e instanceof PlugrigError)) throw e;
         await this.#rewriteSector(w.address, w.data, retries, e);
       }
       progress((i + 1) * SECTOR_SIZE);
