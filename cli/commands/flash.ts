@@ -78,8 +78,7 @@ export const flashCommand: CommandModule<object, FlashArgs> = {
     let backupInfo: { path: string; bytes: number; sha256: string } | undefined;
     try {
       chip = await step(tap, 'link and identify', () => flasher.connect(), (c) => chipSummary(c));
-      const unp = await step(tap, 'unprotect flash', () => flasher.unprotect(), (u) => ({ before: hex4(u.before), after: hex4(u.after), changed: u.changed }));
-      void unp;
+      await step(tap, 'unprotect flash', () => flasher.unprotect(), (u) => ({ before: hex4(u.before), after: hex4(u.after), changed: u.changed }));
       if (args.backup) {
         backupInfo = await step(tap, `backup ${chip.flashSize} bytes`, () => writeBackup(flasher, args.backup!, 0, chip!.flashSize, progress.update), (b) => b);
         progress.stop();
