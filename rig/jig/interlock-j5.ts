@@ -20,7 +20,8 @@ export interface FirmataIo {
 export interface InterlockPins {
   mains: PinSpec;
   uartIsolation: PinSpec;
-  power3v3: PinSpec;
+  /** Absent when 3V3 is switched elsewhere (a hub port): then no pin of the board is 3V3. */
+  power3v3?: PinSpec;
   loads: ReadonlyArray<{ name: string; pin: PinSpec }>;
   lid: PinSpec;
   estop: PinSpec;
@@ -72,7 +73,7 @@ export class J5InterlockPorts implements InterlockOutputs, InterlockInputs {
     const outs: Array<[InterlockOutput, PinSpec]> = [
       ['mains', this.#pins.mains],
       ['uart', this.#pins.uartIsolation],
-      ['power3v3', this.#pins.power3v3],
+      ...(this.#pins.power3v3 !== undefined ? [['power3v3', this.#pins.power3v3] as [InterlockOutput, PinSpec]] : []),
       ...this.#pins.loads.map((l) => [`load:${l.name}`, l.pin] as [InterlockOutput, PinSpec]),
     ];
     for (const [name, spec] of outs) {

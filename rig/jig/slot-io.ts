@@ -7,7 +7,7 @@ import { CompositeInterlockOutputs } from './composite-outputs.ts';
 import { J5InterlockPorts, type InterlockPins } from './interlock-j5.ts';
 import { openSlotUsbOutputs, type SlotUsbOutputs } from './interlock-usb.ts';
 import type { JigBoard } from './jig-board.ts';
-import { isHubPort, slotUsesUsb, type JigSpec, type PinSpec, type SlotSpec } from './jig-config.ts';
+import { isHubPort, slotUsesUsb, type JigSpec, type SlotSpec } from './jig-config.ts';
 import { MainsInterlock } from './mains-interlock.ts';
 
 export interface SlotIoOptions {
@@ -96,17 +96,11 @@ export class SlotIo {
   }
 }
 
-/**
- * The outputs J5InterlockPorts drives on the I/O board: mains, UART isolation, and the loads and 3V3
- * that are wired to pins. InterlockPins requires a 3V3 pin; when 3V3 is on a hub port it is given
- * the UART-isolation pin, which it only ever drives to that pin's own off level at bind time (the
- * composite never routes power3v3 to the board then).
- */
+/** The outputs J5InterlockPorts drives on the I/O board: mains, UART isolation, and the loads and 3V3 that are wired to pins. */
 function boardPins(slot: SlotSpec): InterlockPins {
   const p = slot.pins;
   const loads = p.loads.flatMap((l) => (l.pin !== undefined ? [{ name: l.name, pin: l.pin }] : []));
-  const power3v3: PinSpec = isHubPort(p.power3v3) ? p.uartIsolation : p.power3v3;
-  return { mains: p.mains, uartIsolation: p.uartIsolation, power3v3, loads, lid: p.lid, estop: p.estop };
+  return { mains: p.mains, uartIsolation: p.uartIsolation, ...(isHubPort(p.power3v3) ? {} : { power3v3: p.power3v3 }), loads, lid: p.lid, estop: p.estop };
 }
 
 /** Loaded on demand: node-usb is a native addon that pin-only jigs never need. */
