@@ -53,6 +53,9 @@ export class JigBoard extends EventEmitter<{ lost: [JigBoardLoss] }> {
     this.name = name;
     stream.on('close', this.#onClose);
     stream.on('error', this.#onError);
+    // Slots that share the lid and E-stop inputs each listen on the same digital-read-<pin> event
+    // (interlock + components per slot), so more than Node's default 10 listeners is expected.
+    (board.io as unknown as { setMaxListeners(n: number): void }).setMaxListeners(100);
     // johnny-five re-emits io errors on the board; without a listener EventEmitter would throw them.
     board.on('error', (e: Error) => this.#lose({ reason: 'error', error: e }));
   }
