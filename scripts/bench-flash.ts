@@ -11,7 +11,7 @@ import { loadavg } from 'node:os';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { pino } from 'pino';
-import { ClassicBk7231Flasher } from '../rig/bk7231/classic-flasher.ts';
+import { ClassicBk7231Flasher } from './bench-lib/classic-flasher.ts';
 import { CommandChannel } from '../rig/bk7231/command-channel.ts';
 import { Bk7231Flasher } from '../rig/bk7231/flasher.ts';
 import { getBus } from '../rig/bk7231/link.ts';

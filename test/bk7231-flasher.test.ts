@@ -6,7 +6,7 @@ import { SerialLink } from '../rig/serial/serial-link.ts';
 import { VirtualSerialBus } from '../sim/serial/virtual-binding.ts';
 import { VirtualBk7231, type VirtualBk7231Options } from '../sim/bk7231/virtual-bk7231.ts';
 import { Bk7231Flasher, type Bk7231FlasherOptions, type FlashProgress } from '../rig/bk7231/flasher.ts';
-import { ClassicBk7231Flasher } from '../rig/bk7231/classic-flasher.ts';
+import { ClassicBk7231Flasher } from '../scripts/bench-lib/classic-flasher.ts';
 import { FlashPlanner, RF_CALIBRATION_REGION, BOOTLOADER_REGION } from '../rig/bk7231/planner.ts';
 import { ModemLineReset, CallbackReset, NoReset, parseModemSequence, resetStrategyFromSpec } from '../rig/bk7231/reset.ts';
 import { flashPartFor, findFlashPart } from '../rig/bk7231/flash-parts.ts';

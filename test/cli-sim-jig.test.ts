@@ -14,7 +14,7 @@ import { Pzem004tMeter } from '../rig/meter/pzem004t.ts';
 import { openLink } from '../rig/serial/open-link.ts';
 import type { SerialLink } from '../rig/serial/serial-link.ts';
 import { crcOk } from '../sim/pzem/modbus-crc.ts';
-import { formatPtyJigTable, planSimDevices, rewriteJigForPtys, startVirtualJigOnPtys } from '../cli/sim-jig.ts';
+import { formatPtyJigTable, planSimDevices, rewriteJigForPtys, startVirtualJigOnPtys } from '../sim/jig/pty-jig.ts';
 import { FIRMATA_QUERY_FIRMWARE_REQ, FIRMATA_REPORT_FIRMWARE } from './fixtures/firmata-traces.ts';
 import { LINK_CHECK_RX, LINK_CHECK_TX } from './fixtures/bk7231-traces.ts';
 import { PZEM_READ_INPUT_REQ_01 } from './fixtures/meter-traces.ts';

@@ -9,9 +9,9 @@ import { openJigBoard, type FirmataStream } from '../rig/jig/jig-board.ts';
 import { loadJigFile, parseJig, slotUsesUsb, type JigSpec } from '../rig/jig/jig-config.ts';
 import type { InterlockOutput, InterlockOutputs } from '../rig/jig/mains-interlock.ts';
 import { SlotIo } from '../rig/jig/slot-io.ts';
-import { FakeUsbSource, type ControlTransferRecord } from '../rig/usb/fake-usb-source.ts';
-import { VirtualDcttechRelay } from '../rig/usb/virtual-dcttech-relay.ts';
-import { VirtualHub } from '../rig/usb/virtual-hub.ts';
+import { FakeUsbSource, type ControlTransferRecord } from '../sim/usb/fake-usb-source.ts';
+import { VirtualDcttechRelay } from '../sim/usb/virtual-dcttech-relay.ts';
+import { VirtualHub } from '../sim/usb/virtual-hub.ts';
 import { VirtualFirmataBoard } from '../sim/firmata/virtual-firmata-board.ts';
 import { VirtualSerialBus } from '../sim/serial/virtual-binding.ts';
 

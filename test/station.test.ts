@@ -9,7 +9,7 @@ import { loadJigFile } from '../rig/jig/jig-config.ts';
 import { classifyImage } from '../firmware/image.ts';
 import { makeSyntheticImage } from '../firmware/synthetic.ts';
 import { runStation } from '../station/run-station.ts';
-import { startVirtualJig } from '../station/virtual-station.ts';
+import { startVirtualJig } from '../sim/jig/in-process-jig.ts';
 
 const JIG_PATH = new URL('../fixtures/jigs/virtual-4slot.json', import.meta.url).pathname;
 

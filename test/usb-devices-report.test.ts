@@ -2,10 +2,10 @@ import t from 'tap';
 import { mkdtempSync, mkdirSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { FakeUsbSource } from '../rig/usb/fake-usb-source.ts';
+import { FakeUsbSource } from '../sim/usb/fake-usb-source.ts';
 import { NodeUsbSource } from '../rig/usb/node-usb-source.ts';
-import { VirtualDcttechRelay } from '../rig/usb/virtual-dcttech-relay.ts';
-import { VirtualHub } from '../rig/usb/virtual-hub.ts';
+import { VirtualDcttechRelay } from '../sim/usb/virtual-dcttech-relay.ts';
+import { VirtualHub } from '../sim/usb/virtual-hub.ts';
 import {
   NOTE_NO_UDEVADM,
   NOTE_NO_USB_BUS,

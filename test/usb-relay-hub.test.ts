@@ -2,7 +2,7 @@ import t from 'tap';
 import { VirtualClock } from '../rig/core/clock.ts';
 import { ConfigError, InstrumentError, ProtocolError, TransportError } from '../rig/core/errors.ts';
 import { fromHex, hex } from '../rig/core/hex.ts';
-import { FakeUsbSource, type ControlTransferRecord } from '../rig/usb/fake-usb-source.ts';
+import { FakeUsbSource, type ControlTransferRecord } from '../sim/usb/fake-usb-source.ts';
 import {
   DcttechRelay,
   dcttechChannelCount,
@@ -10,9 +10,9 @@ import {
   encodeDcttechCommand,
   findDcttechBoards,
 } from '../rig/usb/dcttech-relay.ts';
-import { VirtualDcttechRelay } from '../rig/usb/virtual-dcttech-relay.ts';
+import { VirtualDcttechRelay } from '../sim/usb/virtual-dcttech-relay.ts';
 import { HubPortPower, describeHubs, findTwinHub, parseHubDescriptor, parsePortStatus } from '../rig/usb/hub-power.ts';
-import { VirtualHub } from '../rig/usb/virtual-hub.ts';
+import { VirtualHub } from '../sim/usb/virtual-hub.ts';
 
 // --- Reference byte traces (instruments.md §B4 dcttech, §B5 uhubctl) ---
 

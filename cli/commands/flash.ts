@@ -10,6 +10,7 @@ import { openTarget, parseSize, targetOptions, type TargetArgs } from '../target
 import { PhaseProgress } from '../progress.ts';
 import { chipSummary, writeBackup } from './backup.ts';
 import { printJson } from '../output.ts';
+import { BK7231N_PARTITIONS } from '../../firmware/flash-layout.ts';
 
 interface FlashArgs extends TargetArgs {
   image: string;
@@ -64,7 +65,7 @@ export const flashCommand: CommandModule<object, FlashArgs> = {
       info = classifyImage({ name: basename(args.image), bytes: fileBytes, targetChip: 'BK7231N', allowRaw: args.raw ?? false });
       plan = info.bytesToWrite(args.full ?? false);
     }
-    const writeBootloader = Boolean(args.full) || (offsetArg !== undefined && offsetArg < 0x11000 && Boolean(args.force));
+    const writeBootloader = Boolean(args.full) || (offsetArg !== undefined && offsetArg < BK7231N_PARTITIONS.bootloader.end && Boolean(args.force));
 
     const tap: TapReportFile | undefined = args.tap
       ? openTapReport(args.tap, { title: `plugrig flash ${basename(args.image)}`, meta: { image: args.image, sha256: info?.sha256, offset: '0x' + plan.offset.toString(16) } })

@@ -10,7 +10,7 @@ import { CallbackReset } from '../../rig/bk7231/reset.ts';
 import { openLink } from '../../rig/serial/open-link.ts';
 import type { VirtualSerialBus } from '../../sim/serial/virtual-binding.ts';
 import { openStation, type OpenStation } from '../../station/open-station.ts';
-import { startVirtualJig, usesSim } from '../../station/virtual-station.ts';
+import { startVirtualJig, usesSim } from '../../sim/jig/in-process-jig.ts';
 import { printJson } from '../output.ts';
 
 interface JigArgs {

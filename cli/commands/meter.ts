@@ -4,7 +4,7 @@ import { ConfigError } from '../../rig/core/errors.ts';
 import { loadJigFile } from '../../rig/jig/jig-config.ts';
 import { rootLogger } from '../../rig/core/log.ts';
 import { printJson } from '../output.ts';
-import { startVirtualJig, usesSim } from '../../station/virtual-station.ts';
+import { startVirtualJig, usesSim } from '../../sim/jig/in-process-jig.ts';
 
 interface MeterArgs {
   jig: string;

@@ -9,7 +9,7 @@ import { loadJigFile } from '../../rig/jig/jig-config.ts';
 import { DEFAULT_BAUD } from '../../rig/bk7231/flasher.ts';
 import { classifyImage } from '../../firmware/image.ts';
 import { makeSyntheticImage } from '../../firmware/synthetic.ts';
-import { startVirtualJig, usesSim } from '../../station/virtual-station.ts';
+import { startVirtualJig, usesSim } from '../../sim/jig/in-process-jig.ts';
 import { runStation, type SlotResult } from '../../station/run-station.ts';
 import { printJson } from '../output.ts';
 

@@ -3,6 +3,7 @@
  * needs: how many status-register bytes, which opcodes read them, and the block-protect mask
  * (BP bits, plus CMP for 2-byte parts) that must read back as zero.
  */
+// Written twice on purpose (host; the chip's parts are sim/bk7231/flash-parts.ts); each side is tested against the reference's literal traces.
 import { FlashError } from '../core/errors.ts';
 import { SpiOpcode } from './protocol/commands.ts';
 import type { JedecId } from './protocol/reply.ts';

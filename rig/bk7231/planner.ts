@@ -3,6 +3,7 @@
  * Works on whole 4 KiB sectors; the flasher pads a partial tail sector before planning.
  */
 import { FlashError, ImageError } from '../core/errors.ts';
+import { BK7231N_PARTITIONS } from '../../firmware/flash-layout.ts';
 import { BLOCK_SIZE, EraseOpcode, SECTOR_SIZE } from './protocol/commands.ts';
 
 export interface AddressRange {
@@ -13,8 +14,8 @@ export interface AddressRange {
 }
 
 /** BK7231N regions a normal write must not touch. */
-export const BOOTLOADER_REGION: AddressRange = { start: 0x0, end: 0x11000, name: 'bootloader' };
-export const RF_CALIBRATION_REGION: AddressRange = { start: 0x1d0000, end: 0x1d1000, name: 'RF calibration (MAC)' };
+export const BOOTLOADER_REGION: AddressRange = BK7231N_PARTITIONS.bootloader;
+export const RF_CALIBRATION_REGION: AddressRange = BK7231N_PARTITIONS.rf;
 
 export interface EraseStep {
   op: EraseOpcode;

@@ -2,6 +2,7 @@
  * PZEM-004T v3.0 register map (instruments.md §B1). Input registers: 10 from 0x0000; 32-bit
  * quantities LOW WORD FIRST. Holding registers: 0x0001 power-alarm threshold (W), 0x0002 slave address.
  */
+// Written twice on purpose (host; the device's is sim/pzem/pzem-registers.ts); each side is tested against the reference's literal traces.
 export const PZEM_INPUT_REGISTER_COUNT = 10;
 export const PZEM_REG_ALARM_THRESHOLD = 0x0001;
 export const PZEM_REG_ADDRESS = 0x0002;

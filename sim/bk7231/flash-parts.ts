@@ -5,6 +5,7 @@
  * them only when a better source (or a measurement on a real CB2S) appears.
  */
 
+// Written twice on purpose (chip; the host's parts are rig/bk7231/flash-parts.ts); each side is tested against the reference's literal traces.
 export interface FlashTiming {
   /** 4 KiB sector erase (opcode 0x20), ms. */
   erase4kMs: number;

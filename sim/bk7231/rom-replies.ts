@@ -3,6 +3,7 @@
  * Pure builders; the command semantics live in virtual-bk7231.ts.
  */
 
+// Written twice on purpose (chip; the host's are rig/bk7231/protocol/commands.ts); each side is tested against the reference's literal traces.
 /** Short-form command codes (host -> chip, `01 E0 FC LEN CMD ...`). */
 export const ShortCmd = {
   LinkCheck: 0x00,

@@ -8,6 +8,7 @@ import { mulberry32 } from '../../rig/core/prng.ts';
  * invented; only the structure the tools look at is real.
  */
 
+// Deliberately independent of the host's firmware/flash-layout.ts and firmware/crc16.ts: a shared mistake would pass both sides.
 export const BOOTLOADER_ADDR = 0x0;
 export const BOOTLOADER_BYTES = 0x11000;
 /** RF/MAC TLV sector on BK7231N (0x1E0000 on BK7231T). */

@@ -4,6 +4,7 @@ import type { Measurement } from '../../rig/meter/reference-meter.ts';
  * The PZEM-004T v3.0 input-register image (instruments.md §B1): 10 registers from 0x0000.
  * 32-bit quantities are sent LOW WORD FIRST, each word big-endian.
  */
+// Written twice on purpose (device; the host's is rig/meter/pzem-registers.ts); each side is tested against the reference's literal traces.
 export const PZEM_INPUT_REGISTER_COUNT = 10;
 export const PZEM_ALARM_ON = 0xffff;
 

@@ -2,6 +2,7 @@
  * Command codes of the Beken UART download protocol (BK7231N ROM / BK7231T bootloader).
  * Short-form and long-form codes overlap (0x0E, 0x0F); only the frame form tells them apart.
  */
+// Written twice on purpose (host; the chip's are in sim/bk7231/rom-replies.ts); each side is tested against the reference's literal traces.
 export const ShortCommand = {
   LinkCheck: 0x00,
   WriteReg: 0x01,

@@ -1,7 +1,7 @@
-import type { Clock } from '../rig/core/clock.ts';
-import type { JigSpec } from '../rig/jig/jig-config.ts';
-import { VirtualSerialBus } from '../sim/serial/virtual-binding.ts';
-import { VirtualJig } from '../sim/jig/virtual-jig.ts';
+import type { Clock } from '../../rig/core/clock.ts';
+import type { JigSpec } from '../../rig/jig/jig-config.ts';
+import { VirtualSerialBus } from '../serial/virtual-binding.ts';
+import { VirtualJig } from './virtual-jig.ts';
 
 /** Does this jig name any in-process virtual device (`sim:` port)? */
 export function usesSim(jig: JigSpec): boolean {

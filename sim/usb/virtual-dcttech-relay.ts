@@ -1,4 +1,4 @@
-import type { ControlSetup } from './usb-source.ts';
+import type { ControlSetup } from '../../rig/usb/usb-source.ts';
 import type { FakeUsbDeviceSpec, FakeUsbResponder } from './fake-usb-source.ts';
 import {
   DCTTECH_CMD_ALL_OFF,
@@ -8,7 +8,7 @@ import {
   DCTTECH_PID,
   DCTTECH_REPORT_LENGTH,
   DCTTECH_VID,
-} from './dcttech-relay.ts';
+} from '../../rig/usb/dcttech-relay.ts';
 
 /** 0xFA <5 bytes>: set the board serial (open-firmware clones). */
 const CMD_SET_SERIAL = 0xfa;

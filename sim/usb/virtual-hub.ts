@@ -1,6 +1,6 @@
-import type { ControlSetup } from './usb-source.ts';
+import type { ControlSetup } from '../../rig/usb/usb-source.ts';
 import type { FakeUsbDeviceSpec, FakeUsbResponder } from './fake-usb-source.ts';
-import { USB_CLASS_HUB } from './usb-source.ts';
+import { USB_CLASS_HUB } from '../../rig/usb/usb-source.ts';
 import {
   HUB_DESCRIPTOR_USB2,
   HUB_DESCRIPTOR_USB3,
@@ -8,7 +8,7 @@ import {
   PORT_STAT_CONNECTION,
   USB2_PORT_STAT_POWER,
   USB3_PORT_STAT_POWER,
-} from './hub-power.ts';
+} from '../../rig/usb/hub-power.ts';
 
 export interface VirtualHubOptions {
   ports: number;

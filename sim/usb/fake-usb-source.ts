@@ -1,4 +1,4 @@
-import { TransportError } from '../core/errors.ts';
+import { TransportError } from '../../rig/core/errors.ts';
 import {
   usbPathOf,
   type ControlSetup,
@@ -6,7 +6,7 @@ import {
   type UsbDeviceHandle,
   type UsbDeviceInfo,
   type UsbDeviceSource,
-} from './usb-source.ts';
+} from '../../rig/usb/usb-source.ts';
 
 /**
  * In-memory USB bus for tests and for machines without USB. Every control transfer is recorded

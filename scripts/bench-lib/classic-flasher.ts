@@ -4,13 +4,13 @@
  * default 115200 baud. Uses the same link/identify/unprotect as Bk7231Flasher so that only the
  * write algorithm and the rate differ.
  */
-import { FlashError, ImageError } from '../core/errors.ts';
-import { Bk7231Flasher, BOOT_BAUD, type Bk7231FlasherOptions, type ChipInfo, type FlashProgress } from './flasher.ts';
-import { isBlank } from './planner.ts';
-import { EraseOpcode, SECTOR_SIZE } from './protocol/commands.ts';
-import { crc32Raw } from './protocol/crc32.ts';
-import * as F from './protocol/frame.ts';
-import { decodeCrc } from './protocol/reply.ts';
+import { FlashError, ImageError } from '../../rig/core/errors.ts';
+import { Bk7231Flasher, BOOT_BAUD, type Bk7231FlasherOptions, type ChipInfo, type FlashProgress } from '../../rig/bk7231/flasher.ts';
+import { isBlank } from '../../rig/bk7231/planner.ts';
+import { EraseOpcode, SECTOR_SIZE } from '../../rig/bk7231/protocol/commands.ts';
+import { crc32Raw } from '../../rig/bk7231/protocol/crc32.ts';
+import * as F from '../../rig/bk7231/protocol/frame.ts';
+import { decodeCrc } from '../../rig/bk7231/protocol/reply.ts';
 
 export interface ClassicFlasherOptions extends Omit<Bk7231FlasherOptions, 'fallbackBaudRates'> {
   /** Retries per sector (each re-erases), as bk7231tools. Default 3. */

@@ -1,0 +1,234 @@
+import { accessSync, constants, mkdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { execa } from 'execa';
+import { RealClock } from '../../rig/core/clock.ts';
+import { ConfigError, TransportError } from '../../rig/core/errors.ts';
+import { rootLogger, type Logger } from '../../rig/core/log.ts';
+import { loadJigFile, pinNumber, type JigSpec } from '../../rig/jig/jig-config.ts';
+import { VirtualJig } from './virtual-jig.ts';
+import { PtyBridge } from '../serial/pty-bridge.ts';
+import { serveScpiTcp, type ScpiTcpServer } from '../scpi/scpi-tcp-server.ts';
+import { VirtualWt310e } from '../scpi/virtual-wt310e.ts';
+
+const SIM = 'sim:';
+/** Name of the generated jig file inside the link directory. */
+export const GENERATED_JIG_FILE = 'jig.json';
+/** A pty symlink is named after its `sim:` name, so that name must be a plain file name. */
+const LINK_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
+
+export type PtyJigDeviceKind = 'uart' | 'io-board' | 'pzem004t' | 'scpi';
+
+/** One virtual device as the outside world reaches it. */
+export interface PtyJigDevice {
+  /** The `sim:` name without its prefix (also the symlink's file name). */
+  name: string;
+  kind: PtyJigDeviceKind;
+  /** Slot ids that use the device. */
+  slots: number[];
+  /** Its `sim:` path in the source jig file. */
+  simPath: string;
+  /** Pty symlink, or tcp://127.0.0.1:<port> for a SCPI meter. */
+  address: string;
+  /** /dev/pts/N behind the symlink (ptys only). */
+  ptyPath?: string;
+  /** What differs from the real wiring. */
+  note?: string;
+}
+
+export interface PtyJig {
+  readonly vj: VirtualJig;
+  readonly devices: readonly PtyJigDevice[];
+  /** The jig with every `sim:` port replaced by its pty/TCP address (validated). */
+  readonly generated: JigSpec;
+  readonly jigFile: string;
+  /** Resolves with the first bridge failure (socat died, pty I/O error). */
+  readonly failed: Promise<TransportError>;
+  /** Close every bridge (removing its symlink) and the TCP servers, dispose the virtual jig, remove jig.json. Idempotent. */
+  close(): Promise<void>;
+}
+
+export interface StartPtyJigOptions {
+  jigPath: string;
+  linkDir: string;
+  seed: number;
+  socatPath?: string;
+  log?: Logger;
+}
+
+interface Planned {
+  simPath: string;
+  kind: PtyJigDeviceKind;
+  slots: number[];
+}
+
+/** Every `sim:` device of a jig with its kind and users; duplicates and unusable names are refused. */
+export function planSimDevices(jig: JigSpec): Planned[] {
+  const out: Planned[] = [];
+  const add = (simPath: string | undefined, kind: PtyJigDeviceKind, slots: number[]): void => {
+    if (!simPath?.startsWith(SIM)) return;
+    const name = simPath.slice(SIM.length);
+    if (!LINK_NAME.test(name) || name === GENERATED_JIG_FILE) {
+      throw new ConfigError(`jig ${jig.name}: ${simPath} cannot name a pty link (use letters, digits, ".", "_", "-")`, { step: 'sim-jig', path: simPath });
+    }
+    const prev = out.find((p) => p.simPath === simPath);
+    if (prev) throw new ConfigError(`jig ${jig.name}: ${simPath} is named twice (${prev.kind} and ${kind})`, { step: 'sim-jig', path: simPath });
+    out.push({ simPath, kind, slots });
+  };
+  for (const [name, io] of Object.entries(jig.ioBoards)) add(io.port, 'io-board', jig.slots.filter((s) => s.io === name).map((s) => s.id));
+  for (const [name, m] of Object.entries(jig.meters)) {
+    const users = jig.slots.filter((s) => s.meter.ref === name).map((s) => s.id);
+    if (m.kind === 'pzem004t') add(m.port, 'pzem004t', users);
+    else add(m.address, 'scpi', users);
+  }
+  for (const s of jig.slots) add(s.uart.port, 'uart', [s.id]);
+  if (out.length === 0) throw new ConfigError(`jig ${jig.name} names no sim: device; there is nothing to simulate`, { step: 'sim-jig' });
+  return out;
+}
+
+/**
+ * The jig as clients outside this process must use it: `sim:` ports become their addresses, and
+ * `modem-lines` resets become `jig-cen` because a pty carries no DTR/RTS (the I/O board's CEN pin
+ * still reaches the chip through the Firmata pty). Returns the slot ids rewritten that way.
+ */
+export function rewriteJigForPtys(jig: JigSpec, addresses: ReadonlyMap<string, string>, linkDir: string): { spec: JigSpec; resetRewritten: number[] } {
+  const spec = structuredClone(jig);
+  const map = (p: string | undefined): string | undefined => (p !== undefined ? (addresses.get(p) ?? p) : p);
+  for (const io of Object.values(spec.ioBoards)) {
+    const port = map(io.port);
+    if (port !== undefined) io.port = port;
+  }
+  for (const m of Object.values(spec.meters)) {
+    if (m.kind === 'pzem004t') m.port = map(m.port)!;
+    else m.address = map(m.address)!;
+  }
+  const resetRewritten: number[] = [];
+  for (const s of spec.slots) {
+    const address = s.uart.port !== undefined ? addresses.get(s.uart.port) : undefined;
+    if (address === undefined) continue;
+    s.uart.port = address;
+    if (s.reset.method === 'modem-lines') {
+      s.reset = { method: 'jig-cen', pulseMs: 50 };
+      resetRewritten.push(s.id);
+    }
+  }
+  spec.description = `${jig.name} on ptys under ${linkDir} (generated by plugrig sim --jig --pty)${jig.description ? `. ${jig.description}` : ''}`;
+  return { spec, resetRewritten };
+}
+
+/** Fail early with one clear message when socat cannot be run at all. */
+async function assertSocat(socat: string): Promise<void> {
+  const r = await execa(socat, ['-V'], { reject: false, stdin: 'ignore' });
+  if (r.failed && r.exitCode === undefined) {
+    throw new TransportError(`cannot run ${socat}: it is needed to create the ptys (install it, e.g. "apt-get install socat")`, {
+      step: 'sim-jig',
+      socat,
+      reason: r.originalMessage,
+    }, { cause: r });
+  }
+}
+
+function prepareLinkDir(dir: string): void {
+  try {
+    mkdirSync(dir, { recursive: true });
+    if (!statSync(dir).isDirectory()) throw new Error('not a directory');
+    accessSync(dir, constants.W_OK | constants.X_OK);
+  } catch (e) {
+    throw new ConfigError(`link directory ${dir} is not a writable directory: ${(e as Error).message}`, { step: 'sim-jig', path: dir }, { cause: e });
+  }
+}
+
+/**
+ * Run the whole virtual jig of a jig file in this process on a RealClock: every serial `sim:`
+ * device on its own pty (symlinked as <linkDir>/<name>), every SCPI `sim:` meter on a loopback
+ * TCP port, and <linkDir>/jig.json describing it for other processes.
+ */
+export async function startVirtualJigOnPtys(o: StartPtyJigOptions): Promise<PtyJig> {
+  const log = o.log ?? rootLogger().child({ cmd: 'sim --jig' });
+  const jig = loadJigFile(o.jigPath);
+  const planned = planSimDevices(jig);
+  const linkDir = resolve(o.linkDir);
+  prepareLinkDir(linkDir);
+  const socat = o.socatPath ?? 'socat';
+  await assertSocat(socat);
+
+  const clock = new RealClock();
+  const vj = VirtualJig.fromSpec(jig, { clock, seed: o.seed });
+  const bridges: PtyBridge[] = [];
+  const servers: ScpiTcpServer[] = [];
+  const jigFile = join(linkDir, GENERATED_JIG_FILE);
+  let written = false;
+  let closed = false;
+  const close = async (): Promise<void> => {
+    if (closed) return;
+    closed = true;
+    await Promise.all([...bridges.map((b) => b.close()), ...servers.map((s) => s.close())]);
+    vj.dispose();
+    // The file describes ptys that no longer exist.
+    if (written) rmSync(jigFile, { force: true });
+  };
+
+  try {
+    const bySim = new Map(vj.devices().map((d) => [d.path, d.device]));
+    const devices: PtyJigDevice[] = [];
+    const starts = planned.map(async (p): Promise<PtyJigDevice> => {
+      const name = p.simPath.slice(SIM.length);
+      const device = bySim.get(p.simPath);
+      if (p.kind === 'scpi') {
+        if (!(device instanceof VirtualWt310e)) throw new ConfigError(`${p.simPath}: the virtual jig has no SCPI instrument there`, { step: 'sim-jig' });
+        const server = await serveScpiTcp(device, { host: '127.0.0.1', port: 0 });
+        servers.push(server);
+        return { name, kind: p.kind, slots: p.slots, simPath: p.simPath, address: server.address };
+      }
+      if (!device) throw new ConfigError(`${p.simPath}: the virtual jig has no device there`, { step: 'sim-jig' });
+      const bridge = await PtyBridge.start({ device, link: join(linkDir, name), clock, socatPath: socat, log, startTimeoutMs: 15000 });
+      bridges.push(bridge);
+      return { name, kind: p.kind, slots: p.slots, simPath: p.simPath, address: bridge.link, ptyPath: bridge.ptyPath };
+    });
+    const settled = await Promise.allSettled(starts);
+    const failure = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
+    if (failure) throw failure.reason;
+    for (const s of settled) if (s.status === 'fulfilled') devices.push(s.value);
+
+    const addresses = new Map(devices.map((d) => [d.simPath, d.address]));
+    const { spec, resetRewritten } = rewriteJigForPtys(jig, addresses, linkDir);
+    for (const id of resetRewritten) {
+      const slot = spec.slots.find((s) => s.id === id)!;
+      const uart = devices.find((d) => d.kind === 'uart' && d.slots[0] === id);
+      if (uart) uart.note = `reset modem-lines -> jig-cen (pty has no DTR/RTS; CEN is ${slot.io} pin ${pinNumber(slot.pins.cen)})`;
+    }
+    for (const d of devices) if (d.kind === 'io-board') d.note = 'no auto-reset on open (pty has no DTR): query the version';
+
+    try {
+      writeFileSync(jigFile, JSON.stringify(spec, null, 2) + '\n');
+      written = true;
+    } catch (e) {
+      throw new ConfigError(`cannot write the generated jig file ${jigFile}: ${(e as Error).message}`, { step: 'sim-jig' }, { cause: e });
+    }
+    const generated = loadJigFile(jigFile);
+
+    const failed = new Promise<TransportError>((res) => {
+      for (const b of bridges) {
+        b.onFailure((err) => res(new TransportError(`virtual device at ${b.link} lost its pty: ${err.message}`, { ...err.context, step: 'sim-jig' }, { cause: err })));
+      }
+    });
+    return { vj, devices, generated, jigFile, failed, close };
+  } catch (e) {
+    await close();
+    throw e;
+  }
+}
+
+/** The device table printed on startup. */
+export function formatPtyJigTable(devices: readonly PtyJigDevice[]): string {
+  const rows = devices.map((d) => [
+    d.name,
+    d.kind,
+    d.slots.length ? d.slots.join(',') : '-',
+    d.ptyPath ? `${d.address} -> ${d.ptyPath}` : d.address,
+    d.note ?? '',
+  ]);
+  const head = ['device', 'kind', 'slot', 'path / address', 'note'];
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  const line = (cells: string[]): string => cells.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd();
+  return [line(head), ...rows.map(line)].join('\n') + '\n';
+}
