@@ -6,6 +6,14 @@
  * content is encrypted code, i.e. near-uniform bytes, ending with a few blocks of 0xFF padding data.
  * The bootloader depends on the chip only, the app on (chip, version, seed), so a QIO and a UA of the same
  * release share their app bytes, as real releases do.
+ *
+ * The first 64 data bytes of every app are a build record, so that a virtual chip can tell what it would run
+ * (real images carry their identity inside the encrypted code; the simulator cannot decrypt, so the synthetic
+ * ones carry it in the clear). The simulator parses it with its own reader (sim/bk7231/boot-image.ts):
+ *   [0, 8)   ASCII "SYNBUILD"
+ *   [8, 12)  u32 LE: the app's data length in bytes (all data blocks, this record and padding included)
+ *   [12, 16) 0
+ *   [16, 64) ASCII "<vendor>/<chip>/<version>[/<variant>]", NUL-padded, e.g. "OpenBeken/BK7231N/1.18.42/tuyaMCU"
  */
 import { addBlockCrcs, BLOCK_BYTES, BLOCK_DATA_BYTES, writeBlock } from './crc-blocks.ts';
 import { FLASH_LAYOUTS, SECTOR_BYTES, type BekenChip } from './flash-layout.ts';
@@ -19,6 +27,8 @@ export interface SyntheticImageOptions {
   seed: number;
   /** Stored app size in bytes, rounded down to whole 34-byte blocks. Default: about 0.98–1.05 MB from the seed. */
   appBytes?: number;
+  /** Feature variant (`tuyaMCU`, `sensors`, …): goes into the name and the build record. Default: the plain build. */
+  variant?: string;
 }
 
 export interface SyntheticImage {
@@ -27,6 +37,7 @@ export interface SyntheticImage {
   chip: BekenChip;
   kind: 'qio' | 'ua';
   version: string;
+  variant?: string;
   /** Flash address of bytes[0] (QIO: 0x0, UA: 0x11000). */
   flashOffset: number;
 }
@@ -57,11 +68,30 @@ function randomBytes(next: () => number, length: number): Uint8Array {
   return out;
 }
 
-/** `blocks` blocks of code-like data, the last APP_PAD_BLOCKS of them 0xFF padding, stored with CRCs. */
-function makeApp(next: () => number, blocks: number): Uint8Array {
+/** Magic of the build record at the start of a synthetic app's data. */
+export const BUILD_RECORD_MAGIC = 'SYNBUILD';
+export const BUILD_RECORD_BYTES = 64;
+
+/** Write the build record (see the file comment) over the first 64 data bytes. */
+function writeBuildRecord(data: Uint8Array, buildId: string): void {
+  const id = new TextEncoder().encode(buildId);
+  if (id.length > BUILD_RECORD_BYTES - 16) throw new RangeError(`build id "${buildId}" is longer than ${BUILD_RECORD_BYTES - 16} bytes`);
+  const record = new Uint8Array(BUILD_RECORD_BYTES);
+  record.set(new TextEncoder().encode(BUILD_RECORD_MAGIC), 0);
+  new DataView(record.buffer).setUint32(8, data.length, true);
+  record.set(id, 16);
+  data.set(record, 0);
+}
+
+/**
+ * `blocks` blocks of code-like data, the last APP_PAD_BLOCKS of them 0xFF padding, stored with CRCs; with a
+ * build id (and room for it) the data starts with the build record.
+ */
+function makeApp(next: () => number, blocks: number, buildId?: string): Uint8Array {
   const pad = Math.min(APP_PAD_BLOCKS, Math.floor(blocks / 4));
   const data = new Uint8Array(blocks * BLOCK_DATA_BYTES).fill(0xff);
   data.set(randomBytes(next, (blocks - pad) * BLOCK_DATA_BYTES));
+  if (buildId !== undefined && blocks * BLOCK_DATA_BYTES >= 2 * BUILD_RECORD_BYTES) writeBuildRecord(data, buildId);
   return addBlockCrcs(data);
 }
 
@@ -72,17 +102,18 @@ function makeBootloaderArea(chip: BekenChip): Uint8Array {
   return area;
 }
 
-export function syntheticImageName(chip: BekenChip, kind: 'qio' | 'ua', version: string): string {
-  return `Open${chip}_${kind.toUpperCase()}_${version}.bin`;
+export function syntheticImageName(chip: BekenChip, kind: 'qio' | 'ua', version: string, variant?: string): string {
+  return `Open${chip}_${kind.toUpperCase()}_${version}${variant ? `_${variant}` : ''}.bin`;
 }
 
 export function makeSyntheticImage(options: SyntheticImageOptions): SyntheticImage {
-  const { chip, kind, version, seed } = options;
-  const next = prng(fnv1a(`app/${chip}/${version}/${seed}`));
+  const { chip, kind, version, seed, variant } = options;
+  if (variant !== undefined && !/^[A-Za-z0-9]+$/.test(variant)) throw new RangeError(`variant "${variant}" must be letters and digits`);
+  const next = prng(fnv1a(`app/${chip}/${version}/${seed}${variant ? `/${variant}` : ''}`));
   const defaultBytes = 980_000 + (next() % 70_000);
   const appBlocks = Math.floor((options.appBytes ?? defaultBytes) / BLOCK_BYTES);
   if (appBlocks < 1) throw new RangeError(`appBytes must be at least ${BLOCK_BYTES}`);
-  const app = makeApp(next, appBlocks);
+  const app = makeApp(next, appBlocks, `OpenBeken/${chip}/${version}${variant ? `/${variant}` : ''}`);
   const layout = FLASH_LAYOUTS[chip];
   let bytes = app;
   if (kind === 'qio') {
@@ -91,11 +122,12 @@ export function makeSyntheticImage(options: SyntheticImageOptions): SyntheticIma
     bytes.set(app, layout.appOffset);
   }
   return {
-    name: syntheticImageName(chip, kind, version),
+    name: syntheticImageName(chip, kind, version, variant),
     bytes,
     chip,
     kind,
     version,
+    ...(variant ? { variant } : {}),
     flashOffset: kind === 'qio' ? 0 : layout.appOffset,
   };
 }
@@ -138,10 +170,12 @@ export function makeSectorVariant(base: SyntheticImage, options: SectorVariantOp
     if (sector % SECTOR_BYTES !== 0 || sector < firstAppSector || sector > lastSector) {
       throw new RangeError(`sector 0x${sector.toString(16)} is not an app sector of ${base.name}`);
     }
-    // Rewrite up to 3 whole blocks inside the sector (block grid is aligned to file offset 0).
+    // Rewrite up to 3 whole blocks inside the sector (block grid is aligned to file offset 0), never the
+    // build record's two blocks at the start of the app.
     const fileStart = sector - base.flashOffset;
     const fileEnd = Math.min(fileStart + SECTOR_BYTES, bytes.length);
-    let at = Math.ceil(fileStart / BLOCK_BYTES) * BLOCK_BYTES;
+    const recordEnd = layout.appOffset - base.flashOffset + 2 * BLOCK_BYTES;
+    let at = Math.max(Math.ceil(fileStart / BLOCK_BYTES) * BLOCK_BYTES, recordEnd);
     for (let n = 0; n < 3 && at + BLOCK_BYTES <= fileEnd; n++, at += BLOCK_BYTES * 7) {
       writeBlock(bytes, at, randomBytes(next, BLOCK_DATA_BYTES));
     }
@@ -159,7 +193,7 @@ export function makeSectorVariant(base: SyntheticImage, options: SectorVariantOp
     }
   }
   const version = options.version ?? `${base.version}-d${options.seed}`;
-  return { ...base, name: syntheticImageName(base.chip, base.kind, version), version, bytes, changedSectors };
+  return { ...base, name: syntheticImageName(base.chip, base.kind, version, base.variant), version, bytes, changedSectors };
 }
 
 export const BENCH_IMAGE_BYTES = 0x100000;

@@ -6,6 +6,7 @@ import { VirtualBk7231, type VirtualBk7231Options } from '../sim/bk7231/virtual-
 import { VirtualUartWire } from '../sim/serial/virtual-uart-wire.ts';
 import { RF_SECTOR_ADDR } from '../sim/bk7231/synthetic-flash.ts';
 import * as TR from './fixtures/sim-bk7231-traces.ts';
+import { makeSyntheticImage } from '../firmware/synthetic.ts';
 
 interface Sent {
   t: number;
@@ -16,8 +17,9 @@ interface Sent {
 /** A chip on a fake wire: host bytes arrive instantly, chip bytes are recorded with time and baud. */
 async function rig(options: VirtualBk7231Options = {}, bytewise = false) {
   const clock = new VirtualClock();
-  // Tests that are not about the link window keep the ROM open (a real host links first).
-  const chip = new VirtualBk7231({ linkWindowMs: Infinity, ...options });
+  // Tests that are not about the link window keep the ROM open (a real host links first); ROM tests
+  // start from a blank app partition (the factory content has its own test).
+  const chip = new VirtualBk7231({ linkWindowMs: Infinity, content: 'blank', ...options });
   const sent: Sent[] = [];
   chip.connect({ send: (bytes) => sent.push({ t: clock.now(), baud: chip.baudRate(), bytes: Uint8Array.from(bytes) }) }, clock);
   const write = (data: string | Uint8Array): void => {
@@ -44,6 +46,9 @@ function sameBytes(t: Test, actual: Uint8Array, expected: Uint8Array, message = 
 }
 
 const near = (a: number, b: number): boolean => Math.abs(a - b) < 1e-6;
+
+const obkUa = makeSyntheticImage({ chip: 'BK7231N', kind: 'ua', version: '1.18.42', seed: 1, appBytes: 40_000 });
+const obkImage = { address: 0x11000, data: obkUa.bytes };
 
 for (const bytewise of [false, true]) {
   t.test(`§15 worked exchange, byte-exact (${bytewise ? 'one byte at a time' : 'one chunk'})`, async (t) => {
@@ -191,7 +196,8 @@ t.test('byte-wise parser: garbage and reboot text between frames', async (t) => 
 });
 
 t.test('link window: expiry boots the app; "reboot\\r\\n" in the app returns to the ROM', async (t) => {
-  const { chip, exchange, clock } = await rig({ linkWindowMs: 300 });
+  // OpenBeken listens for its reboot text; the stock Tuya app does not (test/sim-factory-content.test.ts).
+  const { chip, exchange, clock } = await rig({ linkWindowMs: 300, initialImages: [obkImage] });
   await clock.sleep(300);
   t.equal(chip.state, 'app');
   t.equal((await exchange(TR.LINK_CHECK_REQ)).bytes.length, 0, 'the app ignores LinkCheck');
@@ -203,7 +209,7 @@ t.test('link window: expiry boots the app; "reboot\\r\\n" in the app returns to 
   await clock.sleep(1000);
   t.equal(chip.state, 'rom-linked', 'a linked chip stays in the ROM');
 
-  const quiet = await rig({ appRebootText: null, linkWindowMs: 50 });
+  const quiet = await rig({ appRebootText: null, linkWindowMs: 50, initialImages: [obkImage] });
   await quiet.clock.sleep(60);
   await quiet.exchange('7265626F6F740D0A', 20);
   t.equal(quiet.chip.state, 'app', 'reboot text disabled');
@@ -315,7 +321,7 @@ t.test('factory content: bootloader fingerprint, RF TLV with MAC, eFuse', async 
   t.equal(hex(rf.subarray(0x1c, 0x24)), '02 11 11 11 06 00 00 00');
   t.equal(hex(rf.subarray(0x24, 0x2a)), 'c8 47 8c 12 34 56');
   t.equal(hex(a.chip.mac.subarray(0, 3)), 'c8 47 8c', 'derived MAC uses the Beken OUI');
-  t.equal(hex(a.chip.flash.read(0x11000, 16)), hex(new Uint8Array(16).fill(0xff)), 'app partition empty');
+  t.equal(hex(a.chip.flash.read(0x11000, 16)), hex(new Uint8Array(16).fill(0xff)), 'app partition empty (blank content)');
   // eFuse byte 1 via the ltchiptool/GUI sequence: ctrl = (i << 8) | 1, then data register.
   await a.exchange('01 E0 FC 09 01 74 00 80 00 01 01 00 00');
   const d = await a.exchange('01 E0 FC 05 03 78 00 80 00');
@@ -403,7 +409,7 @@ const CLOCKS: Array<[string, (base: VirtualClock) => Clock]> = [
  * chunkMs 0 delivers one byte at a time.
  */
 async function wired(clock: Clock, base: VirtualClock, chunkMs: number) {
-  const chip = new VirtualBk7231({ linkWindowMs: Infinity });
+  const chip = new VirtualBk7231({ linkWindowMs: Infinity, content: 'blank' }); // writes without erase: blank app partition
   const wire = new VirtualUartWire({ clock, device: chip, hostFollowsDevice: true, chunkMs });
   const rx: number[] = [];
   wire.hostOpen(115200, (b) => rx.push(...b));

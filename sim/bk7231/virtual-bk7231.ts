@@ -6,10 +6,16 @@ import { FLASH_PARTS, DEFAULT_FLASH_PART, type FlashPart, type FlashPartName, ty
 import { HostFrameParser, type HostFrame } from './host-frame-parser.ts';
 import { LongCmd, REBOOT_MAGIC, ShortCmd, Status, le32, longReply, readLe32, shortReply } from './rom-replies.ts';
 import { FLASH_PAGE_BYTES, SpiFlash } from './spi-flash.ts';
-import { BOOTLOADER_ADDR, RF_SECTOR_ADDR, macFromSeed, parseMac, rfSector, syntheticBootloader } from './synthetic-flash.ts';
+import { identifyBootImage, type BootImage } from './boot-image.ts';
+import { factoryImages, type FlashContent } from './factory-content.ts';
+import { macFromSeed, parseMac } from './synthetic-flash.ts';
 import { DEFAULT_CHIP_TIMING, uartWireMs, type ChipTiming } from './timing.ts';
 
-/** off: no power. reset: CEN held low or the chip is coming out of reset. rom: link window open. */
+/**
+ * off: no power. reset: CEN held low or the chip is coming out of reset. rom: link window open.
+ * app: the ROM handed over to the flash content; `firmware` says what that content runs (possibly
+ * nothing: the CPU then sits in the bootloader's failure loop until the next reset).
+ */
 export type ChipState = 'off' | 'reset' | 'rom' | 'rom-linked' | 'app';
 
 /**
@@ -47,8 +53,15 @@ export interface VirtualBk7231Options {
   timing?: Partial<ChipTiming>;
   /** Overrides of the part's operation times. */
   flashTiming?: Partial<FlashTiming>;
+  /**
+   * What the flash holds before initialImages: 'factory' (default: bootloader, stock Tuya app, Tuya
+   * storage, RF/MAC sector) or 'blank' (bootloader and RF/MAC sector only).
+   */
+  content?: FlashContent;
   /** Written over the synthetic content (e.g. an OpenBeken UA image at 0x11000). */
   initialImages?: ReadonlyArray<{ address: number; data: Uint8Array }>;
+  /** Defect "image does not boot": whatever the flash holds, the app never starts (as a damaged boot path would). */
+  appDoesNotBoot?: boolean;
   cenWiring?: CenWiring;
   /** Text on which the application reboots into the ROM (OpenBeken: "reboot\r\n"); null = never. */
   appRebootText?: string | null;
@@ -130,6 +143,9 @@ export class VirtualBk7231 implements VirtualUartDevice {
   #romStartedAt = 0;
   #write4k: Write4KPipeline | undefined;
   #appTail: number[] = [];
+  #firmware: BootImage | undefined;
+  readonly #appDoesNotBoot: boolean;
+  readonly #stateListeners = new Set<(state: ChipState) => void>();
 
   constructor(options: VirtualBk7231Options = {}) {
     const seed = options.seed ?? 1;
@@ -150,9 +166,9 @@ export class VirtualBk7231 implements VirtualUartDevice {
       eraseBusyMs: 0, programBusyMs: 0, crcBusyMs: 0, readBusyMs: 0,
       resets: 0, appBoots: 0, links: 0, lastLinkMs: undefined,
     };
-    this.flash.load(BOOTLOADER_ADDR, syntheticBootloader(seed));
-    this.flash.load(RF_SECTOR_ADDR, rfSector(this.mac, seed));
+    for (const img of factoryImages(options.content ?? 'factory', seed, this.mac)) this.flash.load(img.address, img.data);
     for (const img of options.initialImages ?? []) this.flash.load(img.address, img.data);
+    this.#appDoesNotBoot = options.appDoesNotBoot ?? false;
   }
 
   // ---- VirtualUartDevice ----
@@ -196,6 +212,23 @@ export class VirtualBk7231 implements VirtualUartDevice {
 
   get state(): ChipState {
     return this.#state;
+  }
+
+  /** What runs while the state is 'app' (decided from the flash at the moment of boot); undefined otherwise. */
+  get firmware(): BootImage | undefined {
+    return this.#state === 'app' ? this.#firmware : undefined;
+  }
+
+  /** Called after every state change (power, reset, ROM, app boot). Returns an unsubscribe function. */
+  onStateChange(listener: (state: ChipState) => void): () => void {
+    this.#stateListeners.add(listener);
+    return () => this.#stateListeners.delete(listener);
+  }
+
+  /** The running firmware resets the chip (OpenBeken `restart`, a watchdog): the ROM starts again. */
+  restartFromApp(): void {
+    if (this.#state !== 'app') return;
+    this.#reset();
   }
 
   /** Busy (running a command or sending its reply) at the current clock time. */
@@ -253,6 +286,8 @@ export class VirtualBk7231 implements VirtualUartDevice {
     this.#appTail = [];
     this.#baud = ROM_BAUD;
     this.#state = state;
+    if (state !== 'app') this.#firmware = undefined;
+    for (const fn of [...this.#stateListeners]) fn(state);
   }
 
   /** Reset at modelled time `at` (default now). */
@@ -283,13 +318,17 @@ export class VirtualBk7231 implements VirtualUartDevice {
   }
 
   #bootApp(): void {
-    this.#enter('app');
+    this.#firmware = this.#appDoesNotBoot
+      ? { kind: 'none', reason: 'corrupt', detail: 'defect: the image does not boot' }
+      : identifyBootImage(this.flash);
     this.counters.appBoots++;
+    this.#enter('app');
   }
 
+  /** Only OpenBeken listens for its reboot text on UART1 (stock Tuya firmware and a dead CPU do not). */
   #appByte(b: number, t: number): void {
     const pattern = this.#appRebootText;
-    if (!pattern) return;
+    if (!pattern || this.#firmware?.kind !== 'openbeken') return;
     this.#appTail.push(b);
     if (this.#appTail.length > pattern.length) this.#appTail.shift();
     if (this.#appTail.length === pattern.length && this.#appTail.every((x, i) => x === pattern[i])) {
