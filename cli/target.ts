@@ -6,6 +6,7 @@ import { openLink } from '../rig/serial/open-link.ts';
 import type { SerialLink } from '../rig/serial/serial-link.ts';
 import { VirtualSerialBus } from '../sim/serial/virtual-binding.ts';
 import { VirtualBk7231 } from '../sim/bk7231/virtual-bk7231.ts';
+import { busEndpoints } from '../sim/serial/bus-endpoints.ts';
 
 /** Options every chip-facing command shares. */
 export interface TargetArgs {
@@ -58,7 +59,7 @@ export async function openTarget(args: TargetArgs): Promise<Target> {
     const chip = new VirtualBk7231({ seed: args['sim-seed'] ?? 1, initialSr: args['sim-protected'] === false ? 0 : 0x4004 });
     bus.attach('sim:uart1', chip, { modemLines: true });
     chip.powerOn();
-    const link = await openLink('sim:uart1', { baudRate: 115200, clock, bus, log });
+    const link = await openLink('sim:uart1', { baudRate: 115200, clock, endpoints: busEndpoints(bus), log });
     return {
       link,
       reset: resetFrom(args.reset ?? 'rts'),

@@ -1,15 +1,15 @@
-import { SerialPortStream } from '@serialport/stream';
-import { autoDetect } from '@serialport/bindings-cpp';
 import type { Clock } from '../rig/core/clock.ts';
-import { ConfigError, TransportError } from '../rig/core/errors.ts';
+import { ConfigError } from '../rig/core/errors.ts';
 import type { Logger } from '../rig/core/log.ts';
-import type { JigSpec } from '../rig/jig/jig-config.ts';
+import type { EndpointRegistry } from '../rig/endpoints/registry.ts';
+import { openSerialPort } from '../rig/endpoints/serial-port.ts';
+import { isHubPort, type JigSpec, type SlotSpec } from '../rig/jig/jig-config.ts';
 import { openJigBoard, type FirmataStream, type JigBoard } from '../rig/jig/jig-board.ts';
 import { SlotIo } from '../rig/jig/slot-io.ts';
 import { openMeter } from '../rig/meter/open-meter.ts';
 import type { ReferenceMeter } from '../rig/meter/reference-meter.ts';
+import type { UsbDeviceSource } from '../rig/usb/usb-source.ts';
 import { resolveUartRef } from '../rig/usb/usb-uart.ts';
-import type { VirtualSerialBus } from '../sim/serial/virtual-binding.ts';
 
 /** An opened station: every I/O board ready, every slot's interlock initialised (all off), meters open. */
 export interface OpenStation {
@@ -20,9 +20,10 @@ export interface OpenStation {
 
 /**
  * Open the jig's hardware in a safe order: boards first (their interlocks drive every output off
- * before anything else happens), then meters. `sim:` ports go to the virtual bus.
+ * before anything else happens), then meters. Every port, address and USB device is resolved by
+ * `endpoints` (the composition root decides whether a virtual jig is among them).
  */
-export async function openStation(jig: JigSpec, o: { clock: Clock; log: Logger; bus?: VirtualSerialBus; slots?: number[] }): Promise<OpenStation> {
+export async function openStation(jig: JigSpec, o: { clock: Clock; log: Logger; endpoints: EndpointRegistry; slots?: number[] }): Promise<OpenStation> {
   const boards = new Map<string, JigBoard>();
   const slots = new Map<number, { io: SlotIo; meter: ReferenceMeter; uartPath: string }>();
   const meters: ReferenceMeter[] = [];
@@ -37,12 +38,7 @@ export async function openStation(jig: JigSpec, o: { clock: Clock; log: Logger; 
   try {
     for (const [name, spec] of Object.entries(jig.ioBoards)) {
       const path = spec.port ?? (await resolveUartRef({ usbPath: spec.usbPath, serialNumber: spec.serialNumber }));
-      const binding = path.startsWith('sim:') ? o.bus?.binding : autoDetect();
-      if (!binding) throw new ConfigError(`I/O board ${name} is on ${path} but no virtual jig is running`, { step: 'open-station' });
-      const stream = new SerialPortStream({ binding, path, baudRate: spec.baudRate, autoOpen: false });
-      await new Promise<void>((res, rej) =>
-        stream.open((e) => (e ? rej(new TransportError(`cannot open I/O board ${name} on ${path}: ${e.message}`, { step: 'open-station', path })) : res())),
-      );
+      const stream = await openSerialPort(o.endpoints, path, { baudRate: spec.baudRate, clock: o.clock, what: `I/O board ${name} port` });
       // SerialPortStream satisfies FirmataStream at runtime; its generic binding type does not narrow.
       try {
         boards.set(name, await openJigBoard({ stream: stream as unknown as FirmataStream, clock: o.clock, name }));
@@ -56,8 +52,9 @@ export async function openStation(jig: JigSpec, o: { clock: Clock; log: Logger; 
     for (const id of wanted) {
       const spec = jig.slots.find((s) => s.id === id);
       if (!spec) throw new ConfigError(`jig ${jig.name} has no slot ${id}`, { step: 'open-station' });
-      const io = await SlotIo.open(boards.get(spec.io)!, jig, id, { clock: o.clock, log: o.log });
-      const meter = await openMeter(jig.meters[spec.meter.ref]!, { clock: o.clock, channel: spec.meter.channel, log: o.log, ...(o.bus ? { bus: o.bus } : {}) });
+      const usb = usbSourceOf(o.endpoints, spec);
+      const io = await SlotIo.open(boards.get(spec.io)!, jig, id, { clock: o.clock, log: o.log, ...(usb ? { usb } : {}) });
+      const meter = await openMeter(jig.meters[spec.meter.ref]!, { clock: o.clock, channel: spec.meter.channel, log: o.log, endpoints: o.endpoints });
       meters.push(meter);
       const uartPath = spec.uart.port ?? (await resolveUartRef({ usbPath: spec.uart.usbPath, serialNumber: spec.uart.serialNumber }));
       slots.set(id, { io, meter, uartPath });
@@ -67,4 +64,12 @@ export async function openStation(jig: JigSpec, o: { clock: Clock; log: Logger; 
     throw e;
   }
   return { boards, slots, close };
+}
+
+/** The one USB bus a slot's relay boards and hub live on (undefined when it switches nothing over USB). */
+function usbSourceOf(endpoints: EndpointRegistry, slot: SlotSpec): UsbDeviceSource | undefined {
+  const refs = [...(isHubPort(slot.pins.power3v3) ? [slot.pins.power3v3] : []), ...slot.pins.loads.flatMap((l) => (l.relay ? [l.relay] : []))];
+  const sources = new Set(refs.map((ref) => endpoints.usb.resolve({ slot: slot.id, ref })));
+  if (sources.size > 1) throw new ConfigError(`slot ${slot.id}: its USB relay boards and hub resolve to different USB buses`, { step: 'open-station', slot: slot.id });
+  return [...sources][0];
 }

@@ -2,13 +2,13 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Clock } from '../rig/core/clock.ts';
 import type { Logger } from '../rig/core/log.ts';
+import type { EndpointRegistry } from '../rig/endpoints/registry.ts';
 import type { JigSpec } from '../rig/jig/jig-config.ts';
 import { installProcessGuard } from '../rig/jig/process-guard.ts';
 import { openLink } from '../rig/serial/open-link.ts';
 import { openTapReport } from '../reports/tap-writer.ts';
 import { factorySmokeSteps, type SmokeRecord } from '../suites/factory-smoke.ts';
 import { runSteps, type SlotRun } from '../suites/step-runner.ts';
-import type { VirtualSerialBus } from '../sim/serial/virtual-binding.ts';
 import { openStation } from './open-station.ts';
 
 export interface StationImage {
@@ -28,8 +28,8 @@ export interface RunStationOptions {
   outDir: string;
   clock: Clock;
   log: Logger;
-  /** The in-process virtual jig's bus, for `sim:` ports. */
-  bus?: VirtualSerialBus;
+  /** Resolves every port and address of the jig (the composition root's choice). */
+  endpoints: EndpointRegistry;
   slots?: number[];
 }
 
@@ -45,7 +45,7 @@ export interface SlotResult extends SlotRun {
  */
 export async function runStation(o: RunStationOptions): Promise<SlotResult[]> {
   await mkdir(o.outDir, { recursive: true });
-  const station = await openStation(o.jig, { clock: o.clock, log: o.log, ...(o.bus ? { bus: o.bus } : {}), ...(o.slots ? { slots: o.slots } : {}) });
+  const station = await openStation(o.jig, { clock: o.clock, log: o.log, endpoints: o.endpoints, ...(o.slots ? { slots: o.slots } : {}) });
   const uninstall = installProcessGuard(() => [...station.slots.values()].map((s) => s.io.interlock), { clock: o.clock, log: o.log });
   const results: SlotResult[] = [];
   try {
@@ -62,7 +62,7 @@ export async function runStation(o: RunStationOptions): Promise<SlotResult[]> {
               spec,
               io: s.io,
               meter: s.meter,
-              openUart: () => openLink(s.uartPath, { baudRate: 115200, clock: o.clock, log, ...(o.bus ? { bus: o.bus } : {}) }),
+              openUart: () => openLink(s.uartPath, { baudRate: 115200, clock: o.clock, log, endpoints: o.endpoints }),
               image: o.image,
               baudRate: o.baudRate,
               mainsVolts: o.jig.mains.volts,

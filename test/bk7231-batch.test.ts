@@ -6,6 +6,7 @@ import { ModemLineReset } from '../rig/bk7231/reset.ts';
 import { openLink } from '../rig/serial/open-link.ts';
 import { VirtualSerialBus } from '../sim/serial/virtual-binding.ts';
 import { VirtualBk7231 } from '../sim/bk7231/virtual-bk7231.ts';
+import { busEndpoints } from '../sim/serial/bus-endpoints.ts';
 
 /**
  * A production batch on virtual time: 200 units, each a fresh protected chip with its own MAC,
@@ -25,7 +26,7 @@ t.test('200 virtual units flashed in one batch, each verified', async (t) => {
     const chip = new VirtualBk7231({ seed: unit, initialSr: 0x4004 });
     bus.attach('sim:dut', chip, { modemLines: true });
     chip.powerOn();
-    const link = await openLink('sim:dut', { baudRate: 115200, clock, bus });
+    const link = await openLink('sim:dut', { baudRate: 115200, clock, endpoints: busEndpoints(bus) });
     const flasher = new Bk7231Flasher({ port: link, reset: ModemLineReset.bk7231tools(), log });
     const info = await flasher.connect();
     await flasher.unprotect();

@@ -12,6 +12,7 @@ import { VirtualWt310e } from '../sim/scpi/virtual-wt310e.ts';
 import { VirtualSerialBus } from '../sim/serial/virtual-binding.ts';
 import { SerialPortStream } from '@serialport/stream';
 import type { UartTx, VirtualUartDevice } from '../sim/serial/uart-device.ts';
+import { busEndpoints } from '../sim/serial/bus-endpoints.ts';
 
 const enc = (s: string): Uint8Array => new TextEncoder().encode(s);
 const M: Measurement = { volts: 230.1, amps: 0.4348, watts: 95.0, pf: 0.95, hz: 50.01, wh: 1000 };
@@ -110,7 +111,7 @@ t.test('over a serial port on the virtual bus (VirtualClock), and timeouts with 
   const bus = new VirtualSerialBus(clock);
   bus.attach('sim:wt', new VirtualWt310e({ source: () => M, baudRate: 19200 }));
   bus.attach('sim:mumble', new MumblingDevice());
-  const meter = await openMeter({ kind: 'scpi', model: 'WT310E', address: 'sim:wt@19200' }, { clock, bus });
+  const meter = await openMeter({ kind: 'scpi', model: 'WT310E', address: 'sim:wt@19200' }, { clock, endpoints: busEndpoints(bus) });
   t.ok(meter instanceof Wt310eMeter);
   const r = await meter.read();
   t.match(r, { volts: 230.1, watts: 95 });
@@ -126,6 +127,6 @@ t.test('over a serial port on the virtual bus (VirtualClock), and timeouts with 
   t.equal(err.context.step, '*OPC?');
   await scpi.close();
 
-  await t.rejects(openMeter({ kind: 'scpi', model: 'GPM-8213', address: 'sim:wt' }, { clock, bus }), ConfigError);
-  await t.rejects(openMeter({ kind: 'pzem004t', port: 'sim:x', address: 1 }, { clock }), ConfigError, 'sim port needs the bus');
+  await t.rejects(openMeter({ kind: 'scpi', model: 'GPM-8213', address: 'sim:wt' }, { clock, endpoints: busEndpoints(bus) }), ConfigError);
+  await t.rejects(openMeter({ kind: 'pzem004t', port: 'sim:x', address: 1 }, { clock }), { name: 'TransportError', message: /meter port sim:x does not exist/ }, 'with only the native resolvers a sim: port is a missing device');
 });

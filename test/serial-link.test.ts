@@ -7,6 +7,7 @@ import { SerialLink } from '../rig/serial/serial-link.ts';
 import { ScriptedDevice } from '../sim/serial/scripted-device.ts';
 import { VirtualSerialBus } from '../sim/serial/virtual-binding.ts';
 import { wireTimeMs } from '../sim/serial/virtual-uart-wire.ts';
+import { busEndpoints } from '../sim/serial/bus-endpoints.ts';
 
 const close = (a: number, b: number): boolean => Math.abs(a - b) < 1e-6;
 
@@ -217,15 +218,15 @@ t.test('open errors and openLink routing', async (t) => {
     name: 'TransportError',
     context: { path: 'sim:ghost' },
   });
-  await t.rejects(openLink('sim:dut', { baudRate: 115200, clock }), ConfigError, 'sim: path without a bus');
+  await t.rejects(openLink('sim:dut', { baudRate: 115200, clock }), { name: 'TransportError', message: /does not exist/ }, 'sim: path with only the native resolvers');
   await t.rejects(openLink('/dev/ttyPLUGRIG-missing', { baudRate: 115200, clock }), {
     name: 'TransportError',
     message: /does not exist/,
     context: { path: '/dev/ttyPLUGRIG-missing' },
   });
 
-  const link = await openLink('sim:dut', { baudRate: 115200, clock, bus });
-  await t.rejects(openLink('sim:dut', { baudRate: 115200, clock, bus }), { name: 'TransportError', message: /already open/ });
+  const link = await openLink('sim:dut', { baudRate: 115200, clock, endpoints: busEndpoints(bus) });
+  await t.rejects(openLink('sim:dut', { baudRate: 115200, clock, endpoints: busEndpoints(bus) }), { name: 'TransportError', message: /already open/ });
   await link.write(Uint8Array.of(0x42));
   t.same(await link.read(1, 10), Uint8Array.of(0x42));
   await link.close();
@@ -234,7 +235,7 @@ t.test('open errors and openLink routing', async (t) => {
 
   // Many open/close cycles through SerialLink leave nothing behind.
   for (let i = 0; i < 20; i++) {
-    const l = await openLink('sim:dut', { baudRate: 115200, clock, bus });
+    const l = await openLink('sim:dut', { baudRate: 115200, clock, endpoints: busEndpoints(bus) });
     await l.write(Uint8Array.of(i));
     t.same(await l.read(1, 10), Uint8Array.of(i));
     await l.close();

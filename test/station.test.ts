@@ -16,7 +16,7 @@ const JIG_PATH = new URL('../fixtures/jigs/virtual-4slot.json', import.meta.url)
 t.test('4 slots in parallel; slot 2 adapter unplugged mid-flash: slot 2 fails cleanly, the others pass', async (t) => {
   const jig = loadJigFile(JIG_PATH);
   const clock = new RealClock();
-  const { bus, vj } = startVirtualJig(jig, { clock });
+  const { bus, vj, endpoints } = startVirtualJig(jig, { clock });
   t.teardown(() => vj.dispose());
   const im = makeSyntheticImage({ chip: 'BK7231N', kind: 'ua', version: '1.18.42', seed: 3, appBytes: 200_000 });
   const info = classifyImage({ name: im.name, bytes: im.bytes, targetChip: 'BK7231N' });
@@ -41,7 +41,7 @@ t.test('4 slots in parallel; slot 2 adapter unplugged mid-flash: slot 2 fails cl
     outDir,
     clock,
     log: createLogger({}, 'silent'),
-    bus,
+    endpoints,
   });
   t.ok(unplugged, 'the adapter was pulled during the flash');
   t.same(results.map((r) => [r.slot, r.passed]), [[1, true], [2, false], [3, true], [4, true]]);

@@ -8,8 +8,9 @@ import { CommandChannel } from '../../rig/bk7231/command-channel.ts';
 import { getBus } from '../../rig/bk7231/link.ts';
 import { CallbackReset } from '../../rig/bk7231/reset.ts';
 import { openLink } from '../../rig/serial/open-link.ts';
-import type { VirtualSerialBus } from '../../sim/serial/virtual-binding.ts';
 import { openStation, type OpenStation } from '../../station/open-station.ts';
+import { nativeEndpoints } from '../../rig/endpoints/native.ts';
+import type { EndpointRegistry } from '../../rig/endpoints/registry.ts';
 import { startVirtualJig, usesSim } from '../../sim/jig/in-process-jig.ts';
 import { printJson } from '../output.ts';
 
@@ -38,16 +39,17 @@ export const jigCommand: CommandModule<object, JigArgs> = {
     const log = rootLogger().child({ cmd: 'jig check' });
     const jig = loadJigFile(args.file);
     const clock = new RealClock();
-    const sim = usesSim(jig) ? startVirtualJig(jig, { clock }) : undefined;
+    const endpoints = nativeEndpoints();
+    const sim = usesSim(jig) ? startVirtualJig(jig, { clock, endpoints }) : undefined;
     const rows: CheckRow[] = [];
     let station: OpenStation | undefined;
     let uninstall = (): void => undefined;
     try {
-      station = await openStation(jig, { clock, log, ...(sim ? { bus: sim.bus } : {}) });
+      station = await openStation(jig, { clock, log, endpoints });
       const st = station;
       uninstall = installProcessGuard(() => [...st.slots.values()].map((s) => s.io.interlock), { clock, log });
       for (const name of station.boards.keys()) rows.push({ slot: 0, check: `I/O board ${name}`, ok: true, detail: 'StandardFirmata handshake complete' });
-      await Promise.all(jig.slots.map((s) => checkSlot(jig, s.id, st, rows, { log, ...(sim ? { bus: sim.bus } : {}) })));
+      await Promise.all(jig.slots.map((s) => checkSlot(jig, s.id, st, rows, { log, endpoints })));
     } catch (e) {
       rows.push({ slot: 0, check: 'open station', ok: false, detail: e instanceof Error ? e.message : String(e) });
     } finally {
@@ -72,7 +74,7 @@ export const jigCommand: CommandModule<object, JigArgs> = {
   },
 };
 
-async function checkSlot(jig: JigSpec, id: number, station: OpenStation, rows: CheckRow[], o: { log: Logger; bus?: VirtualSerialBus }): Promise<void> {
+async function checkSlot(jig: JigSpec, id: number, station: OpenStation, rows: CheckRow[], o: { log: Logger; endpoints: EndpointRegistry }): Promise<void> {
   const s = station.slots.get(id)!;
   const spec = jig.slots.find((x) => x.id === id)!;
   const il = s.io.interlock;
@@ -111,7 +113,7 @@ async function checkSlot(jig: JigSpec, id: number, station: OpenStation, rows: C
   });
   if (uartOk) {
     await attempt('UART + CEN -> ROM LinkCheck', async () => {
-      const link = await openLink(s.uartPath, { baudRate: 115200, clock, log: o.log, ...(o.bus ? { bus: o.bus } : {}) });
+      const link = await openLink(s.uartPath, { baudRate: 115200, clock, log: o.log, endpoints: o.endpoints });
       try {
         const cen = { assert: async () => c.setCen(false), release: async () => c.setCen(true) };
         const r = await getBus(new CommandChannel(link, o.log), { reset: new CallbackReset(cen, 50, 'jig CEN'), resetAttempts: 2, timeoutMs: 5000, log: o.log });

@@ -4,6 +4,7 @@ import { ConfigError } from '../../rig/core/errors.ts';
 import { loadJigFile } from '../../rig/jig/jig-config.ts';
 import { rootLogger } from '../../rig/core/log.ts';
 import { printJson } from '../output.ts';
+import { nativeEndpoints } from '../../rig/endpoints/native.ts';
 import { startVirtualJig, usesSim } from '../../sim/jig/in-process-jig.ts';
 
 interface MeterArgs {
@@ -28,9 +29,10 @@ export const meterCommand: CommandModule<object, MeterArgs> = {
     if (!slot) throw new ConfigError(`jig ${jig.name} has no slot ${args.slot} (slots: ${jig.slots.map((s) => s.id).join(', ')})`, { step: 'args' });
     const spec = jig.meters[slot.meter.ref]!;
     const clock = new RealClock();
-    const sim = usesSim(jig) ? startVirtualJig(jig, { clock }) : undefined;
+    const endpoints = nativeEndpoints();
+    const sim = usesSim(jig) ? startVirtualJig(jig, { clock, endpoints }) : undefined;
     const { openMeter } = await import('../../rig/meter/open-meter.ts');
-    const meter = await openMeter(spec, { clock, channel: slot.meter.channel, log: rootLogger(), ...(sim ? { bus: sim.bus } : {}) });
+    const meter = await openMeter(spec, { clock, channel: slot.meter.channel, log: rootLogger(), endpoints });
     try {
       const id = await meter.identity();
       const readings = [];

@@ -9,6 +9,7 @@ import { loadJigFile } from '../../rig/jig/jig-config.ts';
 import { DEFAULT_BAUD } from '../../rig/bk7231/flasher.ts';
 import { classifyImage } from '../../firmware/image.ts';
 import { makeSyntheticImage } from '../../firmware/synthetic.ts';
+import { nativeEndpoints } from '../../rig/endpoints/native.ts';
 import { startVirtualJig, usesSim } from '../../sim/jig/in-process-jig.ts';
 import { runStation, type SlotResult } from '../../station/run-station.ts';
 import { printJson } from '../output.ts';
@@ -65,12 +66,14 @@ export const runCommand: CommandModule<object, RunArgs> = {
     } else throw new ConfigError('give --image <OpenBK7231N_QIO_*.bin> for a real jig', { step: 'args' });
 
     const clock = new RealClock(); // johnny-five keeps wall-clock timers: stations run in real time
-    const sim = virtual ? startVirtualJig(jig, { clock }) : undefined;
+    // The composition root: the machine's endpoints, plus the virtual jig's when the file names one.
+    const endpoints = nativeEndpoints();
+    const sim = virtual ? startVirtualJig(jig, { clock, endpoints }) : undefined;
     const outDir = args.out ?? join('runs', new Date().toISOString().replace(/[:.]/g, '-'));
     const t0 = clock.now();
     let results: SlotResult[];
     try {
-      results = await runStation({ jig, jigPath, image, baudRate: args.baud, outDir, clock, log, ...(sim ? { bus: sim.bus } : {}), ...(args.slot ? { slots: args.slot } : {}) });
+      results = await runStation({ jig, jigPath, image, baudRate: args.baud, outDir, clock, log, endpoints, ...(args.slot ? { slots: args.slot } : {}) });
     } finally {
       sim?.vj.dispose();
     }

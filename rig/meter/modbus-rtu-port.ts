@@ -35,13 +35,22 @@ export class ModbusRtuStreamPort extends EventEmitter {
   #rx: number[] = [];
   #seen: number[] = [];
   #expect: { address: number; fn: number; length?: number } | undefined;
+  #lost: Error | undefined;
 
   constructor(stream: SerialPortStream) {
     super();
     this.#stream = stream;
     stream.on('data', (chunk: Buffer) => this.#onData(chunk));
-    stream.on('error', (err: Error) => this.emit('error', err));
+    stream.on('error', (err: Error) => {
+      this.#lost ??= err;
+      this.emit('error', err);
+    });
     stream.on('close', () => this.emit('close'));
+  }
+
+  /** Why the stream failed (an unplug, a vanished device node), if it did: no reply can come. */
+  get lost(): Error | undefined {
+    return this.#lost;
   }
 
   get isOpen(): boolean {

@@ -1,23 +1,22 @@
-import { SerialPortStream } from '@serialport/stream';
-import type { BindingInterface } from '@serialport/bindings-interface' with { 'resolution-mode': 'require' }; // its exports map has no ESM types
-import { autoDetect } from '@serialport/bindings-cpp';
 import type { Clock } from '../core/clock.ts';
 import { ConfigError } from '../core/errors.ts';
 import type { Logger } from '../core/log.ts';
+import { nativeEndpoints } from '../endpoints/native.ts';
+import type { EndpointRegistry } from '../endpoints/registry.ts';
+import { openSerialPort } from '../endpoints/serial-port.ts';
 import type { MeterSpec } from '../jig/jig-config.ts';
 import { Pzem004tMeter } from './pzem004t.ts';
 import type { ReferenceMeter } from './reference-meter.ts';
 import type { RetryPolicy } from './retry.ts';
 import { ScpiClient } from './scpi/scpi-client.ts';
 import type { ScpiTransport } from './scpi/scpi-transport.ts';
-import { connectTcpScpi, StreamScpiTransport } from './scpi/stream-transport.ts';
+import { StreamScpiTransport } from './scpi/stream-transport.ts';
 import { Wt310eMeter } from './scpi/wt310e-meter.ts';
-import { openUsbtmcDevice, UsbtmcTransport } from './usbtmc/usbtmc-transport.ts';
 
 export interface OpenMeterOptions {
   clock: Clock;
-  /** The virtual jig's serial bus; required for `sim:` ports. */
-  bus?: { binding: BindingInterface };
+  /** Who resolves the meter's port or address; default: the machine's native endpoints only. */
+  endpoints?: EndpointRegistry;
   log?: Logger;
   /** Reply timeout per exchange, ms (PZEM default 200, SCPI default 2000). */
   timeoutMs?: number;
@@ -49,30 +48,11 @@ export function parseScpiAddress(address: string): ScpiAddress {
   return { kind: 'serial', path: serial[1]!, baudRate: serial[2] ? Number(serial[2]) : 9600 };
 }
 
-function serialStream(path: string, baudRate: number, o: OpenMeterOptions): SerialPortStream {
-  let binding: BindingInterface;
-  if (path.startsWith('sim:')) {
-    if (!o.bus) throw new ConfigError(`meter port ${path} is simulated but no virtual bus was given`, { step: 'open-meter' });
-    binding = o.bus.binding;
-  } else binding = autoDetect();
-  return new SerialPortStream({ binding, path, baudRate, autoOpen: false });
-}
-
 async function openScpiTransport(address: ScpiAddress, o: OpenMeterOptions): Promise<ScpiTransport> {
-  switch (address.kind) {
-    case 'tcp':
-      return connectTcpScpi(address.host, address.port, o.clock);
-    case 'serial': {
-      const stream = serialStream(address.path, address.baudRate, o);
-      await new Promise<void>((resolve, reject) => stream.open((err) => (err ? reject(err) : resolve())));
-      return new StreamScpiTransport(stream, o.clock, address.path);
-    }
-    case 'usbtmc': {
-      const dev = await openUsbtmcDevice(address.vendorId, address.productId, address.serial);
-      const id = `usbtmc:${address.vendorId.toString(16).padStart(4, '0')}:${address.productId.toString(16).padStart(4, '0')}`;
-      return new UsbtmcTransport(dev, id);
-    }
-  }
+  const endpoints = o.endpoints ?? nativeEndpoints();
+  if (address.kind !== 'serial') return endpoints.scpi.resolve(address)(o.clock);
+  const stream = await openSerialPort(endpoints, address.path, { baudRate: address.baudRate, clock: o.clock, what: 'meter port' });
+  return new StreamScpiTransport(stream, o.clock, address.path);
 }
 
 const WT_MODELS = /^WT3(10E?|00E?|32E?|33E?)$/i;
@@ -81,15 +61,21 @@ const WT_MODELS = /^WT3(10E?|00E?|32E?|33E?)$/i;
 export async function openMeter(spec: MeterSpec, o: OpenMeterOptions): Promise<ReferenceMeter> {
   const ids = { ...(spec.serial !== undefined ? { serial: spec.serial } : {}), ...(spec.calibrationDate !== undefined ? { calibrationDate: spec.calibrationDate } : {}) };
   if (spec.kind === 'pzem004t') {
-    return Pzem004tMeter.open({
-      stream: serialStream(spec.port, 9600, o),
-      clock: o.clock,
-      address: spec.address,
-      ...(o.timeoutMs !== undefined ? { timeoutMs: o.timeoutMs } : {}),
-      ...(o.retry ? { retry: o.retry } : {}),
-      ...(o.log ? { log: o.log } : {}),
-      ...ids,
-    });
+    const stream = await openSerialPort(o.endpoints ?? nativeEndpoints(), spec.port, { baudRate: 9600, clock: o.clock, what: 'meter port' });
+    try {
+      return await Pzem004tMeter.open({
+        stream,
+        clock: o.clock,
+        address: spec.address,
+        ...(o.timeoutMs !== undefined ? { timeoutMs: o.timeoutMs } : {}),
+        ...(o.retry ? { retry: o.retry } : {}),
+        ...(o.log ? { log: o.log } : {}),
+        ...ids,
+      });
+    } catch (e) {
+      await new Promise<void>((res) => (stream.isOpen ? stream.close(() => res()) : res()));
+      throw e;
+    }
   }
   if (!WT_MODELS.test(spec.model)) {
     throw new ConfigError(`SCPI meter model "${spec.model}" is not supported (WT310E/WT300E family)`, { step: 'open-meter' });

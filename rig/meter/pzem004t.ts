@@ -1,7 +1,7 @@
 import modbusSerial from 'modbus-serial';
 import type { SerialPortStream } from '@serialport/stream';
 import type { Clock } from '../core/clock.ts';
-import { InstrumentError, PlugrigError } from '../core/errors.ts';
+import { InstrumentError, PlugrigError, TransportError } from '../core/errors.ts';
 import type { Logger } from '../core/log.ts';
 import { withDeadline } from './deadline.ts';
 import { ModbusRtuStreamPort } from './modbus-rtu-port.ts';
@@ -179,6 +179,8 @@ export class Pzem004tMeter implements ReferenceMeter {
   #transact<T>(step: string, op: () => Promise<T>): Promise<T> {
     const run = (): Promise<T> =>
       withRetry(this.#clock, this.#retry, async (attempt) => {
+        const lost = this.#port.lost;
+        if (lost) throw lost instanceof PlugrigError ? lost : new TransportError(`PZEM-004T port failed: ${lost.message}`, { step, address: this.#address }, { cause: lost });
         this.#client.setID(this.#address);
         try {
           return await withDeadline(this.#clock, this.#timeoutMs, op().catch((e: unknown) => { throw this.#mapError(step, e, attempt); }), () =>

@@ -1,4 +1,3 @@
-import { existsSync } from 'node:fs';
 import { SerialPortStream } from '@serialport/stream';
 import type { BindingInterface } from '@serialport/bindings-interface' with { 'resolution-mode': 'require' }; // its exports map has no ESM types
 import { autoDetect } from '@serialport/bindings-cpp';
@@ -6,6 +5,7 @@ import type { Clock } from '../core/clock.ts';
 import { TimeoutError, TransportError } from '../core/errors.ts';
 import { hex } from '../core/hex.ts';
 import type { Logger } from '../core/log.ts';
+import { vanishedPortError } from '../endpoints/serial-port.ts';
 import { ByteQueue } from './byte-queue.ts';
 
 export interface SerialLinkOptions {
@@ -16,10 +16,12 @@ export interface SerialLinkOptions {
   binding?: BindingInterface;
   log?: Logger;
   /**
-   * While a read waits, check every this many ms that `path` still exists, and fail the link if
-   * it vanished. For native ports: a pty whose master died makes the native binding spin on EOF
-   * without ever reporting an error. Off by default (virtual ports report unplugs themselves).
+   * Is the device still there (the endpoint's check, rig/endpoints)? While a read waits it is
+   * asked every `vanishCheckMs`, and the link fails if the device vanished: a pty whose master
+   * died makes the native binding spin on EOF without ever reporting an error. Absent for
+   * endpoints whose binding reports unplugs itself.
    */
+  present?: () => boolean;
   vanishCheckMs?: number;
 }
 
@@ -50,6 +52,7 @@ export class SerialLink {
   #lines = { dtr: true, rts: true };
   #lastRxAt: number;
   readonly #vanishCheckMs: number;
+  readonly #present: (() => boolean) | undefined;
   /** Set once the port is gone (closed by us, unplugged, errored). */
   #dead: TransportError | null = null;
 
@@ -60,7 +63,8 @@ export class SerialLink {
     this.#log = o.log;
     this.#baud = o.baudRate;
     this.#lastRxAt = o.clock.now();
-    this.#vanishCheckMs = o.vanishCheckMs ?? 0;
+    this.#vanishCheckMs = o.vanishCheckMs ?? 250;
+    this.#present = o.present;
     port.on('data', (chunk: Buffer) => this.#onData(chunk));
     port.on('close', (err: Error | null) => {
       if (!this.#dead) {
@@ -280,17 +284,15 @@ export class SerialLink {
   /** Poll for the device node while a read waits; returns the stop function. */
   #watchForVanish(): () => void {
     const every = this.#vanishCheckMs;
-    if (!(every > 0)) return () => undefined;
+    const present = this.#present;
+    if (!present || !(every > 0)) return () => undefined;
     let cancel: () => void;
     const tick = (): void => {
-      if (existsSync(this.path)) {
+      if (present()) {
         cancel = this.clock.at(this.clock.now() + every, tick);
         return;
       }
-      this.#kill(new TransportError(`serial port ${this.path} vanished (adapter unplugged or pty gone)`, {
-        path: this.path,
-        errno: 'ENOENT',
-      }));
+      this.#kill(vanishedPortError(this.path));
       // Closing stops the native binding's read loop.
       if (this.#port.isOpen) this.#port.close(() => undefined);
     };

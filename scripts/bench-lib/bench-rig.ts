@@ -11,6 +11,7 @@ import type { SerialLink } from '../../rig/serial/serial-link.ts';
 import { VirtualBk7231 } from '../../sim/bk7231/virtual-bk7231.ts';
 import { VirtualSerialBus } from '../../sim/serial/virtual-binding.ts';
 import type { VirtualUartWire } from '../../sim/serial/virtual-uart-wire.ts';
+import { busEndpoints } from '../../sim/serial/bus-endpoints.ts';
 
 export const BENCH_PORT = 'sim:bench-dut';
 
@@ -29,7 +30,7 @@ export async function openBenchRig(clock: Clock): Promise<BenchRig> {
   const chip = new VirtualBk7231();
   const wire = bus.attach(BENCH_PORT, chip, { modemLines: true });
   chip.powerOn();
-  const link = await openLink(BENCH_PORT, { baudRate: 115200, clock, bus });
+  const link = await openLink(BENCH_PORT, { baudRate: 115200, clock, endpoints: busEndpoints(bus) });
   // Opening a tty asserts DTR and RTS, which holds CEN low: release them so the chip boots.
   await link.setModemLines({ dtr: false, rts: false });
   const rig: BenchRig = {
