@@ -20,6 +20,8 @@ import { Transform, type TransformCallback } from 'node:stream';
 import tapRoot, { Test, type TestOpts } from 'tap';
 import { PlugrigError } from '../rig/core/errors.ts';
 import { hex } from '../rig/core/hex.ts';
+import type { MeasurementResult } from '../suites/model/measurement.ts';
+import { isAccepted } from '../suites/model/verdict.ts';
 
 // Importing 'tap' creates its root test, which kills the process after 30 s (TAP_TIMEOUT) and
 // prints "not ok - timeout" on stdout. A station run or `plugrig sim` lives far longer; only under
@@ -56,13 +58,6 @@ export interface StepResult {
 }
 
 export type StepOutcome<T> = { ok: true; value: T } | { ok: false; error: unknown };
-
-export interface MeasurementLimits {
-  min?: number;
-  max?: number;
-  /** A passing value this close to a limit is flagged `marginal`, as a fraction of the span (default 0.1). */
-  marginalFraction?: number;
-}
 
 /** Option names tap reads from an assertion's extra object; user diag keys with these names get a `_` suffix. */
 const TAP_OPTION_KEYS = new Set(['skip', 'todo', 'diagnostic', 'at', 'stack', 'source', 'name', 'timeout', 'bail', 'tapCaught']);
@@ -249,19 +244,22 @@ export class TapReport {
     }
   }
 
-  /** A measured value checked against limits; YAML carries value, unit, limits and `marginal`. */
-  measurement(name: string, value: number, unit: string, limits: MeasurementLimits): boolean {
-    const { min, max } = limits;
-    const within = Number.isFinite(value) && (min === undefined || value >= min) && (max === undefined || value <= max);
-    const fraction = limits.marginalFraction ?? 0.1;
-    const margin =
-      min !== undefined && max !== undefined
-        ? (max - min) * fraction
-        : Math.abs(min ?? max ?? 0) * fraction;
-    const marginal =
-      within && ((min !== undefined && value - min < margin) || (max !== undefined && max - value < margin));
-    const diag: Diag = { value, unit, limits: { min, max }, marginal };
-    return within ? this.ok(name, diag) : this.fail(name, diag);
+  /**
+   * A measurement as the model judged it: ok unless its decision rejects the unit. The YAML carries
+   * value, U (k), the limits it was judged against, the verdict and why; nothing is judged here.
+   */
+  measurement(m: MeasurementResult): boolean {
+    const diag: Diag = {
+      value: m.taken ? m.value : null,
+      unit: m.unit,
+      ...(m.taken ? { U: m.U, k: m.k } : {}),
+      ...(m.limits ? { limits: m.limits } : {}),
+      verdict: m.verdict,
+      decision: m.decision,
+      reason: m.reason,
+      ...(m.attempt > 1 ? { attempt: m.attempt } : {}),
+    };
+    return isAccepted(m.decision) ? this.ok(m.name, diag) : this.fail(m.name, diag);
   }
 
   /** A nested group; a throw inside becomes a failing point of the group. Resolves to whether it passed. */

@@ -1,14 +1,18 @@
-import { mkdir, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { randomUUID } from 'node:crypto';
+import { mkdir } from 'node:fs/promises';
 import type { Clock } from '../rig/core/clock.ts';
 import type { Logger } from '../rig/core/log.ts';
 import type { EndpointRegistry } from '../rig/endpoints/registry.ts';
 import type { JigSpec } from '../rig/jig/jig-config.ts';
 import { installProcessGuard } from '../rig/jig/process-guard.ts';
 import { openLink } from '../rig/serial/open-link.ts';
-import { openTapReport } from '../reports/tap-writer.ts';
-import { factorySmokeSteps, type SmokeRecord } from '../suites/factory-smoke.ts';
-import { runSteps, type SlotRun } from '../suites/step-runner.ts';
+import { TapListener } from '../reports/tap-listener.ts';
+import { UnitRecordWriter } from '../reports/unit-record.ts';
+import { teeSink, type ResultSink, type RunInfo } from '../suites/model/events.ts';
+import type { SlotResult } from '../suites/model/step-result.ts';
+import type { LoadedPlan } from '../suites/plan/load-plan.ts';
+import { slotProgram } from '../suites/registry.ts';
+import { runSlot } from '../suites/runner/run-slot.ts';
 import { openStation } from './open-station.ts';
 
 export interface StationImage {
@@ -23,6 +27,7 @@ export interface RunStationOptions {
   jig: JigSpec;
   /** For the reports' metadata. */
   jigPath: string;
+  plan: LoadedPlan;
   image: StationImage;
   baudRate: number;
   outDir: string;
@@ -31,61 +36,75 @@ export interface RunStationOptions {
   /** Resolves every port and address of the jig (the composition root's choice). */
   endpoints: EndpointRegistry;
   slots?: number[];
+  /** Aborts every slot (their cleanup and safe state still run). */
+  signal?: AbortSignal;
+  /** More listeners besides the TAP reports and unit records. */
+  sinks?: ResultSink[];
 }
 
-export interface SlotResult extends SlotRun {
-  record: SmokeRecord;
+export interface StationSlotResult extends SlotResult {
   tap: string;
+  record: string;
 }
 
 /**
- * Run the factory smoke suite on every slot in parallel. A slot that fails (a step error, an
- * adapter unplugged mid-run) ends in its safe state and does not stop the others. Writes
- * `slot-N.tap` and `slot-N.json` (unit record) per slot into outDir.
+ * Run the plan on every slot in parallel. A slot that fails (a step error, an adapter unplugged
+ * mid-run) ends in its safe state and does not stop the others. The listeners write `slot-N.tap`
+ * (TAP 14) and `slot-N.json` (unit record, rewritten after every finished step) into outDir.
  */
-export async function runStation(o: RunStationOptions): Promise<SlotResult[]> {
+export async function runStation(o: RunStationOptions): Promise<StationSlotResult[]> {
   await mkdir(o.outDir, { recursive: true });
+  const tap = new TapListener(o.outDir);
+  const records = new UnitRecordWriter(o.outDir);
+  const sink = teeSink(records, tap, ...(o.sinks ?? []));
+  const run: RunInfo = {
+    runId: randomUUID(),
+    plan: { name: o.plan.plan.name, sha256: o.plan.sha256, source: o.plan.source },
+    jig: { name: o.jig.name, source: o.jigPath },
+    image: { name: o.image.name, ...(o.image.sha256 ? { sha256: o.image.sha256 } : {}) },
+    startedAt: new Date().toISOString(),
+  };
+  await sink.emit({ type: 'run-started', run });
   const station = await openStation(o.jig, { clock: o.clock, log: o.log, endpoints: o.endpoints, ...(o.slots ? { slots: o.slots } : {}) });
   const uninstall = installProcessGuard(() => [...station.slots.values()].map((s) => s.io.interlock), { clock: o.clock, log: o.log });
-  const results: SlotResult[] = [];
+  const results: StationSlotResult[] = [];
   try {
+    // Every slot's program is built before any slot starts: a plan that does not fit the jig fails here.
+    const programs = [...station.slots.entries()].map(([id, s]) => {
+      const log = o.log.child({ slot: id });
+      const spec = o.jig.slots.find((x) => x.id === id)!;
+      const steps = slotProgram(o.plan.plan, {
+        spec,
+        io: s.io,
+        meter: s.meter,
+        openUart: () => openLink(s.uartPath, { baudRate: 115200, clock: o.clock, log, endpoints: o.endpoints }),
+        image: o.image,
+        baudRate: o.baudRate,
+        mainsVolts: o.jig.mains.volts,
+        log,
+      });
+      return { id, log, steps };
+    });
     await Promise.all(
-      [...station.slots.entries()].map(async ([id, s]) => {
-        const tapPath = join(o.outDir, `slot-${id}.tap`);
-        const report = openTapReport(tapPath, { title: `plugrig run, jig ${o.jig.name}, slot ${id}`, meta: { image: o.image.name, sha256: o.image.sha256, jig: o.jigPath } });
-        const record: SmokeRecord = {};
-        const log = o.log.child({ slot: id });
-        const spec = o.jig.slots.find((x) => x.id === id)!;
-        try {
-          const steps = factorySmokeSteps(
-            {
-              spec,
-              io: s.io,
-              meter: s.meter,
-              openUart: () => openLink(s.uartPath, { baudRate: 115200, clock: o.clock, log, endpoints: o.endpoints }),
-              image: o.image,
-              baudRate: o.baudRate,
-              mainsVolts: o.jig.mains.volts,
-              log,
-            },
-            record,
-          );
-          const run = await runSteps(steps, { slot: id, clock: o.clock, log, report });
-          results.push({ ...run, record, tap: tapPath });
-        } finally {
-          await report.close();
-        }
+      programs.map(async ({ id, log, steps }) => {
+        const result = await runSlot(steps, {
+          slot: id,
+          clock: o.clock,
+          log,
+          sink,
+          timeoutMs: o.plan.plan.defaults.stepTimeoutMs,
+          onMarginal: o.plan.plan.defaults.onMarginal,
+          ...(o.signal ? { signal: o.signal } : {}),
+        });
+        results.push({ ...result, tap: tap.paths.get(id) ?? '', record: records.paths.get(id) ?? '' });
       }),
     );
   } finally {
     await station.close();
     uninstall();
+    await tap.close();
   }
   results.sort((a, b) => a.slot - b.slot);
-  for (const r of results) {
-    const steps = r.steps.map(({ error, ...x }) => ({ ...x, ...(error ? { error: error instanceof Error ? error.message : String(error) } : {}) }));
-    const unit = { slot: r.slot, passed: r.passed, mac: r.record.mac, image: o.image.name, sha256: o.image.sha256, steps, measurements: r.measurements };
-    await writeFile(join(o.outDir, `slot-${r.slot}.json`), JSON.stringify(unit, null, 2));
-  }
+  await sink.emit({ type: 'run-finished', run, slots: results, finishedAt: new Date().toISOString() });
   return results;
 }

@@ -11,15 +11,21 @@ import { classifyImage } from '../../firmware/image.ts';
 import { makeSyntheticImage } from '../../firmware/synthetic.ts';
 import { nativeEndpoints } from '../../rig/endpoints/native.ts';
 import { startVirtualJig, usesSim } from '../../sim/jig/in-process-jig.ts';
-import { runStation, type SlotResult } from '../../station/run-station.ts';
+import { runStation, type StationSlotResult } from '../../station/run-station.ts';
+import { loadPlan } from '../../suites/plan/load-plan.ts';
+import { assertRunnable } from '../../suites/registry.ts';
+import type { MeasurementResult } from '../../suites/model/measurement.ts';
 import { printJson } from '../output.ts';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 export const DEFAULT_SIM_JIG = resolve(HERE, '../../fixtures/jigs/virtual-1slot.json');
+export const PLAN_DIR = resolve(HERE, '../../fixtures/plans');
+export const DEFAULT_PLAN = 'factory';
 
 interface RunArgs {
   jig?: string;
   sim?: boolean;
+  plan: string;
   image?: string;
   baud: number;
   out?: string;
@@ -34,6 +40,7 @@ export const runCommand: CommandModule<object, RunArgs> = {
     y
       .option('jig', { type: 'string', describe: 'jig file (default with --sim: fixtures/jigs/virtual-1slot.json)' })
       .option('sim', { type: 'boolean', describe: 'run on the in-process virtual jig' })
+      .option('plan', { type: 'string', default: DEFAULT_PLAN, describe: 'plan name (fixtures/plans/<name>.json) or path to a plan file' })
       .option('image', { type: 'string', describe: 'OpenBeken image (default with --sim: a synthetic OpenBK7231N QIO image)' })
       .option('baud', { type: 'number', default: DEFAULT_BAUD })
       .option('slot', { type: 'array', number: true, describe: 'only these slot ids' })
@@ -41,6 +48,8 @@ export const runCommand: CommandModule<object, RunArgs> = {
       .option('json', { type: 'boolean' }) as unknown as Argv<RunArgs>,
   handler: async (args: ArgumentsCamelCase<RunArgs>) => {
     const log = rootLogger().child({ cmd: 'run' });
+    const plan = loadPlan(args.plan, PLAN_DIR);
+    assertRunnable(plan.plan, plan.source);
     const jigPath = args.jig ?? (args.sim ? DEFAULT_SIM_JIG : undefined);
     if (!jigPath) throw new ConfigError('no jig: give --jig <file>, or --sim for the virtual jig', { step: 'args' });
     const jig = loadJigFile(jigPath);
@@ -48,21 +57,24 @@ export const runCommand: CommandModule<object, RunArgs> = {
     if (args.sim && !virtual) throw new ConfigError(`--sim given, but jig ${jigPath} names real ports (no sim: devices)`, { step: 'args' });
 
     let image: { bytes: Uint8Array; offset: number; name: string; sha256?: string };
-    if (args.image) {
+    const imageFile = args.image ?? (plan.plan.image.file ? resolve(dirname(plan.source), plan.plan.image.file) : undefined);
+    if (imageFile) {
       let bytes: Uint8Array;
       try {
-        bytes = new Uint8Array(await readFile(args.image));
+        bytes = new Uint8Array(await readFile(imageFile));
       } catch (e) {
-        throw new ImageError(`cannot read image ${args.image}: ${(e as Error).message}`, { step: 'image' });
+        throw new ImageError(`cannot read image ${imageFile}: ${(e as Error).message}`, { step: 'image' });
       }
-      const info = classifyImage({ name: basename(args.image), bytes, targetChip: 'BK7231N' });
-      const plan = info.bytesToWrite(false);
-      image = { bytes: plan.bytes, offset: plan.offset, name: info.name, sha256: info.sha256 };
+      const info = classifyImage({ name: basename(imageFile), bytes, targetChip: 'BK7231N' });
+      const want = plan.plan.image.version;
+      if (want && info.version !== want) throw new ImageError(`image ${imageFile} is version ${info.version ?? 'unknown'}, plan '${plan.plan.name}' wants ${want}`, { step: 'image' });
+      const toWrite = info.bytesToWrite(false);
+      image = { bytes: toWrite.bytes, offset: toWrite.offset, name: info.name, sha256: info.sha256 };
     } else if (virtual) {
-      const im = makeSyntheticImage({ chip: 'BK7231N', kind: 'qio', version: '1.18.42', seed: 1 });
+      const im = makeSyntheticImage({ chip: 'BK7231N', kind: 'qio', version: plan.plan.image.version ?? '1.18.42', seed: 1 });
       const info = classifyImage({ name: im.name, bytes: im.bytes, targetChip: 'BK7231N' });
-      const plan = info.bytesToWrite(false);
-      image = { bytes: plan.bytes, offset: plan.offset, name: `${im.name} (synthetic)`, sha256: info.sha256 };
+      const toWrite = info.bytesToWrite(false);
+      image = { bytes: toWrite.bytes, offset: toWrite.offset, name: `${im.name} (synthetic)`, sha256: info.sha256 };
     } else throw new ConfigError('give --image <OpenBK7231N_QIO_*.bin> for a real jig', { step: 'args' });
 
     const clock = new RealClock(); // johnny-five keeps wall-clock timers: stations run in real time
@@ -71,24 +83,49 @@ export const runCommand: CommandModule<object, RunArgs> = {
     const sim = virtual ? startVirtualJig(jig, { clock, endpoints }) : undefined;
     const outDir = args.out ?? join('runs', new Date().toISOString().replace(/[:.]/g, '-'));
     const t0 = clock.now();
-    let results: SlotResult[];
+    let results: StationSlotResult[];
     try {
-      results = await runStation({ jig, jigPath, image, baudRate: args.baud, outDir, clock, log, endpoints, ...(args.slot ? { slots: args.slot } : {}) });
+      results = await runStation({ jig, jigPath, plan, image, baudRate: args.baud, outDir, clock, log, endpoints, ...(args.slot ? { slots: args.slot } : {}) });
     } finally {
       sim?.vj.dispose();
     }
     const seconds = (clock.now() - t0) / 1000;
-    const passed = results.filter((r) => r.passed).length;
-    if (args.json) printJson({ jig: jig.name, image: image.name, seconds, passed, failed: results.length - passed, out: outDir, slots: results.map((r) => ({ slot: r.slot, passed: r.passed, mac: r.record.mac, flashSeconds: r.record.flashSeconds, tap: r.tap, steps: r.steps.map((x) => ({ name: x.name, status: x.status })) })) });
+    const passed = results.filter((r) => r.verdict === 'pass').length;
+    const flashTime = (r: StationSlotResult): number | undefined => r.steps.flatMap((st) => st.measurements).find((m) => m.id === 'flashTime' && m.taken)?.value;
+    if (args.json)
+      printJson({
+        jig: jig.name,
+        plan: plan.plan.name,
+        image: image.name,
+        seconds,
+        passed,
+        failed: results.length - passed,
+        out: outDir,
+        slots: results.map((r) => ({ slot: r.slot, verdict: r.verdict, flagged: r.flagged, mac: r.unit.mac, flashSeconds: flashTime(r), tap: r.tap, record: r.record, steps: r.steps.map((x) => ({ name: x.name, status: x.status, attempt: x.attempt })) })),
+      });
     else {
-      process.stdout.write(`jig ${jig.name}${virtual ? ' (virtual)' : ''}, image ${image.name}\n\n`);
+      process.stdout.write(`jig ${jig.name}${virtual ? ' (virtual)' : ''}, plan ${plan.plan.name}, image ${image.name}\n\n`);
       for (const r of results) {
-        process.stdout.write(`slot ${r.slot}  ${r.passed ? 'PASS' : 'FAIL'}  MAC ${r.record.mac ?? '?'}  flash ${r.record.flashSeconds?.toFixed(1) ?? '-'} s  report ${r.tap}\n`);
-        for (const st of r.steps) process.stdout.write(`  ${st.status === 'pass' ? 'ok  ' : st.status === 'skip' ? 'skip' : 'FAIL'}  ${st.name}${st.error ? `: ${(st.error as Error).message}` : ''}\n`);
-        for (const m of r.measurements) process.stdout.write(`        ${m.name} = ${Number(m.value.toFixed(3))} ${m.unit} [${m.limits.min?.toFixed(2) ?? '-'} .. ${m.limits.max?.toFixed(2) ?? '-'}] ${m.passed ? 'ok' : 'OUT OF LIMITS'}\n`);
+        const ft = flashTime(r);
+        process.stdout.write(`slot ${r.slot}  ${r.verdict === 'pass' ? (r.flagged ? 'PASS (flagged)' : 'PASS') : 'FAIL'}  MAC ${String(r.unit.mac ?? '?')}  ${ft !== undefined ? `flash ${ft.toFixed(1)} s  ` : ''}record ${r.record}\n`);
+        for (const st of r.steps) {
+          const tag = st.status === 'pass' ? (st.flagged ? 'flag' : 'ok  ') : st.status === 'skip' ? 'skip' : 'FAIL';
+          const retry = st.attempt > 1 ? ` (attempt ${st.attempt} of ${st.maxAttempts})` : '';
+          process.stdout.write(`  ${tag}  ${st.name}${retry}${st.status === 'fail' && st.reason ? `: ${st.reason}` : ''}\n`);
+        }
+        for (const m of r.steps.flatMap((st) => st.measurements)) process.stdout.write(`        ${formatMeasurement(m)}\n`);
       }
       process.stdout.write(`\n${passed} of ${results.length} slots passed in ${seconds.toFixed(1)} s\n`);
     }
     if (passed !== results.length) process.exitCode = 9;
   },
 };
+
+/** One line per measurement: value ± U (k), the limits it was judged against, the decision. */
+function formatMeasurement(m: MeasurementResult): string {
+  const n = (v: number | undefined): string => (v === undefined ? '-' : Number(v.toFixed(3)).toString());
+  const limits = `[${n(m.limits?.low)} .. ${n(m.limits?.high)}]`;
+  const value = m.taken ? `${n(m.value)}${m.U > 0 ? ` ± ${Number(m.U.toPrecision(2))}` : ''} ${m.unit}`.trimEnd() : 'not taken';
+  const verdict = m.decision === 'accept' ? 'pass' : m.decision === 'accept-flagged' ? 'marginal (flagged)' : `${m.verdict.toUpperCase()}: ${m.reason}`;
+  return `${m.name} = ${value} ${limits} ${verdict}`;
+}

@@ -1,0 +1,124 @@
+import { mkdir, open, rename } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { ResultEvent, ResultSink, RunInfo } from '../suites/model/events.ts';
+import type { SlotResult, StepResult } from '../suites/model/step-result.ts';
+
+export const UNIT_RECORD_SCHEMA = 'plugrig.unit-record/1';
+
+/** The per-unit JSON record (`slot-N.json`), complete after every finished step. */
+export interface UnitRecord {
+  schema: typeof UNIT_RECORD_SCHEMA;
+  run?: RunInfo;
+  slot: number;
+  /** False until the slot finished: a record left incomplete is a unit interrupted mid-run. */
+  complete: boolean;
+  verdict: SlotResult['verdict'] | null;
+  flagged: boolean;
+  reason?: string;
+  unit: Record<string, unknown>;
+  /** The steps the slot will run, in order, and those finished so far (with measurements and checks). */
+  plannedSteps: string[];
+  steps: StepResult[];
+  startedAt: string;
+  finishedAt?: string;
+  updatedAt: string;
+}
+
+/**
+ * Persists each slot's unit record whenever something final happens (slot start, unit facts, every
+ * finished step, slot end): the whole record is written to a temporary file, fsync'ed and renamed
+ * over `slot-N.json`, then the directory is fsync'ed. A SIGKILL (or power loss) leaves the previous
+ * or the new record, never a torn one, and loses at most the step in progress.
+ */
+export class UnitRecordWriter implements ResultSink {
+  readonly #dir: string;
+  #run: RunInfo | undefined;
+  readonly #records = new Map<number, UnitRecord>();
+  /** Writes of one slot never overlap (two renames racing could land the older one last). */
+  readonly #queues = new Map<number, Promise<void>>();
+  readonly #now: () => string;
+  readonly paths = new Map<number, string>();
+
+  constructor(dir: string, o: { wallTime?: () => string } = {}) {
+    this.#dir = dir;
+    this.#now = o.wallTime ?? ((): string => new Date().toISOString());
+  }
+
+  async emit(e: ResultEvent): Promise<void> {
+    switch (e.type) {
+      case 'run-started':
+        this.#run = e.run;
+        return;
+      case 'slot-started':
+        this.#records.set(e.slot, {
+          schema: UNIT_RECORD_SCHEMA,
+          ...(this.#run ? { run: this.#run } : {}),
+          slot: e.slot,
+          complete: false,
+          verdict: null,
+          flagged: false,
+          unit: {},
+          plannedSteps: e.steps.map((s) => s.name),
+          steps: [],
+          startedAt: e.at,
+          updatedAt: e.at,
+        });
+        return this.#persist(e.slot);
+      case 'unit': {
+        const r = this.#records.get(e.slot);
+        if (!r) return;
+        Object.assign(r.unit, e.facts);
+        return this.#persist(e.slot);
+      }
+      case 'step-finished': {
+        const r = this.#records.get(e.slot);
+        if (!r) return;
+        r.steps.push(e.result);
+        return this.#persist(e.slot);
+      }
+      case 'slot-finished': {
+        const r = this.#records.get(e.slot);
+        if (!r) return;
+        r.complete = true;
+        r.verdict = e.result.verdict;
+        r.flagged = e.result.flagged;
+        if (e.result.reason) r.reason = e.result.reason;
+        r.unit = { ...r.unit, ...e.result.unit };
+        r.finishedAt = e.result.finishedAt;
+        return this.#persist(e.slot);
+      }
+      default:
+        return;
+    }
+  }
+
+  #persist(slot: number): Promise<void> {
+    const prev = this.#queues.get(slot) ?? Promise.resolve();
+    const next = prev.catch(() => undefined).then(() => this.#write(slot));
+    this.#queues.set(slot, next);
+    return next;
+  }
+
+  async #write(slot: number): Promise<void> {
+    const r = this.#records.get(slot)!;
+    r.updatedAt = this.#now();
+    const path = join(this.#dir, `slot-${slot}.json`);
+    const tmp = `${path}.tmp-${process.pid}`;
+    await mkdir(this.#dir, { recursive: true });
+    const fh = await open(tmp, 'w');
+    try {
+      await fh.writeFile(JSON.stringify(r, null, 2) + '\n');
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    await rename(tmp, path);
+    const dir = await open(this.#dir, 'r');
+    try {
+      await dir.sync();
+    } finally {
+      await dir.close();
+    }
+    this.paths.set(slot, path);
+  }
+}

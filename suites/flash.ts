@@ -1,0 +1,63 @@
+import { Bk7231Flasher } from '../rig/bk7231/flasher.ts';
+import { CallbackReset } from '../rig/bk7231/reset.ts';
+import { declareMeasurement, stepPolicy, type PlanDefaults } from './plan/declare.ts';
+import type { SuiteEntry } from './plan/schema.ts';
+import type { Step } from './runner/step.ts';
+import type { SlotHardware } from './slot-hardware.ts';
+
+export type FlashSuiteEntry = Extract<SuiteEntry, { suite: 'flash' }>;
+
+/**
+ * Flash the plan's image over the ROM with the UART side connected (mains stays off; the safe-state
+ * step isolates the UART again). Limits come from the plan entry.
+ */
+export function flashSuite(entry: FlashSuiteEntry, hw: SlotHardware, defaults: PlanDefaults): Step[] {
+  const il = hw.io.interlock;
+  const c = (): SlotHardware['io']['components'] => hw.io.components;
+  const policy = stepPolicy(entry, defaults);
+  // Timed by the station's clock; its resolution is far below any flash-time limit, so no budget.
+  const flashTime = declareMeasurement({ id: 'flashTime', name: 'flash time', unit: 's' }, entry.limits.flashTime, defaults);
+  return [
+    {
+      name: 'connect UART and 3V3 (mains off)',
+      critical: true,
+      ...policy,
+      run: async () => {
+        await il.connectUart();
+        await il.power3v3(true);
+      },
+    },
+    {
+      name: `flash ${hw.image.name}`,
+      critical: true,
+      ...policy,
+      measurements: [flashTime],
+      run: async (ctx) => {
+        const port = await hw.openUart();
+        const cen = { assert: async () => c().setCen(false), release: async () => c().setCen(true) };
+        const flasher = new Bk7231Flasher({ port, reset: new CallbackReset(cen, 50, 'jig CEN'), baudRate: hw.baudRate, log: ctx.log });
+        // The flasher takes no signal: closing its port is what stops it on a timeout or an abort.
+        const onAbort = (): void => void port.close().catch(() => undefined);
+        ctx.signal.addEventListener('abort', onAbort, { once: true });
+        const t0 = ctx.clock.now();
+        try {
+          const info = await flasher.connect();
+          ctx.check('chip is a BK7231N', info.chipName === 'BK7231N', { chipId: info.chipId });
+          if (info.mac) ctx.unit({ mac: info.mac });
+          await flasher.unprotect();
+          const w = await flasher.write(hw.image.bytes, hw.image.offset, { diff: entry.diff });
+          await flasher.reboot();
+          ctx.measure('flashTime', (ctx.clock.now() - t0) / 1000);
+          ctx.unit({ sectorsWritten: w.sectorsWritten });
+          return { mac: info.mac, flash: info.flashIdHex, written: w.sectorsWritten, unchanged: w.sectorsUnchanged, crc: '0x' + w.crc.toString(16) };
+        } finally {
+          ctx.signal.removeEventListener('abort', onAbort);
+          // After an abort the port may be closing already; a second close is not a new failure.
+          await port.close().catch((e: unknown) => {
+            if (!ctx.signal.aborted) throw e;
+          });
+        }
+      },
+    },
+  ];
+}

@@ -1,0 +1,214 @@
+import { z } from 'zod';
+
+/**
+ * The plan file (fixtures/plans/*.json): which suites run in which order with which limits and
+ * policies. Every suite the product will have is described here, also those not built yet, so a
+ * plan can be written and validated before its suite exists (the registry then refuses to run it).
+ */
+
+const MarginalActionSchema = z.enum(['retest', 'fail', 'pass-with-flag']);
+const GuardBandSchema = z.enum(['uncertainty', 'none']);
+const finite = z.number().finite();
+const nonNegative = z.number().finite().nonnegative();
+
+/** Limits of one measurement plus its decision policy. */
+export const PlanLimitSchema = z
+  .object({
+    low: finite.optional(),
+    high: finite.optional(),
+    nominal: finite.optional(),
+    tolerance: nonNegative.optional(),
+    tolerancePct: nonNegative.optional(),
+    marginal: nonNegative.optional(),
+    marginalPct: z.number().finite().min(0).max(50).optional(),
+    guardBand: GuardBandSchema.optional(),
+    onMarginal: MarginalActionSchema.optional(),
+    /** Largest acceptable expanded uncertainty U (k=2), in the measurement's unit. */
+    uncertaintyTarget: z.number().finite().positive().optional(),
+  })
+  .strict()
+  .superRefine((l, ctx) => {
+    if (l.low === undefined && l.high === undefined && l.tolerance === undefined && l.tolerancePct === undefined) {
+      ctx.addIssue({ code: z.ZodIssueCode.custom, message: 'give low, high, or a tolerance (tolerance / tolerancePct around a nominal)' });
+    }
+    if (l.low !== undefined && l.high !== undefined && l.low > l.high) ctx.addIssue({ code: z.ZodIssueCode.custom, message: `low ${l.low} is above high ${l.high}` });
+    if (l.marginal !== undefined && l.marginalPct !== undefined) ctx.addIssue({ code: z.ZodIssueCode.custom, message: 'give marginal or marginalPct, not both' });
+  });
+export type PlanLimit = z.infer<typeof PlanLimitSchema>;
+
+/** What every suite entry may say about its steps. */
+const stepPolicy = {
+  /** Extra attempts per step after a failure or a marginal result with action retest. */
+  retries: z.number().int().min(0).max(10).optional(),
+  /** Per-attempt timeout of each step of the suite. */
+  timeoutMs: z.number().int().positive().optional(),
+};
+
+const loadName = z.string().min(1);
+
+export const FlashSuiteSchema = z
+  .object({
+    suite: z.literal('flash'),
+    ...stepPolicy,
+    /** Rewrite only sectors whose CRC differs. */
+    diff: z.boolean().default(true),
+    limits: z.object({ flashTime: PlanLimitSchema }).strict(),
+  })
+  .strict();
+
+export const SmokeSuiteSchema = z
+  .object({
+    suite: z.literal('smoke'),
+    ...stepPolicy,
+    /** Jig load for the reference-meter check (default: the slot's first load). */
+    load: loadName.optional(),
+    /** How long the Wi-Fi LED may take to light after mains on. */
+    ledWithinMs: z.number().int().positive().default(3000),
+    limits: z.object({ mainsVoltage: PlanLimitSchema, loadPower: PlanLimitSchema, powerFactor: PlanLimitSchema }).strict(),
+  })
+  .strict();
+
+export const ProvisionSuiteSchema = z
+  .object({
+    suite: z.literal('provision'),
+    ...stepPolicy,
+    /** Wi-Fi network the unit joins; its password comes from the station's secret store, never a plan. */
+    wifiSsid: z.string().min(1).optional(),
+    mqttHost: z.string().min(1).optional(),
+  })
+  .strict();
+
+export const IdentitySuiteSchema = z
+  .object({
+    suite: z.literal('identity'),
+    ...stepPolicy,
+    chipset: z.literal('BK7231N').default('BK7231N'),
+    /** Build the plug must report (default: the plan's image version). */
+    expectVersion: z.string().min(1).optional(),
+  })
+  .strict();
+
+export const RelaySuiteSchema = z
+  .object({
+    suite: z.literal('relay'),
+    ...stepPolicy,
+    load: loadName.optional(),
+    limits: z.object({ switchTimeMs: PlanLimitSchema, offCurrentA: PlanLimitSchema }).strict(),
+  })
+  .strict();
+
+export const ButtonSuiteSchema = z
+  .object({
+    suite: z.literal('button'),
+    ...stepPolicy,
+    limits: z.object({ toggleTimeMs: PlanLimitSchema }).strict(),
+  })
+  .strict();
+
+export const LedSuiteSchema = z
+  .object({
+    suite: z.literal('led'),
+    ...stepPolicy,
+    limits: z.object({ apBlinkPeriodMs: PlanLimitSchema }).strict(),
+  })
+  .strict();
+
+const MeteringLimitsSchema = z
+  .object({ voltageErrorPct: PlanLimitSchema, currentErrorPct: PlanLimitSchema, powerErrorPct: PlanLimitSchema, pfError: PlanLimitSchema, creepW: PlanLimitSchema })
+  .partial()
+  .strict();
+
+export const LoadPointSchema = z
+  .object({
+    /** Jig load name, or "none" for the creep test. */
+    load: loadName,
+    /** Overrides the suite's limits at this point (e.g. ±3 % at 10 W). */
+    limits: MeteringLimitsSchema.optional(),
+  })
+  .strict();
+
+export const MeteringSuiteSchema = z
+  .object({
+    suite: z.literal('metering'),
+    ...stepPolicy,
+    settleMs: z.number().int().nonnegative().default(2000),
+    loadPoints: z.array(LoadPointSchema).min(1),
+    limits: MeteringLimitsSchema,
+  })
+  .strict();
+
+export const CalibrateSuiteSchema = z
+  .object({
+    suite: z.literal('calibrate'),
+    ...stepPolicy,
+    /** Calibration load (high power: small pulse quantization). */
+    load: loadName,
+    /** The plug's 1 s windows averaged at the calibration point. */
+    windows: z.number().int().positive().default(10),
+    /** Loads re-verified after calibration, with the metering limits. */
+    reverify: z.array(LoadPointSchema).default([]),
+    limits: MeteringLimitsSchema,
+  })
+  .strict();
+
+const SUITE_SCHEMAS = [
+  FlashSuiteSchema,
+  SmokeSuiteSchema,
+  ProvisionSuiteSchema,
+  IdentitySuiteSchema,
+  RelaySuiteSchema,
+  ButtonSuiteSchema,
+  LedSuiteSchema,
+  MeteringSuiteSchema,
+  CalibrateSuiteSchema,
+] as const;
+
+/** Every suite name a plan may use (built or not). */
+export const SUITE_NAMES: readonly string[] = SUITE_SCHEMAS.map((s) => s.shape.suite.value);
+
+export const SuiteEntrySchema = z.discriminatedUnion('suite', [...SUITE_SCHEMAS], {
+  errorMap: (issue, ctx) => {
+    if (issue.code === z.ZodIssueCode.invalid_union_discriminator) {
+      const got = (ctx.data as { suite?: unknown } | undefined)?.suite;
+      return { message: got === undefined ? `missing "suite" (one of ${SUITE_NAMES.join(', ')})` : `unknown suite '${String(got)}' (known: ${SUITE_NAMES.join(', ')})` };
+    }
+    return { message: ctx.defaultError };
+  },
+});
+export type SuiteEntry = z.infer<typeof SuiteEntrySchema>;
+export type SuiteName = SuiteEntry['suite'];
+
+export const PlanSchema = z
+  .object({
+    schema: z.literal('plugrig.plan/1'),
+    name: z.string().regex(/^[a-z0-9][a-z0-9-]*$/, 'lower-case letters, digits and dashes'),
+    description: z.string().optional(),
+    image: z
+      .object({
+        /** Image file, relative to the plan file; none: the --image option (or a synthetic image on the virtual jig). */
+        file: z.string().min(1).optional(),
+        /** OpenBeken version the image must be. */
+        version: z.string().min(1).optional(),
+      })
+      .strict()
+      .default({}),
+    device: z
+      .object({
+        /** OpenBeken device template (pins, flags) applied by provision and read back by identity. */
+        template: z.string().min(1),
+      })
+      .strict()
+      .optional(),
+    defaults: z
+      .object({
+        retries: z.number().int().min(0).max(10).default(0),
+        stepTimeoutMs: z.number().int().positive().default(120_000),
+        onMarginal: MarginalActionSchema.default('retest'),
+        guardBand: GuardBandSchema.default('uncertainty'),
+      })
+      .strict()
+      .default({}),
+    suites: z.array(SuiteEntrySchema).min(1, 'a plan runs at least one suite'),
+  })
+  .strict();
+export type Plan = z.infer<typeof PlanSchema>;
