@@ -5,6 +5,8 @@ import { join } from 'node:path';
 import { Parser, type Result } from 'tap-parser';
 import { FlashError } from '../rig/core/errors.ts';
 import { openTapReport, withTapReport, type TapReport, type TapVersion } from '../reports/tap-writer.ts';
+import type { MeasurementResult } from '../suites/model/measurement.ts';
+import type { Decision, Verdict } from '../suites/model/verdict.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'plugrig-tap-'));
 t.teardown(() => rmSync(dir, { recursive: true, force: true }));
@@ -28,6 +30,11 @@ function parse(text: string): Promise<Parsed> {
   });
 }
 
+/** A measurement as the model hands it over (judged already). */
+function judged(name: string, value: number, unit: string, limits: MeasurementResult['limits'], verdict: Verdict, decision: Decision, U = 0): MeasurementResult {
+  return { id: name, name, unit, taken: true, value, u: U / 2, k: 2, U, contributions: [], ...(limits ? { limits } : {}), guardBand: 'uncertainty', verdict, decision, reason: verdict === 'pass' ? 'within limits' : 'given', attempt: 1 };
+}
+
 /** A station-like run covering every kind of point; the same body for both versions. */
 async function sampleRun(report: TapReport): Promise<void> {
   report.ok('link established', { baud: 921600, attempts: 2 });
@@ -39,9 +46,9 @@ async function sampleRun(report: TapReport): Promise<void> {
   if (mac.ok) report.comment(`mac ${mac.value}`);
   report.step('relay clicks', { ok: true, diag: { clicks: 1 } });
   report.step('led blinks', false);
-  report.measurement('mains voltage', 229.5, 'V', { min: 207, max: 253 });
-  report.measurement('load current', 9.8, 'A', { min: 0, max: 10 });
-  report.measurement('standby power', 1.4, 'W', { max: 1 });
+  report.measurement(judged('mains voltage', 229.5, 'V', { low: 207, high: 253 }, 'pass', 'accept', 1.2));
+  report.measurement(judged('load current', 9.8, 'A', { low: 0, high: 10 }, 'marginal', 'accept-flagged'));
+  report.measurement(judged('standby power', 1.4, 'W', { high: 1 }, 'fail', 'reject'));
   report.skip('button press', 'no actuator on this jig');
   report.fail('console log', {
     expected: 'boot banner',
@@ -49,7 +56,7 @@ async function sampleRun(report: TapReport): Promise<void> {
     lines: ['boot', 'w '.repeat(45).trim()],
   });
   await report.subtest('energy calibration', async (sub) => {
-    sub.measurement('power error', 0.8, '%', { min: -2, max: 2 });
+    sub.measurement(judged('power error', 0.8, '%', { low: -2, high: 2 }, 'pass', 'accept'));
     sub.skip('reactive power', 'not metered');
   });
   await report.subtest('wifi', async (sub) => {
@@ -116,9 +123,9 @@ for (const version of [14, 13] as const) {
     t.match(byName.get('flash app')?.diag, {
       error: { name: 'FlashError', code: 'E_FLASH', message: 'write failed', context: { address: '0x11000', bytesSeen: '040e05', step: 'write' } },
     }, 'a thrown typed error becomes YAML with its context');
-    t.same(byName.get('mains voltage')?.diag, { value: 229.5, unit: 'V', limits: { min: 207, max: 253 }, marginal: false });
-    t.same(byName.get('load current')?.diag, { value: 9.8, unit: 'A', limits: { min: 0, max: 10 }, marginal: true }, 'near a limit → marginal');
-    t.same(byName.get('standby power')?.diag, { value: 1.4, unit: 'W', limits: { max: 1 }, marginal: false });
+    t.same(byName.get('mains voltage')?.diag, { value: 229.5, unit: 'V', U: 1.2, k: 2, limits: { low: 207, high: 253 }, verdict: 'pass', decision: 'accept', reason: 'within limits' });
+    t.match(byName.get('load current')?.diag, { verdict: 'marginal', decision: 'accept-flagged' }, 'a flagged marginal renders as ok with its verdict');
+    t.match(byName.get('standby power')?.diag, { value: 1.4, limits: { high: 1 }, verdict: 'fail', decision: 'reject' });
     t.equal(byName.get('button press')?.skip, 'no actuator on this jig');
     for (const p of points) {
       t.notOk(p.diag && ('at' in p.diag || 'source' in p.diag || 'stack' in p.diag), `${p.name}: no tap source/stack noise`);
@@ -193,20 +200,17 @@ t.test('a throwing body still leaves a complete, parseable file', async (t) => {
   t.match(okParsed.final, { ok: true, count: 1, pass: 1 });
 });
 
-t.test('measurement edge cases and reserved diag keys', async (t) => {
+t.test('measurements render the decision they are given, never their own judgement; reserved diag keys', async (t) => {
   const path = join(dir, 'edge.tap');
   const report = openTapReport(path, { title: 'edge' });
-  t.equal(report.measurement('nan', Number.NaN, 'V', { min: 0, max: 1 }), false, 'NaN fails');
-  t.equal(report.measurement('at min', 0, 'V', { min: 0, max: 10 }), true, 'limits are inclusive');
-  t.equal(report.measurement('just above min', 1.5, 'V', { min: 0, max: 10, marginalFraction: 0.2 }), true);
-  t.equal(report.measurement('one-sided', 95, '°C', { max: 100 }), true);
+  t.equal(report.measurement(judged('outside but accepted', 99, 'V', { low: 0, high: 1 }, 'pass', 'accept')), true, 'out of the limits, yet given accept: ok');
+  t.equal(report.measurement(judged('inside but rejected', 0.5, 'V', { low: 0, high: 1 }, 'fail', 'reject')), false, 'inside, yet given reject: not ok');
+  t.equal(report.measurement(judged('retest', 0.5, 'V', { low: 0, high: 1 }, 'marginal', 'retest')), false, 'a retest is not a pass');
+  t.equal(report.measurement({ ...judged('never taken', 0, 'V', undefined, 'fail', 'reject'), taken: false }), false);
   report.ok('reserved keys', { skip: 'not a skip', todo: 'not a todo', name: 'x' });
   await report.close();
   const { points, final } = await parse(readFileSync(path, 'utf8'));
-  t.match(final, { count: 5, pass: 4, fail: 1, skip: 0, todo: 0 }, 'user keys named skip/todo do not change the result');
-  t.match(points[0].diag, { marginal: false });
-  t.match(points[1].diag, { marginal: true });
-  t.match(points[2].diag, { marginal: true }, 'custom marginal fraction');
-  t.match(points[3].diag, { limits: { max: 100 }, marginal: true }, 'one-sided margin is 10% of the limit');
+  t.match(final, { count: 5, pass: 2, fail: 3, skip: 0, todo: 0 }, 'user keys named skip/todo do not change the result');
+  t.match(points[3].diag, { value: null, verdict: 'fail' });
   t.same(points[4].diag, { skip_: 'not a skip', todo_: 'not a todo', name_: 'x' });
 });

@@ -3,15 +3,18 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { RealClock } from '../rig/core/clock.ts';
-import { PlugrigError, TransportError } from '../rig/core/errors.ts';
 import { createLogger } from '../rig/core/log.ts';
 import { loadJigFile } from '../rig/jig/jig-config.ts';
 import { classifyImage } from '../firmware/image.ts';
 import { makeSyntheticImage } from '../firmware/synthetic.ts';
 import { runStation } from '../station/run-station.ts';
+import { loadPlan } from '../suites/plan/load-plan.ts';
+import { errorChain } from '../suites/model/step-result.ts';
+import type { UnitRecord } from '../reports/unit-record.ts';
 import { startVirtualJig } from '../sim/jig/in-process-jig.ts';
 
 const JIG_PATH = new URL('../fixtures/jigs/virtual-4slot.json', import.meta.url).pathname;
+const PLANS = new URL('../fixtures/plans', import.meta.url).pathname;
 
 t.test('4 slots in parallel; slot 2 adapter unplugged mid-flash: slot 2 fails cleanly, the others pass', async (t) => {
   const jig = loadJigFile(JIG_PATH);
@@ -36,6 +39,7 @@ t.test('4 slots in parallel; slot 2 adapter unplugged mid-flash: slot 2 fails cl
   const results = await runStation({
     jig,
     jigPath: JIG_PATH,
+    plan: loadPlan('factory', PLANS),
     image: { bytes: plan.bytes, offset: plan.offset, name: im.name },
     baudRate: 2_000_000,
     outDir,
@@ -44,25 +48,61 @@ t.test('4 slots in parallel; slot 2 adapter unplugged mid-flash: slot 2 fails cl
     endpoints,
   });
   t.ok(unplugged, 'the adapter was pulled during the flash');
-  t.same(results.map((r) => [r.slot, r.passed]), [[1, true], [2, false], [3, true], [4, true]]);
+  t.same(results.map((r) => [r.slot, r.verdict]), [[1, 'pass'], [2, 'fail'], [3, 'pass'], [4, 'pass']]);
   const s2 = results[1]!;
   const flashStep = s2.steps.find((s) => s.name.startsWith('flash'))!;
   t.equal(flashStep.status, 'fail');
+  t.equal(flashStep.attempt, 2, 'the plan allows one retry of the flash; both attempts are kept');
+  t.equal(flashStep.earlierAttempts.length, 1);
   // Typed, with the vanished port as the root cause (the flasher adds phase and address).
-  const chain: unknown[] = [];
-  for (let e: unknown = flashStep.error; e; e = (e as { cause?: unknown }).cause) chain.push(e);
-  t.ok(chain[0] instanceof PlugrigError, `typed error: ${(chain[0] as Error).message}`);
-  t.ok(chain.some((e) => e instanceof TransportError), 'caused by the transport, not a timeout or a crash');
-  t.match((chain[0] as PlugrigError).context, { phase: 'write' }, 'carries the flash phase');
-  t.type((chain[0] as PlugrigError).context.address, 'number', 'and the sector address');
+  const first = errorChain(flashStep.earlierAttempts[0]!.error);
+  t.ok(first[0]?.code?.startsWith('E_'), `typed error: ${first[0]?.message}`);
+  t.ok(first.some((e) => e.name === 'TransportError'), 'caused by the transport, not a timeout or a crash');
+  t.match(first[0]!.context, { phase: 'write', address: /^0x[0-9a-f]+$/ }, 'carries the flash phase and the sector address');
+  t.ok(errorChain(flashStep.error).some((e) => e.name === 'TransportError'), 'the retry found the adapter gone too');
+  t.match(flashStep.measurements, [{ id: 'flashTime', taken: false, verdict: 'fail' }], 'the flash time was declared and never taken');
   t.same(s2.steps.filter((s) => s.status === 'skip').length, 4, 'the mains steps of slot 2 were skipped');
+  t.equal(s2.steps.at(-1)!.name, 'safe state (mains off, loads off, UART isolated)');
   t.equal(s2.steps.at(-1)!.status, 'pass', 'slot 2 still ended in its safe state');
+  for (const r of results.filter((x) => x.verdict === 'pass')) {
+    const m = r.steps.flatMap((s) => s.measurements);
+    t.same(m.map((x) => [x.id, x.decision]), [['flashTime', 'accept'], ['mainsVoltage', 'accept'], ['loadPower', 'accept'], ['powerFactor', 'accept']], `slot ${r.slot}: every declared measurement taken and accepted`);
+    t.match(m.find((x) => x.id === 'mainsVoltage'), { limits: { low: 207, high: 253, nominal: 230 }, k: 2 }, 'limits from the plan, nominal from the jig');
+    t.ok(m.find((x) => x.id === 'mainsVoltage')!.U > 0, 'an expanded uncertainty from the reference meter');
+  }
   for (const r of results) {
     const unsafe = vj.slot(r.slot).history.where((s) => s.mainsEnergised && (s.uartConnected || s.supply3v3));
     t.same(unsafe, [], `slot ${r.slot}: mains never on together with UART or 3V3 (physical history)`);
   }
   t.equal(vj.slot(2).history.where((s) => s.mainsEnergised).length, 0, 'slot 2 never got mains');
-  const unit = JSON.parse(readFileSync(join(outDir, 'slot-2.json'), 'utf8')) as { passed: boolean; steps: Array<{ error?: string }> };
-  t.equal(unit.passed, false);
-  t.match(unit.steps.find((s) => s.error)?.error, /closed|unplugged|vanished|gone/i);
+  const unit = JSON.parse(readFileSync(join(outDir, 'slot-2.json'), 'utf8')) as UnitRecord;
+  t.match(unit, { complete: true, verdict: 'fail', run: { plan: { name: 'factory' } } });
+  const failed = unit.steps.find((s) => s.error)!;
+  t.match(failed.earlierAttempts[0]?.error?.message, /closed|unplugged|vanished|gone/i, 'the record keeps the first attempt and its error');
+  t.match(failed.error?.message, /cannot open sim:uart2/, 'and the retry');
+  const ok = JSON.parse(readFileSync(join(outDir, 'slot-1.json'), 'utf8')) as UnitRecord;
+  t.match(ok, { complete: true, verdict: 'pass', unit: { mac: /^c8:47:8c/ } });
+  t.equal(ok.steps.length, 8);
+  t.match(readFileSync(join(outDir, 'slot-1.tap'), 'utf8'), /^TAP version 14\n/);
+});
+
+t.test('plan flash-only: flashes, never switches mains, ends in the safe state', async (t) => {
+  const path = new URL('../fixtures/jigs/virtual-1slot.json', import.meta.url).pathname;
+  const jig = loadJigFile(path);
+  const clock = new RealClock();
+  const { vj, endpoints } = startVirtualJig(jig, { clock });
+  t.teardown(() => vj.dispose());
+  const im = makeSyntheticImage({ chip: 'BK7231N', kind: 'ua', version: '1.18.42', seed: 5, appBytes: 100_000 });
+  const info = classifyImage({ name: im.name, bytes: im.bytes, targetChip: 'BK7231N' });
+  const plan = info.bytesToWrite(false);
+  const outDir = mkdtempSync(join(tmpdir(), 'plugrig-station-flash-only-'));
+  const [r] = await runStation({ jig, jigPath: path, plan: loadPlan('flash-only', PLANS), image: { bytes: plan.bytes, offset: plan.offset, name: im.name }, baudRate: 2_000_000, outDir, clock, log: createLogger({}, 'silent'), endpoints });
+  t.equal(r!.verdict, 'pass', r!.reason ?? 'flash-only passes');
+  t.same(r!.steps.map((s) => s.status), ['pass', 'pass', 'pass', 'pass']);
+  t.match(r!.steps[2]!.measurements, [{ id: 'flashTime', taken: true, decision: 'accept' }]);
+  t.equal(vj.slot(1).history.where((s) => s.mainsEnergised).length, 0, 'mains never energised');
+  t.ok(vj.slot(1).history.where((s) => s.uartConnected && s.supply3v3).length > 0, 'the UART side was connected for the flash');
+  t.match(vj.slot(1).history.current(), { mainsEnergised: false, uartConnected: false, supply3v3: false, loadsOn: [] }, 'the physical end state is safe');
+  const rec = JSON.parse(readFileSync(join(outDir, 'slot-1.json'), 'utf8')) as UnitRecord;
+  t.match(rec, { complete: true, verdict: 'pass', run: { plan: { name: 'flash-only' } } });
 });

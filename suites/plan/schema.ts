@@ -164,7 +164,7 @@ const SUITE_SCHEMAS = [
 ] as const;
 
 /** Every suite name a plan may use (built or not). */
-export const SUITE_NAMES: readonly string[] = SUITE_SCHEMAS.map((s) => s.shape.suite.value);
+export const SUITE_NAMES = SUITE_SCHEMAS.map((s) => s.shape.suite.value);
 
 export const SuiteEntrySchema = z.discriminatedUnion('suite', [...SUITE_SCHEMAS], {
   errorMap: (issue, ctx) => {
