@@ -59,7 +59,7 @@ export function registerCoreCommands(reg: CommandRegistry, host: ObkFirmwareHost
       host.config.initCommandLine = text;
       host.configChanged();
     }
-    if (a.length > 1 && int(a[1]) === 1) runScript(text.split(';'));
+    if (a.length > 1 && int(a[1]) === 1) host.execute(text, 'script');
     return 'ok';
   });
   reg.register('SafeMode', ({ args }) => {

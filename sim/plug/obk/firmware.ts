@@ -546,6 +546,8 @@ export class ObkFirmware implements ObkFirmwareHost {
   #runScript(lines: string[]): void {
     const gen = this.#generation;
     void (async () => {
+      // The script VM runs its threads from the quick tick, not inside the command that started it.
+      await this.clock.sleep(QUICK_TICK_MS);
       for (const raw of lines) {
         if (gen !== this.#generation) return;
         const line = raw.trim();

@@ -130,6 +130,7 @@ export class FakeEnergyDriver implements ObkEnergyDriver {
   }
   calibrate(kind: 'voltage' | 'current' | 'power', args: string): ObkCommandResult {
     this.calls.push(`${kind} ${args}`);
+    if (args.trim() === '') return 'not-enough-arguments';
     if (this.calibrateResult === 'error') this.options.log('Error', 'EnergyMeter', 'Calibration incorrect - connect load first.');
     return this.calibrateResult;
   }
