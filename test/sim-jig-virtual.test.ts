@@ -9,6 +9,7 @@ import { VirtualPzem } from '../sim/pzem/virtual-pzem.ts';
 import * as F from './fixtures/firmata-traces.ts';
 import { LINK_CHECK_RX, LINK_CHECK_TX } from './fixtures/bk7231-traces.ts';
 import { PZEM_READ_INPUT_REQ_01 } from './fixtures/meter-traces.ts';
+import { provisionedObkImages, slotMac } from './fixtures/obk-plug-flash.ts';
 
 const ONE_SLOT = loadJigFile(new URL('../fixtures/jigs/virtual-1slot.json', import.meta.url).pathname);
 // virtual-1slot: cen 2, power3v3 3, uartIsolation 4, mains 5, loads R25 6 / R100 7 / M60 8, button 9,
@@ -17,7 +18,8 @@ const ONE_SLOT = loadJigFile(new URL('../fixtures/jigs/virtual-1slot.json', impo
 /** The jig on a virtual bus, driven over raw Firmata bytes (no johnny-five) on a VirtualClock. */
 async function rigUp(t: Test, spec: JigSpec = ONE_SLOT) {
   const clock = new VirtualClock();
-  const vj = VirtualJig.fromSpec(spec, { clock, seed: 3 });
+  // A plug flashed with OpenBeken and provisioned with the RMC021 template (what the jig tests assume).
+  const vj = VirtualJig.fromSpec(spec, { clock, seed: 3, chipOptions: (id) => ({ initialImages: provisionedObkImages(slotMac(3, id)) }) });
   const bus = new VirtualSerialBus(clock);
   vj.attachTo(bus);
   const io = new SerialPortStream({ binding: bus.binding, path: 'sim:io0', baudRate: 57600 });
@@ -42,7 +44,7 @@ async function rigUp(t: Test, spec: JigSpec = ONE_SLOT) {
   };
   await clock.sleep(20); // open: DTR auto-resets the board, it announces itself
   t.teardown(async () => {
-    vj.dispose();
+    await vj.dispose();
     if (io.isOpen) await new Promise<void>((r) => io.close(() => r()));
     for (const p of bus.paths()) bus.detach(p);
   });
@@ -102,6 +104,7 @@ t.test('over raw Firmata: CEN, 3V3 + isolation, LED sensor, UART isolation of th
   t.equal(r.slot.physical().supply3v3, true);
   await r.clock.sleep(400);
   t.equal(r.slot.chip.state, 'app', 'chip booted through the ROM into the app');
+  await r.clock.sleep(9000); // OpenBeken joins the station network (~5 s + association); the LED is then solid
   r.take();
   await r.clock.sleep(50);
   const lit = lastA0(r.take())!;
@@ -138,7 +141,7 @@ t.test('over raw Firmata: mains, the button toggles the plug relay, relaySense, 
   r.take();
   await r.pin(5, true); // mains on (isolation open): the plug runs from its own supply
   t.equal(r.slot.physical().mainsEnergised, true);
-  await r.clock.sleep(400);
+  await r.clock.sleep(9000); // boot, join the station network: LED solid
   t.equal(r.slot.plug.ledLit(), true);
   await r.pin(7, true); // R100 relay closed, but the plug relay is still open
   t.equal(r.slot.branch.measure('input').amps, 0, 'no current before the plug relay closes');

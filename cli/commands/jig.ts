@@ -55,7 +55,7 @@ export const jigCommand: CommandModule<object, JigArgs> = {
     } finally {
       await station?.close();
       uninstall();
-      sim?.vj.dispose();
+      await sim?.vj.dispose();
     }
     rows.sort((a, b) => a.slot - b.slot);
     const failed = rows.filter((r) => !r.ok).length;

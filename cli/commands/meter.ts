@@ -54,7 +54,7 @@ export const meterCommand: CommandModule<object, MeterArgs> = {
       }
     } finally {
       await meter.close();
-      sim?.vj.dispose();
+      await sim?.vj.dispose();
     }
   },
 };

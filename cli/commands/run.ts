@@ -80,14 +80,16 @@ export const runCommand: CommandModule<object, RunArgs> = {
     const clock = new RealClock(); // johnny-five keeps wall-clock timers: stations run in real time
     // The composition root: the machine's endpoints, plus the virtual jig's when the file names one.
     const endpoints = nativeEndpoints();
-    const sim = virtual ? startVirtualJig(jig, { clock, endpoints }) : undefined;
+    // TRANSITIONAL: the smoke run does not provision the template yet, and an unprovisioned OpenBeken
+    // plug has no LED/button/relay pins; the pin-level plug model stands in until it does.
+    const sim = virtual ? startVirtualJig(jig, { clock, endpoints, plugModel: 'pin-level' }) : undefined;
     const outDir = args.out ?? join('runs', new Date().toISOString().replace(/[:.]/g, '-'));
     const t0 = clock.now();
     let results: StationSlotResult[];
     try {
       results = await runStation({ jig, jigPath, plan, image, baudRate: args.baud, outDir, clock, log, endpoints, ...(args.slot ? { slots: args.slot } : {}) });
     } finally {
-      sim?.vj.dispose();
+      await sim?.vj.dispose();
     }
     const seconds = (clock.now() - t0) / 1000;
     const passed = results.filter((r) => r.verdict === 'pass').length;

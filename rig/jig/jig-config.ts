@@ -125,6 +125,11 @@ export const SlotSchema = z
       .strict(),
     /** Reference meter for this slot: key of meters, and the channel/element on it. */
     meter: z.object({ ref: z.string().min(1), channel: z.number().int().min(1).default(1) }).strict(),
+    /**
+     * Only for the virtual jig (the rig ignores it): the unit's injected defects by name, e.g.
+     * ["relay-stuck-open", "shunt-off-10"]; the simulator validates the names (sim/plug/plug-defects.ts).
+     */
+    sim: z.object({ defects: z.array(z.string().min(1)).default([]) }).strict().optional(),
   })
   .strict();
 export type SlotSpec = z.infer<typeof SlotSchema>;

@@ -4,7 +4,7 @@ import type { EndpointRegistry } from '../../rig/endpoints/registry.ts';
 import type { JigSpec } from '../../rig/jig/jig-config.ts';
 import { registerVirtualBus } from '../serial/bus-endpoints.ts';
 import { SIM_PREFIX, VirtualSerialBus } from '../serial/virtual-binding.ts';
-import { VirtualJig } from './virtual-jig.ts';
+import { VirtualJig, type VirtualJigOptions } from './virtual-jig.ts';
 
 /** Does this jig name any in-process virtual device (`sim:` port)? */
 export function usesSim(jig: JigSpec): boolean {
@@ -28,10 +28,14 @@ export interface InProcessJig {
  * USB relay boards and hubs on a fake USB bus, both registered as endpoint resolvers in
  * `endpoints` (default: a fresh registry of the machine's native endpoints).
  */
-export function startVirtualJig(jig: JigSpec, o: { clock: Clock; seed?: number; endpoints?: EndpointRegistry }): InProcessJig {
-  const endpoints = o.endpoints ?? nativeEndpoints();
-  const bus = new VirtualSerialBus(o.clock);
-  const vj = VirtualJig.fromSpec(jig, { clock: o.clock, seed: o.seed ?? 1 });
+export function startVirtualJig(
+  jig: JigSpec,
+  o: { clock: Clock; seed?: number; endpoints?: EndpointRegistry } & Pick<VirtualJigOptions, 'plugModel' | 'wifi' | 'network' | 'http' | 'defects'>,
+): InProcessJig {
+  const { clock, seed, endpoints: given, ...plugs } = o;
+  const endpoints = given ?? nativeEndpoints();
+  const bus = new VirtualSerialBus(clock);
+  const vj = VirtualJig.fromSpec(jig, { clock, seed: seed ?? 1, ...plugs });
   vj.attachTo(bus);
   registerVirtualBus(endpoints, bus);
   return { bus, vj, endpoints };

@@ -162,7 +162,7 @@ export async function startVirtualJigOnPtys(o: StartPtyJigOptions): Promise<PtyJ
     if (closed) return;
     closed = true;
     await Promise.all([...bridges.map((b) => b.close()), ...servers.map((s) => s.close())]);
-    vj.dispose();
+    await vj.dispose();
     // The file describes ptys that no longer exist.
     if (written) rmSync(jigFile, { force: true });
   };

@@ -5,6 +5,9 @@ import { VirtualBk7231, type VirtualBk7231Options } from '../bk7231/virtual-bk72
 import { UNO_LAYOUT, MEGA2560_LAYOUT, type FirmataLayoutName } from '../firmata/board-layouts.ts';
 import { VirtualFirmataBoard } from '../firmata/virtual-firmata-board.ts';
 import { MainsNetwork, type MainsBranch } from '../mains/mains-network.ts';
+import { StationNetwork } from '../net/station-network.ts';
+import { ObkPlug, type ObkFirmwareFactory, type PlugNetwork } from '../plug/obk-plug.ts';
+import { parsePlugDefects } from '../plug/plug-defects.ts';
 import { PinLevelPlug } from '../plug/pin-level-plug.ts';
 import { VirtualPzem } from '../pzem/virtual-pzem.ts';
 import { VirtualWt310e } from '../scpi/virtual-wt310e.ts';
@@ -29,7 +32,28 @@ export interface VirtualJigOptions {
   chipOptions?: (slotId: number) => Omit<VirtualBk7231Options, 'cenWiring'>;
   /** Firmata boards' reset-to-sketch time, ms. Default 0. */
   firmataBootMs?: number;
+  /**
+   * The station's Wi-Fi network the plugs join once provisioned. Default: a StationNetwork with
+   * `wifi` (or SSID "plugrig-station" / password "plugrig-virtual"), leases kept in memory only.
+   */
+  network?: PlugNetwork;
+  wifi?: { ssid: string; pass: string };
+  /** The virtual OpenBeken firmware core that a booted OpenBeken image runs. */
+  firmware?: ObkFirmwareFactory;
+  /** Serve each OpenBeken plug's HTTP API on loopback (default true). */
+  http?: boolean;
+  /** Defects per slot by name (added to the jig file's `sim.defects`), e.g. for tests. */
+  defects?: (slotId: number) => readonly string[];
+  /**
+   * 'obk' (default): the flash-backed plug that runs what its flash holds. 'pin-level': the earlier
+   * model whose app lights the LED and toggles the relay without any config; TRANSITIONAL, only for
+   * the factory smoke run until it provisions the template offline, then to be deleted.
+   */
+  plugModel?: 'obk' | 'pin-level';
 }
+
+/** The station network a virtual jig gets when none is given. */
+export const DEFAULT_VIRTUAL_WIFI = Object.freeze({ ssid: 'plugrig-station', pass: 'plugrig-virtual' });
 
 /** Minimal bus surface attachTo needs (VirtualSerialBus satisfies it). */
 export interface AttachableBus {
@@ -41,7 +65,7 @@ export interface AttachableBus {
 type SlotOutput = 'cen' | 'power3v3' | 'uartIsolation' | 'mains' | 'button';
 
 /**
- * One slot of the virtual jig: a CB2S plug (PinLevelPlug around a VirtualBk7231) wired to its I/O
+ * One slot of the virtual jig: a CB2S plug (ObkPlug around a VirtualBk7231) wired to its I/O
  * board, the mains network and the slot's USB-UART exactly as the jig file says.
  *
  * Logical pin levels (true = active; `activeLow` inverts the electrical level):
@@ -56,7 +80,7 @@ export class VirtualSlot {
   readonly id: number;
   readonly spec: SlotSpec;
   readonly chip: VirtualBk7231;
-  readonly plug: PinLevelPlug;
+  readonly plug: ObkPlug | PinLevelPlug;
   readonly uart: SlotUartLink;
   readonly branch: MainsBranch;
   readonly board: VirtualFirmataBoard;
@@ -68,7 +92,7 @@ export class VirtualSlot {
   #lidClosed = true;
   #estopPressed = false;
 
-  constructor(spec: SlotSpec, board: VirtualFirmataBoard, branch: MainsBranch, options: VirtualJigOptions, seed: number) {
+  constructor(spec: SlotSpec, board: VirtualFirmataBoard, branch: MainsBranch, options: VirtualJigOptions, seed: number, network: PlugNetwork) {
     this.id = spec.id;
     this.spec = spec;
     this.board = board;
@@ -76,8 +100,28 @@ export class VirtualSlot {
     this.#clock = options.clock;
     this.#rtsWired = spec.reset.method === 'modem-lines';
     const mac = Uint8Array.from([0xc8, 0x47, 0x8c, (seed >>> 8) & 0xff, seed & 0xff, spec.id & 0xff]);
-    this.chip = new VirtualBk7231({ seed: seed * 1000 + spec.id, mac, ...options.chipOptions?.(spec.id), cenWiring: 'none' });
-    this.plug = new PinLevelPlug({ chip: this.chip, clock: options.clock });
+    const defects = parsePlugDefects([...(spec.sim?.defects ?? []), ...(options.defects?.(spec.id) ?? [])], `slot ${spec.id}`);
+    const unitSeed = seed * 1000 + spec.id;
+    this.chip = new VirtualBk7231({
+      seed: unitSeed,
+      mac,
+      ...(defects.appDoesNotBoot ? { appDoesNotBoot: true } : {}),
+      ...options.chipOptions?.(spec.id),
+      cenWiring: 'none',
+    });
+    this.plug =
+      options.plugModel === 'pin-level'
+        ? new PinLevelPlug({ chip: this.chip, clock: options.clock })
+        : new ObkPlug({
+            chip: this.chip,
+            clock: options.clock,
+            branch,
+            network,
+            seed: unitSeed,
+            defects: defects.plug,
+            http: options.http ?? true,
+            ...(options.firmware ? { firmware: options.firmware } : {}),
+          });
     this.uart = new SlotUartLink(this.chip, options.clock, (lines) => {
       this.#lines = lines;
       this.#apply();
@@ -88,12 +132,14 @@ export class VirtualSlot {
     board.setAnalog(spec.pins.ledSensor.analog, () =>
       (this.plug.ledLit() ? LED_SENSOR_LIT : LED_SENSOR_DARK) + Math.round((noise() * 2 - 1) * LED_SENSOR_NOISE),
     );
+    // The plug switches its output on the branch itself; the jig senses the contact.
+    const pinLevel = this.plug instanceof PinLevelPlug;
     this.plug.onRelayChange((closed) => {
-      branch.setPlugRelay(closed);
+      if (pinLevel) branch.setPlugRelay(closed);
       this.#drive(spec.pins.relaySense, closed);
       this.#record();
     });
-    this.#drive(spec.pins.relaySense, false);
+    this.#drive(spec.pins.relaySense, this.plug.relayClosed());
     this.#drive(spec.pins.lid, this.#lidClosed);
     this.#drive(spec.pins.estop, this.#estopPressed);
     this.#record();
@@ -159,8 +205,15 @@ export class VirtualSlot {
     this.#record();
   }
 
-  dispose(): void {
-    this.plug.dispose();
+  /** Power the plug down; resolves when its firmware has stopped (HTTP server closed). */
+  async dispose(): Promise<void> {
+    await this.plug.dispose();
+  }
+
+  /** Where this slot's plug serves HTTP right now (its lease or AP address), if it runs OpenBeken. */
+  plugUrl(): string | undefined {
+    const a = this.plug instanceof ObkPlug ? this.plug.obkFirmware()?.httpAddress() : undefined;
+    return a ? `http://${a.host}:${a.port}` : undefined;
   }
 
   #cenLow(): boolean {
@@ -188,7 +241,7 @@ export class VirtualSlot {
 }
 
 /**
- * The whole virtual jig a jig file describes: per slot a PinLevelPlug with its VirtualBk7231, one
+ * The whole virtual jig a jig file describes: per slot an ObkPlug with its VirtualBk7231, one
  * VirtualFirmataBoard per I/O board (Mega layout when the pins need it), the MainsNetwork, and the
  * reference meters (virtual PZEM-004T / WT310E) measuring each slot's plug input.
  */
@@ -199,12 +252,16 @@ export class VirtualJig {
   readonly boards = new Map<string, VirtualFirmataBoard>();
   readonly meters = new Map<string, VirtualPzem | VirtualWt310e>();
   readonly slots = new Map<number, VirtualSlot>();
+  /** The station network every slot's plug joins. */
+  readonly network: PlugNetwork;
 
   private constructor(spec: JigSpec, options: VirtualJigOptions) {
     this.spec = spec;
     this.clock = options.clock;
     this.mains = new MainsNetwork({ clock: options.clock, volts: spec.mains.volts, hz: spec.mains.hz });
     const seed = options.seed ?? 1;
+    const wifi = options.wifi ?? DEFAULT_VIRTUAL_WIFI;
+    this.network = options.network ?? new StationNetwork({ clock: options.clock, ssid: wifi.ssid, pass: wifi.pass });
     const usbSlot = spec.slots.find(slotUsesUsb);
     if (usbSlot) {
       throw new ConfigError(`slot ${usbSlot.id}: the virtual jig simulates I/O-board pins only, not dcttech relay or hub-port outputs`, { step: 'virtual-jig', slot: usbSlot.id });
@@ -218,7 +275,7 @@ export class VirtualJig {
     for (const s of spec.slots) {
       const board = this.boards.get(s.io);
       if (!board) throw new ConfigError(`slot ${s.id}: unknown I/O board "${s.io}"`, { slot: s.id, step: 'virtual-jig' });
-      const slot = new VirtualSlot(s, board, this.mains.branch(`slot${s.id}`), options, seed);
+      const slot = new VirtualSlot(s, board, this.mains.branch(`slot${s.id}`), options, seed, this.network);
       this.slots.set(s.id, slot);
       for (const [pin, apply] of slot.outputPins()) {
         const key = `${s.io}:${pin}`;
@@ -302,10 +359,14 @@ export class VirtualJig {
     for (const d of this.devices()) bus.attach(d.path, d.device, d.options);
   }
 
-  /** Power everything down so no timer is left on the clock. */
-  dispose(): void {
-    for (const slot of this.slots.values()) slot.dispose();
+  /**
+   * Power everything down so no timer is left on the clock; resolves when every plug's firmware has
+   * stopped (HTTP servers closed).
+   */
+  async dispose(): Promise<void> {
+    const stopped = [...this.slots.values()].map((slot) => slot.dispose());
     for (const board of this.boards.values()) board.powerOff();
+    await Promise.all(stopped);
   }
 
   static #pinSpecOf(slot: SlotSpec, pin: number): PinSpec {

@@ -7,6 +7,8 @@ import { Bl0937Chip, type Bl0937ChipOptions } from './bl0937/bl0937-chip.ts';
 import type { Bl0937Defects } from './bl0937/defects.ts';
 import { createObkBl0937Driver } from './bl0937/obk-bl0937-driver.ts';
 import type { ObkEnergyDriver, ObkEnergyDriverOptions, ObkGpio, ObkStorage, ObkWifiEnvironment } from './obk/contracts.ts';
+import type { ObkFirmware } from './obk/firmware.ts';
+import { obkFirmwareFactory } from './obk-firmware-factory.ts';
 import { FlashObkStorage } from './obk-storage.ts';
 import { CB2S_PLUG_PINS, type PlugHardware } from './plug-hardware.ts';
 import { TuyaStockFirmware } from './tuya-stock-firmware.ts';
@@ -53,6 +55,8 @@ export interface ObkFirmwareEnv {
 /** A running OpenBeken firmware as the plug controls it. */
 export interface RunningObkFirmware {
   readonly safeMode: boolean;
+  /** The firmware core itself (commands, log), when it is sim/plug/obk's ObkFirmware. */
+  readonly firmware?: ObkFirmware;
   /** Power loss or reset: stop every timer and close the server; nothing is saved. */
   stop(): Promise<void> | void;
 }
@@ -74,7 +78,7 @@ export interface ObkPlugOptions {
   /** The slot's mains branch: the relay switches the plug output, the BL0937 measures it. */
   branch?: MainsBranch;
   network?: PlugNetwork;
-  /** Starts the virtual OpenBeken firmware (sim/plug/obk/); without it an OpenBeken image boots to nothing visible. */
+  /** Starts the virtual OpenBeken firmware; default: sim/plug/obk's ObkFirmware (obk-firmware-factory.ts). */
   firmware?: ObkFirmwareFactory;
   /** Serve the firmware's HTTP API on loopback (default true when a network is given). */
   http?: boolean;
@@ -109,7 +113,7 @@ export class ObkPlug implements PlugHardware {
   readonly defects: Readonly<ObkPlugDefects>;
   readonly #branch: MainsBranch | undefined;
   readonly #network: PlugNetwork | undefined;
-  readonly #firmwareFactory: ObkFirmwareFactory | undefined;
+  readonly #firmwareFactory: ObkFirmwareFactory;
   readonly #http: boolean;
   #supply3v3 = false;
   #mains = false;
@@ -131,7 +135,7 @@ export class ObkPlug implements PlugHardware {
     this.defects = { ...o.defects };
     this.#branch = o.branch;
     this.#network = o.network;
-    this.#firmwareFactory = o.firmware;
+    this.#firmwareFactory = o.firmware ?? obkFirmwareFactory();
     this.#http = o.http ?? o.network !== undefined;
     this.storage = new FlashObkStorage(this.chip.flash);
     const branch = o.branch;
@@ -209,6 +213,11 @@ export class ObkPlug implements PlugHardware {
     return this.#running.fw.safeMode ? 'openbeken-safe-mode' : 'openbeken';
   }
 
+  /** The running OpenBeken firmware core (undefined when something else or nothing runs). */
+  obkFirmware(): ObkFirmware | undefined {
+    return this.#running?.kind === 'openbeken' ? this.#running.fw.firmware : undefined;
+  }
+
   /** Level of a GPIO as driven by the firmware (undefined: input). */
   pinOutput(pin: number): boolean | undefined {
     return this.#out.get(pin);
@@ -246,7 +255,7 @@ export class ObkPlug implements PlugHardware {
       const tuya = new TuyaStockFirmware(this.clock, this.gpio);
       this.#running = { kind: 'tuya', fw: tuya };
       tuya.start();
-    } else if (fw.kind === 'openbeken' && this.#firmwareFactory) {
+    } else if (fw.kind === 'openbeken') {
       const started = this.#firmwareFactory(this.#env(fw));
       this.#running = { kind: 'openbeken', fw: started };
       if (this.defects.bootLoop && !started.safeMode) {
