@@ -28,7 +28,8 @@ export interface RunStationOptions {
   /** For the reports' metadata. */
   jigPath: string;
   plan: LoadedPlan;
-  image: StationImage;
+  /** What the plan's flash suite writes (none for a plan that does not flash). */
+  image?: StationImage;
   baudRate: number;
   outDir: string;
   clock: Clock;
@@ -61,7 +62,7 @@ export async function runStation(o: RunStationOptions): Promise<StationSlotResul
     runId: randomUUID(),
     plan: { name: o.plan.plan.name, sha256: o.plan.sha256, source: o.plan.source },
     jig: { name: o.jig.name, source: o.jigPath },
-    image: { name: o.image.name, ...(o.image.sha256 ? { sha256: o.image.sha256 } : {}) },
+    ...(o.image ? { image: { name: o.image.name, ...(o.image.sha256 ? { sha256: o.image.sha256 } : {}) } } : {}),
     startedAt: new Date().toISOString(),
   };
   await sink.emit({ type: 'run-started', run });
@@ -78,7 +79,7 @@ export async function runStation(o: RunStationOptions): Promise<StationSlotResul
         io: s.io,
         meter: s.meter,
         openUart: () => openLink(s.uartPath, { baudRate: 115200, clock: o.clock, log, endpoints: o.endpoints }),
-        image: o.image,
+        ...(o.image ? { image: o.image } : {}),
         baudRate: o.baudRate,
         mainsVolts: o.jig.mains.volts,
         log,

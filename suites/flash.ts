@@ -1,5 +1,6 @@
 import { Bk7231Flasher } from '../rig/bk7231/flasher.ts';
 import { CallbackReset } from '../rig/bk7231/reset.ts';
+import { ConfigError } from '../rig/core/errors.ts';
 import { declareMeasurement, stepPolicy, type PlanDefaults } from './plan/declare.ts';
 import type { SuiteEntry } from './plan/schema.ts';
 import type { Step } from './runner/step.ts';
@@ -12,6 +13,8 @@ export type FlashSuiteEntry = Extract<SuiteEntry, { suite: 'flash' }>;
  * step isolates the UART again). Limits come from the plan entry.
  */
 export function flashSuite(entry: FlashSuiteEntry, hw: SlotHardware, defaults: PlanDefaults): Step[] {
+  const image = hw.image;
+  if (!image) throw new ConfigError(`plan flashes (suite 'flash') but the run has no image`, { slot: hw.spec.id, step: 'plan' });
   const il = hw.io.interlock;
   const c = (): SlotHardware['io']['components'] => hw.io.components;
   const policy = stepPolicy(entry, defaults);
@@ -28,7 +31,7 @@ export function flashSuite(entry: FlashSuiteEntry, hw: SlotHardware, defaults: P
       },
     },
     {
-      name: `flash ${hw.image.name}`,
+      name: `flash ${image.name}`,
       critical: true,
       ...policy,
       measurements: [flashTime],
@@ -45,7 +48,7 @@ export function flashSuite(entry: FlashSuiteEntry, hw: SlotHardware, defaults: P
           ctx.check('chip is a BK7231N', info.chipName === 'BK7231N', { chipId: info.chipId });
           if (info.mac) ctx.unit({ mac: info.mac });
           await flasher.unprotect();
-          const w = await flasher.write(hw.image.bytes, hw.image.offset, { diff: entry.diff });
+          const w = await flasher.write(image.bytes, image.offset, { diff: entry.diff });
           await flasher.reboot();
           ctx.measure('flashTime', (ctx.clock.now() - t0) / 1000);
           ctx.unit({ sectorsWritten: w.sectorsWritten });

@@ -11,7 +11,8 @@ export interface SlotHardware {
   meter: ReferenceMeter;
   /** Opens the slot's USB-UART (closed again after flashing, before mains comes on). */
   openUart(): Promise<Bk7231Port & { close(): Promise<void> }>;
-  image: { bytes: Uint8Array; offset: number; name: string };
+  /** The image a flash suite writes; absent when the run has none (a plan that does not flash). */
+  image?: { bytes: Uint8Array; offset: number; name: string };
   baudRate: number;
   /** Nominal mains voltage of the station (the nominal of the mains-voltage limits). */
   mainsVolts: number;

@@ -56,9 +56,12 @@ export const runCommand: CommandModule<object, RunArgs> = {
     const virtual = usesSim(jig);
     if (args.sim && !virtual) throw new ConfigError(`--sim given, but jig ${jigPath} names real ports (no sim: devices)`, { step: 'args' });
 
-    let image: { bytes: Uint8Array; offset: number; name: string; sha256?: string };
+    // A plan without a flash suite (verify, calibrate) needs no image.
+    const flashes = plan.plan.suites.some((e) => e.suite === 'flash');
+    let image: { bytes: Uint8Array; offset: number; name: string; sha256?: string } | undefined;
     const imageFile = args.image ?? (plan.plan.image.file ? resolve(dirname(plan.source), plan.plan.image.file) : undefined);
-    if (imageFile) {
+    if (!flashes) image = undefined;
+    else if (imageFile) {
       let bytes: Uint8Array;
       try {
         bytes = new Uint8Array(await readFile(imageFile));
@@ -87,7 +90,7 @@ export const runCommand: CommandModule<object, RunArgs> = {
     const t0 = clock.now();
     let results: StationSlotResult[];
     try {
-      results = await runStation({ jig, jigPath, plan, image, baudRate: args.baud, outDir, clock, log, endpoints, ...(args.slot ? { slots: args.slot } : {}) });
+      results = await runStation({ jig, jigPath, plan, ...(image ? { image } : {}), baudRate: args.baud, outDir, clock, log, endpoints, ...(args.slot ? { slots: args.slot } : {}) });
     } finally {
       await sim?.vj.dispose();
     }
@@ -98,7 +101,7 @@ export const runCommand: CommandModule<object, RunArgs> = {
       printJson({
         jig: jig.name,
         plan: plan.plan.name,
-        image: image.name,
+        image: image?.name,
         seconds,
         passed,
         failed: results.length - passed,
@@ -106,7 +109,7 @@ export const runCommand: CommandModule<object, RunArgs> = {
         slots: results.map((r) => ({ slot: r.slot, verdict: r.verdict, flagged: r.flagged, mac: r.unit.mac, flashSeconds: flashTime(r), tap: r.tap, record: r.record, steps: r.steps.map((x) => ({ name: x.name, status: x.status, attempt: x.attempt })) })),
       });
     else {
-      process.stdout.write(`jig ${jig.name}${virtual ? ' (virtual)' : ''}, plan ${plan.plan.name}, image ${image.name}\n\n`);
+      process.stdout.write(`jig ${jig.name}${virtual ? ' (virtual)' : ''}, plan ${plan.plan.name}${image ? `, image ${image.name}` : ''}\n\n`);
       for (const r of results) {
         const ft = flashTime(r);
         process.stdout.write(`slot ${r.slot}  ${r.verdict === 'pass' ? (r.flagged ? 'PASS (flagged)' : 'PASS') : 'FAIL'}  MAC ${String(r.unit.mac ?? '?')}  ${ft !== undefined ? `flash ${ft.toFixed(1)} s  ` : ''}record ${r.record}\n`);
