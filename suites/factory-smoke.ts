@@ -10,6 +10,12 @@ export type SmokeSuiteEntry = Extract<SuiteEntry, { suite: 'smoke' }>;
 
 /** The reference meter's stated accuracy is a bound with no known distribution: rectangular. */
 const REFERENCE_BUDGET: UncertaintySpec = { k: 2, contributions: [{ name: 'reference accuracy', distribution: 'rectangular' }] };
+/**
+ * The load power's nominal is scaled by the measured voltage (P = rating·(V/Vn)²), so the voltage's
+ * standard uncertainty enters too (as 2·P·u(V)/V, already a standard uncertainty). Both terms come
+ * from one instrument and may correlate; adding them in quadrature is the smaller, stated choice.
+ */
+const LOAD_POWER_BUDGET: UncertaintySpec = { k: 2, contributions: [...REFERENCE_BUDGET.contributions, { name: 'nominal via measured voltage', distribution: 'normal' }] };
 
 /**
  * The factory smoke test on mains: isolate the UART, switch mains on through the interlock, then
@@ -22,8 +28,8 @@ export function factorySmokeSuite(entry: SmokeSuiteEntry, hw: SlotHardware, defa
   const policy = stepPolicy(entry, defaults);
   const load = entry.load ? hw.spec.pins.loads.find((l) => l.name === entry.load) : hw.spec.pins.loads[0];
   if (entry.load && !load) throw new ConfigError(`smoke suite: slot ${hw.spec.id} has no load '${entry.load}' (loads: ${hw.spec.pins.loads.map((l) => l.name).join(', ') || 'none'})`, { slot: hw.spec.id, step: 'plan' });
-  const declare = (id: 'mainsVoltage' | 'loadPower' | 'powerFactor', name: string, unit: string) =>
-    declareMeasurement({ id, name, unit, uncertainty: REFERENCE_BUDGET }, entry.limits[id], defaults);
+  const declare = (id: 'mainsVoltage' | 'loadPower' | 'powerFactor', name: string, unit: string, uncertainty: UncertaintySpec) =>
+    declareMeasurement({ id, name, unit, uncertainty }, entry.limits[id], defaults);
   const reference = (q: Quantity, v: number): Record<string, number> => ({ 'reference accuracy': hw.meter.uncertainty(q, v) });
   return [
     {
@@ -65,16 +71,22 @@ export function factorySmokeSuite(entry: SmokeSuiteEntry, hw: SlotHardware, defa
           {
             name: `reference meter on load ${load.name} (${load.watts} W nominal)`,
             ...policy,
-            measurements: [declare('mainsVoltage', 'mains voltage', 'V'), declare('loadPower', 'load power', 'W'), declare('powerFactor', 'power factor', '')],
+            measurements: [
+              declare('mainsVoltage', 'mains voltage', 'V', REFERENCE_BUDGET),
+              declare('loadPower', 'load power', 'W', LOAD_POWER_BUDGET),
+              declare('powerFactor', 'power factor', '', REFERENCE_BUDGET),
+            ],
             run: async (ctx) => {
               await il.setLoad(load.name, true);
               try {
                 await ctx.clock.sleep(1200, ctx.signal); // PZEM-class meters update about once a second
                 const r = await hw.meter.read();
                 const vn = hw.mainsVolts;
-                ctx.measure('mainsVoltage', r.volts, { nominal: vn, contributions: reference('volts', r.volts) });
+                const volts = ctx.measure('mainsVoltage', r.volts, { nominal: vn, contributions: reference('volts', r.volts) });
                 // A resistive load's power scales with V²; the bank's rating is at the nominal voltage.
-                ctx.measure('loadPower', r.watts, { nominal: load.watts * (r.volts / vn) ** 2, contributions: reference('watts', r.watts) });
+                const expected = load.watts * (r.volts / vn) ** 2;
+                const viaVolts = r.volts > 0 ? (2 * expected * volts.u) / r.volts : 0;
+                ctx.measure('loadPower', r.watts, { nominal: expected, contributions: { ...reference('watts', r.watts), 'nominal via measured voltage': viaVolts } });
                 ctx.measure('powerFactor', r.pf, { nominal: load.pf, contributions: reference('pf', r.pf) });
                 return { volts: r.volts, amps: r.amps, watts: r.watts, pf: r.pf };
               } finally {

@@ -69,6 +69,9 @@ t.test('4 slots in parallel; slot 2 adapter unplugged mid-flash: slot 2 fails cl
     t.same(m.map((x) => [x.id, x.decision]), [['flashTime', 'accept'], ['mainsVoltage', 'accept'], ['loadPower', 'accept'], ['powerFactor', 'accept']], `slot ${r.slot}: every declared measurement taken and accepted`);
     t.match(m.find((x) => x.id === 'mainsVoltage'), { limits: { low: 207, high: 253, nominal: 230 }, k: 2 }, 'limits from the plan, nominal from the jig');
     t.ok(m.find((x) => x.id === 'mainsVoltage')!.U > 0, 'an expanded uncertainty from the reference meter');
+    const p = m.find((x) => x.id === 'loadPower')!;
+    t.same(p.contributions.map((c) => c.name), ['reference accuracy', 'nominal via measured voltage'], 'the load power budget has both terms');
+    t.ok(p.contributions.every((c) => c.u > 0), 'each term contributes');
   }
   for (const r of results) {
     const unsafe = vj.slot(r.slot).history.where((s) => s.mainsEnergised && (s.uartConnected || s.supply3v3));

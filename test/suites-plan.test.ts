@@ -110,3 +110,9 @@ t.test('plugrig run --plan: unknown names, bad files and unbuilt suites are refu
   t.equal(b.exitCode, 2);
   t.match(b.stderr, /invalid plan .*bad\.json:\s+suites\.0\.suite: unknown suite 'foo'/);
 });
+
+t.test('a plan naming a load the slot does not have is refused when the program is built', async (t) => {
+  const raw = JSON.parse(readFileSync(join(PLANS, 'verify.json'), 'utf8')) as Plan;
+  (raw.suites[0] as Extract<Plan['suites'][number], { suite: 'smoke' }>).load = 'X9';
+  t.throws(() => slotProgram(parsePlan(raw), hardware()), { name: 'ConfigError', message: "smoke suite: slot 1 has no load 'X9' (loads: R25, R100, M60)" });
+});
