@@ -184,7 +184,13 @@ t.test('req 39: log lines with OpenBeken prefixes; power loss saves nothing', as
   t.ok(lines.includes('Error:EnergyMeter:Calibration incorrect - connect load first.'));
   t.ok(lines.some((l) => l.startsWith('Info:MAIN:')));
   t.ok(lines.includes('Info:MAIN:Using SSID [rig-net]'));
-  t.notOk(lines.some((l) => l.includes('rig-pass')), 'the Wi-Fi password never reaches the log');
+  t.ok(lines.includes('Info:MAIN:Using Pass [****]'));
+  p.fw.handleHttp('POST /api/cmnd HTTP/1.1\r\n\r\nPassword1 n3wSecret');
+  p.fw.handleHttp('GET /cm?cmnd=MqttPassword%20mqttS3cret HTTP/1.1\r\n\r\n');
+  t.ok(lines.some((l) => l.includes("[WebApp Cmd 'Password1 ****' Result] OK")));
+  for (const secret of ['rig-pass', 'n3wSecret', 'mqttS3cret']) {
+    t.notOk(lines.some((l) => l.includes(secret)), `${secret} never reaches the log`);
+  }
   await p.clock.sleepUntil(1400);
   cm(p, 'MqttHost lost.example');
   const saves = p.storage.configSaves;
@@ -207,4 +213,66 @@ t.test('config saved within ~1 s of a change, only when changed', async (t) => {
   t.equal(p.storage.configSaves, n + 1);
   t.ok(p.storage.configSaveTimes.at(-1)! - 4100 <= 1000, 'within a second');
   t.equal(p.storage.config?.changeCounter, n + 1 + 0 * n, 'changeCounter counts saves');
+});
+
+t.test('template: BL0937 autostart from the roles (pins elsewhere, SEL_n), flag 36, startDriver; inverted relay and button', async (t) => {
+  const cfg = rmc021Config();
+  cfg.pinRoles.fill(0);
+  cfg.pinChannels.fill(0);
+  const set = (pin: number, role: number, ch = 0): void => {
+    cfg.pinRoles[pin] = role;
+    cfg.pinChannels[pin] = ch;
+  };
+  set(14, 19); // CF1
+  set(15, 18); // CF
+  set(16, 64); // BL0937SEL_n
+  set(20, 2, 1); // Rel_n on channel 1
+  set(22, 4, 1); // Btn_n (active high) on channel 1
+  const clock = new VirtualClock();
+  const p = { ...createTestPlug(clock, { config: cfg }), clock };
+  p.gpio.inputs.set(22, false); // an active-high button idles low (pull-down on the board)
+  await p.fw.boot();
+  t.teardown(() => p.fw.halt());
+  t.same(p.drivers[0]?.options.pins, { cf: 15, cf1: 14, sel: 16, selInverted: true });
+  t.equal(p.gpio.outputs.get(20), true, 'Rel_n: channel 0 drives the pin high');
+  await p.clock.sleepUntil(1000);
+  p.gpio.inputs.set(22, true);
+  await p.clock.sleepUntil(1150);
+  p.gpio.inputs.set(22, false);
+  await p.clock.sleepUntil(1600);
+  t.equal(p.fw.channels.get(1), 1, 'Btn_n: a high pulse is a click');
+  t.equal(p.gpio.outputs.get(20), false, 'Rel_n: ON drives the pin low');
+  t.equal(p.drivers[0]!.ticks, 1, 'the driver runs on the 1 s timer');
+
+  const noAuto = rmc021Config();
+  noAuto.genericFlags |= 1 << 4; // flag 36 lives in the second word
+  noAuto.genericFlags2 = 1 << 4;
+  const q = await booted(t, { config: noAuto });
+  t.equal(q.drivers.length, 0, 'flag 36 disables the autostart');
+  t.equal(q.fw.execute('VoltageSet 230', 'console'), 'unknown');
+  t.equal(q.fw.execute('startDriver BL0937', 'console'), 'ok');
+  t.equal(q.drivers.length, 1);
+  t.same(q.drivers[0]!.options.pins, { cf: 7, cf1: 6, sel: 24, selInverted: false });
+  t.equal(q.fw.execute('VoltageSet', 'console'), 'not-enough-arguments', 'energy commands registered with the driver');
+});
+
+t.test('SafeMode, FullBootTime and SetButtonTimes commands', async (t) => {
+  const p = await booted(t);
+  p.fw.execute('FullBootTime 10', 'console');
+  await p.clock.sleepUntil(8300);
+  t.equal(p.storage.retained.bootSuccessCount, 0, 'not marked OK at 8 s with FullBootTime 10');
+  await p.clock.sleepUntil(11300);
+  t.equal(p.storage.retained.bootSuccessCount, 1, 'marked OK once uptime > 10');
+  p.fw.execute('SetButtonTimes 20 5 5', 'console');
+  const t0 = p.clock.now();
+  p.gpio.inputs.set(10, false);
+  await p.clock.sleepUntil(t0 + 150);
+  p.gpio.inputs.set(10, true);
+  await p.clock.sleepUntil(t0 + 150 + 75 + 400);
+  t.equal(p.fw.channels.get(1), 0, 'short time 500 ms: no click after 400 ms');
+  await p.clock.sleepUntil(t0 + 150 + 75 + 600);
+  t.equal(p.fw.channels.get(1), 1);
+  t.equal(p.fw.execute('SafeMode', 'console'), 'ok');
+  await p.clock.sleepUntil(p.clock.now() + 1500);
+  t.equal(p.fw.safeMode, true, 'SafeMode reboots into safe mode');
 });

@@ -173,3 +173,27 @@ t.test('req 11: ~40 ms service time; backlog of one; a body sent late is lost', 
   t.ok(times[1]! < 500, `second served from the backlog (${times[1]!.toFixed(0)} ms)`);
   t.ok(times[2]! >= 1000, `third waited for a SYN retry (${times[2]!.toFixed(0)} ms)`);
 });
+
+t.test('req 11, 24: a reboot takes the server down and it comes back on the same port; the HTTP-stall defect', async (t) => {
+  const { port, fw, clock } = await bootPlug(t);
+  await raw(port, 'GET /cm?cmnd=restart%201 HTTP/1.1\r\n\r\n');
+  const deadline = clock.now() + 3000;
+  let refused = false;
+  while (clock.now() < deadline && !fw.running === false) await clock.sleep(50);
+  while (clock.now() < deadline) {
+    const r = await raw(port, 'GET /cm?cmnd=POWER HTTP/1.1\r\n\r\n').catch((e: NodeJS.ErrnoException) => e.code);
+    if (r === 'ECONNREFUSED') refused = true;
+    if (refused && typeof r === 'string' && r.startsWith('HTTP/1.1 200 OK')) break;
+    await clock.sleep(50);
+  }
+  t.ok(refused, 'connections were refused while the chip rebooted');
+  t.equal(fw.httpAddress()?.port, port, 'same port after the reboot');
+  t.equal(await raw(port, 'GET /cm?cmnd=POWER HTTP/1.1\r\n\r\n'), HEAD_JSON + '{"POWER":"OFF"}');
+
+  const stalled = await bootPlug(t, { defects: { httpStall: true } });
+  const outcome = await Promise.race([
+    raw(stalled.port, 'GET /cm?cmnd=POWER HTTP/1.1\r\n\r\n').then(() => 'answered'),
+    new Promise((r) => setTimeout(() => r('stalled'), 600)),
+  ]);
+  t.equal(outcome, 'stalled', 'accepted but never answered');
+});

@@ -25,6 +25,7 @@
  * `rebootDelayMs`.
  */
 import type { Clock } from '../../../rig/core/clock.ts';
+import { PlugrigError } from '../../../rig/core/errors.ts';
 import { registerCoreCommands, registerEnergyCommands, registerTasmotaCommands } from './builtin-commands.ts';
 import { ObkButton } from './button.ts';
 import { CHANNEL_MAX, ObkChannels } from './channels.ts';
@@ -41,7 +42,7 @@ import type {
 import { DEFAULT_BUILD, type ObkBuildInfo, type ObkFirmwareHost, type ObkNetworkStatus } from './firmware-host.ts';
 import { handleObkHttp } from './http-routes.ts';
 import { ObkHttpServer } from './http-server.ts';
-import { apMac, formatMacUpper } from './mac.ts';
+import { apMac, formatMacLower, formatMacUpper } from './mac.ts';
 import { bootOkSeconds, cloneConfig, defaultConfig, hasFlag, OBK_FLAG } from './obk-config.ts';
 import { ObkLog } from './obk-log.ts';
 import { IOR, isButtonRole, PLATFORM_GPIO_MAX } from './pin-roles.ts';
@@ -121,6 +122,9 @@ export class ObkFirmware implements ObkFirmwareHost {
   #buttons = new Map<number, ObkButton>();
   #led = new WifiLedBlinker();
   #http: ObkHttpServer | undefined;
+  /** The port the first boot bound (port 0 = any): later boots listen on the same one. */
+  #httpPort: number | undefined;
+  #ledLevel: boolean | undefined;
   #cancels: Array<() => void> = [];
 
   constructor(options: ObkFirmwareOptions) {
@@ -136,6 +140,8 @@ export class ObkFirmware implements ObkFirmwareHost {
     );
     this.channels.onChange((ch) => this.#driveChannelPins(ch));
     this.commands = new CommandRegistry(this.log);
+    // Secrets never reach the log (the rig's rule), even where OpenBeken would print them.
+    this.log.redact(() => [this.#config.wifiPass, this.#config.pass2, this.#config.webPassword, this.#config.mqttPass]);
   }
 
   // ---- ObkFirmwareHost ----
@@ -226,7 +232,11 @@ export class ObkFirmware implements ObkFirmwareHost {
 
   /** Power-on (or reset released). Resolves once the HTTP server listens. */
   async boot(): Promise<void> {
-    if (this.#running) throw new Error('ObkFirmware.boot: already running (halt() or reboot first)');
+    if (this.#running) {
+      throw new PlugrigError('E_SIM_STATE', 'ObkFirmware.boot: the firmware is already running (halt() first)', {
+        unit: formatMacLower(this.mac),
+      });
+    }
     const gen = ++this.#generation;
     this.#running = true;
     this.#poweredAt = this.clock.now();
@@ -259,9 +269,10 @@ export class ObkFirmware implements ObkFirmwareHost {
         stalled: () => this.#opt.defects?.httpStall === true,
         onHandlerError: (e) => this.log.write('Error', 'HTTP', `handler failed: ${String(e)}`),
         ...this.#opt.http,
+        port: this.#httpPort ?? this.#opt.http?.port ?? 0,
       });
       this.#http = http;
-      await http.start();
+      this.#httpPort = (await http.start()).port;
       if (gen !== this.#generation) {
         await http.stop();
         return;
@@ -294,6 +305,7 @@ export class ObkFirmware implements ObkFirmwareHost {
     this.#ntpRunning = false;
     this.#buttons.clear();
     this.#led = new WifiLedBlinker();
+    this.#ledLevel = undefined;
     this.commands.clear();
   }
 
@@ -321,8 +333,7 @@ export class ObkFirmware implements ObkFirmwareHost {
     else if (hasFlag(c, OBK_FLAG.WIFI_FAST_CONNECT)) this.#connectNow();
     else this.#connectCountdown = 5;
     this.log.write('Info', 'MAIN', `Using SSID [${c.wifiSsid}]`);
-    // The firmware logs the password in clear here; the rig's rule is that secrets never reach logs.
-    this.log.write('Info', 'MAIN', `Using Pass [${c.wifiPass === '' ? '' : '********'}]`);
+    this.log.write('Info', 'MAIN', `Using Pass [${c.wifiPass}]`); // redacted by the log
   }
 
   #startBl0937(): void {
@@ -332,12 +343,17 @@ export class ObkFirmware implements ObkFirmwareHost {
       return;
     }
     const c = this.#config;
-    const find = (...roles: number[]): number => c.pinRoles.findIndex((r) => roles.includes(r));
-    const sel = find(IOR.BL0937_SEL, IOR.BL0937_SEL_n);
+    // PIN_FindPinIndexForRole with the driver's defaults (SEL 24, CF 7, CF1 8) when a role is absent.
+    const find = (fallback: number, ...roles: number[]): number => {
+      const pin = c.pinRoles.slice(0, PLATFORM_GPIO_MAX).findIndex((r) => roles.includes(r));
+      return pin < 0 ? fallback : pin;
+    };
+    const selN = c.pinRoles.slice(0, PLATFORM_GPIO_MAX).indexOf(IOR.BL0937_SEL_n);
+    const sel = selN >= 0 ? selN : find(24, IOR.BL0937_SEL);
     this.#driver = make({
       clock: this.clock,
       gpio: this.#opt.gpio,
-      pins: { cf: find(IOR.BL0937_CF), cf1: find(IOR.BL0937_CF1), sel, selInverted: c.pinRoles[sel] === IOR.BL0937_SEL_n },
+      pins: { cf: find(7, IOR.BL0937_CF), cf1: find(8, IOR.BL0937_CF1), sel, selInverted: selN >= 0 },
       config: c,
       configChanged: () => this.configChanged(),
       retained: this.#retained,
@@ -452,7 +468,9 @@ export class ObkFirmware implements ObkFirmwareHost {
     for (const [pin, button] of this.#buttons) button.sample(this.#opt.gpio.read(pin), QUICK_TICK_MS, times);
     const mode = this.#wifiState === 'ap' ? 'ap' : this.#wifiState === 'connected' ? 'connected' : 'connecting';
     const on = this.#led.tick(mode, QUICK_TICK_MS);
-    if (on === undefined) return;
+    // The firmware rewrites the level every tick when connected; only changes are visible on a pin.
+    if (on === undefined || on === this.#ledLevel) return;
+    this.#ledLevel = on;
     for (let pin = 0; pin < PLATFORM_GPIO_MAX; pin++) {
       if (c.pinRoles[pin] === IOR.LED_WIFI) this.#opt.gpio.write(pin, on);
       else if (c.pinRoles[pin] === IOR.LED_WIFI_n) this.#opt.gpio.write(pin, !on);
@@ -463,6 +481,7 @@ export class ObkFirmware implements ObkFirmwareHost {
   #onEverySecond(): void {
     const gen = this.#generation;
     this.#driver?.onEverySecond();
+    if (this.#pendingChanges) this.#saveConfigNow();
     const seconds = this.uptimeSeconds();
     if (!this.#safeMode && this.#bootFailures <= 1) this.#temperature = this.#opt.chipTemperatureC ?? 41.3;
     this.log.write(
@@ -488,7 +507,6 @@ export class ObkFirmware implements ObkFirmwareHost {
       this.#connectCountdown--;
       if (this.#connectCountdown === 0 && this.#wifiState !== 'connected') this.#connectNow();
     }
-    if (this.#pendingChanges) this.#saveConfigNow();
     if (this.#resetCountdown) {
       this.#resetCountdown--;
       if (this.#resetCountdown === 0) void this.#reboot(gen);

@@ -62,8 +62,8 @@ export function parseObkRequest(raw: string): ObkParseResult {
 }
 
 /**
- * http_getRawArg: the value of `name` in `a=1&b=2` (exact, case-sensitive name), decoded, or
- * undefined when absent. `length` is the decoded length before any buffer truncation.
+ * http_getRawArg: the value of `name` in `a=1&b=2` (exact, case-sensitive name, matched only at the
+ * start of a segment), decoded, or undefined when absent. Callers apply OpenBeken's buffer limits.
  */
 export function getRawArg(base: string, name: string): string | undefined {
   let i = 0;
