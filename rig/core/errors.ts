@@ -93,3 +93,13 @@ export class TransportError extends PlugrigError {
     super('E_TRANSPORT', message, context, options);
   }
 }
+
+/**
+ * A device under test (the plug's own firmware, e.g. OpenBeken over HTTP) failed, refused or
+ * answered unexpectedly. The context names the command (secrets redacted) and the bytes seen.
+ */
+export class DutError extends PlugrigError {
+  constructor(message: string, context: ErrorContext = {}, options?: { cause?: unknown }) {
+    super('E_DUT', message, context, options);
+  }
+}
