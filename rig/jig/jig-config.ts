@@ -95,6 +95,23 @@ export const ResetSchema = z.discriminatedUnion('method', [
 ]);
 export type ResetSpec = z.infer<typeof ResetSchema>;
 
+/**
+ * How to reach a slot's plug over HTTP: a fixed `url` (http://host[:port] or a `sim:` address of the
+ * virtual jig), or by the MAC read over the ROM in the station network's DHCP `leases` file (dnsmasq
+ * format), served on `port`.
+ */
+export const PlugLocationSchema = z
+  .object({
+    url: z.string().regex(/^(https?:\/\/[^/\s]+\/?|sim:[\w.-]+)$/, 'url looks like "http://192.168.4.1", "http://10.0.0.5:8080" or "sim:plug1"').optional(),
+    leases: z.string().min(1).optional(),
+    port: z.number().int().min(1).max(65535).optional(),
+    /** How long to wait for the plug's lease to appear, ms. */
+    leaseTimeoutMs: z.number().int().positive().optional(),
+  })
+  .strict()
+  .refine((p) => (p.url === undefined) !== (p.leases === undefined), { message: 'plug needs exactly one of "url" or "leases"' });
+export type PlugLocationSpec = z.infer<typeof PlugLocationSchema>;
+
 export const SlotSchema = z
   .object({
     id: z.number().int().min(1),
@@ -130,6 +147,8 @@ export const SlotSchema = z
      * ["relay-stuck-open", "shunt-off-10"]; the simulator validates the names (sim/plug/plug-defects.ts).
      */
     sim: z.object({ defects: z.array(z.string().min(1)).default([]) }).strict().optional(),
+    /** Where the slot's plug serves HTTP once it runs OpenBeken (rig/dut/plug-locator.ts). */
+    plug: PlugLocationSchema.optional(),
   })
   .strict();
 export type SlotSpec = z.infer<typeof SlotSchema>;
@@ -172,6 +191,11 @@ export const JigSchema = z
     meters: z.record(MeterSchema),
     /** Mains supply seen by the virtual jig (ignored on real hardware). */
     mains: z.object({ volts: z.number().positive().default(230), hz: z.number().positive().default(50) }).strict().default({}),
+    /**
+     * Provisioning defaults: the station network's SSID, and a secrets file (KEY=VALUE lines:
+     * PLUGRIG_WIFI_PASS, PLUGRIG_WEB_PASS) read when the environment does not give them.
+     */
+    provisioning: z.object({ wifiSsid: z.string().min(1).max(63).optional(), secrets: z.string().min(1).optional() }).strict().optional(),
     /** Interlock timing: break-before-make settle between isolating UART and closing mains. */
     interlock: z.object({ settleMs: z.number().min(0).default(100) }).strict().default({}),
     slots: z.array(SlotSchema).min(1),

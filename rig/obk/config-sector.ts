@@ -5,9 +5,10 @@
  * the last 512 bytes of the 4 KiB sector stay erased (0xFF). Fields not set here are zero, as after
  * CFG_SetDefaultConfig's memset. Pure: bytes out, no I/O.
  */
+import { BK7231N_PARTITIONS } from '../../firmware/flash-layout.ts';
 import { ConfigError } from '../core/errors.ts';
 
-export const OBK_CONFIG_ADDRESS = 0x1d1000;
+export const OBK_CONFIG_ADDRESS = BK7231N_PARTITIONS.netParam.start;
 export const OBK_CONFIG_SECTOR_SIZE = 0x1000;
 export const OBK_CONFIG_SIZE = 3584;
 export const OBK_CONFIG_VERSION = 5;
