@@ -256,16 +256,20 @@ export class ObkHttpClient {
     await this.cmnd('restart');
   }
 
-  /** Poll /api/info until the plug answers; with uptimeBelow, until it answers from a fresh boot. */
-  async waitOnline(o: { timeoutMs: number; pollMs?: number; uptimeBelow?: number }): Promise<ObkInfo> {
+  /**
+   * Poll /api/info until the plug answers and `until` (if given) accepts the reply; `until` returns
+   * true or the reason it is not there yet ("still up for 40 s").
+   */
+  async waitOnline(o: { timeoutMs: number; pollMs?: number; until?: (info: ObkInfo) => true | string; what?: string }): Promise<ObkInfo> {
     const deadline = this.#clock.now() + o.timeoutMs;
     const probe = new ObkHttpClient({ ...this.#o, clock: this.#clock, retries: 0, timeoutMs: Math.min(this.#o.timeoutMs ?? 5000, 2000) });
     let last: unknown;
     for (;;) {
       try {
         const info = await probe.info();
-        if (o.uptimeBelow === undefined || info.uptime_s < o.uptimeBelow) return info;
-        last = new DutError(`still up for ${info.uptime_s} s (not rebooted yet)`, this.#ctx('GET /api/info'));
+        const verdict = o.until ? o.until(info) : true;
+        if (verdict === true) return info;
+        last = new DutError(verdict, this.#ctx('GET /api/info'));
       } catch (e) {
         if (!(e instanceof PlugrigError)) throw e;
         last = e;
@@ -274,7 +278,7 @@ export class ObkHttpClient {
       await this.#clock.sleep(Math.min(o.pollMs ?? 500, Math.max(0, deadline - this.#clock.now())));
     }
     const why = last instanceof Error ? last.message : 'no answer';
-    throw new TimeoutError(`plug ${this.url} not online${o.uptimeBelow !== undefined ? ' after a reboot' : ''} within ${(o.timeoutMs / 1000).toFixed(1)} s: ${why}`, {
+    throw new TimeoutError(`plug ${this.url} not ${o.what ?? 'online'} within ${(o.timeoutMs / 1000).toFixed(1)} s: ${why}`, {
       ...this.#ctx('GET /api/info'),
       ...(last instanceof PlugrigError && last.context.bytesSeen ? { bytesSeen: last.context.bytesSeen } : {}),
     });
