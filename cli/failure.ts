@@ -12,6 +12,8 @@ export const EXIT = {
   E_FLASH: 6,
   E_INTERLOCK: 7,
   E_INSTRUMENT: 8,
+  /** The plug's firmware refused or contradicted us (a unit problem, like a failed check). */
+  E_DUT: 9,
   internal: 10,
 } as const;
 

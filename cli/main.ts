@@ -10,6 +10,8 @@ import { devicesCommand } from './commands/devices.ts';
 import { meterCommand } from './commands/meter.ts';
 import { runCommand } from './commands/run.ts';
 import { imageCommand } from './commands/image.ts';
+import { dutCommand } from './commands/dut.ts';
+import { provisionCommand } from './commands/provision.ts';
 
 class UsageError extends Error {
   override name = 'UsageError';
@@ -28,6 +30,8 @@ try {
     .command(devicesCommand)
     .command(imageCommand)
     .command(meterCommand)
+    .command(dutCommand)
+    .command(provisionCommand)
     .demandCommand(1, 'name a command (plugrig --help lists them)')
     .strict()
     .recommendCommands()

@@ -1,5 +1,4 @@
 import t from 'tap';
-import { createServer, type Server, type Socket } from 'node:net';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -20,7 +19,7 @@ import { infoFlagsString, provisionOverHttp, templateImportCommands } from '../r
 import { ObkHttpClient } from '../rig/dut/obk-http-client.ts';
 import { loadProvisioningSecrets, parseSecretsFile } from '../rig/dut/provisioning-secrets.ts';
 import { obkCrc8 } from '../rig/obk/config-sector.ts';
-import { obkHeader } from './fixtures/obk-http-traces.ts';
+import { fakeObk } from './fixtures/fake-obk-plug.ts';
 
 const RMC021 = loadDeviceTemplate('fixtures/devices/rmc021.json');
 const quiet = createLogger({}, 'silent');
@@ -91,145 +90,6 @@ t.test('offline: config sector written in the ROM session, RF sector untouched',
   const liar = { info: flasher.info, write: (img: Uint8Array, off: number) => flasher.write(img, off), crc: async (s: number, l: number) => (s === 0x1d1000 ? 0 : flasher.crc(s, l)) };
   await t.rejects(provisionOffline({ session: liar, template: RMC021 }), /reads back with CRC 0x0/);
 });
-
-// ---------------------------------------------------------------------------------------------
-// A small stand-in for an OpenBeken plug (this test's own double, not the project's simulator):
-// exact header bytes, one request per connection, the commands the import sends, restart with a
-// countdown, and injectable faults.
-
-interface FakeObk {
-  url: string;
-  roles: number[];
-  channels: number[];
-  flags: bigint;
-  startcmd: string;
-  ssid: string;
-  pass: string;
-  bootAt: number;
-  boots: number;
-  commands: string[];
-  faults: { ignorePin?: number; neverReboot?: boolean; refuse?: string };
-  close(): Promise<void>;
-}
-
-const ROLE_BY_NAME: Record<string, number> = { bl0937cf1: 19, bl0937cf: 18, wifiled_n: 9, btn: 3, bl0937sel: 17, rel: 1 };
-
-async function fakeObk(mac = 'c8:47:8c:80:a2:fb'): Promise<FakeObk> {
-  const sockets = new Set<Socket>();
-  const f: FakeObk = {
-    url: '',
-    roles: new Array(29).fill(0),
-    channels: new Array(29).fill(0),
-    flags: 0n,
-    startcmd: 'old',
-    ssid: '',
-    pass: '',
-    bootAt: Date.now() - 40_000,
-    boots: 1,
-    commands: [],
-    faults: {},
-    close: async () => {
-      for (const s of sockets) s.destroy();
-      await new Promise<void>((r) => server.close(() => r()));
-    },
-  };
-  let pendingReboot: NodeJS.Timeout | undefined;
-  const reboot = (): void => {
-    if (f.faults.neverReboot) return;
-    clearTimeout(pendingReboot);
-    pendingReboot = setTimeout(() => {
-      f.bootAt = Date.now();
-      f.boots++;
-    }, 300);
-  };
-  const run = (cmd: string): [number, string] => {
-    f.commands.push(cmd);
-    if (f.faults.refuse && cmd.startsWith(f.faults.refuse)) return [400, 'Bad argument'];
-    if (cmd.startsWith('backlog ')) {
-      let last: [number, string] = [200, 'OK'];
-      for (const part of cmd.slice(8).split(';')) {
-        const r = run(part.trim());
-        if (r[0] !== 200) last = r;
-      }
-      return last;
-    }
-    const [name, ...args] = cmd.split(' ');
-    switch (name!.toLowerCase()) {
-      case 'cleario':
-        f.roles.fill(0);
-        f.channels.fill(0);
-        return [200, 'OK'];
-      case 'lfs_format':
-        return [501, 'Unknown command'];
-      case 'stopdriver':
-        return [400, 'Command found but returned error'];
-      case 'startupcommand': {
-        const m = /^StartupCommand "(.*)"$/.exec(cmd);
-        f.startcmd = m ? m[1]! : args[0] ?? '';
-        return [200, 'OK'];
-      }
-      case 'setpinrole': {
-        const pin = Number(args[0]);
-        const role = ROLE_BY_NAME[(args[1] ?? '').toLowerCase()];
-        if (role === undefined) return [400, 'Bad argument'];
-        if (pin !== f.faults.ignorePin) f.roles[pin] = role;
-        return [200, 'OK'];
-      }
-      case 'setpinchannel':
-        f.channels[Number(args[0])] = Number(args[1]);
-        return [200, 'OK'];
-      case 'flags':
-        f.flags = BigInt(args[0]!);
-        return [200, 'OK'];
-      case 'restart':
-        reboot();
-        return [200, 'OK'];
-      default:
-        return [501, 'Unknown command'];
-    }
-  };
-  const server: Server = createServer((sock) => {
-    sockets.add(sock);
-    sock.on('close', () => sockets.delete(sock));
-    let buf = Buffer.alloc(0);
-    sock.on('data', (d: Buffer) => {
-      buf = Buffer.concat([buf, d]);
-      const end = buf.indexOf('\r\n\r\n');
-      if (end < 0) return;
-      const len = Number(/Content-Length: (\d+)/i.exec(buf.subarray(0, end).toString())?.[1] ?? 0);
-      if (buf.length < end + 4 + len) return;
-      const req = buf.toString('utf8');
-      const [method, path] = req.split(' ') as [string, string];
-      const body = req.slice(end + 4);
-      const json = (code: number, s: string): void => {
-        sock.end(obkHeader(code, 'application/json') + s);
-      };
-      if (method === 'GET' && path === '/api/info') {
-        const up = Math.floor((Date.now() - f.bootAt) / 1000);
-        json(
-          200,
-          `{"uptime_s":${up},"build":"Built on Jul 24 2026 10:30:00 version 1.18.299","ip":"127.0.0.1","mac":"${mac}","flags":"${infoFlagsString(f.flags)}","mqtthost":":1883","mqtttopic":"obk8C80A2FB","chipset":"BK7231N","webapp":"https://openbekeniot.github.io/webapp/","shortName":"obk8C80A2FB","startcmd":"${f.startcmd}","supportsSSDP":0,"supportsClientDeviceDB":true}`,
-        );
-      } else if (method === 'GET' && path === '/api/pins') {
-        json(200, `{"rolenames":[" ","Rel"],"roles":[${f.roles.join(',')}],"channels":[${f.channels.join(',')}],"states":[${f.roles.map(() => 0).join(',')}]}`);
-      } else if (method === 'POST' && path === '/api/cmnd') {
-        const [code, msg] = run(body);
-        json(code, code === 200 ? `{"success":200, "msg":"OK", "res":{}}` : `{"error":${code}, "msg":"${msg}", "res":{}}`);
-      } else if (method === 'GET' && path.startsWith('/cfg_wifi_set?')) {
-        const q = new URLSearchParams(path.slice(path.indexOf('?') + 1));
-        const changed = q.get('ssid') !== f.ssid || q.get('pass') !== f.pass;
-        f.ssid = q.get('ssid') ?? '';
-        f.pass = q.get('pass') ?? '';
-        if (changed) reboot();
-        sock.end(obkHeader(200, 'text/html') + '<html>Saving Wifi</html>');
-      } else sock.end(obkHeader(200, 'text/html') + 'Not found.');
-    });
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
-  const a = server.address();
-  f.url = `http://127.0.0.1:${typeof a === 'object' && a ? a.port : 0}`;
-  return f;
-}
 
 t.test('over HTTP: import, Wi-Fi, restart, read back', async (t) => {
   const plug = await fakeObk();

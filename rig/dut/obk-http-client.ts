@@ -318,7 +318,9 @@ export class ObkHttpClient {
     const timeoutMs = this.#o.timeoutMs ?? 5000;
     let sent = false;
     const parser = new ObkReplyParser();
-    const cancelTimer = this.#clock.at(this.#clock.now() + timeoutMs, () => ctrl.abort());
+    // A socket lives on wall time whatever the clock: a real timer, cleared when the reply is in
+    // (a cancelled RealClock timer would keep the process alive until it was due).
+    const timer = setTimeout(() => ctrl.abort(), timeoutMs);
     let stream: Duplex | undefined;
     try {
       try {
@@ -374,7 +376,7 @@ export class ObkHttpClient {
         sent = true;
       });
     } finally {
-      cancelTimer();
+      clearTimeout(timer);
       stream?.destroy();
     }
   }
