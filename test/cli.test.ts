@@ -28,8 +28,9 @@ t.test('run --sim: the station job passes on the virtual jig and leaves TAP + un
   const tap = await parseTap(readFileSync(j.slots[0]!.tap, 'utf8'));
   t.ok(tap.ok, 'TAP report parses and passes');
   t.ok(tap.pass >= 7, 'one point per step');
-  const record = JSON.parse(readFileSync(join(out, 'slot-1.json'), 'utf8')) as { measurements: Array<{ name: string; value: number }> };
-  const power = record.measurements.find((m) => m.name === 'load power');
+  const record = JSON.parse(readFileSync(join(out, 'slot-1.json'), 'utf8')) as { complete: boolean; steps: Array<{ measurements: Array<{ name: string; value: number }> }> };
+  t.ok(record.complete, 'the unit record is complete');
+  const power = record.steps.flatMap((s) => s.measurements).find((m) => m.name === 'load power');
   t.ok(power && power.value > 20 && power.value < 30, 'reference meter saw the 25 W load');
 });
 
