@@ -1,5 +1,4 @@
 import { Bk7231Flasher } from '../rig/bk7231/flasher.ts';
-import { CallbackReset } from '../rig/bk7231/reset.ts';
 import { ConfigError } from '../rig/core/errors.ts';
 import { declareMeasurement, stepPolicy, type PlanDefaults } from './plan/declare.ts';
 import type { SuiteEntry } from './plan/schema.ts';
@@ -37,8 +36,8 @@ export function flashSuite(entry: FlashSuiteEntry, hw: SlotHardware, defaults: P
       measurements: [flashTime],
       run: async (ctx) => {
         const port = await hw.openUart();
-        const cen = { assert: async () => c().setCen(false), release: async () => c().setCen(true) };
-        const flasher = new Bk7231Flasher({ port, reset: new CallbackReset(cen, 50, 'jig CEN'), baudRate: hw.baudRate, log: ctx.log });
+        // The jig file's reset for this slot (jig CEN pulse, DTR/RTS, 3V3 power cycle or none).
+        const flasher = new Bk7231Flasher({ port, reset: hw.io.resetStrategy(), baudRate: hw.baudRate, log: ctx.log });
         // The flasher takes no signal: closing its port is what stops it on a timeout or an abort.
         const onAbort = (): void => void port.close().catch(() => undefined);
         ctx.signal.addEventListener('abort', onAbort, { once: true });

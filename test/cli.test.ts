@@ -40,7 +40,7 @@ t.test('jig check on the virtual jig: every check ok, mains never switched', asy
   const j = JSON.parse(r.stdout) as { passed: boolean; rows: Array<{ check: string; ok: boolean; detail: string }> };
   t.ok(j.passed);
   t.match(j.rows.find((x) => x.check === 'mains relay')?.detail, /never switched/);
-  t.match(j.rows.find((x) => x.check.startsWith('UART + CEN'))?.detail, /bootloader answered/);
+  t.match(j.rows.find((x) => x.check.startsWith('UART + reset'))?.detail, /bootloader answered/);
 });
 
 t.test('flash --sim (virtual time) then info agree on the chip; a backup is a whole 2 MiB file', async (t) => {

@@ -1,3 +1,4 @@
+import { resetStrategyFromSpec, type ResetStrategy } from '../bk7231/reset.ts';
 import type { Clock } from '../core/clock.ts';
 import { ConfigError } from '../core/errors.ts';
 import type { Logger } from '../core/log.ts';
@@ -71,6 +72,18 @@ export class SlotIo {
 
   get components(): SlotComponents {
     return this.#components;
+  }
+
+  /**
+   * How this slot puts its chip into the ROM, as its jig file's `reset` says: jig CEN pulled low
+   * for pulseMs, the adapter's DTR/RTS sequence, the module's 3V3 switched off for offMs (through
+   * the interlock, so only while the UART side is connected and mains is off), or nothing.
+   */
+  resetStrategy(): ResetStrategy {
+    return resetStrategyFromSpec(this.slot.reset, {
+      cen: { assert: async () => this.#components.setCen(false), release: async () => this.#components.setCen(true) },
+      power: { assert: () => this.interlock.power3v3(false), release: () => this.interlock.power3v3(true) },
+    });
   }
 
   /**
