@@ -38,5 +38,6 @@ export function startVirtualJig(
   const vj = VirtualJig.fromSpec(jig, { clock, seed: seed ?? 1, ...plugs });
   vj.attachTo(bus);
   registerVirtualBus(endpoints, bus);
+  endpoints.usb.register({ name: 'virtual jig USB', matches: (r) => vj.usb.models(r.ref), resolve: () => vj.usb.source });
   return { bus, vj, endpoints };
 }

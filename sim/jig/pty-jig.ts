@@ -4,8 +4,9 @@ import { execa } from 'execa';
 import { RealClock } from '../../rig/core/clock.ts';
 import { ConfigError, TransportError } from '../../rig/core/errors.ts';
 import { rootLogger, type Logger } from '../../rig/core/log.ts';
-import { loadJigFile, pinNumber, type JigSpec } from '../../rig/jig/jig-config.ts';
+import { loadJigFile, type JigSpec } from '../../rig/jig/jig-config.ts';
 import { VirtualJig } from './virtual-jig.ts';
+import { readSlotWiring } from './wiring.ts';
 import { PtyBridge } from '../serial/pty-bridge.ts';
 import { serveScpiTcp, type ScpiTcpServer } from '../scpi/scpi-tcp-server.ts';
 import { VirtualWt310e } from '../scpi/virtual-wt310e.ts';
@@ -63,6 +64,13 @@ interface Planned {
 
 /** Every `sim:` device of a jig with its kind and users; duplicates and unusable names are refused. */
 export function planSimDevices(jig: JigSpec): Planned[] {
+  // The fake USB bus lives in this process; a client elsewhere would open the machine's real one.
+  for (const slot of jig.slots) {
+    const w = readSlotWiring(slot);
+    if ('hub' in w.power3v3 || w.loads.some((l) => l.relay)) {
+      throw new ConfigError(`jig ${jig.name}: slot ${slot.id} switches loads or 3V3 over USB, which the pty virtual jig cannot offer other processes; run it in-process (--sim)`, { step: 'sim-jig', slot: slot.id });
+    }
+  }
   const out: Planned[] = [];
   const add = (simPath: string | undefined, kind: PtyJigDeviceKind, slots: number[]): void => {
     if (!simPath?.startsWith(SIM)) return;
@@ -194,7 +202,7 @@ export async function startVirtualJigOnPtys(o: StartPtyJigOptions): Promise<PtyJ
     for (const id of resetRewritten) {
       const slot = spec.slots.find((s) => s.id === id)!;
       const uart = devices.find((d) => d.kind === 'uart' && d.slots[0] === id);
-      if (uart) uart.note = `reset modem-lines -> jig-cen (pty has no DTR/RTS; CEN is ${slot.io} pin ${pinNumber(slot.pins.cen)})`;
+      if (uart) uart.note = `reset modem-lines -> jig-cen (pty has no DTR/RTS; CEN is ${slot.io} pin ${readSlotWiring(slot).cen.pin})`;
     }
     for (const d of devices) if (d.kind === 'io-board') d.note = 'no auto-reset on open (pty has no DTR): query the version';
 

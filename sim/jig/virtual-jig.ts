@@ -1,6 +1,6 @@
 import type { Clock } from '../../rig/core/clock.ts';
 import { ConfigError } from '../../rig/core/errors.ts';
-import { isHubPort, pinActiveLow, pinNumber, slotUsesUsb, type JigSpec, type PinSpec, type SlotSpec } from '../../rig/jig/jig-config.ts';
+import type { JigSpec, SlotSpec } from '../../rig/jig/jig-config.ts';
 import { VirtualBk7231, type VirtualBk7231Options } from '../bk7231/virtual-bk7231.ts';
 import { UNO_LAYOUT, MEGA2560_LAYOUT, type FirmataLayoutName } from '../firmata/board-layouts.ts';
 import { VirtualFirmataBoard } from '../firmata/virtual-firmata-board.ts';
@@ -15,6 +15,8 @@ import type { ModemLines, VirtualUartDevice } from '../serial/uart-device.ts';
 import type { AttachOptions } from '../serial/virtual-binding.ts';
 import { PhysicalHistory, type PhysicalChange, type SlotPhysicalState } from './physical-state.ts';
 import { SlotUartLink } from './slot-uart-link.ts';
+import { VirtualUsbBus } from './virtual-usb-bus.ts';
+import { boardOutputs, readSlotWiring, type PinWire, type SlotWiring } from './wiring.ts';
 import { mulberry32 } from '../../rig/core/prng.ts';
 
 /** LED-sensor readings (10-bit ADC) with the LED lit / dark, and the noise amplitude around them. */
@@ -79,6 +81,8 @@ type SlotOutput = 'cen' | 'power3v3' | 'uartIsolation' | 'mains' | 'button';
 export class VirtualSlot {
   readonly id: number;
   readonly spec: SlotSpec;
+  /** How this slot is wired, as the simulator reads the jig file (not the host's helpers). */
+  readonly wiring: SlotWiring;
   readonly chip: VirtualBk7231;
   readonly plug: ObkPlug | PinLevelPlug;
   readonly uart: SlotUartLink;
@@ -95,6 +99,7 @@ export class VirtualSlot {
   constructor(spec: SlotSpec, board: VirtualFirmataBoard, branch: MainsBranch, options: VirtualJigOptions, seed: number, network: PlugNetwork) {
     this.id = spec.id;
     this.spec = spec;
+    this.wiring = readSlotWiring(spec);
     this.board = board;
     this.branch = branch;
     this.#clock = options.clock;
@@ -126,62 +131,72 @@ export class VirtualSlot {
       this.#lines = lines;
       this.#apply();
     });
-    for (const load of spec.pins.loads) branch.addLoad(load.name, { watts: load.watts, pf: load.pf });
+    const w = this.wiring;
+    for (const load of w.loads) branch.addLoad(load.name, { watts: load.watts, pf: load.pf });
 
     const noise = mulberry32(seed * 7919 + spec.id);
-    board.setAnalog(spec.pins.ledSensor.analog, () =>
+    board.setAnalog(w.ledAnalog, () =>
       (this.plug.ledLit() ? LED_SENSOR_LIT : LED_SENSOR_DARK) + Math.round((noise() * 2 - 1) * LED_SENSOR_NOISE),
     );
     // The plug switches its output on the branch itself; the jig senses the contact.
     const pinLevel = this.plug instanceof PinLevelPlug;
     this.plug.onRelayChange((closed) => {
       if (pinLevel) branch.setPlugRelay(closed);
-      this.#drive(spec.pins.relaySense, closed);
+      this.#drive(w.relaySense, closed);
       this.#record();
     });
-    this.#drive(spec.pins.relaySense, this.plug.relayClosed());
-    this.#drive(spec.pins.lid, this.#lidClosed);
-    this.#drive(spec.pins.estop, this.#estopPressed);
+    this.#drive(w.relaySense, this.plug.relayClosed());
+    this.#drive(w.lid, this.#lidClosed);
+    this.#drive(w.estop, this.#estopPressed);
     this.#record();
   }
 
-  /** Output pins of this slot on its board, with what each switches. */
-  outputPins(): Map<number, (active: boolean) => void> {
-    const p = this.spec.pins;
-    const m = new Map<number, (active: boolean) => void>();
+  /** Output pins of this slot on its board: how each is wired and what it switches (logical level). */
+  outputPins(): Map<number, { wire: PinWire; apply: (active: boolean) => void }> {
+    const w = this.wiring;
+    const m = new Map<number, { wire: PinWire; apply: (active: boolean) => void }>();
     const set = (key: SlotOutput) => (active: boolean) => {
       this.#out[key] = active;
       this.#apply();
     };
-    m.set(pinNumber(p.cen), set('cen'));
-    if (!isHubPort(p.power3v3)) m.set(pinNumber(p.power3v3), set('power3v3'));
-    m.set(pinNumber(p.uartIsolation), set('uartIsolation'));
-    m.set(pinNumber(p.mains), set('mains'));
-    m.set(pinNumber(p.button), set('button'));
-    for (const load of p.loads) {
-      if (load.pin === undefined) continue;
-      m.set(pinNumber(load.pin), (active) => {
-        this.branch.setLoadRelay(load.name, active);
-        this.#record();
-      });
+    m.set(w.cen.pin, { wire: w.cen, apply: set('cen') });
+    if ('pin' in w.power3v3) m.set(w.power3v3.pin.pin, { wire: w.power3v3.pin, apply: set('power3v3') });
+    m.set(w.uartIsolation.pin, { wire: w.uartIsolation, apply: set('uartIsolation') });
+    m.set(w.mains.pin, { wire: w.mains, apply: set('mains') });
+    m.set(w.button.pin, { wire: w.button, apply: set('button') });
+    for (const load of w.loads) {
+      if (!load.pin) continue;
+      m.set(load.pin.pin, { wire: load.pin, apply: (active) => this.setLoadRelay(load.name, active) });
     }
     return m;
   }
 
-  /** Logical level of one of this slot's output pins from the board's electrical level. */
-  static logical(spec: PinSpec, level: boolean | undefined): boolean {
-    return level !== undefined && level !== pinActiveLow(spec);
+  /** Logical level of an output pin from the board's electrical level (a pin not driven is inactive). */
+  static logical(wire: PinWire, level: boolean | undefined): boolean {
+    return level !== undefined && level !== wire.activeLow;
+  }
+
+  /** The module's 3V3 as a USB hub port switches it (when power3v3 is a hub port). */
+  setHubPower(on: boolean): void {
+    this.#out.power3v3 = on;
+    this.#apply();
+  }
+
+  /** A load-bank relay closed/opened (by a board pin or a USB relay channel). */
+  setLoadRelay(name: string, closed: boolean): void {
+    this.branch.setLoadRelay(name, closed);
+    this.#record();
   }
 
   setLid(closed: boolean): void {
     this.#lidClosed = closed;
-    this.#drive(this.spec.pins.lid, closed);
+    this.#drive(this.wiring.lid, closed);
     this.#record();
   }
 
   pressEstop(pressed: boolean): void {
     this.#estopPressed = pressed;
-    this.#drive(this.spec.pins.estop, pressed);
+    this.#drive(this.wiring.estop, pressed);
     this.#record();
   }
 
@@ -231,8 +246,8 @@ export class VirtualSlot {
     this.#record();
   }
 
-  #drive(spec: PinSpec, active: boolean): void {
-    this.board.setInput(pinNumber(spec), active !== pinActiveLow(spec));
+  #drive(wire: PinWire, active: boolean): void {
+    this.board.setInput(wire.pin, active !== wire.activeLow);
   }
 
   #record(): void {
@@ -254,6 +269,8 @@ export class VirtualJig {
   readonly slots = new Map<number, VirtualSlot>();
   /** The station network every slot's plug joins. */
   readonly network: PlugNetwork;
+  /** The jig's dcttech relay boards and USB hubs, on a fake USB bus (empty for pin-only jigs). */
+  readonly usb: VirtualUsbBus;
 
   private constructor(spec: JigSpec, options: VirtualJigOptions) {
     this.spec = spec;
@@ -262,10 +279,6 @@ export class VirtualJig {
     const seed = options.seed ?? 1;
     const wifi = options.wifi ?? DEFAULT_VIRTUAL_WIFI;
     this.network = options.network ?? new StationNetwork({ clock: options.clock, ssid: wifi.ssid, pass: wifi.pass });
-    const usbSlot = spec.slots.find(slotUsesUsb);
-    if (usbSlot) {
-      throw new ConfigError(`slot ${usbSlot.id}: the virtual jig simulates I/O-board pins only, not dcttech relay or hub-port outputs`, { step: 'virtual-jig', slot: usbSlot.id });
-    }
 
     for (const name of Object.keys(spec.ioBoards)) {
       const layout = VirtualJig.#layoutFor(name, spec);
@@ -277,17 +290,17 @@ export class VirtualJig {
       if (!board) throw new ConfigError(`slot ${s.id}: unknown I/O board "${s.io}"`, { slot: s.id, step: 'virtual-jig' });
       const slot = new VirtualSlot(s, board, this.mains.branch(`slot${s.id}`), options, seed, this.network);
       this.slots.set(s.id, slot);
-      for (const [pin, apply] of slot.outputPins()) {
+      for (const [pin, { wire, apply }] of slot.outputPins()) {
         const key = `${s.io}:${pin}`;
         const prev = claimed.get(key);
         if (prev) throw new ConfigError(`pin ${pin} of ${s.io} is used by ${prev} and slot ${s.id}`, { slot: s.id, step: 'virtual-jig' });
         claimed.set(key, `slot ${s.id}`);
-        const pinSpec = VirtualJig.#pinSpecOf(s, pin);
         board.onOutput((p, level) => {
-          if (p === pin) apply(VirtualSlot.logical(pinSpec, level));
+          if (p === pin) apply(VirtualSlot.logical(wire, level));
         });
       }
     }
+    this.usb = new VirtualUsbBus([...this.slots.values()]);
     this.mains.onChange(() => {
       for (const slot of this.slots.values()) slot.mainsChanged();
     });
@@ -369,21 +382,15 @@ export class VirtualJig {
     await Promise.all(stopped);
   }
 
-  static #pinSpecOf(slot: SlotSpec, pin: number): PinSpec {
-    const p = slot.pins;
-    const all: PinSpec[] = [p.cen, p.uartIsolation, p.mains, p.button, ...boardOutputPins(slot)];
-    return all.find((s) => pinNumber(s) === pin)!;
-  }
-
   /** Uno when every pin fits, else Mega 2560; pins 0/1 (the board's serial link) and clashes are refused. */
   static #layoutFor(name: string, spec: JigSpec): FirmataLayoutName {
     const slots = spec.slots.filter((s) => s.io === name);
     const digital: number[] = [];
     const analog: number[] = [];
     for (const s of slots) {
-      const p = s.pins;
-      for (const ps of [p.cen, p.uartIsolation, p.mains, p.button, p.relaySense, p.lid, p.estop, ...boardOutputPins(s)]) digital.push(pinNumber(ps));
-      analog.push(p.ledSensor.analog);
+      const w = readSlotWiring(s);
+      for (const wire of [...boardOutputs(w), w.relaySense, w.lid, w.estop]) digital.push(wire.pin);
+      analog.push(w.ledAnalog);
     }
     const bad = digital.find((d) => d < 2);
     if (bad !== undefined) throw new ConfigError(`I/O board ${name}: pin ${bad} is the board's serial link`, { step: 'virtual-jig', unit: name });
@@ -397,10 +404,4 @@ export class VirtualJig {
       unit: name,
     });
   }
-}
-
-/** 3V3 and load pins that are on the I/O board (USB-switched ones are not simulated here). */
-function boardOutputPins(slot: SlotSpec): PinSpec[] {
-  const p = slot.pins;
-  return [...(isHubPort(p.power3v3) ? [] : [p.power3v3]), ...p.loads.flatMap((l) => (l.pin === undefined ? [] : [l.pin]))];
 }

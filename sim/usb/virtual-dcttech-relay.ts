@@ -30,6 +30,14 @@ export class VirtualDcttechRelay implements FakeUsbResponder {
     this.channels = channels;
   }
 
+  readonly #listeners = new Set<(mask: number) => void>();
+
+  /** Called with the relay bitmask after every command the board accepted. */
+  onChange(fn: (mask: number) => void): () => void {
+    this.#listeners.add(fn);
+    return () => this.#listeners.delete(fn);
+  }
+
   /** The device as it enumerates: 16c0:05df, "USBRelayN", one HID interface. */
   spec(where: { busNumber?: number; portNumbers?: number[] } = {}): FakeUsbDeviceSpec {
     return {
@@ -83,6 +91,7 @@ export class VirtualDcttechRelay implements FakeUsbResponder {
         // Real firmware ignores unknown commands; the state simply does not change.
         break;
     }
+    for (const fn of this.#listeners) fn(this.mask);
   }
 
   #stuckMask(): number {

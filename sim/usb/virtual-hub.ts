@@ -34,6 +34,7 @@ export class VirtualHub implements FakeUsbResponder {
   readonly connected: boolean[];
   /** Fault: the hub acknowledges CLEAR_FEATURE but keeps the port powered. */
   ignorePowerOff = false;
+  readonly #listeners = new Set<(port: number, powered: boolean) => void>();
 
   constructor(options: VirtualHubOptions) {
     this.ports = options.ports;
@@ -85,6 +86,13 @@ export class VirtualHub implements FakeUsbResponder {
     if (setup.bRequest === 0x03) this.powered[i] = true;
     else if (setup.bRequest === 0x01) this.powered[i] = this.ignorePowerOff ? this.powered[i]! : false;
     else throw new Error('unsupported OUT request');
+    for (const fn of this.#listeners) fn(setup.wIndex, this.powered[i]!);
+  }
+
+  /** Called with (port, powered) after every accepted SET/CLEAR_FEATURE(PORT_POWER). */
+  onPowerChange(fn: (port: number, powered: boolean) => void): () => void {
+    this.#listeners.add(fn);
+    return () => this.#listeners.delete(fn);
   }
 
   #portIndex(port: number): number {
