@@ -15,7 +15,6 @@ export function flashSuite(entry: FlashSuiteEntry, hw: SlotHardware, defaults: P
   const image = hw.image;
   if (!image) throw new ConfigError(`plan flashes (suite 'flash') but the run has no image`, { slot: hw.spec.id, step: 'plan' });
   const il = hw.io.interlock;
-  const c = (): SlotHardware['io']['components'] => hw.io.components;
   const policy = stepPolicy(entry, defaults);
   // Timed by the station's clock; its resolution is far below any flash-time limit, so no budget.
   const flashTime = declareMeasurement({ id: 'flashTime', name: 'flash time', unit: 's' }, entry.limits.flashTime, defaults);

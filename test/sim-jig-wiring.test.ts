@@ -7,12 +7,14 @@ import { createLogger } from '../rig/core/log.ts';
 import { parseJig, type JigSpec } from '../rig/jig/jig-config.ts';
 import { openStation } from '../station/open-station.ts';
 import { runStation } from '../station/run-station.ts';
+import { loadPlan } from '../suites/plan/load-plan.ts';
 import { classifyImage } from '../firmware/image.ts';
 import { makeSyntheticImage } from '../firmware/synthetic.ts';
 import { startVirtualJig } from '../sim/jig/in-process-jig.ts';
 import { readSlotWiring } from '../sim/jig/wiring.ts';
 
 const log = createLogger({}, 'silent');
+const PLANS = new URL('../fixtures/plans', import.meta.url).pathname;
 const fixture = (name: string): Record<string, unknown> => JSON.parse(readFileSync(new URL(`../fixtures/jigs/${name}`, import.meta.url), 'utf8')) as Record<string, unknown>;
 
 /** virtual-1slot with every output that may be active-low wired that way (mains may not be). */
@@ -110,6 +112,7 @@ t.test('a virtual jig with dcttech load relays and hub-port 3V3 runs the factory
   const [slot] = await runStation({
     jig,
     jigPath: 'dcttech (virtual)',
+    plan: loadPlan('factory', PLANS),
     image: { bytes: plan.bytes, offset: plan.offset, name: im.name },
     baudRate: 2_000_000,
     outDir: mkdtempSync(join(tmpdir(), 'plugrig-usbjig-')),
@@ -117,8 +120,8 @@ t.test('a virtual jig with dcttech load relays and hub-port 3V3 runs the factory
     log,
     endpoints: sim.endpoints,
   });
-  t.equal(slot!.passed, true, slot!.steps.map((s) => `${s.name}=${s.status}${s.error ? ` (${String(s.error)})` : ''}`).join('; '));
-  const watts = slot!.measurements.find((m) => m.name === 'load power')?.value;
+  t.equal(slot!.verdict, 'pass', slot!.steps.map((s) => `${s.name}=${s.status}${s.error ? ` (${s.error.message})` : ''}`).join('; '));
+  const watts = slot!.steps.flatMap((s) => s.measurements).find((m) => m.id === 'loadPower')?.value;
   t.ok(watts !== undefined && watts > 20 && watts < 30, `R25 switched by the dcttech channel and measured: ${watts} W`);
   const relay = sim.vj.usb.relays.get('QAAMZ')!;
   t.equal(relay.mask, 0, 'every relay channel open at the end');

@@ -8,10 +8,12 @@ import { parseJig, type JigSpec, type ResetSpec } from '../rig/jig/jig-config.ts
 import { classifyImage } from '../firmware/image.ts';
 import { makeSyntheticImage } from '../firmware/synthetic.ts';
 import { runStation } from '../station/run-station.ts';
+import { loadPlan } from '../suites/plan/load-plan.ts';
 import { startVirtualJig } from '../sim/jig/in-process-jig.ts';
 
 const JIG_TEXT = readFileSync(new URL('../fixtures/jigs/virtual-1slot.json', import.meta.url), 'utf8');
 const CEN_PIN = 2;
+const PLANS = new URL('../fixtures/plans', import.meta.url).pathname;
 
 function jigWithReset(reset: ResetSpec | undefined): JigSpec {
   const raw = JSON.parse(JIG_TEXT) as { slots: Array<{ reset?: unknown }> };
@@ -47,6 +49,7 @@ async function smoke(jig: JigSpec, appBytes: number) {
     const results = await runStation({
       jig,
       jigPath: 'virtual-1slot (test)',
+    plan: loadPlan('factory', PLANS),
       image: image(appBytes),
       baudRate: 2_000_000,
       outDir: mkdtempSync(join(tmpdir(), 'plugrig-vt-')),
@@ -63,7 +66,7 @@ async function smoke(jig: JigSpec, appBytes: number) {
 t.test('a whole slot session (flash, interlock, button, LED, meter) runs on the VirtualClock', async (t) => {
   const r = await smoke(jigWithReset({ method: 'jig-cen', pulseMs: 50 }), 400_000);
   const slot = r.results[0]!;
-  t.equal(slot.passed, true, `every step passed: ${slot.steps.map((s) => `${s.name}=${s.status}`).join('; ')}`);
+  t.equal(slot.verdict, 'pass', `every step passed: ${slot.steps.map((s) => `${s.name}=${s.status}`).join('; ')}`);
   t.equal(slot.steps.length, 8);
   t.ok(r.history.some((e) => e.state.plugRelayClosed && e.state.mainsEnergised), 'the relay was closed by the button with mains on');
   t.same(r.history.filter((e) => e.state.mainsEnergised && e.state.uartConnected), [], 'never mains and UART at once');
@@ -74,19 +77,19 @@ t.test('a whole slot session (flash, interlock, button, LED, meter) runs on the 
 
 t.test("a slot's reset setting in the jig file is honoured by the factory smoke suite", async (t) => {
   const cen = await smoke(jigWithReset({ method: 'jig-cen', pulseMs: 180 }), 32 * 1024);
-  t.equal(cen.results[0]!.passed, true);
+  t.equal(cen.results[0]!.verdict, 'pass');
   t.ok(cen.cenSpans.length >= 1, 'the jig pulsed CEN');
   t.same([...new Set(cen.cenSpans)], [180], `every CEN pulse lasted the jig file's 180 ms (saw ${cen.cenSpans.join(', ')})`);
 
   // Wired like bk7231tools: the adapter's RTS pulls CEN; the jig's CEN pin must stay idle.
   const modem = await smoke(jigWithReset({ method: 'modem-lines', sequence: 'R1|W120|R0' }), 32 * 1024);
-  t.equal(modem.results[0]!.passed, true, `passed: ${modem.results[0]!.steps.map((s) => `${s.name}=${s.status}`).join('; ')}`);
+  t.equal(modem.results[0]!.verdict, 'pass', `passed: ${modem.results[0]!.steps.map((s) => `${s.name}=${s.status}`).join('; ')}`);
   t.same(modem.cenSpans, [], 'the jig CEN pin was never driven');
   t.ok(modem.history.some((e) => e.changed.includes('cenLow') && e.state.cenLow), 'the chip was reset through RTS');
 
   // Power-cycle: the jig's 3V3 goes off for offMs while the UART side is connected (mains off).
   const power = await smoke(jigWithReset({ method: 'power-cycle', offMs: 400 }), 32 * 1024);
-  t.equal(power.results[0]!.passed, true, `passed: ${power.results[0]!.steps.map((s) => `${s.name}=${s.status}`).join('; ')}`);
+  t.equal(power.results[0]!.verdict, 'pass', `passed: ${power.results[0]!.steps.map((s) => `${s.name}=${s.status}`).join('; ')}`);
   t.same(power.cenSpans, [], 'no CEN pulse');
   const h = power.history;
   const offs = h.flatMap((e, i) => (i > 0 && h[i - 1]!.state.supply3v3 && !e.state.supply3v3 && e.state.uartConnected ? [i] : []));
