@@ -31,7 +31,7 @@ function image(appBytes: number): { bytes: Uint8Array; offset: number; name: str
 /** One slot's whole factory smoke session on the VirtualClock; the CEN pin's active spans and the slot's physical history. */
 async function smoke(jig: JigSpec, appBytes: number) {
   const clock = new VirtualClock();
-  const { vj, endpoints } = startVirtualJig(jig, { clock });
+  const { vj, endpoints } = startVirtualJig(jig, { clock, plugModel: 'pin-level' }); // TRANSITIONAL (as station.test.ts): the smoke plan does not provision yet
   const board = vj.boards.get('io0')!;
   // CEN is active-high here (the pin drives the pull-down transistor): record when it was held.
   const cenSpans: number[] = [];
@@ -59,7 +59,7 @@ async function smoke(jig: JigSpec, appBytes: number) {
     });
     return { results, cenSpans, modelMs: clock.now(), wallMs: performance.now() - wall0, history: vj.history(1) };
   } finally {
-    vj.dispose();
+    await vj.dispose();
   }
 }
 
