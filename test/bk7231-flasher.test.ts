@@ -23,14 +23,16 @@ function pattern(length: number, seed: number): Uint8Array {
   return Uint8Array.from({ length }, () => ((x = (x * 1103515245 + 12345) >>> 0) >>> 16) & 0xff);
 }
 
-t.test('planner: 64K blocks only where whole, 4K at the edges, blank sectors not written', async (t) => {
+t.test('planner: cheapest 4K/32K/64K erase cover, blank sectors not written', async (t) => {
   const image = pattern(0x30000, 1);
   image.fill(0xff, 0x2000, 0x3000); // one blank sector (0x13000)
   const plan = new FlashPlanner().plan({ image, offset: 0x11000, flashSize: 0x200000, protectedRegions: [BOOTLOADER_REGION, RF_CALIBRATION_REGION] });
   t.same(
     plan.erases.map((e) => [e.op, e.address]),
     [
-      ...Array.from({ length: 15 }, (_, i) => [EraseOpcode.Sector4K, 0x11000 + i * K4]),
+      // 0x10000 is the bootloader's: the first half is erased 4K by 4K, the second in one 32K erase.
+      ...Array.from({ length: 7 }, (_, i) => [EraseOpcode.Sector4K, 0x11000 + i * K4]),
+      [EraseOpcode.Block32K, 0x18000],
       [EraseOpcode.Block64K, 0x20000],
       [EraseOpcode.Block64K, 0x30000],
       [EraseOpcode.Sector4K, 0x40000],
@@ -40,6 +42,23 @@ t.test('planner: 64K blocks only where whole, 4K at the edges, blank sectors not
   t.same(plan.skippedBlank, [0x13000]);
   t.notOk(plan.writes.some((w) => w.address === 0x13000));
   t.same(plan.verify, [{ start: 0x11000, end: 0x41000 }]);
+
+  const no32k = new FlashPlanner().plan({ image, offset: 0x11000, flashSize: 0x200000, erase32k: false });
+  t.equal(no32k.erases.filter((e) => e.op === EraseOpcode.Sector4K).length, 15 + 1, 'without 32K erases: 4K up to the first whole block');
+
+  // Chip already blank in 0x20000..0x30000 and at 0x11000: those need no erase.
+  const blank = new Set([0x11000, ...Array.from({ length: 16 }, (_, i) => 0x20000 + i * K4)]);
+  const onBlank = new FlashPlanner().plan({ image, offset: 0x11000, flashSize: 0x200000, blank });
+  t.notOk(onBlank.erases.some((e) => e.address === 0x20000 || e.address === 0x11000), 'blank block and sector not erased');
+  t.equal(onBlank.alreadyBlank.length, 17);
+  t.equal(onBlank.writes.length, 0x30 - 1, 'still written');
+
+  // A 32K erase may span a blank sector outside the list, never a sector with content.
+  const k = (a: number): number[] => [a];
+  const around = new FlashPlanner().plan({ image, offset: 0x11000, flashSize: 0x200000, sectors: [0x21000, 0x22000, 0x23000, 0x24000, 0x25000, 0x26000, 0x27000], blank: new Set(k(0x20000)) });
+  t.same(around.erases.map((e) => [e.op, e.address]), [[EraseOpcode.Block32K, 0x20000]], '7 sectors + a blank one: one 32K erase');
+  const fenced = new FlashPlanner().plan({ image, offset: 0x11000, flashSize: 0x200000, sectors: [0x21000, 0x22000, 0x23000, 0x24000, 0x25000, 0x26000, 0x27000] });
+  t.equal(fenced.erases.length, 7, 'the unknown sector 0x20000 keeps them to 4K erases');
 
   const diffPlan = new FlashPlanner().plan({ image, offset: 0x11000, flashSize: 0x200000, sectors: [0x25000, 0x12000] });
   t.same(diffPlan.erases.map((e) => e.address), [0x12000, 0x25000], 'only the listed sectors');
@@ -98,7 +117,8 @@ async function rig(chipOpts: VirtualBk7231Options = {}, flasherOpts: Partial<Bk7
 }
 
 t.test('virtual chip: link via RTS, 2 Mbaud, identify, unprotect, write, diff, refuse, read, repair', async (t) => {
-  const { chip, link, flasher, clock } = await rig();
+  // The chip holds other firmware where the image goes, so the write has to erase.
+  const { chip, link, flasher, clock } = await rig({ initialImages: [{ address: 0x11000, data: pattern(0x70000, 99) }] });
   t.teardown(() => link.close());
   await clock.sleep(1000); // the app has booted: only a reset gets the ROM back
 

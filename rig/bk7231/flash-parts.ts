@@ -18,7 +18,22 @@ export interface FlashPart {
   readSrOpcodes: readonly number[];
   /** Protection bits: (SR & protectMask) === 0 means unprotected. */
   protectMask: number;
+  /** Typical erase durations, only used to choose between erase sizes. */
+  eraseTimes: EraseTimes;
 }
+
+export interface EraseTimes {
+  sector4kMs: number;
+  block32kMs: number;
+  block64kMs: number;
+}
+
+/**
+ * Typical 4K/32K/64K erase times of 2 MiB 3 V SPI NOR parts (Winbond W25Q16JV datasheet: tSE 45 ms,
+ * tBE1 120 ms, tBE2 150 ms). Used for every part here: no TH25Q16HB datasheet figures are at hand,
+ * and only the ratios matter for choosing erase sizes (a 32K erase beats three 4K erases).
+ */
+export const TYPICAL_ERASE_TIMES: EraseTimes = { sector4kMs: 45, block32kMs: 120, block64kMs: 150 };
 
 const TWO_BYTE = { srBytes: 2, readSrOpcodes: [SpiOpcode.ReadSR1, SpiOpcode.ReadSR2], protectMask: 0x407c } as const;
 const ONE_BYTE = { srBytes: 1, readSrOpcodes: [SpiOpcode.ReadSR1], protectMask: 0x3c } as const;
@@ -28,6 +43,7 @@ const part = (name: string, jedec: readonly [number, number, number], kind: type
   jedec,
   sizeBytes: 1 << jedec[2],
   ...kind,
+  eraseTimes: TYPICAL_ERASE_TIMES,
 });
 
 export const FLASH_PARTS: readonly FlashPart[] = [

@@ -7,7 +7,7 @@ import { rootLogger, type Logger } from '../core/log.ts';
 import { CommandChannel } from './command-channel.ts';
 import { findFlashPart, flashPartFor, jedecHex, type FlashPart } from './flash-parts.ts';
 import { getBus, type LinkOptions } from './link.ts';
-import { FlashPlanner, BOOTLOADER_REGION, RF_CALIBRATION_REGION, overlaps, isBlank, sectorAddresses, type AddressRange } from './planner.ts';
+import { FlashPlanner, BOOTLOADER_REGION, RF_CALIBRATION_REGION, overlaps, isBlank, sectorAddresses, type AddressRange, type EraseStep } from './planner.ts';
 import type { Bk7231Port } from './port.ts';
 import { BLOCK_SIZE, EraseOpcode, SECTOR_SIZE } from './protocol/commands.ts';
 import { crc32Raw } from './protocol/crc32.ts';
@@ -64,6 +64,8 @@ export interface Bk7231FlasherOptions {
   link?: Omit<LinkOptions, 'reset' | 'log'>;
   /** Bounded retries. */
   retries?: { write?: number; verify?: number; read?: number; unprotect?: number };
+  /** Use 32 KiB erases where cheaper (checked once per session, see #eraseStep). Default true. */
+  erase32k?: boolean;
   log?: Logger;
 }
 
@@ -80,14 +82,60 @@ export interface WriteOptions {
 export interface WriteResult {
   offset: number;
   length: number;
+  /** Bytes the CRC covers: the image padded to whole sectors (a partial last sector keeps the flash's bytes). */
+  verifiedLength: number;
   erasedBytes: number;
   sectorsWritten: number;
+  /** Sectors not written because the image holds only 0xFF there. */
   sectorsSkippedBlank: number;
+  /** Sectors not erased because the chip already held only 0xFF there. */
+  sectorsAlreadyBlank: number;
   /** Sectors left alone because the diff found them equal. */
   sectorsUnchanged: number;
   sectorsRepaired: number;
-  /** Raw chip CRC of the written range. */
+  /**
+   * Raw CRC (no final xor) of offset..offset+verifiedLength-1 as the CHIP reported it in reply to
+   * CheckCRC; write() throws instead of returning when it differs from the image's.
+   */
   crc: number;
+}
+
+/**
+ * Everything about a write request that can be judged without the chip (and, given flashSize,
+ * with what connect() learnt), so that a refused request never sends a byte, never unprotects.
+ * Returns the regions the planner must still keep out of.
+ */
+export function checkWriteRequest(length: number, offset: number, opts: Pick<WriteOptions, 'force' | 'writeBootloader'> & { flashSize?: number } = {}): AddressRange[] {
+  if (length === 0) throw new ImageError('empty image', { address: offset });
+  if (!Number.isInteger(offset) || offset < 0) throw new ImageError(`offset ${offset} is not a flash address`, { address: offset });
+  if (offset % SECTOR_SIZE !== 0) throw new ImageError(`offset 0x${offset.toString(16)} is not 4 KiB aligned`, { address: offset });
+  if (opts.flashSize !== undefined && offset + length > opts.flashSize) {
+    throw new ImageError(`image 0x${offset.toString(16)}+0x${length.toString(16)} exceeds the 0x${opts.flashSize.toString(16)}-byte flash`, { address: offset });
+  }
+  const regions = opts.force ? [] : opts.writeBootloader ? [RF_CALIBRATION_REGION] : [BOOTLOADER_REGION, RF_CALIBRATION_REGION];
+  // The last sector is written whole, so the check covers the sector-padded range.
+  const range = { start: offset, end: offset + Math.ceil(length / SECTOR_SIZE) * SECTOR_SIZE };
+  for (const r of regions) {
+    if (overlaps(range, r)) {
+      throw new FlashError(`refusing to write ${r.name} region 0x${r.start.toString(16)}..0x${r.end.toString(16)} (use force${r === BOOTLOADER_REGION ? ' or writeBootloader' : ''})`, {
+        phase: 'write',
+        address: Math.max(offset, r.start),
+        region: r.name,
+      });
+    }
+  }
+  return regions;
+}
+
+const blankCrcs = new Map<number, number>();
+/** Raw chip CRC of `length` bytes of 0xFF (what CheckCRC answers for an erased range). */
+export function blankCrc(length: number): number {
+  let c = blankCrcs.get(length);
+  if (c === undefined) {
+    c = crc32Raw(new Uint8Array(length).fill(0xff));
+    blankCrcs.set(length, c);
+  }
+  return c;
 }
 
 export class Bk7231Flasher {
@@ -96,9 +144,12 @@ export class Bk7231Flasher {
   readonly #log: Logger;
   readonly #planner = new FlashPlanner();
   #info: ChipInfo | null = null;
+  #erase32k: boolean;
+  #erase32kProven = false;
 
   constructor(opts: Bk7231FlasherOptions) {
     this.#opts = opts;
+    this.#erase32k = opts.erase32k ?? true;
     this.#log = opts.log ?? rootLogger().child({ component: 'bk7231-flasher' });
     this.channel = new CommandChannel(opts.port, this.#log);
   }
@@ -151,49 +202,50 @@ export class Bk7231Flasher {
     return this.#crcIn('verify', start, length);
   }
 
+  /**
+   * Write `image` at `offset` and prove it with the chip's CRC. The request is checked in full
+   * (checkWriteRequest) before anything is sent; a protected chip is unprotected first. Blocks the
+   * chip reports blank (one CheckCRC per 64K block, or the diff's CRCs) are not erased.
+   */
   async write(image: Uint8Array, offset: number, opts: WriteOptions = {}): Promise<WriteResult> {
     const info = this.#requireInfo();
-    if (image.length === 0) throw new ImageError('empty image', { address: offset });
-    if (offset % SECTOR_SIZE !== 0) throw new ImageError(`offset 0x${offset.toString(16)} is not 4 KiB aligned`, { address: offset });
-    if (offset + image.length > info.flashSize) {
-      throw new ImageError(`image 0x${offset.toString(16)}+0x${image.length.toString(16)} exceeds the 0x${info.flashSize.toString(16)}-byte flash`, { address: offset });
-    }
-    const protectedRegions = this.#protectedRegions(opts);
-    const range = { start: offset, end: offset + image.length };
-    for (const r of protectedRegions) {
-      if (overlaps(range, r)) {
-        throw new FlashError(`refusing to write ${r.name} region 0x${r.start.toString(16)}..0x${r.end.toString(16)} (use force${r === BOOTLOADER_REGION ? ' or writeBootloader' : ''})`, {
-          phase: 'write',
-          address: Math.max(offset, r.start),
-          region: r.name,
-        });
-      }
-    }
+    const protectedRegions = checkWriteRequest(image.length, offset, { ...opts, flashSize: info.flashSize });
     const padded = await this.#padToSectors(image, offset, opts.onProgress);
     if (info.protected !== false) await this.unprotect();
 
     const all = padded.length / SECTOR_SIZE;
-    const sectors = opts.diff ? await this.#changedSectors(padded, offset, opts.onProgress) : undefined;
-    const plan = this.#planner.plan({ image: padded, offset, flashSize: info.flashSize, sectors, protectedRegions });
-    const touched = sectors ? sectors.length : all;
-    this.#log.info({ offset, length: padded.length, erases: plan.erases.length, writes: plan.writes.length, blank: plan.skippedBlank.length, unchanged: all - touched }, 'flash plan');
+    const survey = opts.diff ? await this.#changedSectors(padded, offset, opts.onProgress) : { changed: undefined, blank: await this.#blankSectors(offset, padded.length, opts.onProgress), proven: null };
+    const plan = this.#planner.plan({
+      image: padded,
+      offset,
+      flashSize: info.flashSize,
+      sectors: survey.changed,
+      blank: survey.blank,
+      eraseTimes: info.flashPart?.eraseTimes,
+      erase32k: this.#erase32k,
+      protectedRegions,
+    });
+    const touched = survey.changed ? survey.changed.length : all;
+    this.#log.info({ offset, length: padded.length, erases: plan.erases.length, writes: plan.writes.length, blank: plan.skippedBlank.length, alreadyBlank: plan.alreadyBlank.length, unchanged: all - touched }, 'flash plan');
 
-    const erasedBytes = plan.erases.reduce((n, e) => n + e.size, 0);
-    let done = 0;
+    let erasedBytes = 0;
+    const eraseTotal = plan.erases.reduce((n, e) => n + e.size, 0);
     for (const e of plan.erases) {
-      await this.#erase(e.op, e.address);
-      done += e.size;
-      opts.onProgress?.({ phase: 'erase', done, total: erasedBytes });
+      erasedBytes += await this.#eraseStep(e);
+      opts.onProgress?.({ phase: 'erase', done: Math.min(erasedBytes, eraseTotal), total: eraseTotal });
     }
     await this.#writeSectors(plan.writes, (d) => opts.onProgress?.({ phase: 'write', done: d, total: plan.writes.length * SECTOR_SIZE }));
 
-    const { crc, repaired } = touched === 0 ? { crc: crc32Raw(padded), repaired: 0 } : await this.#verifyAndRepair(padded, offset, opts.onProgress);
+    // Nothing rewritten: the diff's whole-range CheckCRC already proved the region.
+    const { crc, repaired } = survey.proven !== null && touched === 0 ? { crc: survey.proven, repaired: 0 } : await this.#verifyAndRepair(padded, offset, opts.onProgress);
     return {
       offset,
       length: image.length,
+      verifiedLength: padded.length,
       erasedBytes,
       sectorsWritten: plan.writes.length,
       sectorsSkippedBlank: plan.skippedBlank.length,
+      sectorsAlreadyBlank: plan.alreadyBlank.length,
       sectorsUnchanged: all - touched,
       sectorsRepaired: repaired,
       crc,
@@ -215,7 +267,7 @@ export class Bk7231Flasher {
       let sectors = sectorAddresses(chunk, end - chunk);
       for (let attempt = 0; ; attempt++) {
         await this.#readSectors(sectors, out, first, (n) => onProgress?.({ phase: 'read', done: chunk - first + n, total: out.length }));
-        const bad = await this.#locateBad(chunk, out.subarray(chunk - first, end - first), 'read');
+        const { bad } = await this.#locateBad(chunk, out.subarray(chunk - first, end - first), 'read');
         if (bad.length === 0) break;
         if (attempt >= retries) {
           throw new FlashError(`read CRC mismatch at 0x${bad[0]!.toString(16)} after ${retries} re-reads`, { phase: 'read', address: bad[0], badSectors: bad });
@@ -319,11 +371,6 @@ export class Bk7231Flasher {
     return sr;
   }
 
-  #protectedRegions(opts: WriteOptions): AddressRange[] {
-    if (opts.force) return [];
-    return opts.writeBootloader ? [RF_CALIBRATION_REGION] : [BOOTLOADER_REGION, RF_CALIBRATION_REGION];
-  }
-
   #requireInfo(): ChipInfo {
     if (!this.#info) throw new LinkError('not connected: call connect() first', { phase: 'link' });
     return this.#info;
@@ -340,26 +387,86 @@ export class Bk7231Flasher {
     return padded;
   }
 
-  /** Whole range, then 64K blocks, then 4K sectors: addresses of the sectors whose CRC differs. */
-  async #changedSectors(image: Uint8Array, offset: number, onProgress?: (p: FlashProgress) => void): Promise<number[]> {
+  /**
+   * Whole range, then 64K blocks, then 4K sectors: the sectors whose chip CRC differs from the
+   * image, the sectors the chip reports blank, and the chip's whole-range CRC when it matched.
+   */
+  async #changedSectors(image: Uint8Array, offset: number, onProgress?: (p: FlashProgress) => void): Promise<{ changed: number[]; blank: Set<number>; proven: number | null }> {
     const changed: number[] = [];
-    if ((await this.crc(offset, image.length)) === crc32Raw(image)) return changed;
-    for (let blk = offset; blk < offset + image.length; ) {
-      const end = Math.min(offset + image.length, blk - (blk % BLOCK_SIZE) + BLOCK_SIZE);
-      const whole = end - blk === image.length;
-      if (whole || (await this.crc(blk, end - blk)) !== crc32Raw(image.subarray(blk - offset, end - offset))) {
-        for (let s = blk; s < end; s += SECTOR_SIZE) {
-          if ((await this.crc(s, SECTOR_SIZE)) !== crc32Raw(image.subarray(s - offset, s - offset + SECTOR_SIZE))) changed.push(s);
+    const blank = new Set<number>();
+    const whole = await this.crc(offset, image.length);
+    if (whole === crc32Raw(image)) return { changed, blank, proven: whole };
+    const end = offset + image.length;
+    for (let blk = offset; blk < end; ) {
+      const blkEnd = Math.min(end, blk - (blk % BLOCK_SIZE) + BLOCK_SIZE);
+      const local = image.subarray(blk - offset, blkEnd - offset);
+      // The whole range is one block: its CRC is the one just taken.
+      const chip = blkEnd - blk === image.length ? whole : await this.crc(blk, blkEnd - blk);
+      if (chip === blankCrc(blkEnd - blk)) {
+        for (const s of sectorAddresses(blk, blkEnd - blk)) {
+          blank.add(s);
+          if (!isBlank(image.subarray(s - offset, s - offset + SECTOR_SIZE))) changed.push(s);
+        }
+      } else if (chip !== crc32Raw(local)) {
+        for (const s of sectorAddresses(blk, blkEnd - blk)) {
+          const c = await this.crc(s, SECTOR_SIZE);
+          if (c === blankCrc(SECTOR_SIZE)) blank.add(s);
+          if (c !== crc32Raw(image.subarray(s - offset, s - offset + SECTOR_SIZE))) changed.push(s);
         }
       }
-      blk = end;
+      blk = blkEnd;
       onProgress?.({ phase: 'diff', done: blk - offset, total: image.length });
     }
-    return changed;
+    return { changed, blank, proven: null };
+  }
+
+  /** Sectors of [start, start+length) in 64K blocks (clipped to the range) whose chip CRC is that of 0xFF. */
+  async #blankSectors(start: number, length: number, onProgress?: (p: FlashProgress) => void): Promise<Set<number>> {
+    const blank = new Set<number>();
+    const end = start + length;
+    for (let blk = start; blk < end; ) {
+      const blkEnd = Math.min(end, blk - (blk % BLOCK_SIZE) + BLOCK_SIZE);
+      if ((await this.crc(blk, blkEnd - blk)) === blankCrc(blkEnd - blk)) for (const s of sectorAddresses(blk, blkEnd - blk)) blank.add(s);
+      blk = blkEnd;
+      onProgress?.({ phase: 'diff', done: blk - start, total: length });
+    }
+    return blank;
+  }
+
+  /**
+   * One planned erase; returns the bytes erased. Whether the N ROM passes 32K erases (0x52) to
+   * the flash is not documented (bk7231-protocol.md §3.11), so the first one is checked by CRC;
+   * a refused or ineffective one turns 32K erases off and its half is erased 4K by 4K.
+   */
+  async #eraseStep(e: EraseStep): Promise<number> {
+    if (e.op !== EraseOpcode.Block32K) {
+      await this.#erase(e.op, e.address);
+      return e.size;
+    }
+    if (this.#erase32k) {
+      let works = true;
+      try {
+        await this.#erase(e.op, e.address);
+        if (!this.#erase32kProven) works = (await this.crc(e.address, e.size)) === blankCrc(e.size);
+      } catch (err) {
+        // A vanished port is no answer about 0x52; a refusal or a missing reply is.
+        if (!(err instanceof PlugrigError) || err instanceof TransportError) throw err;
+        works = false;
+        await this.channel.drain(5, 50);
+      }
+      if (works) {
+        this.#erase32kProven = true;
+        return e.size;
+      }
+      this.#erase32k = false;
+      this.#log.warn({ address: e.address }, '32K erase (0x52) refused or ineffective on this chip: using 4K erases');
+    }
+    for (const s of sectorAddresses(e.address, e.size)) await this.#erase(EraseOpcode.Sector4K, s);
+    return e.size;
   }
 
   async #erase(op: EraseOpcode, address: number): Promise<void> {
-    await this.channel.transact(F.flashErase(op, address), { phase: 'erase', address, operationMs: op === EraseOpcode.Block64K ? 1900 : 1000 });
+    await this.channel.transact(F.flashErase(op, address), { phase: 'erase', address, operationMs: op === EraseOpcode.Sector4K ? 1000 : op === EraseOpcode.Block32K ? 1600 : 1900 });
   }
 
   /** Write4K frames back to back; each failure re-erases that sector and retries (bounded). */
@@ -405,18 +512,27 @@ export class Bk7231Flasher {
     throw new FlashError(`writing sector 0x${address.toString(16)} failed after ${retries} retries: ${last.message}`, { phase: 'write', address, ...last.context }, { cause: last });
   }
 
-  /** One CRC over the range; on mismatch bisect to the bad sectors, rewrite them, check again. */
+  /**
+   * One CRC over the range; on mismatch bisect to the bad sectors, rewrite them, check again.
+   * Returns the CRC the chip reported for the whole range (equal to the image's, or it throws).
+   */
   async #verifyAndRepair(image: Uint8Array, offset: number, onProgress?: (p: FlashProgress) => void): Promise<{ crc: number; repaired: number }> {
     const retries = this.#opts.retries?.verify ?? 3;
     let repaired = 0;
     for (let attempt = 0; ; attempt++) {
       onProgress?.({ phase: 'verify', done: 0, total: image.length });
-      const bad = await this.#locateBad(offset, image, 'verify');
+      const { bad, chipCrc } = await this.#locateBad(offset, image, 'verify');
       onProgress?.({ phase: 'verify', done: image.length, total: image.length });
-      if (bad.length === 0) return { crc: crc32Raw(image), repaired };
+      const expectedCrc = crc32Raw(image);
+      if (bad.length === 0 && chipCrc === expectedCrc) return { crc: chipCrc, repaired };
       if (attempt >= retries) {
-        throw new FlashError(`verify failed at 0x${bad[0]!.toString(16)} (${bad.length} sector(s)) after ${retries} repairs`, { phase: 'verify', address: bad[0], badSectors: bad });
+        if (bad.length === 0) {
+          throw new FlashError(`verify failed: the chip's CRC of 0x${offset.toString(16)}+0x${image.length.toString(16)} is 0x${chipCrc.toString(16)}, the image's 0x${expectedCrc.toString(16)}, although every part matched`, { phase: 'verify', address: offset, chipCrc, expectedCrc });
+        }
+        throw new FlashError(`verify failed at 0x${bad[0]!.toString(16)} (${bad.length} sector(s)) after ${retries} repairs`, { phase: 'verify', address: bad[0], badSectors: bad, chipCrc, expectedCrc });
       }
+      // The whole range disagreed but every part matched: an unreliable answer, so ask again.
+      if (bad.length === 0) continue;
       this.#log.warn({ bad: bad.map((a) => '0x' + a.toString(16)) }, 'CRC mismatch, repairing sectors');
       for (const [k, s] of bad.entries()) {
         await this.#rewriteSector(s, image.subarray(s - offset, s - offset + SECTOR_SIZE), this.#opts.retries?.write ?? 3, new FlashError('CRC mismatch', { phase: 'verify', address: s }));
@@ -426,17 +542,16 @@ export class Bk7231Flasher {
     }
   }
 
-  /** Sectors of [start, start+expected.length) whose chip CRC differs, found by bisection. */
-  async #locateBad(start: number, expected: Uint8Array, phase: 'verify' | 'read'): Promise<number[]> {
-    const check = async (a: number, len: number): Promise<number[]> => {
-      const local = crc32Raw(expected.subarray(a - start, a - start + len));
-      const chip = await this.#crcIn(phase, a, len);
-      if (chip === local) return [];
+  /** Sectors of [start, start+expected.length) whose chip CRC differs (found by bisection), and the chip's CRC of the whole range. */
+  async #locateBad(start: number, expected: Uint8Array, phase: 'verify' | 'read'): Promise<{ bad: number[]; chipCrc: number }> {
+    const check = async (a: number, len: number, chip: number): Promise<number[]> => {
+      if (chip === crc32Raw(expected.subarray(a - start, a - start + len))) return [];
       if (len <= SECTOR_SIZE) return [a];
       const half = Math.ceil(len / SECTOR_SIZE / 2) * SECTOR_SIZE;
-      return [...(await check(a, half)), ...(await check(a + half, len - half))];
+      return [...(await check(a, half, await this.#crcIn(phase, a, half))), ...(await check(a + half, len - half, await this.#crcIn(phase, a + half, len - half)))];
     };
-    return check(start, expected.length);
+    const chipCrc = await this.#crcIn(phase, start, expected.length);
+    return { bad: await check(start, expected.length, chipCrc), chipCrc };
   }
 
   async #crcIn(phase: 'verify' | 'read', start: number, length: number): Promise<number> {

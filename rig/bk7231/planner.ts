@@ -4,7 +4,8 @@
  */
 import { FlashError, ImageError } from '../core/errors.ts';
 import { BK7231N_PARTITIONS } from '../../firmware/flash-layout.ts';
-import { BLOCK_SIZE, EraseOpcode, SECTOR_SIZE } from './protocol/commands.ts';
+import { TYPICAL_ERASE_TIMES, type EraseTimes } from './flash-parts.ts';
+import { BLOCK_SIZE, EraseOpcode, HALF_BLOCK_SIZE, SECTOR_SIZE } from './protocol/commands.ts';
 
 export interface AddressRange {
   start: number;
@@ -32,8 +33,10 @@ export interface SectorWrite {
 export interface FlashPlan {
   erases: EraseStep[];
   writes: SectorWrite[];
-  /** Sectors erased and not written because their data is all 0xFF. */
+  /** Sectors not written because their data is all 0xFF. */
   skippedBlank: number[];
+  /** Sectors of the plan that need no erase because the chip already holds 0xFF there. */
+  alreadyBlank: number[];
   /** Ranges to check with CheckCRC afterwards (whole-sector multiples). */
   verify: AddressRange[];
 }
@@ -46,6 +49,12 @@ export interface PlanInput {
   flashSize: number;
   /** Addresses of the sectors to rewrite (from a diff); all sectors of the image when absent. */
   sectors?: readonly number[];
+  /** Sectors known to hold only 0xFF now (from CheckCRC): no erase needed, and harmless to erase. */
+  blank?: ReadonlySet<number>;
+  /** Erase durations used to pick the cheapest cover; default: typical datasheet figures. */
+  eraseTimes?: EraseTimes;
+  /** Use 32 KiB erases (opcode 0x52) where they are cheaper. Default true. */
+  erase32k?: boolean;
   protectedRegions?: readonly AddressRange[];
 }
 
@@ -80,7 +89,10 @@ export class FlashPlanner {
         }
       }
     }
-    const erases = eraseSteps(sectors);
+    const blank = input.blank ?? new Set<number>();
+    const must = sectors.filter((s) => !blank.has(s));
+    const free = new Set([...sectors, ...blank]);
+    const erases = eraseCover(must, free, input.eraseTimes ?? TYPICAL_ERASE_TIMES, input.erase32k ?? true);
     const writes: SectorWrite[] = [];
     const skippedBlank: number[] = [];
     for (const s of sectors) {
@@ -88,7 +100,8 @@ export class FlashPlanner {
       if (isBlank(data)) skippedBlank.push(s);
       else writes.push({ address: s, data });
     }
-    return { erases, writes, skippedBlank, verify: image.length ? [{ start: offset, end }] : [] };
+    const alreadyBlank = sectors.filter((s) => blank.has(s));
+    return { erases, writes, skippedBlank, alreadyBlank, verify: image.length ? [{ start: offset, end }] : [] };
   }
 }
 
@@ -98,23 +111,33 @@ export function sectorAddresses(start: number, length: number): number[] {
   return out;
 }
 
-/** 64K erases where all 16 sectors of an aligned block are listed, 4K erases for the rest. */
-export function eraseSteps(sortedSectors: readonly number[]): EraseStep[] {
-  const set = new Set(sortedSectors);
+/**
+ * Cheapest erase cover of the `must` sectors with aligned 4K/32K/64K erases. A 32K or 64K erase
+ * may only span sectors that must be erased or are `free` (blank now, or rewritten anyway);
+ * everything else in its span would be lost. Units nest, so each 64K block is decided alone:
+ * per 32K half the cheaper of one 32K erase and its 4K erases, then one 64K erase if cheaper still.
+ */
+export function eraseCover(must: readonly number[], free: ReadonlySet<number>, times: EraseTimes, allow32k = true): EraseStep[] {
+  const mustSet = new Set(must);
+  const erasable = (start: number, size: number): boolean => {
+    for (let a = start; a < start + size; a += SECTOR_SIZE) if (!mustSet.has(a) && !free.has(a)) return false;
+    return true;
+  };
+  const blocks = [...new Set(must.map((s) => s - (s % BLOCK_SIZE)))].sort((a, b) => a - b);
   const out: EraseStep[] = [];
-  const done = new Set<number>();
-  for (const s of sortedSectors) {
-    if (done.has(s)) continue;
-    const block = s - (s % BLOCK_SIZE);
-    let whole = true;
-    for (let a = block; a < block + BLOCK_SIZE; a += SECTOR_SIZE) if (!set.has(a)) whole = false;
-    if (whole) {
-      out.push({ op: EraseOpcode.Block64K, address: block, size: BLOCK_SIZE });
-      for (let a = block; a < block + BLOCK_SIZE; a += SECTOR_SIZE) done.add(a);
-    } else {
-      out.push({ op: EraseOpcode.Sector4K, address: s, size: SECTOR_SIZE });
-      done.add(s);
-    }
+  for (const block of blocks) {
+    const halves = [block, block + HALF_BLOCK_SIZE].map((half) => {
+      const sectors = sectorAddresses(half, HALF_BLOCK_SIZE).filter((s) => mustSet.has(s));
+      const asSectors = sectors.map((address): EraseStep => ({ op: EraseOpcode.Sector4K, address, size: SECTOR_SIZE }));
+      const sectorMs = sectors.length * times.sector4kMs;
+      if (sectors.length > 0 && allow32k && times.block32kMs < sectorMs && erasable(half, HALF_BLOCK_SIZE)) {
+        return { ms: times.block32kMs, steps: [{ op: EraseOpcode.Block32K, address: half, size: HALF_BLOCK_SIZE }] as EraseStep[] };
+      }
+      return { ms: sectorMs, steps: asSectors };
+    });
+    const halvesMs = halves[0]!.ms + halves[1]!.ms;
+    if (times.block64kMs < halvesMs && erasable(block, BLOCK_SIZE)) out.push({ op: EraseOpcode.Block64K, address: block, size: BLOCK_SIZE });
+    else out.push(...halves[0]!.steps, ...halves[1]!.steps);
   }
   return out;
 }

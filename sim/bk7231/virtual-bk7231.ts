@@ -67,6 +67,19 @@ export interface VirtualBk7231Options {
   appRebootText?: string | null;
   /** 32 eFuse bytes; default: Tuya's default key in bytes 0..15, rest 0. */
   efuse?: Uint8Array;
+  /** Injected faults (off by default), for tests that must see the host catch them. */
+  faults?: Bk7231Faults;
+}
+
+/**
+ * Deliberate faults. Keys are 4 KiB sector addresses; values count how many commands are hit
+ * (Infinity = every one). Replies stay well-formed: only the host's CRC checks can notice.
+ */
+export interface Bk7231Faults {
+  /** FlashWrite4K/FlashWrite commands into the sector whose pages program nothing (cells stay as they were). */
+  failPrograms?: Readonly<Record<number, number>>;
+  /** FlashRead4K replies for the sector with one data bit flipped. */
+  garbleReads?: Readonly<Record<number, number>>;
 }
 
 export interface Bk7231Counters {
@@ -92,6 +105,8 @@ export interface Bk7231Counters {
 
 interface Write4KPipeline {
   address: number;
+  /** Injected fault: this command programs nothing. */
+  fails?: boolean;
   /** Pages already handed to the flash. */
   pages: number;
   /** When the flash finishes the last scheduled page. */
@@ -146,6 +161,8 @@ export class VirtualBk7231 implements VirtualUartDevice {
   #firmware: BootImage | undefined;
   readonly #appDoesNotBoot: boolean;
   readonly #stateListeners = new Set<(state: ChipState) => void>();
+  readonly #failPrograms: Map<number, number>;
+  readonly #garbleReads: Map<number, number>;
 
   constructor(options: VirtualBk7231Options = {}) {
     const seed = options.seed ?? 1;
@@ -169,6 +186,8 @@ export class VirtualBk7231 implements VirtualUartDevice {
     for (const img of factoryImages(options.content ?? 'factory', seed, this.mac)) this.flash.load(img.address, img.data);
     for (const img of options.initialImages ?? []) this.flash.load(img.address, img.data);
     this.#appDoesNotBoot = options.appDoesNotBoot ?? false;
+    this.#failPrograms = faultMap(options.faults?.failPrograms);
+    this.#garbleReads = faultMap(options.faults?.garbleReads);
   }
 
   // ---- VirtualUartDevice ----
@@ -401,9 +420,22 @@ export class VirtualBk7231 implements VirtualUartDevice {
     const start = Math.max(t, w.end);
     w.end = start + this.flashTiming.pageProgramMs;
     const address = w.address + w.pages * FLASH_PAGE_BYTES;
+    if (w.pages === 0) w.fails = this.#hitFault(this.#failPrograms, w.address);
     w.pages++;
     this.counters.programBusyMs += this.flashTiming.pageProgramMs;
-    this.#at(w.end, () => this.flash.program(address, data));
+    const fails = w.fails === true;
+    this.#at(w.end, () => {
+      if (!fails) this.flash.program(address, data);
+    });
+  }
+
+  /** Consume one hit of an injected fault for the sector holding `address`. */
+  #hitFault(faults: Map<number, number>, address: number): boolean {
+    const sector = this.flash.wrap(address) & ~0xfff;
+    const left = faults.get(sector) ?? 0;
+    if (left <= 0) return false;
+    faults.set(sector, left - 1);
+    return true;
   }
 
   #count(name: string): void {
@@ -504,6 +536,7 @@ export class VirtualBk7231 implements VirtualUartDevice {
           const body = new Uint8Array(4 + 4096);
           body.set(le32(addr), 0);
           body.set(this.flash.read(addr, 4096), 4);
+          if (this.#hitFault(this.#garbleReads, addr)) body[4 + 0x123] ^= 0x10;
           return longReply(LongCmd.FlashRead4K, Status.Ok, body);
         });
         return;
@@ -533,7 +566,10 @@ export class VirtualBk7231 implements VirtualUartDevice {
         }
         const busy = this.flashTiming.pageProgramMs;
         this.counters.programBusyMs += busy;
-        this.#reply(now + ta + busy, longReply(LongCmd.FlashWrite, Status.Ok, echo), () => this.flash.program(addr, data));
+        const fails = this.#hitFault(this.#failPrograms, addr);
+        this.#reply(now + ta + busy, longReply(LongCmd.FlashWrite, Status.Ok, echo), () => {
+          if (!fails) this.flash.program(addr, data);
+        });
         return;
       }
       case 'FlashErase': {
@@ -590,6 +626,10 @@ export class VirtualBk7231 implements VirtualUartDevice {
     }
     this.#registers.set(addr, value >>> 0);
   }
+}
+
+function faultMap(spec: Readonly<Record<number, number>> | undefined): Map<number, number> {
+  return new Map(Object.entries(spec ?? {}).map(([k, v]) => [Number(k) & ~0xfff, v]));
 }
 
 /** Bytes of an empty short / long reply frame (the payload comes on top). */

@@ -55,6 +55,7 @@ export const SpiOpcode = {
 export const REBOOT_MAGIC = 0xa5;
 
 export const SECTOR_SIZE = 0x1000;
+export const HALF_BLOCK_SIZE = 0x8000;
 export const BLOCK_SIZE = 0x10000;
 /** FlashWrite reports the written count in one byte, so 255 is the largest unambiguous chunk. */
 export const FLASH_WRITE_MAX = 255;
