@@ -1,7 +1,7 @@
 import { RealClock, VirtualClock, type Clock } from '../rig/core/clock.ts';
 import { ConfigError } from '../rig/core/errors.ts';
 import { rootLogger } from '../rig/core/log.ts';
-import { ModemLineReset, NoReset, BK7231TOOLS_RESET_SEQUENCE, HID_DOWNLOAD_RESET_SEQUENCE, type ResetStrategy } from '../rig/bk7231/reset.ts';
+import { AutoReset, ModemLineReset, NoReset, BK7231TOOLS_RESET_SEQUENCE, HID_DOWNLOAD_RESET_SEQUENCE, type ResetStrategy } from '../rig/bk7231/reset.ts';
 import { openLink } from '../rig/serial/open-link.ts';
 import type { SerialLink } from '../rig/serial/serial-link.ts';
 import { VirtualSerialBus } from '../sim/serial/virtual-binding.ts';
@@ -23,8 +23,8 @@ export const targetOptions = {
   sim: { type: 'boolean', describe: 'use a virtual BK7231N (in-process virtual jig)' },
   reset: {
     type: 'string',
-    default: 'rts',
-    describe: `how to reset the chip: rts (${BK7231TOOLS_RESET_SEQUENCE}), hid (${HID_DOWNLOAD_RESET_SEQUENCE}), none, or a sequence like "R1|W100|R0"`,
+    default: 'auto',
+    describe: `how to reset the chip: auto (rts where the port has DTR/RTS, else wait for a manual reset), rts (${BK7231TOOLS_RESET_SEQUENCE}), hid (${HID_DOWNLOAD_RESET_SEQUENCE}), none, or a sequence like "R1|W100|R0"`,
   },
   'sim-seed': { type: 'number', default: 1, describe: 'virtual chip: seed for its MAC and synthetic flash content' },
   'sim-time': { choices: ['real', 'virtual'] as const, default: 'real', describe: 'virtual chip: real-time pacing, or virtual time (instant)' },
@@ -40,12 +40,14 @@ export interface Target {
   close(): Promise<void>;
 }
 
-function resetFrom(spec: string): ResetStrategy {
+/** `--reset` to a strategy; `notice` carries the one-time "no modem lines" message (stderr). */
+export function resetFrom(spec: string, notice: (message: string) => void = (m) => process.stderr.write(`plugrig: ${m}\n`)): ResetStrategy {
+  if (spec === 'auto') return new AutoReset({ notice });
   if (spec === 'rts') return ModemLineReset.bk7231tools();
   if (spec === 'hid') return ModemLineReset.hidDownload();
   if (spec === 'none') return new NoReset();
   if (/^([DRW]\d+)(\|[DRW]\d+)*$/.test(spec)) return new ModemLineReset(spec);
-  throw new ConfigError(`--reset "${spec}" is not rts, hid, none or a sequence like "R1|W100|R0"`, { step: 'args' });
+  throw new ConfigError(`--reset "${spec}" is not auto, rts, hid, none or a sequence like "R1|W100|R0"`, { step: 'args' });
 }
 
 /** Open the chip to talk to: a real/pty serial port, or a fresh virtual chip. */
@@ -62,7 +64,7 @@ export async function openTarget(args: TargetArgs): Promise<Target> {
     const link = await openLink('sim:uart1', { baudRate: 115200, clock, endpoints: busEndpoints(bus), log });
     return {
       link,
-      reset: resetFrom(args.reset ?? 'rts'),
+      reset: resetFrom(args.reset ?? 'auto'),
       clock,
       chip,
       describe: `virtual BK7231N (seed ${args['sim-seed'] ?? 1}, ${clock.kind} time)`,
@@ -71,7 +73,7 @@ export async function openTarget(args: TargetArgs): Promise<Target> {
   }
   const clock = new RealClock();
   const link = await openLink(args.port!, { baudRate: 115200, clock, log });
-  return { link, reset: resetFrom(args.reset ?? 'rts'), clock, describe: args.port!, close: () => link.close() };
+  return { link, reset: resetFrom(args.reset ?? 'auto'), clock, describe: args.port!, close: () => link.close() };
 }
 
 /** Parse 0x-prefixed or decimal numbers, with K/M suffixes (0x11000, 68K, 2M). */

@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { basename } from 'node:path';
 import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
-import { Bk7231Flasher, DEFAULT_BAUD, type ChipInfo, type WriteResult } from '../../rig/bk7231/flasher.ts';
+import { Bk7231Flasher, DEFAULT_BAUD, checkWriteRequest, type ChipInfo, type WriteResult } from '../../rig/bk7231/flasher.ts';
 import { ConfigError, ImageError } from '../../rig/core/errors.ts';
 import { rootLogger } from '../../rig/core/log.ts';
 import { classifyImage, type ImageInfo } from '../../firmware/image.ts';
@@ -66,6 +66,8 @@ export const flashCommand: CommandModule<object, FlashArgs> = {
       plan = info.bytesToWrite(args.full ?? false);
     }
     const writeBootloader = Boolean(args.full) || (offsetArg !== undefined && offsetArg < BK7231N_PARTITIONS.bootloader.end && Boolean(args.force));
+    // Alignment and protected regions are refused here, before the port is opened or the chip unprotected.
+    checkWriteRequest(plan.bytes.length, plan.offset, { force: args.force ?? false, writeBootloader });
 
     const tap: TapReportFile | undefined = args.tap
       ? openTapReport(args.tap, { title: `plugrig flash ${basename(args.image)}`, meta: { image: args.image, sha256: info?.sha256, offset: '0x' + plan.offset.toString(16) } })
@@ -120,8 +122,8 @@ export const flashCommand: CommandModule<object, FlashArgs> = {
         `image     ${args.image} (${info ? `${info.kind.toUpperCase()}${info.version ? ' ' + info.version : ''}` : 'raw'}, ${fileBytes.length} bytes${info ? `, sha256 ${info.sha256.slice(0, 16)}…` : ''})`,
         ...(info?.warnings ?? []).map((x) => `warning   ${x}`),
         ...(backupInfo ? [`backup    ${backupInfo.path} (${backupInfo.bytes} bytes, sha256 ${backupInfo.sha256.slice(0, 16)}…)`] : []),
-        `written   0x${w.offset.toString(16)}..0x${(w.offset + w.length).toString(16)}: ${w.sectorsWritten} sectors written, ${w.sectorsSkippedBlank} blank skipped, ${w.sectorsUnchanged} unchanged, ${w.sectorsRepaired} repaired, ${w.erasedBytes / 1024} KiB erased`,
-        `verified  CRC ${hex8(w.crc)} matches`,
+        `written   0x${w.offset.toString(16)}..0x${(w.offset + w.length).toString(16)}: ${w.sectorsWritten} sectors written, ${w.sectorsSkippedBlank} blank skipped, ${w.sectorsAlreadyBlank} already blank, ${w.sectorsUnchanged} unchanged, ${w.sectorsRepaired} repaired, ${w.erasedBytes / 1024} KiB erased`,
+        `verified  chip CRC ${hex8(w.crc)} of 0x${w.offset.toString(16)}..0x${(w.offset + w.verifiedLength).toString(16)} matches the image`,
         `time      ${seconds.toFixed(2)} s`,
         '',
       ].join('\n'),

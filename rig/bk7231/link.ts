@@ -8,7 +8,7 @@ import { LinkError, TimeoutError } from '../core/errors.ts';
 import type { Logger } from '../core/log.ts';
 import type { CommandChannel } from './command-channel.ts';
 import { linkCheck } from './protocol/frame.ts';
-import type { ResetStrategy } from './reset.ts';
+import { RESET_METHODS_HINT, type ResetStrategy } from './reset.ts';
 
 export interface LinkOptions {
   reset: ResetStrategy;
@@ -45,6 +45,7 @@ export async function getBus(channel: CommandChannel, opts: LinkOptions): Promis
   const req = linkCheck();
   let checks = 0;
   let resets = 0;
+  let manual = false;
   const ctx = { clock, setModemLines: (l: { dtr: boolean; rts: boolean }) => channel.port.setModemLines(l) };
 
   for (let attempt = 1; attempt <= attempts; attempt++) {
@@ -53,7 +54,10 @@ export async function getBus(channel: CommandChannel, opts: LinkOptions): Promis
     let released = false;
     let resetFailure: unknown;
     const resetRun = opts.reset.reset(ctx).then(
-      () => void (released = true),
+      (outcome) => {
+        manual = outcome?.manual === true;
+        released = true;
+      },
       (e: unknown) => {
         resetFailure = e;
         released = true;
@@ -63,7 +67,8 @@ export async function getBus(channel: CommandChannel, opts: LinkOptions): Promis
     let linked = false;
     while (!linked) {
       if (resetFailure) throw resetFailure;
-      if (released && windowEnd === Infinity) windowEnd = clock.now() + windowMs;
+      // Nobody drove a reset: keep polling while the operator or the jig resets the chip.
+      if (released && windowEnd === Infinity) windowEnd = manual ? started + timeoutMs : clock.now() + windowMs;
       if (clock.now() >= windowEnd || clock.now() - started >= timeoutMs) break;
       const countsForLink = released;
       await channel.send(req);
@@ -83,15 +88,19 @@ export async function getBus(channel: CommandChannel, opts: LinkOptions): Promis
       opts.log?.info({ ...result, reset: opts.reset.name }, 'linked with bootloader');
       return result;
     }
+    if (manual || clock.now() - started >= timeoutMs) break;
     opts.log?.warn({ attempt, linkChecks: checks, reset: opts.reset.name }, 'no LinkCheck reply, resetting again');
-    if (clock.now() - started >= timeoutMs) break;
   }
-  throw new LinkError(`no reply to LinkCheck after ${checks} tries and ${resets} reset(s) (${opts.reset.name})`, {
+  const elapsed = clock.now() - started;
+  const message = manual
+    ? `no reply to LinkCheck within ${(elapsed / 1000).toFixed(1)} s (${checks} tries) and this port cannot reset the chip: ${RESET_METHODS_HINT}`
+    : `no reply to LinkCheck after ${checks} tries and ${resets} reset(s) (${opts.reset.name})`;
+  throw new LinkError(message, {
     phase: 'link',
     attempts: resets,
     linkChecks: checks,
     reset: opts.reset.name,
-    elapsedMs: clock.now() - started,
+    elapsedMs: elapsed,
     bytesSeen: channel.recentBytes,
     expected: '04 0E 05 01 E0 FC 01 00',
   });

@@ -3,7 +3,7 @@
  * only drives its lines and returns when reset has been released.
  */
 import type { Clock } from '../core/clock.ts';
-import { ConfigError } from '../core/errors.ts';
+import { ConfigError, TransportError } from '../core/errors.ts';
 import type { ResetSpec } from '../jig/jig-config.ts';
 
 export interface ResetContext {
@@ -12,10 +12,23 @@ export interface ResetContext {
   setModemLines(lines: { dtr: boolean; rts: boolean }): Promise<void>;
 }
 
+/** What a strategy tells the link loop after it ran. */
+export interface ResetOutcome {
+  /**
+   * Nothing was driven: someone else (the operator, a jig) must reset the chip, so the link loop
+   * keeps polling until its overall timeout instead of resetting again.
+   */
+  manual: boolean;
+}
+
 export interface ResetStrategy {
   readonly name: string;
-  reset(ctx: ResetContext): Promise<void>;
+  reset(ctx: ResetContext): Promise<void | ResetOutcome>;
 }
+
+/** The three ways to get a BK7231N into its ROM, for messages when no reset worked. */
+export const RESET_METHODS_HINT =
+  "pulse CEN low from the jig (a jig file with reset \"jig-cen\"), wire the adapter's DTR/RTS to CEN (then --reset rts), or power-cycle the module's 3V3 while plugrig is polling";
 
 type ModemStep = { kind: 'D' | 'R'; level: boolean } | { kind: 'W'; ms: number };
 
@@ -93,6 +106,49 @@ export class CallbackReset implements ResetStrategy {
     } finally {
       await this.#line.release();
     }
+  }
+}
+
+/**
+ * The default: the bk7231tools DTR/RTS pulse when the port has modem lines; on one without (a
+ * pty, some adapters) say so once and leave the reset to the operator or the jig, while the link
+ * loop keeps polling.
+ */
+export class AutoReset implements ResetStrategy {
+  readonly #modem: ModemLineReset;
+  readonly #notice: (message: string) => void;
+  #noLines = false;
+  #told = false;
+
+  constructor(opts: { sequence?: string; notice?: (message: string) => void } = {}) {
+    this.#modem = opts.sequence ? new ModemLineReset(opts.sequence) : ModemLineReset.bk7231tools();
+    this.#notice = opts.notice ?? (() => {});
+  }
+
+  get name(): string {
+    return this.#noLines ? 'auto: no modem lines, waiting for a manual reset' : `auto (${this.#modem.name})`;
+  }
+
+  /** True once the port turned out to have no DTR/RTS. */
+  get manual(): boolean {
+    return this.#noLines;
+  }
+
+  async reset(ctx: ResetContext): Promise<ResetOutcome> {
+    if (!this.#noLines) {
+      try {
+        await this.#modem.reset(ctx);
+        return { manual: false };
+      } catch (e) {
+        if (!(e instanceof TransportError)) throw e;
+        this.#noLines = true;
+      }
+    }
+    if (!this.#told) {
+      this.#told = true;
+      this.#notice(`this port has no DTR/RTS modem lines, so plugrig cannot reset the chip. Reset it now: ${RESET_METHODS_HINT}. Polling with LinkCheck meanwhile.`);
+    }
+    return { manual: true };
   }
 }
 

@@ -1,0 +1,30 @@
+import t from 'tap';
+import { execa } from 'execa';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+/**
+ * `plugrig flash` judges the write request before it opens the port: a port that does not exist
+ * shows it, because the request's own error comes out instead of the port's (exit 4).
+ */
+const BIN = new URL('../bin/plugrig.mjs', import.meta.url).pathname;
+const dir = mkdtempSync(join(tmpdir(), 'plugrig-refusals-'));
+t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+const raw = join(dir, 'raw.bin');
+writeFileSync(raw, new Uint8Array(0x2000).fill(0x5a));
+const plugrig = (...args: string[]) => execa('node', [BIN, ...args], { reject: false, env: { PLUGRIG_LOG: 'silent' }, timeout: 120_000 });
+
+t.test('unaligned offset and protected regions are refused before the port is opened', async (t) => {
+  const cases: Array<[string[], number, RegExp]> = [
+    [['flash', raw, '--port', '/dev/ttyNOPE9', '--offset', '0x11100'], 3, /offset 0x11100 is not 4 KiB aligned/],
+    [['flash', raw, '--port', '/dev/ttyNOPE9', '--offset', '0x1cf000'], 6, /refusing to write RF calibration/],
+    [['flash', raw, '--port', '/dev/ttyNOPE9', '--offset', '0x0'], 6, /refusing to write bootloader/],
+    [['flash', raw, '--port', '/dev/ttyNOPE9', '--offset', '0x11000'], 4, /\/dev\/ttyNOPE9 does not exist/],
+  ];
+  for (const [args, code, message] of cases) {
+    const r = await plugrig(...args);
+    t.equal(r.exitCode, code, `plugrig ${args.join(' ')} exits ${code}`);
+    t.match(r.stderr, message);
+  }
+});
