@@ -1,13 +1,20 @@
 /**
  * Flash benchmark: the real flasher over the real SerialPortStream on the virtual serial bus
- * against the virtual BK7231N, reported as ratios measured in one run.
+ * against the virtual BK7231N, reported as ratios measured in one run, for two starting points:
+ * (a) the factory case, a chip holding a different 1 MiB image, and (b) a blank chip. Each write
+ * is divided by a floor computed from the chip's content alone (scripts/bench-lib/floor.ts, not
+ * from the flasher's plan) and by the classic bk7231tools scheme run in-process. Unmodified
+ * bk7231tools end to end through `plugrig sim --pty` needs a local checkout (BK7231TOOLS_DIR);
+ * without one that comparison is reported as skipped.
  *
  *   node --import=tsx scripts/bench-flash.ts [--quick] [--json] [--resets N]
  *
  * --quick runs every case in virtual (model) time; --resets sets the get-bus sample (default 1000).
  * Exit 0 whatever the figures (it is a benchmark); 1 only if a flash itself fails.
  */
+import { existsSync } from 'node:fs';
 import { loadavg } from 'node:os';
+import { join } from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { pino } from 'pino';
@@ -15,7 +22,7 @@ import { ClassicBk7231Flasher } from './bench-lib/classic-flasher.ts';
 import { CommandChannel } from '../rig/bk7231/command-channel.ts';
 import { Bk7231Flasher } from '../rig/bk7231/flasher.ts';
 import { getBus } from '../rig/bk7231/link.ts';
-import { FlashPlanner, isBlank, sectorAddresses } from '../rig/bk7231/planner.ts';
+import { isBlank, sectorAddresses } from '../rig/bk7231/planner.ts';
 import * as F from '../rig/bk7231/protocol/frame.ts';
 import { SECTOR_SIZE } from '../rig/bk7231/protocol/commands.ts';
 import { ModemLineReset } from '../rig/bk7231/reset.ts';
@@ -24,7 +31,7 @@ import { FlashError, LinkError, PlugrigError } from '../rig/core/errors.ts';
 import { makeBenchImage, type SyntheticImage } from '../firmware/synthetic.ts';
 import { ROM_BAUD } from '../sim/bk7231/virtual-bk7231.ts';
 import { openBenchRig, waitForApp, type BenchRig } from './bench-lib/bench-rig.ts';
-import { cenPulseMs, classicFloor, getBusFloorMs, writeVerifyFloor, type FlashFloor } from './bench-lib/floor.ts';
+import { cenPulseMs, classicFloor, getBusFloorMs, writeFloor, type FlashFloor } from './bench-lib/floor.ts';
 import { summarize, type Summary } from './bench-lib/stats.ts';
 
 type Mode = 'real' | 'virtual';
@@ -52,6 +59,21 @@ const log = pino({ level: 'warn', base: { component: 'bench-flash' } }, {
 });
 const reset = ModemLineReset.bk7231tools();
 
+/** What the chip holds where the image goes before the write. */
+type Start = 'factory' | 'blank';
+const START_LABEL: Record<Start, string> = { factory: 'chip holding another 1 MiB image', blank: 'blank chip' };
+
+function startImages(start: Start, image: SyntheticImage): Array<{ address: number; data: Uint8Array }> {
+  const data = start === 'factory' ? makeBenchImage(2).bytes : new Uint8Array(image.bytes.length).fill(0xff);
+  return [{ address: image.flashOffset, data }];
+}
+
+/** The chip's whole flash now (the floor reads it as "the content before the write"). */
+function snapshot(rig: BenchRig): (address: number, length: number) => Uint8Array {
+  const mem = rig.chip.flash.read(0, rig.chip.flash.size);
+  return (address, length) => mem.slice(address, address + length);
+}
+
 function makeClock(mode: Mode): Clock {
   return mode === 'real' ? new RealClock() : new VirtualClock();
 }
@@ -68,6 +90,7 @@ function assertFlashed(rig: BenchRig, image: SyntheticImage, what: string): void
 
 interface FullWriteRun {
   mode: Mode;
+  start: Start;
   baud: number;
   measuredMs: number;
   floor: FlashFloor;
@@ -79,46 +102,42 @@ interface FullWriteRun {
   chipRxDropped: number;
   warnings: string[];
   hostGapMs: Summary;
+  /** Bytes the flasher erased (its plan) and sectors it found already blank. */
+  erasedBytes: number;
+  sectorsAlreadyBlank: number;
   /**
    * Per-command time the chip model adds that the floor leaves out: each Write4K's last page
    * program (one command in flight cannot hide it) and the ROM turnaround of every command.
    */
   modelTailMs: number;
-  /** (measured - floor) explained neither by host gaps nor by model tails: timer slip of the simulation, stalls. */
+  /** (measured - floor) explained neither by host gaps nor by model tails: the flasher's extra commands (blank checks), timer slip, stalls. */
   inFlightExcessMs: number;
   eventLoopDelayMs?: { p50: number; p99: number; max: number };
   rig: BenchRig;
 }
 
-async function fullWrite(mode: Mode, baud: number, image: SyntheticImage): Promise<FullWriteRun> {
-  const rig = await openBenchRig(makeClock(mode));
+async function fullWrite(mode: Mode, baud: number, image: SyntheticImage, start: Start): Promise<FullWriteRun> {
+  const rig = await openBenchRig(makeClock(mode), { initialImages: startImages(start, image) });
   const flasher = new Bk7231Flasher({ port: rig.port, reset, baudRate: baud, fallbackBaudRates: [], log });
-  const info = await flasher.connect();
-  const plan = new FlashPlanner().plan({ image: image.bytes, offset: image.flashOffset, flashSize: info.flashSize });
-  const floor = writeVerifyFloor({
-    plan,
-    verifyStart: image.flashOffset,
-    verifyLength: image.bytes.length,
-    baud,
-    chip: rig.chip.timing,
-    flash: rig.chip.flashTiming,
-  });
+  await flasher.connect();
+  const floor = writeFloor({ offset: image.flashOffset, image: image.bytes, current: snapshot(rig), baud, chip: rig.chip.timing, flash: rig.chip.flashTiming });
   const eld = mode === 'real' ? monitorEventLoopDelay({ resolution: 1 }) : undefined;
   eld?.enable();
   const sentBefore = flasher.channel.commandsSent;
   const warnedBefore = warnings.length;
   rig.port.record();
   const t0 = rig.clock.now();
-  await flasher.write(image.bytes, image.flashOffset);
+  const result = await flasher.write(image.bytes, image.flashOffset);
   const measuredMs = rig.clock.now() - t0;
   const gaps = rig.port.stop();
   eld?.disable();
   assertFlashed(rig, image, `write at ${baud} baud (${mode})`);
   const hostGapMs = summarize(gaps.gaps);
   const commandsSent = flasher.channel.commandsSent - sentBefore;
-  const modelTailMs = (plan.writes.length - 1) * rig.chip.flashTiming.pageProgramMs + commandsSent * rig.chip.timing.turnaroundMs;
+  const modelTailMs = Math.max(0, result.sectorsWritten - 1) * rig.chip.flashTiming.pageProgramMs + commandsSent * rig.chip.timing.turnaroundMs;
   return {
     mode,
+    start,
     baud,
     measuredMs,
     floor,
@@ -126,6 +145,8 @@ async function fullWrite(mode: Mode, baud: number, image: SyntheticImage): Promi
     throughputBps: image.bytes.length / (measuredMs / 1000),
     commandsSent,
     chipRxDropped: rig.chip.counters.rxDropped,
+    erasedBytes: result.erasedBytes,
+    sectorsAlreadyBlank: result.sectorsAlreadyBlank,
     warnings: warnings.slice(warnedBefore),
     hostGapMs,
     modelTailMs,
@@ -163,25 +184,28 @@ async function reflashIdentical(rig: BenchRig, mode: Mode, baud: number, image: 
 
 interface ClassicRun {
   mode: Mode;
+  start: Start;
   baud: number;
   measuredMs: number;
   floorMs: number;
 }
 
-async function classicWrite(mode: Mode, baud: number, image: SyntheticImage): Promise<ClassicRun> {
-  const rig = await openBenchRig(makeClock(mode));
+/** The classic scheme as bk7231tools runs it: per sector a blank check, erase, write, CRC. */
+async function classicWrite(mode: Mode, baud: number, image: SyntheticImage, start: Start): Promise<ClassicRun> {
+  const rig = await openBenchRig(makeClock(mode), { initialImages: startImages(start, image) });
   try {
-    const classic = new ClassicBk7231Flasher({ port: rig.port, reset, baudRate: baud, log });
+    const classic = new ClassicBk7231Flasher({ port: rig.port, reset, baudRate: baud, log, skipBlankErase: true });
     await classic.connect();
+    const before = snapshot(rig);
     const t0 = rig.clock.now();
     await classic.write(image.bytes, image.flashOffset);
     const measuredMs = rig.clock.now() - t0;
-    assertFlashed(rig, image, `classic write at ${baud} baud (${mode})`);
+    assertFlashed(rig, image, `classic write at ${baud} baud (${mode}, ${start})`);
     const sectors = sectorAddresses(image.flashOffset, image.bytes.length).map((address) => {
       const data = image.bytes.subarray(address - image.flashOffset, address - image.flashOffset + SECTOR_SIZE);
-      return { address, data, blank: isBlank(data) };
+      return { address, data, blank: isBlank(data), currentlyBlank: isBlank(before(address, SECTOR_SIZE)) };
     });
-    return { mode, baud, measuredMs, floorMs: classicFloor(sectors, baud, rig.chip.timing, rig.chip.flashTiming) };
+    return { mode, start, baud, measuredMs, floorMs: classicFloor(sectors, baud, rig.chip.timing, rig.chip.flashTiming, { checkBlank: true }) };
   } finally {
     await rig.close();
   }
@@ -242,15 +266,18 @@ const r = (x: number): string => x.toFixed(3);
 
 function fullWriteRows(c: string, run: FullWriteRun): Row[] {
   const b = run.baud;
+  const f = run.floor;
   return [
-    { case: c, metric: `1 MiB write+verify @${b} / floor`, value: r(run.ratio), target: '<= 1.10', pass: run.ratio <= 1.1, mode: run.mode },
-    { case: c, metric: `  measured / floor`, value: `${s(run.measuredMs)} / ${s(run.floor.totalMs)}`, mode: run.mode },
+    { case: c, metric: `${START_LABEL[run.start]}: 1 MiB write+verify @${b} / floor`, value: r(run.ratio), target: '<= 1.10', pass: run.ratio <= 1.1, mode: run.mode },
+    { case: c, metric: `  measured / floor`, value: `${s(run.measuredMs)} / ${s(f.totalMs)}`, mode: run.mode },
     {
       case: c,
       metric: `  floor = wire + erase + last page + CRC`,
-      value: `${s(run.floor.wireMs)} + ${s(run.floor.eraseMs)} + ${run.floor.lastPageMs.toFixed(1)} ms + ${run.floor.crcMs.toFixed(1)} ms`,
+      value: `${s(f.wireMs)} + ${s(f.eraseMs)} + ${f.lastPageMs.toFixed(1)} ms + ${f.crcMs.toFixed(1)} ms`,
       mode: run.mode,
     },
+    { case: c, metric: `  floor's erase cover (4K / 32K / 64K)`, value: `${f.erases['4K']} / ${f.erases['32K']} / ${f.erases['64K']}`, mode: run.mode },
+    { case: c, metric: `  ours: erased, sectors already blank`, value: `${run.erasedBytes / 1024} KiB, ${run.sectorsAlreadyBlank}`, mode: run.mode },
     { case: c, metric: `  effective payload throughput`, value: `${(run.throughputBps / 1024).toFixed(1)} KiB/s`, mode: run.mode },
     {
       case: c,
@@ -259,18 +286,30 @@ function fullWriteRows(c: string, run: FullWriteRun): Row[] {
       mode: run.mode,
     },
     { case: c, metric: `  excess: model tails (page + turnaround)`, value: `${run.modelTailMs.toFixed(0)} ms`, mode: run.mode },
-    { case: c, metric: `  excess: rest (sim timer slip, stalls)`, value: `${run.inFlightExcessMs.toFixed(0)} ms`, mode: run.mode },
-    {
-      case: c,
-      metric: `  commands sent / planned, chip RX dropped`,
-      value: `${run.commandsSent} / ${run.floor.commands}, ${run.chipRxDropped}`,
-      mode: run.mode,
-    },
+    { case: c, metric: `  excess: rest (blank checks, sim slip)`, value: `${run.inFlightExcessMs.toFixed(0)} ms`, mode: run.mode },
+    { case: c, metric: `  commands sent / floor's, chip RX dropped`, value: `${run.commandsSent} / ${f.commands}, ${run.chipRxDropped}`, mode: run.mode },
     ...(run.eventLoopDelayMs
       ? [{ case: c, metric: '  event-loop delay p50 / p99 / max', value: `${run.eventLoopDelayMs.p50.toFixed(2)} / ${run.eventLoopDelayMs.p99.toFixed(2)} / ${run.eventLoopDelayMs.max.toFixed(1)} ms`, mode: run.mode }]
       : []),
     ...run.warnings.slice(0, 5).map((w) => ({ case: c, metric: '  flasher warning', value: w, mode: run.mode })),
   ];
+}
+
+/** ours / classic with its target (issue 6 §5: ≤ 0.62 on a chip holding an image, ≤ 0.97 on a blank one). */
+function versusRows(c: string, ours: FullWriteRun, classic: ClassicRun, mode: Mode): Row[] {
+  const ratio = ours.measuredMs / classic.measuredMs;
+  const target = ours.start === 'factory' ? 0.62 : 0.97;
+  return [
+    { case: c, metric: `${START_LABEL[ours.start]}: ours / classic @${ours.baud}${mode === 'virtual' ? ' (model time)' : ''}`, value: r(ratio), target: `<= ${target}`, pass: ratio <= target, mode },
+    { case: c, metric: '  ours / classic seconds', value: `${s(ours.measuredMs)} / ${s(classic.measuredMs)}`, mode },
+    { case: c, metric: '  classic / its floor', value: r(classic.measuredMs / classic.floorMs), mode },
+  ];
+}
+
+/** Where unmodified bk7231tools is checked out locally (scripts/interop-thirdparty.sh fetches it); never fetched here. */
+function findBk7231tools(): string | null {
+  const dir = process.env.BK7231TOOLS_DIR;
+  return dir && existsSync(join(dir, 'bk7231tools', '__main__.py')) ? dir : null;
 }
 
 function table(rows: Row[]): string {
@@ -289,61 +328,69 @@ async function main(): Promise<number> {
     if (!args.json) process.stderr.write(`bench: ${m}\n`);
   };
 
-  progress(`case 1: 1 MiB write+verify at 921600 (${writeMode})`);
-  const w921 = await fullWrite(writeMode, 921_600, image);
-  progress(`case 2: identical reflash with diff at 921600 (${writeMode})`);
-  const reflash = await reflashIdentical(w921.rig, writeMode, 921_600, image);
-  await w921.rig.close();
-  progress(`case 1: 1 MiB write+verify at 2000000 (${writeMode})`);
-  const w2m = await fullWrite(writeMode, 2_000_000, image);
-  await w2m.rig.close();
+  const ours: Record<Start, { b921: FullWriteRun; b2m: FullWriteRun }> = {} as never;
+  let reflash: ReflashRun | undefined;
+  for (const start of ['factory', 'blank'] as const) {
+    progress(`case 1: ${START_LABEL[start]}, 1 MiB write+verify at 921600 (${writeMode})`);
+    const b921 = await fullWrite(writeMode, 921_600, image, start);
+    if (start === 'factory') {
+      progress(`case 2: identical reflash with diff at 921600 (${writeMode})`);
+      reflash = await reflashIdentical(b921.rig, writeMode, 921_600, image);
+    }
+    await b921.rig.close();
+    progress(`case 1: ${START_LABEL[start]}, 1 MiB write+verify at 2000000 (${writeMode})`);
+    const b2m = await fullWrite(writeMode, 2_000_000, image, start);
+    await b2m.rig.close();
+    ours[start] = { b921, b2m };
+  }
 
   progress(`case 3: ${RESETS} virtual resets`);
   const bus = await getBusRepeated(RESETS);
 
-  progress(`case 4: classic at 921600 (${writeMode})`);
-  const classic921 = await classicWrite(writeMode, 921_600, image);
-  let classic921v = classic921;
-  let w921v = w921;
-  if (writeMode === 'real') {
-    progress('case 4: ours and classic at 921600 (virtual)');
-    w921v = await fullWrite('virtual', 921_600, image);
-    await w921v.rig.close();
-    classic921v = await classicWrite('virtual', 921_600, image);
+  const versus: Row[] = [];
+  const classic: Record<string, ClassicRun> = {};
+  for (const start of ['factory', 'blank'] as const) {
+    progress(`case 4: classic at 921600, ${START_LABEL[start]} (${writeMode})`);
+    classic[`${start}-921600-${writeMode}`] = await classicWrite(writeMode, 921_600, image, start);
+    versus.push(...versusRows('4', ours[start].b921, classic[`${start}-921600-${writeMode}`]!, writeMode));
+    if (writeMode === 'real') {
+      progress(`case 4: ours and classic at 921600, ${START_LABEL[start]} (virtual)`);
+      const v = await fullWrite('virtual', 921_600, image, start);
+      await v.rig.close();
+      classic[`${start}-921600-virtual`] = await classicWrite('virtual', 921_600, image, start);
+      versus.push(...versusRows('4', v, classic[`${start}-921600-virtual`]!, 'virtual'));
+    }
   }
-  progress('case 4: ours at 2000000 and classic at 115200 (virtual)');
-  const w2mv = writeMode === 'virtual' ? w2m : await fullWrite('virtual', 2_000_000, image);
-  if (w2mv !== w2m) await w2mv.rig.close();
-  const classic115v = await classicWrite('virtual', 115_200, image);
+  progress('case 4: ours at 2000000 and classic at 115200, factory case (virtual)');
+  const w2mv = writeMode === 'virtual' ? ours.factory.b2m : await fullWrite('virtual', 2_000_000, image, 'factory');
+  if (w2mv !== ours.factory.b2m) await w2mv.rig.close();
+  const classic115v = await classicWrite('virtual', 115_200, image, 'factory');
+  classic['factory-115200-virtual'] = classic115v;
+  const defaults = w2mv.measuredMs / classic115v.measuredMs;
 
+  const bkt = findBk7231tools();
+  const rf = reflash!;
   const rows: Row[] = [
-    ...fullWriteRows('1', w921),
-    ...fullWriteRows('1', w2m),
-    { case: '2', metric: 'identical reflash, diff, incl. reset+link+baud', value: s(reflash.totalMs), target: '<= 2 s', pass: reflash.totalMs <= 2000, mode: reflash.mode },
-    { case: '2', metric: '  connect / diff+verify', value: `${s(reflash.connectMs)} / ${s(reflash.diffMs)}`, mode: reflash.mode },
-    { case: '2', metric: '  ratio to full write @921600', value: r(reflash.totalMs / w921.measuredMs), mode: reflash.mode },
+    ...fullWriteRows('1a', ours.factory.b921),
+    ...fullWriteRows('1a', ours.factory.b2m),
+    ...fullWriteRows('1b', ours.blank.b921),
+    ...fullWriteRows('1b', ours.blank.b2m),
+    { case: '2', metric: 'identical reflash, diff, incl. reset+link+baud', value: s(rf.totalMs), target: '<= 2 s', pass: rf.totalMs <= 2000, mode: rf.mode },
+    { case: '2', metric: '  connect / diff+verify', value: `${s(rf.connectMs)} / ${s(rf.diffMs)}`, mode: rf.mode },
+    { case: '2', metric: '  ratio to full write @921600', value: r(rf.totalMs / ours.factory.b921.measuredMs), mode: rf.mode },
     { case: '3', metric: `get-bus success (${bus.linked}/${bus.attempts})`, value: `${((100 * bus.linked) / bus.attempts).toFixed(1)} %`, target: '100 %', pass: bus.linked === bus.attempts, mode: 'virtual' },
     { case: '3', metric: '  get-bus ms median / p95 / max', value: `${bus.ms.median.toFixed(1)} / ${bus.ms.p95.toFixed(1)} / ${bus.ms.max.toFixed(1)}`, mode: 'virtual' },
     { case: '3', metric: '  median / floor (pulse + LinkCheck RTT)', value: `${r(bus.ms.median / bus.floorMs)} (floor ${bus.floorMs.toFixed(1)} ms)`, mode: 'virtual' },
     { case: '3', metric: '  links needing a second reset', value: String(bus.reResets), mode: 'virtual' },
-    { case: '4', metric: 'ours / classic @921600', value: r(w921.measuredMs / classic921.measuredMs), target: '<= 0.65', pass: w921.measuredMs / classic921.measuredMs <= 0.65, mode: writeMode },
-    { case: '4', metric: '  ours / classic seconds', value: `${s(w921.measuredMs)} / ${s(classic921.measuredMs)}`, mode: writeMode },
-    ...(writeMode === 'real'
-      ? [
-          { case: '4', metric: 'ours / classic @921600 (model time)', value: r(w921v.measuredMs / classic921v.measuredMs), target: '<= 0.65', pass: w921v.measuredMs / classic921v.measuredMs <= 0.65, mode: 'virtual' as const },
-          { case: '4', metric: '  ours / classic seconds', value: `${s(w921v.measuredMs)} / ${s(classic921v.measuredMs)}`, mode: 'virtual' as const },
-        ]
-      : []),
-    { case: '4', metric: '  classic @921600 / its floor', value: r(classic921.measuredMs / classic921.floorMs), mode: writeMode },
-    {
-      case: '4',
-      metric: 'ours @2000000 / classic @115200 (model time)',
-      value: r(w2mv.measuredMs / classic115v.measuredMs),
-      target: '<= 0.15',
-      pass: w2mv.measuredMs / classic115v.measuredMs <= 0.15,
-      mode: 'virtual',
-    },
+    ...versus,
+    { case: '4', metric: 'ours @2000000 / classic @115200 (model time)', value: r(defaults), target: '<= 0.09', pass: defaults <= 0.09, mode: 'virtual' },
     { case: '4', metric: '  ours / classic seconds', value: `${s(w2mv.measuredMs)} / ${s(classic115v.measuredMs)}`, mode: 'virtual' },
+    {
+      case: '5',
+      metric: 'unmodified bk7231tools through plugrig sim --pty',
+      value: bkt ? `found at ${bkt}: run scripts/interop-thirdparty.sh for it` : 'bk7231tools not installed: skipped',
+      mode: 'real',
+    },
   ];
 
   if (args.json) {
@@ -352,10 +399,14 @@ async function main(): Promise<number> {
       quick: QUICK,
       loadAverageAtStart: loadAtStart,
       image: { name: image.name, bytes: image.bytes.length, offset: image.flashOffset },
-      fullWrite: { b921600: strip(w921), b2000000: strip(w2m), modelTime: { b921600: strip(w921v), b2000000: strip(w2mv) } },
-      reflash,
+      fullWrite: {
+        factory: { b921600: strip(ours.factory.b921), b2000000: strip(ours.factory.b2m) },
+        blank: { b921600: strip(ours.blank.b921), b2000000: strip(ours.blank.b2m) },
+      },
+      reflash: rf,
       getBus: bus,
-      classic: { b921600: classic921, b921600ModelTime: classic921v, b115200ModelTime: classic115v },
+      classic,
+      bk7231tools: bkt ?? 'not installed: skipped',
       rows,
     };
     process.stdout.write(JSON.stringify(out, null, 2) + '\n');

@@ -420,13 +420,21 @@ export class Bk7231Flasher {
     return { changed, blank, proven: null };
   }
 
-  /** Sectors of [start, start+length) in 64K blocks (clipped to the range) whose chip CRC is that of 0xFF. */
+  /**
+   * Sectors of [start, start+length) the chip reports blank, per 64K block clipped to the range:
+   * a CheckCRC of the block's first sector (one that holds data proves the block needs erasing,
+   * cheaply), then, only when that one is blank, one CheckCRC of the rest of the block.
+   */
   async #blankSectors(start: number, length: number, onProgress?: (p: FlashProgress) => void): Promise<Set<number>> {
     const blank = new Set<number>();
     const end = start + length;
     for (let blk = start; blk < end; ) {
       const blkEnd = Math.min(end, blk - (blk % BLOCK_SIZE) + BLOCK_SIZE);
-      if ((await this.crc(blk, blkEnd - blk)) === blankCrc(blkEnd - blk)) for (const s of sectorAddresses(blk, blkEnd - blk)) blank.add(s);
+      if ((await this.crc(blk, SECTOR_SIZE)) === blankCrc(SECTOR_SIZE)) {
+        blank.add(blk);
+        const rest = blkEnd - blk - SECTOR_SIZE;
+        if (rest > 0 && (await this.crc(blk + SECTOR_SIZE, rest)) === blankCrc(rest)) for (const s of sectorAddresses(blk + SECTOR_SIZE, rest)) blank.add(s);
+      }
       blk = blkEnd;
       onProgress?.({ phase: 'diff', done: blk - start, total: length });
     }

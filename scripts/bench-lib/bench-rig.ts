@@ -8,7 +8,7 @@ import { ProtocolError } from '../../rig/core/errors.ts';
 import type { Bk7231Port } from '../../rig/bk7231/port.ts';
 import { openLink } from '../../rig/serial/open-link.ts';
 import type { SerialLink } from '../../rig/serial/serial-link.ts';
-import { VirtualBk7231 } from '../../sim/bk7231/virtual-bk7231.ts';
+import { VirtualBk7231, type VirtualBk7231Options } from '../../sim/bk7231/virtual-bk7231.ts';
 import { VirtualSerialBus } from '../../sim/serial/virtual-binding.ts';
 import type { VirtualUartWire } from '../../sim/serial/virtual-uart-wire.ts';
 import { busEndpoints } from '../../sim/serial/bus-endpoints.ts';
@@ -25,9 +25,10 @@ export interface BenchRig {
   close(): Promise<void>;
 }
 
-export async function openBenchRig(clock: Clock): Promise<BenchRig> {
+/** `initialImages`: what the chip holds before the benchmark writes (e.g. another image, or 0xFF). */
+export async function openBenchRig(clock: Clock, chipOptions: Pick<VirtualBk7231Options, 'initialImages'> = {}): Promise<BenchRig> {
   const bus = new VirtualSerialBus(clock);
-  const chip = new VirtualBk7231();
+  const chip = new VirtualBk7231(chipOptions);
   const wire = bus.attach(BENCH_PORT, chip, { modemLines: true });
   chip.powerOn();
   const link = await openLink(BENCH_PORT, { baudRate: 115200, clock, endpoints: busEndpoints(bus) });

@@ -12,16 +12,25 @@ import { crc32Raw } from '../../rig/bk7231/protocol/crc32.ts';
 import * as F from '../../rig/bk7231/protocol/frame.ts';
 import { decodeCrc } from '../../rig/bk7231/protocol/reply.ts';
 
+const BLANK_SECTOR_CRC = crc32Raw(new Uint8Array(SECTOR_SIZE).fill(0xff));
+
 export interface ClassicFlasherOptions extends Omit<Bk7231FlasherOptions, 'fallbackBaudRates'> {
   /** Retries per sector (each re-erases), as bk7231tools. Default 3. */
   sectorRetries?: number;
+  /**
+   * CheckCRC each sector first and skip erasing it when it is already blank, as bk7231tools does
+   * (issue 6 §5 measured it beating a flasher without this on a blank chip). Default false.
+   */
+  skipBlankErase?: boolean;
 }
 
 export class ClassicBk7231Flasher {
   readonly #inner: Bk7231Flasher;
   readonly #retries: number;
+  readonly #skipBlankErase: boolean;
 
   constructor(opts: ClassicFlasherOptions) {
+    this.#skipBlankErase = opts.skipBlankErase ?? false;
     const baud = opts.baudRate ?? BOOT_BAUD;
     this.#inner = new Bk7231Flasher({ ...opts, baudRate: baud, fallbackBaudRates: [] });
     this.#retries = opts.sectorRetries ?? 3;
@@ -47,11 +56,13 @@ export class ClassicBk7231Flasher {
       const data = new Uint8Array(SECTOR_SIZE).fill(0xff);
       data.set(image.subarray(pos, pos + SECTOR_SIZE));
       const want = crc32Raw(data);
+      const crcNow = async (): Promise<number> => decodeCrc(await ch.transact(F.checkCrc(address, address + SECTOR_SIZE - 1), { phase: 'verify', address, operationMs: 1000 }));
+      let blankNow = this.#skipBlankErase && (await crcNow()) === BLANK_SECTOR_CRC;
       for (let attempt = 0; ; attempt++) {
-        await ch.transact(F.flashErase(EraseOpcode.Sector4K, address), { phase: 'erase', address, operationMs: 1000 });
+        if (!blankNow) await ch.transact(F.flashErase(EraseOpcode.Sector4K, address), { phase: 'erase', address, operationMs: 1000 });
+        blankNow = false; // a retry always erases
         if (!isBlank(data)) await ch.transact(F.flashWrite4K(address, data), { phase: 'write', address, operationMs: 200 });
-        const got = decodeCrc(await ch.transact(F.checkCrc(address, address + SECTOR_SIZE - 1), { phase: 'verify', address, operationMs: 1000 }));
-        if (got === want) break;
+        if ((await crcNow()) === want) break;
         if (attempt >= this.#retries) throw new FlashError(`sector 0x${address.toString(16)} CRC mismatch after ${this.#retries} retries`, { phase: 'verify', address });
       }
       onProgress?.({ phase: 'write', done: pos + SECTOR_SIZE, total });
