@@ -13,11 +13,17 @@ interface SimArgs {
   mac?: string;
   'link-window'?: number;
   protected?: boolean;
+  plug?: boolean;
+  template?: string;
+  'http-port'?: number;
+  'load-w'?: number;
+  leases?: string;
+  defect?: string[];
 }
 
 export const simCommand: CommandModule<object, SimArgs> = {
   command: 'sim',
-  describe: 'run a virtual BK7231N (or a whole virtual jig with --jig) on pseudo-terminals for any client, until killed',
+  describe: 'run a virtual BK7231N (or a whole virtual jig with --jig) on pseudo-terminals, or one virtual OpenBeken plug on HTTP (--plug), for any client, until killed',
   builder: (y: Argv) =>
     y
       .option('pty', { type: 'boolean', describe: 'expose the device(s) on ptys (required: the only transport for other processes)' })
@@ -30,8 +36,18 @@ export const simCommand: CommandModule<object, SimArgs> = {
         type: 'number',
         describe: 'ms the ROM listens for LinkCheck after reset before booting the app (default: stay in the ROM, since a pty has no reset lines; the app also reboots on "reboot\\r\\n")',
       })
-      .option('protected', { type: 'boolean', default: true, describe: 'start with SR 0x4004 (block-protected flash)' }) as unknown as Argv<SimArgs>,
+      .option('protected', { type: 'boolean', default: true, describe: 'start with SR 0x4004 (block-protected flash)' })
+      .option('plug', { type: 'boolean', describe: 'one virtual plug flashed with OpenBeken, on mains with a load, joined to a virtual station network, serving its HTTP API on loopback' })
+      .option('template', { type: 'string', describe: 'with --plug: device template JSON (devices-list format), or "none" for a blank config (default: RMC021)' })
+      .option('http-port', { type: 'number', default: 0, describe: 'with --plug: loopback port of the HTTP API (0: a free one)' })
+      .option('load-w', { type: 'number', default: 60, describe: 'with --plug: resistive load on the output, W' })
+      .option('leases', { type: 'string', describe: 'with --plug: keep a dnsmasq-format leases file here' })
+      .option('defect', { type: 'string', array: true, describe: 'with --plug: inject a defect (e.g. relay-stuck-open, shunt-off-10, http-stalls)' }) as unknown as Argv<SimArgs>,
   handler: async (args: ArgumentsCamelCase<SimArgs>) => {
+    if (args.plug) {
+      await runVirtualPlug(args);
+      return;
+    }
     if (!args.pty) throw new ConfigError('plugrig sim needs --pty (the virtual devices are reached through pseudo-terminals)', { step: 'args' });
     if (args.jig) {
       const { runVirtualJigOnPtys } = await import('../sim-jig.ts');
@@ -70,4 +86,48 @@ export function waitForSignal(): Promise<void> {
     process.on('SIGINT', done);
     process.on('SIGTERM', done);
   });
+}
+
+/** Station network credentials for the virtual plug: the environment's (as provisioning reads them), else the virtual defaults. */
+function virtualWifi(): { ssid: string; pass: string } {
+  return { ssid: process.env['PLUGRIG_WIFI_SSID'] || 'plugrig-station', pass: process.env['PLUGRIG_WIFI_PASS'] || 'plugrig-virtual' };
+}
+
+/** `plugrig sim --plug`: one virtual OpenBeken plug on HTTP until SIGINT/SIGTERM. */
+async function runVirtualPlug(args: ArgumentsCamelCase<SimArgs>): Promise<void> {
+  const { loadSimTemplate, RMC021_TEMPLATE } = await import('../../sim/plug/obk-template.ts');
+  const { startStandalonePlug } = await import('../../sim/plug/standalone-plug.ts');
+  const port = args['http-port'] ?? 0;
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new ConfigError(`--http-port ${port} is not a TCP port`, { step: 'args' });
+  const loadW = args['load-w'] ?? 60;
+  if (!(loadW >= 0)) throw new ConfigError(`--load-w ${loadW} must be >= 0`, { step: 'args' });
+  const template = args.template === 'none' ? null : args.template ? loadSimTemplate(resolve(args.template)) : RMC021_TEMPLATE;
+  const wifi = virtualWifi();
+  const clock = new RealClock();
+  const sp = startStandalonePlug({
+    clock,
+    seed: args.seed,
+    ...(args.mac ? { mac: args.mac } : {}),
+    template,
+    loadW,
+    httpPort: port,
+    wifi,
+    ...(args.leases ? { leasesFile: resolve(args.leases) } : {}),
+    defects: args.defect ?? [],
+  });
+  const done = waitForSignal();
+  const mac = Array.from(sp.chip.mac, (b) => b.toString(16).padStart(2, '0')).join(':');
+  process.stdout.write(
+    `virtual OpenBeken plug: OpenBK7231N 1.18.42 (synthetic) flashed, MAC ${mac}, template ${template ? template.name : 'none (blank config)'}\n` +
+      `mains 230 V, ${loadW} W resistive load on the output; joining "${wifi.ssid}"...\n`,
+  );
+  try {
+    const url = await Promise.race([sp.waitForHttp(30_000), done.then(() => undefined)]);
+    if (url) {
+      process.stdout.write(`HTTP ${url}  (e.g. curl '${url}/cm?cmnd=STATUS%208')${args.leases ? `\nleases ${resolve(args.leases)}` : ''}\nCtrl-C to stop\n`);
+      await done;
+    }
+  } finally {
+    await sp.close();
+  }
 }

@@ -69,3 +69,15 @@ export function factoryImages(content: FlashContent, seed: number, mac: Uint8Arr
   if (content === 'blank') return base;
   return [...base, { address: APP_ADDR, data: stockTuyaApp() }, { address: TUYA_STORAGE_ADDR, data: tuyaStorage(seed) }];
 }
+
+/**
+ * An OpenBeken app as the simulator's own builder makes it (what a flasher would have written at
+ * 0x11000), for virtual plugs that start out flashed: ~1 MB of code-like blocks with the build record.
+ */
+export function syntheticOpenBekenApp(version: string, variant?: string, seed = 1): Uint8Array {
+  const blocks = 30_000;
+  const data = new Uint8Array(blocks * BLOCK_DATA).fill(0xff);
+  fillRandom(data, mulberry32U32(seed ^ 0x4f424b21), 0, (blocks - PAD_BLOCKS) * BLOCK_DATA);
+  data.set(buildRecord(`OpenBeken/BK7231N/${version}${variant ? `/${variant}` : ''}`, data.length), 0);
+  return toBlocks(data);
+}

@@ -229,3 +229,20 @@ export class StationNetwork implements ObkWifiEnvironment {
     renameSync(tmp, this.leasesFile);
   }
 }
+
+/**
+ * A TCP port that is free on the station network's loopback range right now, for `httpPort`, so every
+ * plug listens on the same one from its first boot (a client that finds plugs by lease needs one port).
+ */
+export async function freeStationPort(host = '127.77.0.1'): Promise<number> {
+  const { createServer } = await import('node:net');
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen({ host, port: 0 }, () => {
+      const a = s.address();
+      const port = typeof a === 'object' && a ? a.port : 0;
+      s.close(() => resolve(port));
+    });
+  });
+}
