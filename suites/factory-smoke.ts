@@ -79,7 +79,9 @@ export function factorySmokeSuite(entry: SmokeSuiteEntry, hw: SlotHardware, defa
             run: async (ctx) => {
               await il.setLoad(load.name, true);
               try {
-                await ctx.clock.sleep(1200, ctx.signal); // PZEM-class meters update about once a second
+                // PZEM-class meters show the mean of their last ~1 s update interval: wait two, so the
+                // reading is a whole interval with the load on, not a blend of before and after.
+                await ctx.clock.sleep(2200, ctx.signal);
                 const r = await hw.meter.read();
                 const vn = hw.mainsVolts;
                 const volts = ctx.measure('mainsVoltage', r.volts, { nominal: vn, contributions: reference('volts', r.volts) });

@@ -14,6 +14,8 @@ import type { UartTx, VirtualUartDevice } from '../sim/serial/uart-device.ts';
 import { VirtualSerialBus } from '../sim/serial/virtual-binding.ts';
 import * as T from './fixtures/meter-traces.ts';
 
+// The client's decoding is checked against exact values: the twins run `ideal` here (their in-class
+// errors are tested in sim-pzem.test.ts).
 const ESPHOME: Measurement = { volts: 225.7, amps: 0.108, watts: 24.4, wh: 38, hz: 50, pf: 1 };
 
 /** A device that answers the n-th complete request (by length) with replies[n] (raw bytes, may be empty). */
@@ -53,7 +55,7 @@ async function openOnBus(device: VirtualUartDevice, address: number) {
 
 t.test('reads, scales and configures a virtual PZEM over the virtual serial bus', async (t) => {
   let m = { ...ESPHOME };
-  const dev = new VirtualPzem({ source: () => m, address: 0x01 });
+  const dev = new VirtualPzem({ source: () => m, address: 0x01, ideal: true });
   const { meter, clock } = await openOnBus(dev, 0xf8);
   t.teardown(() => meter.close());
   const r = await meter.read();
@@ -84,7 +86,7 @@ t.test('reads, scales and configures a virtual PZEM over the virtual serial bus'
 
 t.test('timeouts, CRC errors and garbage become InstrumentErrors with the bytes seen; retries recover', async (t) => {
   await t.test('silence: retried, then a timeout error', async (t) => {
-    const dev = new VirtualPzem({ source: () => ESPHOME, address: 0x02 });
+    const dev = new VirtualPzem({ source: () => ESPHOME, address: 0x02, ideal: true });
     const { meter } = await openOnBus(dev, 0x01);
     const err = await meter.read().catch((e: unknown) => e);
     t.type(err, InstrumentError);
@@ -174,7 +176,7 @@ t.test('runs over a real serial path (socat pty pair, native binding, real clock
   // Device end: the virtual PZEM, bridged to the pty.
   const devPort = new SerialPortStream({ binding, path: devPath, baudRate: 9600, autoOpen: false });
   await new Promise<void>((res, rej) => devPort.open((e) => (e ? rej(e) : res())));
-  const dev = new VirtualPzem({ source: () => ESPHOME, address: 0x01 });
+  const dev = new VirtualPzem({ source: () => ESPHOME, address: 0x01, ideal: true });
   dev.connect({ send: (b) => devPort.write(Buffer.from(b)) }, clock);
   devPort.on('data', (b: Buffer) => dev.receive(b));
   t.teardown(() => new Promise<void>((res) => devPort.close(() => res())));

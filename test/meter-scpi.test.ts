@@ -15,6 +15,8 @@ import type { UartTx, VirtualUartDevice } from '../sim/serial/uart-device.ts';
 import { busEndpoints } from '../sim/serial/bus-endpoints.ts';
 
 const enc = (s: string): Uint8Array => new TextEncoder().encode(s);
+// The client's decoding is checked against exact values: the twins run `ideal` here (their in-class
+// errors are tested in sim-scpi.test.ts).
 const M: Measurement = { volts: 230.1, amps: 0.4348, watts: 95.0, pf: 0.95, hz: 50.01, wh: 1000 };
 
 t.test('IEEE 488.2 definite-length blocks (pure)', async (t) => {
@@ -47,7 +49,7 @@ t.test('IEEE 488.2 definite-length blocks (pure)', async (t) => {
 
 t.test('WT310E over TCP on 127.0.0.1 (client vs virtual server)', async (t) => {
   let m = { ...M };
-  const sim = new VirtualWt310e({ source: () => m, serial: 'C2QD12345' });
+  const sim = new VirtualWt310e({ source: () => m, serial: 'C2QD12345', ideal: true });
   const server = await serveScpiTcp(sim);
   t.teardown(() => server.close());
   t.match(server.address, /^tcp:\/\/127\.0\.0\.1:\d+$/);
@@ -67,7 +69,7 @@ t.test('WT310E over TCP on 127.0.0.1 (client vs virtual server)', async (t) => {
 });
 
 t.test('SCPI client basics and the error queue over TCP', async (t) => {
-  const sim = new VirtualWt310e({ source: () => M });
+  const sim = new VirtualWt310e({ source: () => M, ideal: true });
   const server = await serveScpiTcp(sim);
   t.teardown(() => server.close());
   const clock = new RealClock();
@@ -109,7 +111,7 @@ class MumblingDevice implements VirtualUartDevice {
 t.test('over a serial port on the virtual bus (VirtualClock), and timeouts with bytes seen', async (t) => {
   const clock = new VirtualClock();
   const bus = new VirtualSerialBus(clock);
-  bus.attach('sim:wt', new VirtualWt310e({ source: () => M, baudRate: 19200 }));
+  bus.attach('sim:wt', new VirtualWt310e({ source: () => M, baudRate: 19200, ideal: true }));
   bus.attach('sim:mumble', new MumblingDevice());
   const meter = await openMeter({ kind: 'scpi', model: 'WT310E', address: 'sim:wt@19200' }, { clock, endpoints: busEndpoints(bus) });
   t.ok(meter instanceof Wt310eMeter);

@@ -109,7 +109,7 @@ class FakeUsbtmcDevice implements UsbtmcDevice {
 }
 
 t.test('SCPI over USBTMC with a recording fake device', async (t) => {
-  const sim = new VirtualWt310e({ source: () => ({ volts: 229.9, amps: 1.5, watts: 340, pf: 0.99, hz: 50, wh: 10 }), serial: 'C2QD777' });
+  const sim = new VirtualWt310e({ source: () => ({ volts: 229.9, amps: 1.5, watts: 340, pf: 0.99, hz: 50, wh: 10 }), serial: 'C2QD777', ideal: true });
   const dev = new FakeUsbtmcDevice(sim, 16);
   // Small transfers force message splitting and multi-packet replies.
   const transport = new UsbtmcTransport(dev, 'usbtmc:0b21:0025', { maxTransferSize: 8, readSize: 24 });

@@ -1,6 +1,8 @@
 import t from 'tap';
 import { VirtualClock } from '../rig/core/clock.ts';
 import { Bl0937Chip, bl0937JitterBound, type Bl0937ChipOptions, type Bl0937Input } from '../sim/plug/bl0937/bl0937-chip.ts';
+import { MainsNetwork } from '../sim/mains/mains-network.ts';
+import { bl0937InputFromBranch, syncOnMainsChange } from '../sim/plug/bl0937/branch-input.ts';
 import { bl0937Defects } from '../sim/plug/bl0937/defects.ts';
 import { BL0937_NOMINAL_FRONT_END, transferOf } from '../sim/plug/bl0937/front-end.ts';
 import { Bl0937Nonlinearity, BL0937_CHANNELS } from '../sim/plug/bl0937/nonlinearity.ts';
@@ -205,4 +207,32 @@ t.test('unpowered: no pulses; SEL settling (optional) delays the CF1 mode change
   const n = slow.takeFallingEdges('cf1');
   const want = tr.hzPerAmp * LOAD.amps * 0.5 + tr.hzPerVolt * 230 * 0.5;
   t.ok(Math.abs(n - want) <= 1, `first 500 ms still current: ${n} ~ ${want.toFixed(1)}`);
+});
+
+t.test('on a mains branch: V from the plug input, I and P through the shunt after the relay; a relay change counts from its moment', async (t) => {
+  const clock = new VirtualClock();
+  const mains = new MainsNetwork({ clock, volts: 230, hz: 50, seed: 3 });
+  const branch = mains.branch('slot1');
+  branch.addLoad('R1000', { watts: 1000, pf: 1 });
+  branch.setSelfConsumption({ watts: 0.8, pf: 0.5 });
+  branch.setMainsRelay(true);
+  branch.setLoadRelay('R1000', true);
+  const chip = new Bl0937Chip({ clock, seed: 4, jitter: 0, input: bl0937InputFromBranch(branch) });
+  syncOnMainsChange(chip, mains);
+  const tr = chip.truth();
+  chip.setSel(true);
+  chip.takeFallingEdges('cf');
+  chip.takeFallingEdges('cf1');
+  await clock.sleep(1000);
+  t.equal(chip.takeFallingEdges('cf'), 0, 'relay open: no power pulses (self-consumption is not through the shunt)');
+  const v = chip.takeFallingEdges('cf1');
+  t.ok(Math.abs(v - tr.frequency('voltage', { volts: branch.measure('input').volts, amps: 0, watts: 0 })) <= 2, `relay open: V still sensed (${v} pulses)`);
+  await clock.sleep(300);
+  branch.setPlugRelay(true); // at t = 1300 ms, inside a jitter segment
+  const out = branch.measure('output');
+  await clock.sleep(700);
+  const n = chip.takeFallingEdges('cf');
+  const want = tr.frequency('power', out) * 0.7;
+  t.ok(Math.abs(n - want) <= 1 + want * 0.002, `after the relay closed at 1.3 s: ${n} pulses ~ ${want.toFixed(1)} (0.7 s of 1 kW)`);
+  t.ok(out.volts < 230 * 1.05 && out.volts > 230 * 0.95, `drifting, loaded supply: ${out.volts.toFixed(2)} V`);
 });

@@ -153,12 +153,18 @@ t.test('over raw Firmata: mains, the button toggles the plug relay, relaySense, 
   await r.clock.sleep(600);
   t.equal(r.slot.plug.relayClosed(), true, 'button click via the actuator toggled the relay');
   t.same(r.take(), [0x91, 0x0c, 0x00], 'relaySense (pin 10) reported high next to the closed lid (pin 11)');
+  // The supply drifts and sags under load, so the loads draw their rating scaled by (V/230)².
   const m = r.slot.branch.measure('input');
-  t.ok(Math.abs(m.amps - 0.4348) < 1e-4, `100 W load: ${m.amps} A`);
+  const vr = m.volts / 230;
+  t.ok(Math.abs(vr - 1) < 0.05, `mains ${m.volts.toFixed(2)} V: near 230 V, not exactly`);
+  t.ok(Math.abs(m.watts - 100 * vr ** 2) < 1e-9 && Math.abs(m.amps - m.watts / m.volts) < 1e-12, `100 W load: ${m.amps} A`);
   await r.pin(8, true); // + M60 (PF 0.6)
   const m2 = r.slot.branch.measure('input');
-  t.ok(Math.abs(m2.watts - 160) < 1e-9 && Math.abs(m2.amps - Math.hypot(160, 80) / 230) < 1e-9, `160 W + j80 var: ${m2.amps} A`);
+  const vr2 = m2.volts / 230;
+  t.ok(Math.abs(m2.watts - 160 * vr2 ** 2) < 1e-9 && Math.abs(m2.amps - (Math.hypot(160, 80) * vr2 ** 2) / m2.volts) < 1e-9, `160 W + j80 var: ${m2.amps} A`);
+  t.ok(m2.volts < m.volts, 'more load, lower voltage (source impedance)');
   t.same(r.slot.physical().loadsOn, ['R100', 'M60']);
+  await r.clock.sleep(2000); // the PZEM refreshes its registers once a second: let it see the new load
 
   // The reference meter on sim:pzem0 measures the same circuit (raw Modbus-RTU request).
   const pzem = new SerialPortStream({ binding: r.bus.binding, path: 'sim:pzem0', baudRate: 9600 });
@@ -168,10 +174,13 @@ t.test('over raw Firmata: mains, the button toggles the plug relay, relaySense, 
   await r.clock.sleep(100);
   t.equal(reply.length, 25, 'PZEM answered 10 registers');
   const reg = (i: number): number => (reply[3 + 2 * i]! << 8) | reply[4 + 2 * i]!;
-  t.equal(reg(0), 2300, '230.0 V');
-  t.equal(reg(1) | (reg(2) << 16), Math.round((Math.hypot(160, 80) / 230) * 1000), 'current in mA');
-  t.equal(reg(3) | (reg(4) << 16), 1600, '160.0 W');
-  t.equal(reg(8), 89, 'PF 0.89');
+  // Within the PZEM's ±0.5 % (PF ±1 %) and half a register step of the circuit, never exact.
+  const now = r.slot.branch.measure('input');
+  const within = (got: number, want: number, pct: number, step: number): boolean => Math.abs(got - want) <= (want * pct) / 100 + step / 2 + want * 0.002;
+  t.ok(within(reg(0) / 10, now.volts, 0.5, 0.1), `${reg(0) / 10} V ~ ${now.volts.toFixed(2)} V`);
+  t.ok(within((reg(1) | (reg(2) << 16)) / 1000, now.amps, 0.5, 0.001), 'current in mA');
+  t.ok(within((reg(3) | (reg(4) << 16)) / 10, now.watts, 0.5, 0.1), `${(reg(3) | (reg(4) << 16)) / 10} W ~ ${now.watts.toFixed(2)} W`);
+  t.ok(within(reg(8) / 100, now.pf, 1, 0.01), `PF ${reg(8) / 100}`);
   await new Promise<void>((res) => pzem.close(() => res()));
 
   r.vj.setLid(1, false);

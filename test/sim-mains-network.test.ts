@@ -1,10 +1,11 @@
 import t from 'tap';
 import { VirtualClock } from '../rig/core/clock.ts';
-import { MainsNetwork } from '../sim/mains/mains-network.ts';
+import { MainsNetwork, STEADY_SUPPLY } from '../sim/mains/mains-network.ts';
 
+/** The circuit arithmetic on an ideal steady source (drift and source impedance: sim-mains-drift.test.ts). */
 function net(volts = 230, hz = 50) {
   const clock = new VirtualClock();
-  const mains = new MainsNetwork({ clock, volts, hz });
+  const mains = new MainsNetwork({ clock, volts, hz, ...STEADY_SUPPLY });
   const slot = mains.branch('slot1');
   slot.addLoad('R100', { watts: 100, pf: 1 });
   slot.addLoad('M60', { watts: 60, pf: 0.6 });

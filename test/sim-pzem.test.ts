@@ -8,11 +8,12 @@ import * as T from './fixtures/meter-traces.ts';
 
 const ESPHOME: Measurement = { volts: 225.7, amps: 0.108, watts: 24.4, wh: 38, hz: 50, pf: 1 };
 
+/** The wire protocol against the reference's literal frames: an ideal instrument (errors: see below). */
 function rig(opts: Partial<VirtualPzemOptions> = {}) {
   const clock = new VirtualClock();
   let m: Measurement = { ...ESPHOME };
   const sent: { t: number; bytes: string }[] = [];
-  const dev = new VirtualPzem({ source: () => m, ...opts });
+  const dev = new VirtualPzem({ source: () => m, ideal: true, ...opts });
   dev.connect({ send: (b) => sent.push({ t: clock.now(), bytes: hex(b) }) }, clock);
   return {
     clock,
@@ -121,4 +122,67 @@ t.test('quantisation and error model', async (t) => {
   t.equal(w(7), 500);
   t.equal(w(8), 46);
   t.equal(w(9), 0xffff, 'above the alarm threshold');
+});
+
+t.test('imperfect reference: a per-unit error drawn within ±0.5 % (PF ±1 %) from its serial, plus reading noise', async (t) => {
+  const clock = new VirtualClock();
+  const truth: Measurement = { volts: 231.2, amps: 4.3, watts: 990, pf: 0.996, hz: 50, wh: 0 };
+  const gains: number[] = [];
+  for (let i = 0; i < 60; i++) {
+    const dev = new VirtualPzem({ source: () => truth, serial: `PZ${i}` });
+    dev.connect({ send: () => {} }, clock);
+    const e = dev.truth().errors;
+    for (const q of ['volts', 'amps', 'watts', 'hz'] as const) t.ok(Math.abs(e[q]!.gain) <= 0.005, `PZ${i} ${q} gain within class`, { diagnostic: false });
+    t.ok(Math.abs(e.pf!.gain) <= 0.01, `PZ${i} pf gain within ±1 %`, { diagnostic: false });
+    gains.push(e.watts!.gain);
+    for (let k = 0; k < 5; k++) {
+      await clock.sleep(1000);
+      const r = dev.reading();
+      for (const q of ['volts', 'amps', 'watts'] as const) {
+        t.ok(Math.abs(r[q] - truth[q]) <= 0.005 * truth[q] + 1e-12, `PZ${i} ${q} ${r[q]} within ±0.5 % of ${truth[q]}`, { diagnostic: false });
+      }
+    }
+  }
+  t.ok(Math.max(...gains.map(Math.abs)) > 0.003, 'errors use the class (not all tiny)');
+  t.ok(new Set(gains).size === 60, 'every unit has its own error');
+  const again = new VirtualPzem({ source: () => truth, serial: 'PZ7' });
+  t.same(again.truth().errors, new VirtualPzem({ source: () => truth, serial: 'PZ7' }).truth().errors, 'same serial, same instrument');
+  // Noise: successive updates differ; their mean converges on the systematic error.
+  const dev = new VirtualPzem({ source: () => truth, serial: 'PZ7' });
+  dev.connect({ send: () => {} }, clock);
+  const seen = new Set<number>();
+  let sum = 0;
+  for (let k = 0; k < 400; k++) {
+    await clock.sleep(1000);
+    const w = dev.reading().watts;
+    seen.add(w);
+    sum += w;
+  }
+  t.ok(seen.size > 300, 'reading noise: a new value at every update');
+  t.ok(Math.abs(sum / 400 - truth.watts - dev.truth().systematic('watts', truth.watts)) < 0.0005 * truth.watts, 'mean reading = truth + the systematic error');
+});
+
+t.test('registers refresh once per update interval with the mean over it (a change shows up late and blended)', async (t) => {
+  const clock = new VirtualClock();
+  let stepAt = Infinity;
+  const before: Measurement = { volts: 230, amps: 0, watts: 0, pf: 0, hz: 50, wh: 0 };
+  const after: Measurement = { volts: 228, amps: 4.4, watts: 1000, pf: 1, hz: 50, wh: 0 };
+  const source = (at?: number): Measurement => ((at ?? clock.now()) >= stepAt ? after : before);
+  const dev = new VirtualPzem({ source, serial: 'PZ-step', ideal: true, updateIntervalMs: 1000 });
+  dev.connect({ send: () => {} }, clock);
+  const { updateIntervalMs, phaseMs } = dev.truth();
+  t.equal(updateIntervalMs, 1000);
+  // Go to just after an update boundary, then switch the load on in the middle of the next interval.
+  const boundary = (k: number): number => phaseMs + k * 1000;
+  await clock.sleep(boundary(3) + 1 - clock.now());
+  stepAt = boundary(3) + 500;
+  await clock.sleep(700);
+  t.equal(dev.reading().watts, 0, 'load on 200 ms ago: still the previous update');
+  await clock.sleep(400); // past boundary 4: the interval [3, 4] was half off, half on
+  const half = dev.reading();
+  t.ok(Math.abs(half.watts - 500) < 1e-9, `the update blends the interval: ${half.watts} W`);
+  t.ok(Math.abs(half.amps - 2.2) < 1e-9 && Math.abs(half.volts - 229) < 1e-9, 'V and I too');
+  await clock.sleep(1000);
+  t.ok(Math.abs(dev.reading().watts - 1000) < 1e-6, 'a whole interval on: 1000 W');
+  t.equal(dev.reading().watts, dev.reading().watts, 'held between updates');
 });

@@ -14,7 +14,7 @@ import { VirtualWt310e } from '../sim/scpi/virtual-wt310e.ts';
 const M: Measurement = { volts: 230.1, amps: 0.4348, watts: 95.0, pf: 0.95, hz: 50.01, wh: 1000 };
 
 function wt(source: () => Measurement = () => M) {
-  const dev = new VirtualWt310e({ source, serial: 'C2QD12345' });
+  const dev = new VirtualWt310e({ source, serial: 'C2QD12345', ideal: true });
   const ask = (msg: string): string | undefined => {
     const r = dev.handleMessage(msg);
     return r && new TextDecoder('latin1').decode(r);
@@ -118,11 +118,46 @@ t.test('integration (WP) and FLOat format as a definite-length block', async (t)
 
 t.test('as a VirtualUartDevice: LF-terminated messages, one byte at a time', async (t) => {
   const clock = new VirtualClock();
-  const dev = new VirtualWt310e({ source: () => M });
+  const dev = new VirtualWt310e({ source: () => M, ideal: true });
   const out: number[] = [];
   dev.connect({ send: (b) => out.push(...b) }, clock);
   for (const b of new TextEncoder().encode('*CLS;*IDN?\r\n:BAD\n*OPC?\n')) dev.receive(Uint8Array.of(b));
   await clock.sleep(50);
   t.equal(new TextDecoder().decode(Uint8Array.from(out)), 'YOKOGAWA,WT310E,C2QD00001,F1.03\n1\n');
   t.equal(dev.handleMessage(':SYST:ERR?') && new TextDecoder().decode(dev.handleMessage(':SYST:ERR?')), '0,"No error"');
+});
+
+t.test('imperfect reference: per-instrument error within ±(0.1 % rdg + 0.05 % rng) from its serial, noise, 250 ms updates', async (t) => {
+  const clock = new VirtualClock();
+  const truth: Measurement = { volts: 229.4, amps: 8.71, watts: 1998, pf: 1, hz: 50, wh: 0 };
+  const values = (dev: VirtualWt310e): number[] => new TextDecoder().decode(dev.handleMessage(':NUM:NORM:VAL?')!).split(',').slice(0, 3).map(Number);
+  const gains = new Set<number>();
+  for (let i = 0; i < 40; i++) {
+    const dev = new VirtualWt310e({ source: () => truth, serial: `C2QD${1000 + i}`, clock });
+    const tr = dev.truth();
+    gains.add(tr.errors.watts!.gain);
+    t.ok(Math.abs(tr.errors.watts!.gain) <= 0.001 && Math.abs(tr.errors.watts!.rangeFraction) <= 0.0005, `C2QD${1000 + i} within class`, { diagnostic: false });
+    for (let k = 0; k < 4; k++) {
+      await clock.sleep(250);
+      const [u, a, p] = values(dev);
+      // Ranges for these values: 300 V, 10 A, so P on 3000 W.
+      t.ok(Math.abs(u! - truth.volts) <= 0.001 * truth.volts + 0.0005 * 300 + 1e-3, `U ${u}`, { diagnostic: false });
+      t.ok(Math.abs(a! - truth.amps) <= 0.001 * truth.amps + 0.0005 * 10 + 1e-5, `I ${a}`, { diagnostic: false });
+      t.ok(Math.abs(p! - truth.watts) <= 0.001 * truth.watts + 0.0005 * 3000 + 1e-2, `P ${p}`, { diagnostic: false });
+    }
+  }
+  t.equal(gains.size, 40, 'every instrument has its own error');
+  const a = new VirtualWt310e({ source: () => truth, serial: 'C2QD1', clock });
+  const b = new VirtualWt310e({ source: () => truth, serial: 'C2QD1', clock });
+  t.same(a.truth().errors, b.truth().errors, 'same serial, same error');
+  t.not(values(new VirtualWt310e({ source: () => truth, serial: 'C2QD2', clock }))[2], values(a)[2], 'another serial reads differently');
+  // Held for one update interval, then a new noisy update.
+  const { phaseMs } = a.truth();
+  await clock.sleep(phaseMs + 250 * Math.ceil((clock.now() - phaseMs) / 250) + 10 - clock.now());
+  const first = values(a)[2];
+  await clock.sleep(200);
+  t.equal(values(a)[2], first, 'same update: same value');
+  await clock.sleep(100);
+  t.not(values(a)[2], first, 'next update: new noise');
+  t.equal(a.truth().updateIntervalMs, 250);
 });

@@ -4,7 +4,7 @@ import type { JigSpec, SlotSpec } from '../../rig/jig/jig-config.ts';
 import { VirtualBk7231, type VirtualBk7231Options } from '../bk7231/virtual-bk7231.ts';
 import { UNO_LAYOUT, MEGA2560_LAYOUT, type FirmataLayoutName } from '../firmata/board-layouts.ts';
 import { VirtualFirmataBoard } from '../firmata/virtual-firmata-board.ts';
-import { MainsNetwork, type MainsBranch } from '../mains/mains-network.ts';
+import { MainsNetwork, type MainsBranch, type MainsNetworkOptions } from '../mains/mains-network.ts';
 import { StationNetwork } from '../net/station-network.ts';
 import { ObkPlug, type ObkFirmwareFactory, type PlugNetwork } from '../plug/obk-plug.ts';
 import { parsePlugDefects } from '../plug/plug-defects.ts';
@@ -52,6 +52,8 @@ export interface VirtualJigOptions {
    * the factory smoke run until it provisions the template offline, then to be deleted.
    */
   plugModel?: 'obk' | 'pin-level';
+  /** Mains drift and source impedance (default: drifting, IEC 60725 impedance; STEADY_SUPPLY for an ideal source). */
+  mains?: Pick<MainsNetworkOptions, 'drift' | 'sourceImpedance'>;
 }
 
 /** The station network a virtual jig gets when none is given. */
@@ -275,10 +277,10 @@ export class VirtualJig {
   private constructor(spec: JigSpec, options: VirtualJigOptions) {
     this.spec = spec;
     this.clock = options.clock;
-    this.mains = new MainsNetwork({ clock: options.clock, volts: spec.mains.volts, hz: spec.mains.hz });
     const seed = options.seed ?? 1;
     const wifi = options.wifi ?? DEFAULT_VIRTUAL_WIFI;
     this.network = options.network ?? new StationNetwork({ clock: options.clock, ssid: wifi.ssid, pass: wifi.pass });
+    this.mains = new MainsNetwork({ clock: options.clock, volts: spec.mains.volts, hz: spec.mains.hz, seed, ...options.mains });
 
     for (const name of Object.keys(spec.ioBoards)) {
       const layout = VirtualJig.#layoutFor(name, spec);
@@ -315,9 +317,10 @@ export class VirtualJig {
       if (!users[0]) branch.setMainsRelay(true);
       const source = branch.source('input');
       if (meter.kind === 'pzem004t' && meter.port.startsWith(SIM)) {
-        this.meters.set(name, new VirtualPzem({ source, ...(meter.address !== 0xf8 ? { address: meter.address } : {}) }));
+        // A PZEM reports no serial: its jig-file name and the seed pick its (in-class) error.
+        this.meters.set(name, new VirtualPzem({ source, serial: `${name}#${seed}`, ...(meter.address !== 0xf8 ? { address: meter.address } : {}) }));
       } else if (meter.kind === 'scpi' && meter.address.startsWith(SIM)) {
-        this.meters.set(name, new VirtualWt310e({ source, ...(meter.serial ? { serial: meter.serial } : {}) }));
+        this.meters.set(name, new VirtualWt310e({ source, clock: options.clock, ...(meter.serial ? { serial: meter.serial } : {}) }));
       }
     }
   }

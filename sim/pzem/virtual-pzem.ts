@@ -1,5 +1,7 @@
 import type { Clock } from '../../rig/core/clock.ts';
-import type { Measurement, MeasurementSource, Quantity } from '../../rig/meter/reference-meter.ts';
+import type { Measurement, Quantity } from '../../rig/meter/reference-meter.ts';
+import { DisplayUpdate, type TimedSource } from '../mains/display-update.ts';
+import { InstrumentError, seedFromSerial, type AccuracyClass, type InstrumentErrors } from '../mains/instrument-error.ts';
 import type { UartTx, VirtualUartDevice } from '../serial/uart-device.ts';
 import { crcOk, withCrc } from './modbus-crc.ts';
 import { encodePzemRegisters, PZEM_INPUT_REGISTER_COUNT } from './pzem-registers.ts';
@@ -22,12 +24,37 @@ const REG_ADDRESS = 0x0002;
 /** Per-unit measurement error: reported = true * (1 + gain) + offset, before quantisation. */
 export type PzemErrorModel = Partial<Record<Quantity, { gain?: number; offset?: number }>>;
 
+/** Stated accuracy (instruments.md §B1): ±0.5 % for V, I, P, E and frequency, ±1 % for PF. */
+export const PZEM_ACCURACY_CLASS: AccuracyClass = {
+  volts: { pctOfReading: 0.5 },
+  amps: { pctOfReading: 0.5 },
+  watts: { pctOfReading: 0.5 },
+  wh: { pctOfReading: 0.5 },
+  hz: { pctOfReading: 0.5 },
+  pf: { pctOfReading: 1 },
+};
+
+/** How often the module refreshes its registers, ms: not stated in instruments.md (UNCERTAIN). */
+export const PZEM_UPDATE_INTERVAL_MS = 1000;
+
 export interface VirtualPzemOptions {
-  source: MeasurementSource;
+  /** The circuit at the meter (a mains branch's source answers for past moments too). */
+  source: TimedSource;
+  /** Seeds this unit's error (a PZEM reports no serial; the jig file names it). Default `pzem@<address>`. */
+  serial?: string;
+  /** Register refresh interval, ms (default PZEM_UPDATE_INTERVAL_MS; 0 = every read samples now). */
+  updateIntervalMs?: number;
+  /**
+   * A perfect instrument (no drawn error, no noise, and no update interval unless one is given; an
+   * explicit errorModel still applies). Only for tests of the wire encoding itself, which compare
+   * register bytes with the reference's literal frames.
+   */
+  ideal?: boolean;
   /** Slave address 0x01..0xF7 (factory default 0x01). */
   address?: number;
   /** Power-alarm threshold, W. */
   alarmThresholdW?: number;
+  /** Fixed systematic errors instead of ones drawn within the class from the serial (noise still applies). */
   errorModel?: PzemErrorModel;
   /** Silence between the end of a request and the start of the reply, ms. */
   turnaroundMs?: number;
@@ -68,6 +95,8 @@ export class VirtualPzem implements VirtualUartDevice {
   #alarmThresholdW: number;
   #energyOffsetWh = 0;
   readonly #opts: VirtualPzemOptions;
+  readonly #error: InstrumentError;
+  readonly #display: DisplayUpdate;
   /** Requests answered, for tests. */
   requests = 0;
 
@@ -75,6 +104,25 @@ export class VirtualPzem implements VirtualUartDevice {
     this.#opts = opts;
     this.#address = opts.address ?? 0x01;
     this.#alarmThresholdW = opts.alarmThresholdW ?? 2300;
+    const seed = seedFromSerial(opts.serial ?? `pzem@${this.#address}`);
+    const fixed: InstrumentErrors | undefined = opts.errorModel
+      ? Object.fromEntries(Object.entries(opts.errorModel).map(([q, e]) => [q, { gain: e?.gain ?? 0, rangeFraction: 0, absolute: e?.offset ?? 0 }]))
+      : opts.ideal
+        ? {}
+        : undefined;
+    this.#error = new InstrumentError({ seed, accuracy: PZEM_ACCURACY_CLASS, ...(fixed ? { errors: fixed } : {}), ...(opts.ideal ? { noiseShare: 0 } : {}) });
+    const intervalMs = opts.updateIntervalMs ?? (opts.ideal ? 0 : PZEM_UPDATE_INTERVAL_MS);
+    this.#display = new DisplayUpdate(opts.source, { intervalMs, phaseMs: (seed % 1000) * (intervalMs / 1000) });
+  }
+
+  /** The unit's true errors and update interval (for benches; the rig never sees them). */
+  truth(): { errors: InstrumentErrors; updateIntervalMs: number; phaseMs: number; systematic: (q: Quantity, value: number) => number } {
+    return {
+      errors: this.#error.errors,
+      updateIntervalMs: this.#display.intervalMs,
+      phaseMs: this.#display.phaseMs,
+      systematic: (q, value) => this.#error.systematic(q, value),
+    };
   }
 
   baudRate(): number {
@@ -182,18 +230,21 @@ export class VirtualPzem implements VirtualUartDevice {
     }
   }
 
+  /** What the module shows now: its last register refresh, through its own errors. */
+  reading(): Measurement {
+    const m = this.#display.current(this.#clock?.now());
+    const e = this.#error;
+    const k = m.update;
+    const volts = e.reading('volts', m.volts, 0, k);
+    const amps = e.reading('amps', m.amps, 0, k);
+    const watts = e.reading('watts', m.watts, 0, k);
+    const pf = e.reading('pf', m.pf, 0, k);
+    const wh = (m.wh - this.#energyOffsetWh) + e.systematic('wh', m.wh - this.#energyOffsetWh);
+    return { volts, amps, watts, pf: Math.min(1, Math.max(0, pf)), hz: e.reading('hz', m.hz, 0, k), wh };
+  }
+
   #inputRegisters(): number[] {
-    const m = this.#opts.source();
-    const e = this.#opts.errorModel ?? {};
-    const err = (q: Quantity, v: number): number => v * (1 + (e[q]?.gain ?? 0)) + (e[q]?.offset ?? 0);
-    const measured: Measurement = {
-      volts: err('volts', m.volts),
-      amps: err('amps', m.amps),
-      watts: err('watts', m.watts),
-      pf: err('pf', m.pf),
-      hz: err('hz', m.hz),
-      wh: err('wh', m.wh - this.#energyOffsetWh),
-    };
+    const measured = this.reading();
     return encodePzemRegisters({ ...measured, alarm: measured.watts >= this.#alarmThresholdW });
   }
 

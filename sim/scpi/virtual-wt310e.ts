@@ -1,5 +1,7 @@
 import type { Clock } from '../../rig/core/clock.ts';
-import type { Measurement, MeasurementSource } from '../../rig/meter/reference-meter.ts';
+import type { Quantity } from '../../rig/meter/reference-meter.ts';
+import { DisplayUpdate, type DisplayedValues, type TimedSource } from '../mains/display-update.ts';
+import { InstrumentError, seedFromSerial, type AccuracyClass, type InstrumentErrors } from '../mains/instrument-error.ts';
 import type { UartTx, VirtualUartDevice } from '../serial/uart-device.ts';
 import {
   formatNr3,
@@ -17,9 +19,37 @@ export const WT_VOLTAGE_RANGES = [15, 30, 60, 150, 300, 600];
 export const WT_CURRENT_RANGES = [0.5, 1, 2, 5, 10, 20];
 const DEFAULT_ITEMS = ['U', 'I', 'P', 'S', 'Q', 'LAMBDA', 'PHI', 'FU', 'FI', 'WP'];
 
+/**
+ * Stated accuracy at 45–66 Hz, PF 1 (instruments.md §B2: active power ±(0.1 % rdg + 0.05 % rng));
+ * voltage and current taken as the same figure and frequency as 0.06 % rdg (UNCERTAIN, as the rig's
+ * table). S, Q, λ and φ are computed from the instrument's own U, I and P, so their errors follow.
+ */
+export const WT310E_ACCURACY_CLASS: AccuracyClass = {
+  volts: { pctOfReading: 0.1, pctOfRange: 0.05 },
+  amps: { pctOfReading: 0.1, pctOfRange: 0.05 },
+  watts: { pctOfReading: 0.1, pctOfRange: 0.05 },
+  hz: { pctOfReading: 0.06 },
+};
+
+/** Data update interval, ms: the WT310E's factory default of 250 ms (not in instruments.md: UNCERTAIN). */
+export const WT310E_UPDATE_INTERVAL_MS = 250;
+
 export interface VirtualWt310eOptions {
-  source: MeasurementSource;
+  /** The circuit at the meter (a mains branch's source answers for past moments too). */
+  source: TimedSource;
+  /** Seeds this instrument's error. */
   serial?: string;
+  /** The clock for the update interval when the twin is not attached as a UART (TCP, USBTMC). */
+  clock?: Clock;
+  /** Data update interval, ms (default WT310E_UPDATE_INTERVAL_MS; 0 = every query samples now). */
+  updateIntervalMs?: number;
+  /** Fixed systematic errors instead of ones drawn within the class from the serial (noise still applies). */
+  errors?: InstrumentErrors;
+  /**
+   * A perfect instrument (no drawn error, no noise, no update interval unless one is given). Only for
+   * tests of the SCPI wire format and the client's decoding.
+   */
+  ideal?: boolean;
   firmware?: string;
   /** RS-232 rate when used as a VirtualUartDevice. */
   baudRate?: number;
@@ -59,9 +89,17 @@ export class VirtualWt310e implements VirtualUartDevice {
   #tx?: UartTx;
   #clock?: Clock;
   #rx = '';
+  readonly #error: InstrumentError;
+  readonly #display: DisplayUpdate;
 
   constructor(opts: VirtualWt310eOptions) {
     this.#opts = opts;
+    this.#clock = opts.clock;
+    const seed = seedFromSerial(opts.serial ?? 'C2QD00001');
+    const fixed = opts.errors ?? (opts.ideal ? {} : undefined);
+    this.#error = new InstrumentError({ seed, accuracy: WT310E_ACCURACY_CLASS, ...(fixed ? { errors: fixed } : {}), ...(opts.ideal ? { noiseShare: 0 } : {}) });
+    const intervalMs = opts.updateIntervalMs ?? (opts.ideal ? 0 : WT310E_UPDATE_INTERVAL_MS);
+    this.#display = new DisplayUpdate(opts.source, { intervalMs, phaseMs: (seed % 1000) * (intervalMs / 1000) });
     const s = this.scpi;
     s.addCommon('IDN', { query: () => `YOKOGAWA,WT310E,${opts.serial ?? 'C2QD00001'},${opts.firmware ?? 'F1.03'}` });
     s.addCommon('RST', { set: () => this.#reset() });
@@ -117,6 +155,16 @@ export class VirtualWt310e implements VirtualUartDevice {
     s.add(':INTEGrate:STATe', { query: () => ({ RESET: 'RES', START: 'STAR', STOP: 'STOP' })[this.#integ.state] });
   }
 
+  /** The instrument's true errors and update interval (for benches; the rig never sees them). */
+  truth(): { errors: InstrumentErrors; updateIntervalMs: number; phaseMs: number; systematic: (q: Quantity, value: number, range: number) => number } {
+    return {
+      errors: this.#error.errors,
+      updateIntervalMs: this.#display.intervalMs,
+      phaseMs: this.#display.phaseMs,
+      systematic: (q, value, range) => this.#error.systematic(q, value, range),
+    };
+  }
+
   /** Execute one program message (no terminator); returns the response bytes, if any. */
   handleMessage(message: string): Uint8Array | undefined {
     return this.scpi.handleMessage(message);
@@ -131,6 +179,10 @@ export class VirtualWt310e implements VirtualUartDevice {
   connect(tx: UartTx, clock: Clock): void {
     this.#tx = tx;
     this.#clock = clock;
+  }
+
+  #shown(): DisplayedValues {
+    return this.#display.current(this.#clock?.now());
   }
 
   receive(bytes: Uint8Array): void {
@@ -168,13 +220,13 @@ export class VirtualWt310e implements VirtualUartDevice {
     const auto = key === 'volts' ? this.#range.autoV : this.#range.autoI;
     if (!auto) return this.#range[key];
     const ranges = key === 'volts' ? WT_VOLTAGE_RANGES : WT_CURRENT_RANGES;
-    const v = Math.abs(this.#opts.source()[key]);
+    const v = Math.abs(this.#shown()[key]);
     return ranges.find((r) => v <= r) ?? ranges[ranges.length - 1]!;
   }
 
   #integrate(to: IntegratorState): void {
     const i = this.#integ;
-    const wh = this.#opts.source().wh;
+    const wh = this.#measured().wh;
     if (to === 'START') {
       if (i.state === 'START') throw new ScpiError(SCPI_SETTINGS_CONFLICT, 'Settings conflict; integration running');
       i.startWh = wh;
@@ -188,16 +240,30 @@ export class VirtualWt310e implements VirtualUartDevice {
     i.state = to;
   }
 
-  #value(fn: string, m: Measurement): number {
-    const s = m.pf > 0 ? Math.abs(m.watts) / m.pf : m.volts * m.amps;
+  /** One update's values as the instrument computes them: U, I, P through its errors; S, Q, λ, φ from those. */
+  #measured(): { u: number; i: number; p: number; s: number; hz: number; wh: number } {
+    const d = this.#shown();
+    const e = this.#error;
+    const ur = this.#currentRange('volts');
+    const ir = this.#currentRange('amps');
+    const u = e.reading('volts', d.volts, ur, d.update);
+    const i = e.reading('amps', d.amps, ir, d.update);
+    const p = e.reading('watts', d.watts, ur * ir, d.update);
+    // S from the true apparent power scaled by the U and I errors (a non-sinusoidal S is not U·I here).
+    const s = d.volts > 0 && d.amps > 0 ? d.va * (u / d.volts) * (i / d.amps) : u * i;
+    return { u, i, p, s, hz: e.reading('hz', d.hz, 0, d.update), wh: d.wh + e.systematic('watts', d.wh, 0) };
+  }
+
+  #value(fn: string, m: { u: number; i: number; p: number; s: number; hz: number; wh: number }): number {
+    const lambda = m.s > 0 ? Math.min(1, Math.max(-1, m.p / m.s)) : 0;
     switch (fn) {
-      case 'U': return m.volts;
-      case 'I': return m.amps;
-      case 'P': return m.watts;
-      case 'S': return s;
-      case 'Q': return Math.sqrt(Math.max(0, s * s - m.watts * m.watts));
-      case 'LAMBDA': return m.pf;
-      case 'PHI': return (Math.acos(Math.min(1, Math.max(-1, m.pf))) * 180) / Math.PI;
+      case 'U': return m.u;
+      case 'I': return m.i;
+      case 'P': return m.p;
+      case 'S': return m.s;
+      case 'Q': return Math.sqrt(Math.max(0, m.s * m.s - m.p * m.p));
+      case 'LAMBDA': return lambda;
+      case 'PHI': return (Math.acos(lambda) * 180) / Math.PI;
       case 'FU':
       case 'FI': return m.hz;
       case 'WP': {
@@ -209,7 +275,7 @@ export class VirtualWt310e implements VirtualUartDevice {
   }
 
   #values(c: ScpiCall): string | Uint8Array {
-    const m = this.#opts.source();
+    const m = this.#measured();
     let items = this.#items.slice(0, this.#count);
     if (c.params.length) {
       const k = Number(c.params[0]);
