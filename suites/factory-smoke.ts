@@ -57,11 +57,11 @@ export function factorySmokeSuite(entry: SmokeSuiteEntry, hw: SlotHardware, defa
       run: async (ctx) => {
         const before = c().relayOn();
         await c().press(150);
-        const on = await waitFor(ctx.clock, 1000, () => c().relayOn(), (v) => v === !before, ctx.signal);
-        ctx.check('relay changed after a press', on === !before, { before, after: on });
+        const on = await waitFor(ctx.clock, entry.relayWithinMs, () => c().relayOn(), (v) => v === !before, ctx.signal);
+        ctx.check('relay changed after a press', on === !before, { before, after: on, withinMs: entry.relayWithinMs });
         if (on !== true) {
           await c().press(150);
-          await waitFor(ctx.clock, 1000, () => c().relayOn(), (v) => v === true, ctx.signal);
+          await waitFor(ctx.clock, entry.relayWithinMs, () => c().relayOn(), (v) => v === true, ctx.signal);
         }
         ctx.check('relay closed, sensed by the jig', c().relayOn() === true);
       },

@@ -64,6 +64,8 @@ export const SmokeSuiteSchema = z
     load: loadName.optional(),
     /** How long the Wi-Fi LED may take to light after mains on. */
     ledWithinMs: z.number().int().positive().default(3000),
+    /** How long the relay may take to follow a button press (OpenBeken acts on release plus its click window). */
+    relayWithinMs: z.number().int().positive().default(1000),
     limits: z.object({ mainsVoltage: PlanLimitSchema, loadPower: PlanLimitSchema, powerFactor: PlanLimitSchema }).strict(),
   })
   .strict();
