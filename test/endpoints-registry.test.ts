@@ -1,4 +1,7 @@
 import t from 'tap';
+import { readFileSync } from 'node:fs';
+import { parseJig } from '../rig/jig/jig-config.ts';
+import { startVirtualJig } from '../sim/jig/in-process-jig.ts';
 import { VirtualClock } from '../rig/core/clock.ts';
 import { ConfigError, TransportError } from '../rig/core/errors.ts';
 import { nativeEndpoints } from '../rig/endpoints/native.ts';
@@ -94,4 +97,15 @@ t.test('a PZEM whose port vanishes fails its next read with the vanish as the ca
   await clock.sleep(300);
   await t.rejects(meter.read(), { name: 'TransportError', message: 'serial port dev:pz vanished (adapter unplugged or pty gone)' }, 'the vanish, not a meter timeout');
   await meter.close().catch(() => undefined);
+});
+
+t.test("the virtual jig resolves a slot's sim: plug address to where that plug serves HTTP", async (t) => {
+  const raw = JSON.parse(readFileSync(new URL('../fixtures/jigs/virtual-1slot.json', import.meta.url), 'utf8')) as { slots: Array<Record<string, unknown>> };
+  raw.slots[0]!.plug = { url: 'sim:plug1' };
+  const sim = startVirtualJig(parseJig(raw, 'with plug'), { clock: new VirtualClock() });
+  t.teardown(() => sim.vj.dispose());
+  // Unpowered (mains off, no 3V3): there is no web server to point at.
+  t.throws(() => sim.endpoints.http.resolve('sim:plug1'), { name: 'TransportError', message: /virtual plug sim:plug1 \(slot 1\) serves no HTTP/ });
+  t.throws(() => sim.endpoints.http.resolve('sim:plug9'), { name: 'ConfigError', message: /no resolver for HTTP address sim:plug9/ }, 'an address no slot names is not claimed');
+  t.equal(sim.endpoints.http.resolve('http://192.168.4.1').baseUrl, 'http://192.168.4.1', 'real addresses still resolve natively');
 });

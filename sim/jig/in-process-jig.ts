@@ -1,4 +1,5 @@
 import type { Clock } from '../../rig/core/clock.ts';
+import { TransportError } from '../../rig/core/errors.ts';
 import { nativeEndpoints } from '../../rig/endpoints/native.ts';
 import type { EndpointRegistry } from '../../rig/endpoints/registry.ts';
 import type { JigSpec } from '../../rig/jig/jig-config.ts';
@@ -39,5 +40,17 @@ export function startVirtualJig(
   vj.attachTo(bus);
   registerVirtualBus(endpoints, bus);
   endpoints.usb.register({ name: 'virtual jig USB', matches: (r) => vj.usb.models(r.ref), resolve: () => vj.usb.source });
+  // A slot's `plug.url` "sim:<name>" is that slot's virtual plug, wherever it serves HTTP right now.
+  const plugSlot = (address: string): number | undefined => jig.slots.find((s) => s.plug?.url === address)?.id;
+  endpoints.http.register({
+    name: 'virtual jig plug (sim:)',
+    matches: (a) => a.startsWith(SIM_PREFIX) && plugSlot(a) !== undefined,
+    resolve: (a) => {
+      const slot = plugSlot(a)!;
+      const url = vj.slot(slot).plugUrl();
+      if (!url) throw new TransportError(`virtual plug ${a} (slot ${slot}) serves no HTTP: it is not powered or does not run OpenBeken`, { slot, step: 'locate-plug', endpoint: a });
+      return { baseUrl: url, via: `virtual plug of slot ${slot}` };
+    },
+  });
   return { bus, vj, endpoints };
 }
