@@ -17,17 +17,45 @@ export interface ComponentPins {
   estop: PinSpec;
 }
 
+/**
+ * A slot's low-voltage jig I/O as suites and commands use it, whatever drives the pins (as
+ * MainsInterlock is behind InterlockOutputs/InterlockInputs). Logical levels: the jig file's
+ * activeLow is already applied. Input events fire on every reported level change.
+ */
+export interface JigComponents {
+  /** Drive the CEN line (high = chip enabled/running, low = held in reset). */
+  setCen(high: boolean): void;
+  /** Hold CEN low for ms, then release it. */
+  pulseCen(ms: number): Promise<void>;
+  /** Push the plug's button with the actuator for ms. */
+  press(ms?: number): Promise<void>;
+  /** Two short presses, inside OpenBeken's double-click window. */
+  doubleClick(pressMs?: number, gapMs?: number): Promise<void>;
+  /** Latest light-sensor reading (0..1023), undefined before the first report. */
+  lightLevel(): number | undefined;
+  /** Is the plug's LED lit (reading above the jig file's threshold)? */
+  ledLit(): boolean;
+  /** Plug relay output closed? undefined until the board reported the pin. */
+  relayOn(): boolean | undefined;
+  lidClosed(): boolean | undefined;
+  estopPressed(): boolean | undefined;
+  on(event: 'relay' | 'lid' | 'estop', fn: (value: boolean) => void): this;
+  off(event: 'relay' | 'lid' | 'estop', fn: (value: boolean) => void): this;
+  /** Stop reporting and release listeners (the board stays open). */
+  dispose(): void;
+}
+
 /** Sensor options and methods @types/johnny-five omits (both exist in johnny-five 2.1.0). */
 type SensorOptions = five.SensorOption & { freq: number };
 type DisablableSensor = five.Sensor & { disable(): void };
 
 /**
- * A slot's low-voltage jig I/O, all through johnny-five components: CEN line, button actuator,
+ * JigComponents through johnny-five on a StandardFirmata board: CEN line, button actuator,
  * light sensor over the plug's LED, relay-output sense, lid switch and E-stop. Input events fire on
  * every reported level change: 'relay' (plug relay closed?), 'lid' (closed?), 'estop' (pressed?).
  * Logical levels honour `activeLow` from the jig file.
  */
-export class SlotComponents extends EventEmitter<{ relay: [boolean]; lid: [boolean]; estop: [boolean] }> {
+export class SlotComponents extends EventEmitter<{ relay: [boolean]; lid: [boolean]; estop: [boolean] }> implements JigComponents {
   readonly #clock: Clock;
   readonly #pins: ComponentPins;
   readonly #cen: five.Pin;

@@ -2,7 +2,7 @@ import { resetStrategyFromSpec, type ResetStrategy } from '../bk7231/reset.ts';
 import type { Clock } from '../core/clock.ts';
 import { ConfigError } from '../core/errors.ts';
 import type { Logger } from '../core/log.ts';
-import { SlotComponents } from './components.ts';
+import { SlotComponents, type JigComponents } from './components.ts';
 import type { UsbDeviceSource } from '../usb/usb-source.ts';
 import { CompositeInterlockOutputs } from './composite-outputs.ts';
 import { J5InterlockPorts, type InterlockPins } from './interlock-j5.ts';
@@ -34,7 +34,7 @@ export class SlotIo {
   readonly #usb: SlotUsbOutputs | undefined;
   readonly #clock: Clock;
   readonly #log: Logger | undefined;
-  #components: SlotComponents;
+  #components: JigComponents;
 
   private constructor(jb: JigBoard, slot: SlotSpec, settleMs: number, options: SlotIoOptions, usb: SlotUsbOutputs | undefined) {
     this.slot = slot;
@@ -70,7 +70,7 @@ export class SlotIo {
     return io;
   }
 
-  get components(): SlotComponents {
+  get components(): JigComponents {
     return this.#components;
   }
 
@@ -103,7 +103,7 @@ export class SlotIo {
     this.#usb?.close().catch((e: unknown) => this.#log?.warn({ slot: this.slot.id, err: e }, 'closing USB outputs failed'));
   }
 
-  #makeComponents(jb: JigBoard): SlotComponents {
+  #makeComponents(jb: JigBoard): JigComponents {
     const { cen, button, ledSensor, relaySense, lid, estop } = this.slot.pins;
     return new SlotComponents(jb.board, { cen, button, ledSensor, relaySense, lid, estop }, this.#clock);
   }
