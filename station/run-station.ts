@@ -57,7 +57,7 @@ export async function runStation(o: RunStationOptions): Promise<StationSlotResul
   await mkdir(o.outDir, { recursive: true });
   const tap = new TapListener(o.outDir);
   const records = new UnitRecordWriter(o.outDir);
-  const sink = teeSink(records, tap, ...(o.sinks ?? []));
+  const sink = holdingClock(teeSink(records, tap, ...(o.sinks ?? [])), o.clock);
   const run: RunInfo = {
     runId: randomUUID(),
     plan: { name: o.plan.plan.name, sha256: o.plan.sha256, source: o.plan.source },
@@ -108,4 +108,18 @@ export async function runStation(o: RunStationOptions): Promise<StationSlotResul
   results.sort((a, b) => a.slot - b.slot);
   await sink.emit({ type: 'run-finished', run, slots: results, finishedAt: new Date().toISOString() });
   return results;
+}
+
+/** Model time stands still while the listeners write (see Clock.hold). */
+function holdingClock(sink: ResultSink, clock: Clock): ResultSink {
+  return {
+    async emit(event) {
+      const release = clock.hold?.();
+      try {
+        await sink.emit(event);
+      } finally {
+        release?.();
+      }
+    },
+  };
 }

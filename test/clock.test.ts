@@ -1,5 +1,5 @@
 import t from 'tap';
-import { VirtualClock, RealClock } from '../rig/core/clock.ts';
+import { VirtualClock, RealClock, type Clock } from '../rig/core/clock.ts';
 
 t.test('virtual clock fires timers in time order and jumps when idle', async (t) => {
   const clock = new VirtualClock();
@@ -65,4 +65,37 @@ t.test('real clock keeps sub-millisecond order of timers scheduled at different 
   clock.at(base + 1.5, () => fired.push(3));
   await clock.sleepUntil(base + 3);
   t.same(fired, [1, 2, 3]);
+});
+
+t.test('virtual clock: hold() keeps time still during wall-time I/O, release resumes', async (t) => {
+  const clock = new VirtualClock();
+  // A periodic device timer (like a Firmata board's sampling) that would otherwise race ahead.
+  let ticks = 0;
+  let stop = false;
+  const tick = (): void => {
+    ticks++;
+    if (!stop) clock.at(clock.now() + 19, tick);
+  };
+  clock.at(19, tick);
+  await clock.sleep(100);
+  const before = clock.now();
+  const release = clock.hold();
+  await new Promise((r) => setTimeout(r, 30)); // a file write on wall time
+  t.equal(clock.now(), before, 'no model time passed during the held I/O');
+  const ticksHeld = ticks;
+  release();
+  release(); // idempotent
+  await clock.sleep(38);
+  t.equal(clock.now(), before + 38);
+  t.ok(ticks > ticksHeld, 'timers run again after the release');
+  const r1 = clock.hold();
+  const r2 = clock.hold();
+  r1();
+  const at = clock.now();
+  await new Promise((r) => setTimeout(r, 10));
+  t.equal(clock.now(), at, 'still held by the second hold');
+  r2();
+  await clock.sleep(1);
+  stop = true;
+  t.equal((new RealClock() as Clock).hold, undefined, 'wall time has no hold');
 });

@@ -18,6 +18,11 @@ export interface Clock {
   /** Resolve at absolute clock time t. */
   sleepUntil(t: number, signal?: AbortSignal): Promise<void>;
   readonly kind: 'real' | 'virtual';
+  /**
+   * Keep model time still until the returned release is called: for host-side I/O the model treats
+   * as instantaneous (a result listener writing its files). A no-op on wall time.
+   */
+  hold?(): () => void;
 }
 
 abstract class ClockBase implements Clock {
@@ -184,6 +189,7 @@ export class VirtualClock extends ClockBase {
   #now = 0;
   readonly #queue = new TimerQueue();
   #running = false;
+  #holds = 0;
   readonly #idleTurns: number;
 
   constructor(options: { idleTurns?: number; start?: number } = {}) {
@@ -209,8 +215,24 @@ export class VirtualClock extends ClockBase {
     };
   }
 
+  /**
+   * Stop time while host-side I/O the model treats as instantaneous is in flight. Without it the
+   * devices' periodic timers (board sampling, the plug's ticks) keep time racing ahead while a file
+   * is written on wall time: modelled durations swell and timeouts fire that nothing modelled caused.
+   */
+  hold(): () => void {
+    this.#holds++;
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      this.#holds--;
+      if (this.#holds === 0) this.#kick();
+    };
+  }
+
   #kick(): void {
-    if (this.#running) return;
+    if (this.#running || this.#holds > 0) return;
     this.#running = true;
     let idle = 0;
     const step = (): void => {
@@ -220,6 +242,10 @@ export class VirtualClock extends ClockBase {
         return;
       }
       idle = 0;
+      if (this.#holds > 0) {
+        this.#running = false; // release() starts stepping again
+        return;
+      }
       const next = this.#queue.pop();
       if (!next) {
         this.#running = false;
