@@ -14,6 +14,10 @@ import type { LoadedPlan } from '../suites/plan/load-plan.ts';
 import { slotProgram } from '../suites/registry.ts';
 import { runSlot } from '../suites/runner/run-slot.ts';
 import { openStation } from './open-station.ts';
+import type { DeviceTemplate } from '../rig/dut/device-template.ts';
+import { ObkHttpClient } from '../rig/dut/obk-http-client.ts';
+import { locatePlug, type HttpAddressResolver } from '../rig/dut/plug-locator.ts';
+import type { PlugLocationSpec } from '../rig/jig/jig-config.ts';
 
 export interface StationImage {
   bytes: Uint8Array;
@@ -41,6 +45,12 @@ export interface RunStationOptions {
   signal?: AbortSignal;
   /** More listeners besides the TAP reports and unit records. */
   sinks?: ResultSink[];
+  /** Device template and credentials for a plan that provisions (passwords also listed in secrets, for redaction). */
+  provisioning?: { template?: DeviceTemplate; wifi?: { ssid: string; pass: string }; webPassword?: string; secrets: string[] };
+  /** Resolves `sim:` plug addresses (the composition root's virtual jig); undefined = not reachable yet. */
+  resolveHttp?: HttpAddressResolver;
+  /** The plug address of a slot whose jig entry has no plug section (the virtual jig's). */
+  defaultPlug?: (slotId: number) => PlugLocationSpec | undefined;
 }
 
 export interface StationSlotResult extends SlotResult {
@@ -70,6 +80,7 @@ export async function runStation(o: RunStationOptions): Promise<StationSlotResul
   const uninstall = installProcessGuard(() => [...station.slots.values()].map((s) => s.io.interlock), { clock: o.clock, log: o.log });
   const results: StationSlotResult[] = [];
   try {
+    const provisions = o.plan.plan.suites.some((e) => e.suite === 'provision');
     // Every slot's program is built before any slot starts: a plan that does not fit the jig fails here.
     const programs = [...station.slots.entries()].map(([id, s]) => {
       const log = o.log.child({ slot: id });
@@ -83,6 +94,18 @@ export async function runStation(o: RunStationOptions): Promise<StationSlotResul
         baudRate: o.baudRate,
         mainsVolts: o.jig.mains.volts,
         log,
+        romSession: { afterWrite: [] },
+        ...(provisions
+          ? {
+              provisioning: o.provisioning ?? { secrets: [] },
+              plug: {
+                connect: async (mac: string | undefined) => {
+                  const loc = await locatePlug(spec.plug ?? o.defaultPlug?.(id), { slot: id, ...(mac ? { mac } : {}), ...(o.resolveHttp ? { resolveHttp: o.resolveHttp } : {}), clock: o.clock });
+                  return new ObkHttpClient({ url: loc.url, clock: o.clock, log, slot: id, secrets: o.provisioning?.secrets ?? [], ...(o.provisioning?.webPassword ? { webPassword: o.provisioning.webPassword } : {}) });
+                },
+              },
+            }
+          : {}),
       });
       return { id, log, steps };
     });

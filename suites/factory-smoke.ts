@@ -3,7 +3,7 @@ import type { Quantity } from '../rig/meter/reference-meter.ts';
 import type { UncertaintySpec } from './model/uncertainty.ts';
 import { declareMeasurement, stepPolicy, type PlanDefaults } from './plan/declare.ts';
 import type { SuiteEntry } from './plan/schema.ts';
-import type { Step } from './runner/step.ts';
+import type { Step, StepContext } from './runner/step.ts';
 import { waitFor, type SlotHardware } from './slot-hardware.ts';
 
 export type SmokeSuiteEntry = Extract<SuiteEntry, { suite: 'smoke' }>;
@@ -51,6 +51,26 @@ export function factorySmokeSuite(entry: SmokeSuiteEntry, hw: SlotHardware, defa
         ctx.check('LED lit (light sensor above threshold)', lit, { level: c().lightLevel(), threshold: hw.spec.pins.ledSensor.threshold, withinMs: entry.ledWithinMs });
       },
     },
+    ...(hw.plug
+      ? [
+          {
+            name: 'OpenBeken answers over HTTP: /api/info MAC = ROM MAC',
+            critical: true,
+            ...policy,
+            // Boot, Wi-Fi join and DHCP take several seconds on a real network.
+            timeoutMs: Math.max(policy.timeoutMs, 45_000),
+            run: async (ctx: StepContext) => {
+              const rom = hw.romSession?.mac;
+              const client = await hw.plug!.connect(rom, ctx.signal);
+              const info = await client.waitOnline({ timeoutMs: Math.max(policy.timeoutMs, 45_000) - 2000, what: 'online on the station network' });
+              ctx.check('chipset BK7231N', info.chipset === 'BK7231N', { chipset: info.chipset });
+              ctx.check('MAC from /api/info equals the one the ROM read', rom === undefined || info.mac.toLowerCase() === rom.toLowerCase(), { api: info.mac, rom: rom ?? null });
+              ctx.unit({ plugUrl: client.url, build: info.build });
+              return { url: client.url, mac: info.mac, build: info.build, uptime: info.uptime_s };
+            },
+          } satisfies Step,
+        ]
+      : []),
     {
       name: 'button toggles the relay',
       ...policy,

@@ -47,10 +47,14 @@ export function flashSuite(entry: FlashSuiteEntry, hw: SlotHardware, defaults: P
           if (info.mac) ctx.unit({ mac: info.mac });
           await flasher.unprotect();
           const w = await flasher.write(image.bytes, image.offset, { diff: entry.diff });
+          if (hw.romSession) hw.romSession.mac = info.mac ?? undefined;
+          // Same ROM session, right after the image (offline provisioning of the OpenBeken config).
+          const more: Record<string, unknown> = {};
+          for (const hook of hw.romSession?.afterWrite ?? []) Object.assign(more, await hook(flasher, ctx));
           await flasher.reboot();
           ctx.measure('flashTime', (ctx.clock.now() - t0) / 1000);
           ctx.unit({ sectorsWritten: w.sectorsWritten });
-          return { mac: info.mac, flash: info.flashIdHex, written: w.sectorsWritten, unchanged: w.sectorsUnchanged, crc: '0x' + w.crc.toString(16) };
+          return { mac: info.mac, flash: info.flashIdHex, written: w.sectorsWritten, unchanged: w.sectorsUnchanged, crc: '0x' + w.crc.toString(16), ...more };
         } finally {
           ctx.signal.removeEventListener('abort', onAbort);
           // After an abort the port may be closing already; a second close is not a new failure.

@@ -1,6 +1,7 @@
 import { ConfigError } from '../rig/core/errors.ts';
 import { factorySmokeSuite } from './factory-smoke.ts';
 import { flashSuite } from './flash.ts';
+import { provisionSuite } from './provision.ts';
 import { jigReadyStep, safeStateStep } from './jig-steps.ts';
 import type { PlanDefaults } from './plan/declare.ts';
 import type { Plan, SuiteEntry, SuiteName } from './plan/schema.ts';
@@ -13,6 +14,7 @@ type Builder<N extends SuiteName> = (entry: Extract<SuiteEntry, { suite: N }>, h
 const BUILT: { [N in SuiteName]?: Builder<N> } = {
   flash: flashSuite,
   smoke: factorySmokeSuite,
+  provision: provisionSuite,
 };
 
 export function isBuilt(name: SuiteName): boolean {

@@ -1,8 +1,12 @@
 import type { Bk7231Port } from '../rig/bk7231/port.ts';
 import type { Logger } from '../rig/core/log.ts';
+import type { DeviceTemplate } from '../rig/dut/device-template.ts';
+import type { ObkHttpClient } from '../rig/dut/obk-http-client.ts';
+import type { RomFlashSession } from '../rig/dut/provision-offline.ts';
 import type { SlotSpec } from '../rig/jig/jig-config.ts';
 import type { SlotIo } from '../rig/jig/slot-io.ts';
 import type { ReferenceMeter } from '../rig/meter/reference-meter.ts';
+import type { StepContext } from './runner/step.ts';
 
 /** What the suites get from one slot of an opened station. */
 export interface SlotHardware {
@@ -17,6 +21,15 @@ export interface SlotHardware {
   /** Nominal mains voltage of the station (the nominal of the mains-voltage limits). */
   mainsVolts: number;
   log: Logger;
+  /**
+   * Work done in the flash suite's ROM session after the image is written and before the reboot
+   * (offline provisioning registers here); the flash step records the ROM's MAC in `mac`.
+   */
+  romSession?: { afterWrite: Array<(session: RomFlashSession, ctx: StepContext) => Promise<Record<string, unknown> | void>>; mac?: string };
+  /** The plug over HTTP once it runs OpenBeken (found by the jig's plug section); mac: the ROM's. */
+  plug?: { connect(mac: string | undefined, signal: AbortSignal): Promise<ObkHttpClient> };
+  /** What provisioning applies: the plan's device template and the station's credentials. */
+  provisioning?: { template?: DeviceTemplate; wifi?: { ssid: string; pass: string }; webPassword?: string };
 }
 
 /** Wait until a condition holds or the budget runs out (or the signal aborts); returns the final value. */

@@ -12,6 +12,9 @@ import { loadPlan } from '../suites/plan/load-plan.ts';
 import { errorChain } from '../suites/model/step-result.ts';
 import type { UnitRecord } from '../reports/unit-record.ts';
 import { startVirtualJig } from '../sim/jig/in-process-jig.ts';
+import { DEFAULT_VIRTUAL_WIFI } from '../sim/jig/virtual-jig.ts';
+import { loadDeviceTemplate } from '../rig/dut/device-template.ts';
+import { plugResolver, simPlugAddress } from '../cli/commands/dut.ts';
 
 const JIG_PATH = new URL('../fixtures/jigs/virtual-4slot.json', import.meta.url).pathname;
 const PLANS = new URL('../fixtures/plans', import.meta.url).pathname;
@@ -19,7 +22,8 @@ const PLANS = new URL('../fixtures/plans', import.meta.url).pathname;
 t.test('4 slots in parallel; slot 2 adapter unplugged mid-flash: slot 2 fails cleanly, the others pass', async (t) => {
   const jig = loadJigFile(JIG_PATH);
   const clock = new RealClock();
-  const { bus, vj, endpoints } = startVirtualJig(jig, { clock, plugModel: 'pin-level' }); // TRANSITIONAL: the smoke plan does not provision yet
+  const { bus, vj, endpoints } = startVirtualJig(jig, { clock });
+  const sim = { bus, vj, endpoints };
   t.teardown(() => vj.dispose());
   const im = makeSyntheticImage({ chip: 'BK7231N', kind: 'ua', version: '1.18.42', seed: 3, appBytes: 200_000 });
   const info = classifyImage({ name: im.name, bytes: im.bytes, targetChip: 'BK7231N' });
@@ -46,6 +50,10 @@ t.test('4 slots in parallel; slot 2 adapter unplugged mid-flash: slot 2 fails cl
     clock,
     log: createLogger({}, 'silent'),
     endpoints,
+    // The factory plan provisions offline: the RMC021 template and the virtual station network's Wi-Fi.
+    provisioning: { template: loadDeviceTemplate('fixtures/devices/rmc021.json'), wifi: DEFAULT_VIRTUAL_WIFI, secrets: [] },
+    resolveHttp: plugResolver(sim, endpoints),
+    defaultPlug: (id) => ({ url: simPlugAddress(id) }),
   });
   t.ok(unplugged, 'the adapter was pulled during the flash');
   t.same(results.map((r) => [r.slot, r.verdict]), [[1, 'pass'], [2, 'fail'], [3, 'pass'], [4, 'pass']]);
@@ -61,7 +69,7 @@ t.test('4 slots in parallel; slot 2 adapter unplugged mid-flash: slot 2 fails cl
   t.match(first[0]!.context, { phase: 'write', address: /^0x[0-9a-f]+$/ }, 'carries the flash phase and the sector address');
   t.ok(errorChain(flashStep.error).some((e) => e.name === 'TransportError'), 'the retry found the adapter gone too');
   t.match(flashStep.measurements, [{ id: 'flashTime', taken: false, verdict: 'fail' }], 'the flash time was declared and never taken');
-  t.same(s2.steps.filter((s) => s.status === 'skip').length, 4, 'the mains steps of slot 2 were skipped');
+  t.same(s2.steps.filter((s) => s.status === 'skip').length, 5, 'the mains steps of slot 2 were skipped');
   t.equal(s2.steps.at(-1)!.name, 'safe state (mains off, loads off, UART isolated)');
   t.equal(s2.steps.at(-1)!.status, 'pass', 'slot 2 still ended in its safe state');
   for (const r of results.filter((x) => x.verdict === 'pass')) {
@@ -85,7 +93,7 @@ t.test('4 slots in parallel; slot 2 adapter unplugged mid-flash: slot 2 fails cl
   t.match(failed.error?.message, /cannot open sim:uart2/, 'and the retry');
   const ok = JSON.parse(readFileSync(join(outDir, 'slot-1.json'), 'utf8')) as UnitRecord;
   t.match(ok, { complete: true, verdict: 'pass', unit: { mac: /^c8:47:8c/ } });
-  t.equal(ok.steps.length, 8);
+  t.equal(ok.steps.length, 9);
   t.match(readFileSync(join(outDir, 'slot-1.tap'), 'utf8'), /^TAP version 14\n/);
 });
 

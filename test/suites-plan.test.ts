@@ -8,6 +8,7 @@ import { loadPlan, parsePlan, planNames } from '../suites/plan/load-plan.ts';
 import { SUITE_NAMES, type Plan } from '../suites/plan/schema.ts';
 import { assertRunnable, isBuilt, slotProgram } from '../suites/registry.ts';
 import type { SlotHardware } from '../suites/slot-hardware.ts';
+import { loadDeviceTemplate } from '../rig/dut/device-template.ts';
 
 const PLANS = new URL('../fixtures/plans', import.meta.url).pathname;
 const JIG = loadJigFile(new URL('../fixtures/jigs/virtual-1slot.json', import.meta.url).pathname);
@@ -19,7 +20,7 @@ t.teardown(() => rmSync(tmp, { recursive: true, force: true }));
 function hardware(): SlotHardware {
   const spec = JIG.slots[0]!;
   // Only the fields slotProgram reads at build time are real; the steps are never run here.
-  return { spec, io: {} as SlotHardware['io'], meter: {} as SlotHardware['meter'], openUart: async () => { throw new Error('not here'); }, image: { bytes: new Uint8Array(), offset: 0x11000, name: 'img.bin' }, baudRate: 921600, mainsVolts: 230, log: {} as SlotHardware['log'] };
+  return { spec, io: {} as SlotHardware['io'], meter: {} as SlotHardware['meter'], openUart: async () => { throw new Error('not here'); }, image: { bytes: new Uint8Array(), offset: 0x11000, name: 'img.bin' }, baudRate: 921600, mainsVolts: 230, log: {} as SlotHardware['log'], romSession: { afterWrite: [] }, provisioning: { template: loadDeviceTemplate('fixtures/devices/rmc021.json') } };
 }
 
 t.test('the shipped plans validate; factory, verify and flash-only can run, calibrate is refused by name', async (t) => {
@@ -32,7 +33,7 @@ t.test('the shipped plans validate; factory, verify and flash-only can run, cali
   for (const name of ['factory', 'verify', 'flash-only']) t.doesNotThrow(() => assertRunnable(loadPlan(name, PLANS).plan, name), `${name} runs`);
   const cal = loadPlan('calibrate', PLANS);
   t.throws(() => assertRunnable(cal.plan, cal.source), { name: 'ConfigError', message: /suite 'calibrate' is not implemented yet \(suites\.0\)/ });
-  t.same(SUITE_NAMES.filter(isBuilt), ['flash', 'smoke']);
+  t.same(SUITE_NAMES.filter(isBuilt), ['flash', 'smoke', 'provision']);
 });
 
 t.test('a slot program: jig ready first, the plan\'s suites in order, safe state last', async (t) => {
@@ -51,7 +52,7 @@ t.test('limits, retries and timeouts come from the plan, not the suite', async (
   t.match(a.loadPower, { limits: { tolerancePct: 10, tolerance: 2 } });
   t.match(a.powerFactor, { limits: { tolerance: 0.1 } });
   const changed = structuredClone(raw);
-  const smoke = changed.suites[1] as Extract<Plan['suites'][number], { suite: 'smoke' }>;
+  const smoke = changed.suites.find((e) => e.suite === 'smoke') as Extract<Plan['suites'][number], { suite: 'smoke' }>;
   smoke.limits.mainsVoltage = { tolerancePct: 3, onMarginal: 'pass-with-flag' };
   smoke.retries = 4;
   (changed.suites[0] as Extract<Plan['suites'][number], { suite: 'flash' }>).limits.flashTime = { high: 20 };

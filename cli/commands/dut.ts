@@ -1,4 +1,5 @@
 import { dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
 import { RealClock, type Clock } from '../../rig/core/clock.ts';
 import { ConfigError } from '../../rig/core/errors.ts';
@@ -8,11 +9,14 @@ import type { EndpointRegistry } from '../../rig/endpoints/registry.ts';
 import { loadJigFile, type JigSpec, type SlotSpec } from '../../rig/jig/jig-config.ts';
 import { ObkHttpClient, type ObkInfo, type ObkPins } from '../../rig/dut/obk-http-client.ts';
 import { roleName } from '../../rig/dut/obk-roles.ts';
-import { locatePlug, type PlugLocation } from '../../rig/dut/plug-locator.ts';
+import { locatePlug, type HttpAddressResolver, type PlugLocation } from '../../rig/dut/plug-locator.ts';
+import { loadDeviceTemplate, resolveDeviceTemplate, type DeviceTemplate } from '../../rig/dut/device-template.ts';
 import { loadProvisioningSecrets, type ProvisioningSecrets } from '../../rig/dut/provisioning-secrets.ts';
 import type { OpenStation } from '../../station/open-station.ts';
 import type { InProcessJig } from '../../sim/jig/in-process-jig.ts';
 import { printJson } from '../output.ts';
+
+export const DEVICES_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '../../fixtures/devices');
 
 /** Options shared by `dut info`, `dut cmd` and `provision`. */
 export interface DutArgs {
@@ -83,10 +87,10 @@ export async function openDutSession(args: DutArgs, o: { openStation?: boolean }
       }
     }
     const connect = async (): Promise<{ client: ObkHttpClient; location: PlugLocation }> => {
-      const location = await locatePlug(spec.plug, {
+      const location = await locatePlug(spec.plug ?? (sim ? { url: simPlugAddress(spec.id) } : undefined), {
         slot: spec.id,
         ...(args.mac ? { mac: args.mac } : {}),
-        resolveHttp: (a) => endpoints.http.resolve(a),
+        resolveHttp: plugResolver(sim, endpoints),
         clock,
         timeoutMs: args.timeout * 1000,
       });
@@ -199,3 +203,35 @@ export const dutCommand: CommandModule = {
   builder: (y: Argv) => y.command(dutInfo).command(dutCmd).demandCommand(1, 'name a dut command: info or cmd'),
   handler: () => undefined,
 };
+
+/** `sim:plug<N>`: the in-process virtual jig's slot N plug, where its OpenBeken serves HTTP right now. */
+export const SIM_PLUG = /^sim:plug(\d+)$/;
+
+export function simPlugAddress(slotId: number): string {
+  return `sim:plug${slotId}`;
+}
+
+/** Resolves sim:plugN on the in-process virtual jig, else through the registry; undefined while the plug serves nothing. */
+export function plugResolver(sim: InProcessJig | undefined, endpoints: EndpointRegistry): HttpAddressResolver {
+  return (address) => {
+    const m = SIM_PLUG.exec(address);
+    if (!m || !sim) return endpoints.http.resolve(address);
+    const url = sim.vj.slot(Number(m[1])).plugUrl();
+    return url ? { baseUrl: url, via: `virtual jig ${address}` } : undefined;
+  };
+}
+
+/**
+ * What a provisioning run needs besides the jig: the device template (the plan's, by file or
+ * board-model name) and the station's credentials (the virtual station network's own when the jig
+ * is virtual and none are configured).
+ */
+export function stationProvisioning(
+  o: { templateRef?: string; planDir?: string; jig: JigSpec; jigPath: string; virtualWifi?: { ssid: string; pass: string } },
+): { template?: DeviceTemplate; wifi?: { ssid: string; pass: string }; webPassword?: string; secrets: string[] } {
+  const template = o.templateRef ? loadDeviceTemplate(resolveDeviceTemplate(o.templateRef, { ...(o.planDir ? { baseDir: o.planDir } : {}), devicesDir: DEVICES_DIR })) : undefined;
+  const secretsFile = o.jig.provisioning?.secrets ? resolve(dirname(o.jigPath), o.jig.provisioning.secrets) : undefined;
+  const s = loadProvisioningSecrets({ ...(secretsFile ? { secretsFile } : {}), ...(o.jig.provisioning?.wifiSsid ? { wifiSsid: o.jig.provisioning.wifiSsid } : {}) });
+  const wifi = s.wifi ?? o.virtualWifi;
+  return { ...(template ? { template } : {}), ...(wifi ? { wifi } : {}), ...(s.webPassword ? { webPassword: s.webPassword } : {}), secrets: [...s.secrets, ...(wifi ? [wifi.pass] : [])] };
+}

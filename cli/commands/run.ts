@@ -11,6 +11,8 @@ import { classifyImage } from '../../firmware/image.ts';
 import { makeSyntheticImage } from '../../firmware/synthetic.ts';
 import { nativeEndpoints } from '../../rig/endpoints/native.ts';
 import { startVirtualJig, usesSim } from '../../sim/jig/in-process-jig.ts';
+import { DEFAULT_VIRTUAL_WIFI } from '../../sim/jig/virtual-jig.ts';
+import { plugResolver, simPlugAddress, stationProvisioning } from './dut.ts';
 import { runStation, type StationSlotResult } from '../../station/run-station.ts';
 import { loadPlan } from '../../suites/plan/load-plan.ts';
 import { assertRunnable } from '../../suites/registry.ts';
@@ -83,14 +85,30 @@ export const runCommand: CommandModule<object, RunArgs> = {
     const clock = new RealClock(); // johnny-five keeps wall-clock timers: stations run in real time
     // The composition root: the machine's endpoints, plus the virtual jig's when the file names one.
     const endpoints = nativeEndpoints();
-    // TRANSITIONAL: the smoke run does not provision the template yet, and an unprovisioned OpenBeken
-    // plug has no LED/button/relay pins; the pin-level plug model stands in until it does.
-    const sim = virtual ? startVirtualJig(jig, { clock, endpoints, plugModel: 'pin-level' }) : undefined;
+    // A plan that provisions gets the flash-backed OpenBeken plug. TRANSITIONAL for the others (verify,
+    // flash-only): an unprovisioned OpenBeken plug has no LED/button/relay pins, so the pin-level model stands in.
+    const provisions = plan.plan.suites.some((e) => e.suite === 'provision');
+    const sim = virtual ? startVirtualJig(jig, { clock, endpoints, plugModel: provisions ? 'obk' : 'pin-level' }) : undefined;
+    const provisioning = provisions
+      ? stationProvisioning({ ...(plan.plan.device ? { templateRef: plan.plan.device.template } : {}), planDir: dirname(plan.source), jig, jigPath, ...(virtual ? { virtualWifi: DEFAULT_VIRTUAL_WIFI } : {}) })
+      : undefined;
     const outDir = args.out ?? join('runs', new Date().toISOString().replace(/[:.]/g, '-'));
     const t0 = clock.now();
     let results: StationSlotResult[];
     try {
-      results = await runStation({ jig, jigPath, plan, ...(image ? { image } : {}), baudRate: args.baud, outDir, clock, log, endpoints, ...(args.slot ? { slots: args.slot } : {}) });
+      results = await runStation({
+        jig,
+        jigPath,
+        plan,
+        ...(image ? { image } : {}),
+        baudRate: args.baud,
+        outDir,
+        clock,
+        log,
+        endpoints,
+        ...(args.slot ? { slots: args.slot } : {}),
+        ...(provisioning ? { provisioning, resolveHttp: plugResolver(sim, endpoints), ...(virtual ? { defaultPlug: (id: number) => ({ url: simPlugAddress(id) }) } : {}) } : {}),
+      });
     } finally {
       await sim?.vj.dispose();
     }

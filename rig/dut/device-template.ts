@@ -4,7 +4,8 @@
  * `"<RoleName>;<channel>[;<channel2>]"`, `flags` is a decimal string (sometimes a number) of the
  * 64-bit flag word, `flag` a legacy single flag index, `command` the startup command.
  */
-import { readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { z } from 'zod';
 import { ConfigError } from '../core/errors.ts';
 import { roleIndex, roleName } from './obk-roles.ts';
@@ -193,4 +194,26 @@ export function templatePinArrays(t: DeviceTemplate): { roles: number[]; channel
 export function effectiveFlags(t: DeviceTemplate, defaults = 1n << 10n): bigint {
   const base = t.flags ?? defaults;
   return t.flag === undefined ? base : base | (1n << BigInt(t.flag));
+}
+
+/**
+ * A plan names its template by file (relative to the plan, or as given) or by `<board>-<model>`
+ * (e.g. "CB2S-RMC021"), looked up among the device files in devicesDir.
+ */
+export function resolveDeviceTemplate(ref: string, o: { baseDir?: string; devicesDir: string }): string {
+  const candidates = [ref, ...(o.baseDir ? [join(o.baseDir, ref)] : []), join(o.devicesDir, ref)];
+  for (const c of candidates) if (/\.json$/i.test(c) && existsSync(c)) return c;
+  const want = ref.toLowerCase();
+  const hits: string[] = [];
+  for (const f of existsSync(o.devicesDir) ? readdirSync(o.devicesDir).filter((x) => x.endsWith('.json')).sort() : []) {
+    try {
+      const t = loadDeviceTemplate(join(o.devicesDir, f));
+      if ([t.board, t.model].filter(Boolean).join('-').toLowerCase() === want) hits.push(join(o.devicesDir, f));
+    } catch {
+      // An invalid neighbour does not hide a valid match; it is reported when named itself.
+    }
+  }
+  if (hits.length === 0) throw new ConfigError(`device template "${ref}": no such file, and no device "<board>-<model>" of that name in ${o.devicesDir}`, { step: 'template' });
+  // Several files may carry the same device (the web app's list has RMC021 twice); the first by name wins.
+  return hits[0]!;
 }

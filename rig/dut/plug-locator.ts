@@ -16,8 +16,11 @@ export interface PlugLocation {
   via: string;
 }
 
-/** Resolves a non-http address (`sim:plug1`) to a base URL; supplied by cli/, absent on a real station. */
-export type HttpAddressResolver = (address: string) => { baseUrl: string; via: string };
+/**
+ * Resolves a non-http address (`sim:plug1`) to a base URL; supplied by cli/, absent on a real
+ * station. Undefined means "not reachable yet" (the plug is still booting or joining): keep asking.
+ */
+export type HttpAddressResolver = (address: string) => { baseUrl: string; via: string } | undefined;
 
 export interface DhcpLease {
   /** Seconds since the epoch; 0 = infinite. */
@@ -70,8 +73,20 @@ export async function locatePlug(spec: PlugLocationSpec | undefined, o: LocateOp
   if (spec.url !== undefined) {
     if (/^https?:\/\//i.test(spec.url)) return { url: spec.url.replace(/\/$/, ''), via: 'jig file URL' };
     if (!o.resolveHttp) throw new ConfigError(`slot ${o.slot}: plug address ${spec.url} names a virtual plug, but no virtual jig is running (use --sim or a generated jig file)`, { slot: o.slot, step: 'locate-plug' });
-    const r = o.resolveHttp(spec.url);
-    return { url: r.baseUrl, via: r.via };
+    const resolveHttp = o.resolveHttp;
+    const clock = o.clock ?? new RealClock();
+    const timeoutMs = o.timeoutMs ?? 60_000;
+    const deadline = clock.now() + timeoutMs;
+    for (;;) {
+      const r = resolveHttp(spec.url);
+      if (r) return { url: r.baseUrl.replace(/\/$/, ''), via: r.via };
+      if (clock.now() >= deadline) break;
+      await clock.sleep(Math.min(o.pollMs ?? 250, Math.max(1, deadline - clock.now())));
+    }
+    throw new TimeoutError(`slot ${o.slot}: virtual plug ${spec.url} serves no HTTP within ${(timeoutMs / 1000).toFixed(1)} s (not running OpenBeken, or not on a network)`, {
+      slot: o.slot,
+      step: 'locate-plug',
+    });
   }
   const leasesPath = spec.leases!;
   if (!o.mac) {
