@@ -33,6 +33,7 @@ export async function runVirtualJigOnPtys(o: { jigPath: string; linkDir: string;
       `virtual jig ${jig.name} (${jig.slots.length} slot(s), seed ${o.seed}) on ptys:\n` +
         formatPtyJigTable(pj.devices) +
         `generated jig file: ${pj.jigFile}\n` +
+        `station network "${pj.network.ssid}": plugs serve HTTP on port ${pj.network.httpPort} at their lease address in ${pj.network.leasesFile}\n` +
         'running until SIGINT/SIGTERM (Ctrl-C)\n',
     );
     const outcome = await Promise.race([signal.promise, pj.failed]);

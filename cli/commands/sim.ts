@@ -88,21 +88,17 @@ export function waitForSignal(): Promise<void> {
   });
 }
 
-/** Station network credentials for the virtual plug: the environment's (as provisioning reads them), else the virtual defaults. */
-function virtualWifi(): { ssid: string; pass: string } {
-  return { ssid: process.env['PLUGRIG_WIFI_SSID'] || 'plugrig-station', pass: process.env['PLUGRIG_WIFI_PASS'] || 'plugrig-virtual' };
-}
-
 /** `plugrig sim --plug`: one virtual OpenBeken plug on HTTP until SIGINT/SIGTERM. */
 async function runVirtualPlug(args: ArgumentsCamelCase<SimArgs>): Promise<void> {
   const { loadSimTemplate, RMC021_TEMPLATE } = await import('../../sim/plug/obk-template.ts');
   const { startStandalonePlug } = await import('../../sim/plug/standalone-plug.ts');
+  const { virtualStationWifi } = await import('../../sim/jig/pty-jig.ts');
   const port = args['http-port'] ?? 0;
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new ConfigError(`--http-port ${port} is not a TCP port`, { step: 'args' });
   const loadW = args['load-w'] ?? 60;
   if (!(loadW >= 0)) throw new ConfigError(`--load-w ${loadW} must be >= 0`, { step: 'args' });
   const template = args.template === 'none' ? null : args.template ? loadSimTemplate(resolve(args.template)) : RMC021_TEMPLATE;
-  const wifi = virtualWifi();
+  const wifi = virtualStationWifi();
   const clock = new RealClock();
   const sp = startStandalonePlug({
     clock,

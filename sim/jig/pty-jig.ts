@@ -4,8 +4,9 @@ import { execa } from 'execa';
 import { RealClock } from '../../rig/core/clock.ts';
 import { ConfigError, TransportError } from '../../rig/core/errors.ts';
 import { rootLogger, type Logger } from '../../rig/core/log.ts';
-import { loadJigFile, type JigSpec } from '../../rig/jig/jig-config.ts';
-import { VirtualJig } from './virtual-jig.ts';
+import { loadJigFile, SlotSchema, type JigSpec, type SlotSpec } from '../../rig/jig/jig-config.ts';
+import { StationNetwork, freeStationPort } from '../net/station-network.ts';
+import { DEFAULT_VIRTUAL_WIFI, VirtualJig } from './virtual-jig.ts';
 import { readSlotWiring } from './wiring.ts';
 import { PtyBridge } from '../serial/pty-bridge.ts';
 import { serveScpiTcp, type ScpiTcpServer } from '../scpi/scpi-tcp-server.ts';
@@ -14,6 +15,8 @@ import { VirtualWt310e } from '../scpi/virtual-wt310e.ts';
 const SIM = 'sim:';
 /** Name of the generated jig file inside the link directory. */
 export const GENERATED_JIG_FILE = 'jig.json';
+/** The virtual station network's DHCP leases (dnsmasq format) inside the link directory. */
+export const LEASES_FILE = 'dnsmasq.leases';
 /** A pty symlink is named after its `sim:` name, so that name must be a plain file name. */
 const LINK_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
 
@@ -38,6 +41,8 @@ export interface PtyJigDevice {
 
 export interface PtyJig {
   readonly vj: VirtualJig;
+  /** The station network the slots' plugs join; its leases file is in the link directory. */
+  readonly network: StationNetwork;
   readonly devices: readonly PtyJigDevice[];
   /** The jig with every `sim:` port replaced by its pty/TCP address (validated). */
   readonly generated: JigSpec;
@@ -75,7 +80,7 @@ export function planSimDevices(jig: JigSpec): Planned[] {
   const add = (simPath: string | undefined, kind: PtyJigDeviceKind, slots: number[]): void => {
     if (!simPath?.startsWith(SIM)) return;
     const name = simPath.slice(SIM.length);
-    if (!LINK_NAME.test(name) || name === GENERATED_JIG_FILE) {
+    if (!LINK_NAME.test(name) || name === GENERATED_JIG_FILE || name === LEASES_FILE) {
       throw new ConfigError(`jig ${jig.name}: ${simPath} cannot name a pty link (use letters, digits, ".", "_", "-")`, { step: 'sim-jig', path: simPath });
     }
     const prev = out.find((p) => p.simPath === simPath);
@@ -160,7 +165,9 @@ export async function startVirtualJigOnPtys(o: StartPtyJigOptions): Promise<PtyJ
   await assertSocat(socat);
 
   const clock = new RealClock();
-  const vj = VirtualJig.fromSpec(jig, { clock, seed: o.seed });
+  // Every plug serves HTTP on one port at its own loopback lease address, found by MAC in the leases file.
+  const network = new StationNetwork({ clock, ...virtualStationWifi(), leasesFile: join(linkDir, LEASES_FILE), httpPort: await freeStationPort() });
+  const vj = VirtualJig.fromSpec(jig, { clock, seed: o.seed, network });
   const bridges: PtyBridge[] = [];
   const servers: ScpiTcpServer[] = [];
   const jigFile = join(linkDir, GENERATED_JIG_FILE);
@@ -173,6 +180,7 @@ export async function startVirtualJigOnPtys(o: StartPtyJigOptions): Promise<PtyJ
     await vj.dispose();
     // The file describes ptys that no longer exist.
     if (written) rmSync(jigFile, { force: true });
+    rmSync(join(linkDir, LEASES_FILE), { force: true });
   };
 
   try {
@@ -199,6 +207,7 @@ export async function startVirtualJigOnPtys(o: StartPtyJigOptions): Promise<PtyJ
 
     const addresses = new Map(devices.map((d) => [d.simPath, d.address]));
     const { spec, resetRewritten } = rewriteJigForPtys(jig, addresses, linkDir);
+    addPlugLocations(spec, join(linkDir, LEASES_FILE), network.httpPort);
     for (const id of resetRewritten) {
       const slot = spec.slots.find((s) => s.id === id)!;
       const uart = devices.find((d) => d.kind === 'uart' && d.slots[0] === id);
@@ -219,7 +228,7 @@ export async function startVirtualJigOnPtys(o: StartPtyJigOptions): Promise<PtyJ
         b.onFailure((err) => res(new TransportError(`virtual device at ${b.link} lost its pty: ${err.message}`, { ...err.context, step: 'sim-jig' }, { cause: err })));
       }
     });
-    return { vj, devices, generated, jigFile, failed, close };
+    return { vj, network, devices, generated, jigFile, failed, close };
   } catch (e) {
     await close();
     throw e;
@@ -239,4 +248,23 @@ export function formatPtyJigTable(devices: readonly PtyJigDevice[]): string {
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   const line = (cells: string[]): string => cells.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd();
   return [line(head), ...rows.map(line)].join('\n') + '\n';
+}
+
+/**
+ * The station network's credentials as provisioning reads them (PLUGRIG_WIFI_SSID / PLUGRIG_WIFI_PASS
+ * in the environment), else the virtual jig's defaults: the virtual AP is the station's network.
+ */
+export function virtualStationWifi(env: NodeJS.ProcessEnv = process.env): { ssid: string; pass: string } {
+  return { ssid: env['PLUGRIG_WIFI_SSID'] || DEFAULT_VIRTUAL_WIFI.ssid, pass: env['PLUGRIG_WIFI_PASS'] || DEFAULT_VIRTUAL_WIFI.pass };
+}
+
+/**
+ * Tell clients where each slot's plug serves HTTP: by MAC in the leases file on the one port. Written
+ * only when the jig schema has the slot `plug` section (rig/jig/jig-config.ts), which the strict schema
+ * would otherwise refuse.
+ */
+export function addPlugLocations(spec: JigSpec, leasesFile: string, port: number): boolean {
+  if (!('plug' in SlotSchema.shape)) return false;
+  for (const s of spec.slots) (s as SlotSpec & { plug?: unknown }).plug = { leases: leasesFile, port };
+  return true;
 }
