@@ -17,7 +17,7 @@ export type ScriptRunner = (lines: string[]) => void;
 
 const BACKLOG_ASYNC = /delay_ms|delay_s|waitfor/i;
 
-export function registerCoreCommands(reg: CommandRegistry, host: ObkFirmwareHost, runScript: ScriptRunner): void {
+export function registerCoreCommands(reg: CommandRegistry, host: ObkFirmwareHost): void {
   const channel = (ch: number): number => host.channels.get(ch);
   const int = (s: string | undefined): number => argInteger(s, channel);
 

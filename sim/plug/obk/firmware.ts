@@ -118,7 +118,6 @@ export class ObkFirmware implements ObkFirmwareHost {
   #joinAbort: AbortController | undefined;
   #temperature = 0;
   #driver: ObkEnergyDriver | undefined;
-  #ntpRunning = false;
   #buttons = new Map<number, ObkButton>();
   #led = new WifiLedBlinker();
   #http: ObkHttpServer | undefined;
@@ -205,7 +204,7 @@ export class ObkFirmware implements ObkFirmwareHost {
   startDriver(name: string): CommandResult {
     const lower = name.toLowerCase();
     if (lower === 'ntp') {
-      this.#ntpRunning = true; // no NTP server answers on the virtual network: time stays unsynced
+      // Accepted; no NTP server answers on the virtual network, so the time stays unsynced.
       return 'ok';
     }
     if (lower === 'bl0937') {
@@ -272,7 +271,14 @@ export class ObkFirmware implements ObkFirmwareHost {
         port: this.#httpPort ?? this.#opt.http?.port ?? 0,
       });
       this.#http = http;
-      this.#httpPort = (await http.start()).port;
+      try {
+        this.#httpPort = (await http.start()).port;
+      } catch (e) {
+        await this.#shutdown();
+        throw new PlugrigError('E_SIM_HTTP', `virtual OpenBeken: the HTTP server could not listen (${String(e)})`, {
+          unit: formatMacLower(this.mac),
+        }, { cause: e });
+      }
       if (gen !== this.#generation) {
         await http.stop();
         return;
@@ -302,7 +308,6 @@ export class ObkFirmware implements ObkFirmwareHost {
     this.#wifiChannel = 12;
     this.#temperature = 0;
     this.#driver = undefined;
-    this.#ntpRunning = false;
     this.#buttons.clear();
     this.#led = new WifiLedBlinker();
     this.#ledLevel = undefined;
@@ -318,9 +323,8 @@ export class ObkFirmware implements ObkFirmwareHost {
       this.#startBl0937();
     }
     this.#setupPins();
-    const runScript = (lines: string[]): void => this.#runScript(lines);
-    registerCoreCommands(this.commands, this, runScript);
-    registerTasmotaCommands(this.commands, this, runScript);
+    registerCoreCommands(this.commands, this);
+    registerTasmotaCommands(this.commands, this, (lines) => this.#runScript(lines));
     if (this.#driver) registerEnergyCommands(this.commands, this.#driver);
     this.#every(QUICK_TICK_MS, () => this.#quickTick());
   }
