@@ -17,24 +17,49 @@ export const EXIT = {
   internal: 10,
 } as const;
 
-/** Print ONE clear message for a failure and return the exit code. */
-export function reportFailure(e: unknown): number {
+/** The failure as --json prints it on stdout: `{"error":{"class","message","exitCode",…}}`. */
+export interface JsonFailure {
+  error: { class: string; message: string; exitCode: number; context?: Record<string, unknown> };
+}
+
+/**
+ * Print ONE clear message for a failure on stderr (and with `json`, the same failure as a JSON object on
+ * stdout, so a script reading stdout never gets nothing) and return the exit code.
+ */
+export function reportFailure(e: unknown, o: { json?: boolean } = {}): number {
+  const { text, failure } = describeFailure(e);
+  process.stderr.write(text);
+  if (o.json) process.stdout.write(JSON.stringify(failure, null, 2) + '\n');
+  return failure.error.exitCode;
+}
+
+const WHERE_KEYS = ['slot', 'unit', 'step', 'phase', 'address', 'expected', 'bytesSeen'];
+
+function describeFailure(e: unknown): { text: string; failure: JsonFailure } {
   if (e instanceof PlugrigError) {
-    const ctx = e.toJSON().context as Record<string, unknown>;
+    const json = e.toJSON();
+    const ctx = json.context as Record<string, unknown>;
     const where = ['slot', 'step', 'phase', 'address']
       .filter((k) => ctx[k] !== undefined)
       .map((k) => `${k} ${String(ctx[k])}`)
       .join(', ');
-    process.stderr.write(`plugrig: ${e.message}${where ? ` (${where})` : ''}\n`);
-    if (ctx.bytesSeen) process.stderr.write(`  bytes seen: ${String(ctx.bytesSeen).slice(0, 96)}\n`);
-    if (process.env.PLUGRIG_DEBUG) process.stderr.write(`${e.stack}\n`);
-    return (EXIT as Record<string, number>)[e.code] ?? EXIT.internal;
+    let text = `plugrig: ${e.message}${where ? ` (${where})` : ''}\n`;
+    if (ctx.bytesSeen) text += `  bytes seen: ${String(ctx.bytesSeen).slice(0, 96)}\n`;
+    if (process.env.PLUGRIG_DEBUG) text += `${e.stack}\n`;
+    const exitCode = (EXIT as Record<string, number>)[e.code] ?? EXIT.internal;
+    // Only the "where" of the context: other keys may carry configuration values that are not ours to print.
+    const context = Object.fromEntries(WHERE_KEYS.filter((k) => ctx[k] !== undefined).map((k) => [k, ctx[k]]));
+    return { text, failure: { error: { class: e.code, message: e.message, exitCode, ...(Object.keys(context).length ? { context } : {}) } } };
   }
   if (e instanceof Error && e.name === 'UsageError') {
-    process.stderr.write(`plugrig: ${e.message}\nRun 'plugrig --help' for usage.\n`);
-    return EXIT.usage;
+    return {
+      text: `plugrig: ${e.message}\nRun 'plugrig --help' for usage.\n`,
+      failure: { error: { class: 'usage', message: e.message, exitCode: EXIT.usage } },
+    };
   }
   const err = e instanceof Error ? e : new Error(String(e));
-  process.stderr.write(`plugrig: internal error: ${err.message}\n${process.env.PLUGRIG_DEBUG ? err.stack + '\n' : ''}`);
-  return EXIT.internal;
+  return {
+    text: `plugrig: internal error: ${err.message}\n${process.env.PLUGRIG_DEBUG ? err.stack + '\n' : ''}`,
+    failure: { error: { class: 'internal', message: err.message, exitCode: EXIT.internal } },
+  };
 }

@@ -80,7 +80,7 @@ export async function openTarget(args: TargetArgs): Promise<Target> {
 export function parseSize(text: string | number | undefined, what: string): number | undefined {
   if (text === undefined) return undefined;
   if (typeof text === 'number') return text;
-  const m = /^(0x[0-9a-f]+|\d+)([kKmM]?)$/.exec(text.trim());
+  const m = /^(0x[0-9a-f]+|\d+)([kKmM]?)$/i.exec(text.trim());
   if (!m) throw new ConfigError(`${what} "${text}" is not a number (use 0x11000, 69632, 68K or 2M)`, { step: 'args' });
   const base = Number(m[1]);
   const mult = m[2] === '' ? 1 : /k/i.test(m[2]!) ? 1024 : 1024 * 1024;

@@ -8,11 +8,15 @@
  * - error: empty; larger than the flash; would reach the RF calibration sector; RBL header / RBL or UG name
  *   (OTA packages); another platform or the other BK7231 chip by name; a QIO with an all-0xFF bootloader
  *   area or no app after it; any corrupt CRC block (a damaged file; the chip fetches code through these
- *   CRCs); non-Beken content unless `allowRaw`; asking a UA/raw image or a BK7231T to write the bootloader.
+ *   CRCs); asking a UA/raw image or a BK7231T to write the bootloader.
+ * - error unless `allowRaw` (`--raw`, then a warning): non-Beken content; content contradicting the name (a
+ *   QIO-named file without bootloader + 0xFF fill + app code at 0x11000, e.g. a UA, whose first 68 KiB
+ *   would be dropped, or a bootloader alone; a UA-named file laid out as a QIO); an incomplete app (its
+ *   last whole CRC block is code, not the 0xFF padding a release app ends with: the file was cut short).
  * - warning: size not a whole number of 34-byte CRC blocks with non-0xFF tail (last bytes unverifiable);
- *   kind or chip inferred from content because the name does not say; content layout disagreeing with the
- *   name (the QIO/UA content test is a heuristic); app reaching into the OTA partition; an OpenBeken
- *   variant built without the BL0937 driver.
+ *   kind or chip inferred from content because the name does not say; app reaching into the OTA
+ *   partition; an OpenBeken variant built without the BL0937 driver.
+ * The QIO/UA layout and the padding end are heuristics [INFER] that every release image satisfies.
  * Sizes that are not multiples of 256 or 4 KiB are fine: the flasher pads the last sector with 0xFF and the
  * image ends below the RF sector, so padding never touches it.
  */
@@ -112,6 +116,11 @@ export function classifyImage(options: ClassifyImageOptions): ImageInfo {
     throw new ImageError(`${name}: ${problem}`, { step: 'classify-image', image: name, size, targetChip, ...context });
   };
   const warnings: string[] = [];
+  /** Refused unless the caller explicitly accepts odd content (`allowRaw`); then only a warning. */
+  const unlessRaw = (problem: string, context: Record<string, unknown> = {}): void => {
+    if (!options.allowRaw) fail(`${problem}; refusing to flash it (--raw writes it anyway)`, context);
+    warnings.push(problem);
+  };
 
   if (size === 0) fail('file is empty');
   const parsed = parseImageName(name);
@@ -141,7 +150,10 @@ export function classifyImage(options: ClassifyImageOptions): ImageInfo {
   if (parsed?.packaging === 'qio' || parsed?.packaging === 'ua') {
     kind = parsed.packaging;
     if (kind === 'ua' && qioLayout) {
-      warnings.push('named UA but the content looks like a QIO (0xFF fill ending at 0x11000): check the file');
+      unlessRaw(
+        'is named UA but its content is a QIO image (bootloader, then 0xFF fill up to 0x11000): written at 0x11000 ' +
+          'it would put the bootloader into the app partition',
+      );
     }
   } else {
     kind = qioLayout ? 'qio' : 'ua';
@@ -153,6 +165,18 @@ export function classifyImage(options: ClassifyImageOptions): ImageInfo {
   }
   if (kind === 'qio' && isAllFF(bytes, 0, layout.appOffset)) {
     fail('is a QIO image whose bootloader area (0x0–0x11000) is all 0xFF', { address: 0 });
+  }
+  if (parsed?.packaging === 'qio' && !qioLayout) {
+    const at = `0x${layout.appOffset.toString(16)}`;
+    if (isFillBlock(bytes, layout.appOffset)) {
+      unlessRaw(`is named QIO but has no app code at ${at} (0xFF from there on): a bootloader alone, not a firmware`, { address: layout.appOffset });
+    } else {
+      unlessRaw(
+        `is named QIO but no 0xFF fill ends a bootloader area at ${at}: the content is laid out like a UA image (app code from ` +
+          `offset 0), and as a QIO its first ${layout.appOffset / 1024} KiB would be dropped`,
+        { address: layout.appOffset },
+      );
+    }
   }
 
   const appBlocks = scanBlocks(bytes, appStart, size);
@@ -186,8 +210,13 @@ export function classifyImage(options: ClassifyImageOptions): ImageInfo {
           `(${hex(bytes.subarray(size - appBlocks.tailBytes))}) cannot be verified`,
       );
     }
-    if (parsed?.packaging === 'qio' && !qioLayout) {
-      warnings.push('named QIO but no 0xFF fill ends the bootloader area at 0x11000: check the file');
+    const lastBlockAt = appStart + (appBlocks.blocks - 1) * BLOCK_BYTES;
+    if (appBlocks.blocks > 0 && !isFillBlock(bytes, lastBlockAt)) {
+      unlessRaw(
+        `app is incomplete: the file ends in code (CRC block at file offset 0x${lastBlockAt.toString(16)}) without the 0xFF ` +
+          `padding a release app ends with; the file was cut short`,
+        { address: lastBlockAt },
+      );
     }
     if (parsed?.packaging !== 'qio' && parsed?.packaging !== 'ua') {
       warnings.push(`kind ${kind.toUpperCase()} inferred from content (the name does not say QIO or UA)`);

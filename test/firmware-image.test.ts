@@ -248,12 +248,39 @@ t.test('warnings', async (t) => {
   t.same(classifyImage({ name: ua.name, bytes: padded, targetChip: 'BK7231N' }).warnings, [], '0xFF tail is padding, no warning');
 
   const qio = makeSyntheticImage({ chip: 'BK7231N', kind: 'qio', version: '1.18.42', seed: 2 });
-  const misnamed = classifyImage({ name: 'OpenBK7231N_UA_1.18.42.bin', bytes: qio.bytes, targetChip: 'BK7231N' });
-  t.match(misnamed.warnings.join('\n'), /named UA but the content looks like a QIO/);
-  t.equal(misnamed.kind, 'ua', 'the name wins; the warning says why it may be wrong');
+  const misnamed = classifyImage({ name: 'OpenBK7231N_UA_1.18.42.bin', bytes: qio.bytes, targetChip: 'BK7231N', allowRaw: true });
+  t.match(misnamed.warnings.join('\n'), /named UA but its content is a QIO image/);
+  t.equal(misnamed.kind, 'ua', 'with allowRaw the name wins; the warning says why it may be wrong');
 
   const variant = classifyImage({ name: 'OpenBK7231N_QIO_1.18.42_tuyaMCU.bin', bytes: qio.bytes, targetChip: 'BK7231N' });
   t.match(variant, { variant: 'tuyaMCU' });
   t.match(variant.warnings.join('\n'), /without the BL0937 driver/);
   t.same(classifyImage({ name: 'OpenBK7231N_QIO_1.18.42_berry.bin', bytes: qio.bytes, targetChip: 'BK7231N' }).warnings, []);
+});
+
+t.test('content that contradicts the name, or an incomplete app, is refused (allowRaw: a warning)', async (t) => {
+  const qio = makeSyntheticImage({ chip: 'BK7231N', kind: 'qio', version: '1.18.42', seed: 3 });
+  const ua = makeSyntheticImage({ chip: 'BK7231N', kind: 'ua', version: '1.18.42', seed: 3 });
+  const target = 'BK7231N' as const;
+  const appBlocks = (qio.bytes.length - N.appOffset) / BLOCK_BYTES;
+
+  // Cut at a CRC-block boundary: every block is valid, so no CRC warning; 78 % of the app is missing.
+  const cutAtBlock = qio.bytes.subarray(0, N.appOffset + Math.floor(appBlocks * 0.22) * BLOCK_BYTES);
+  t.same(scanBlocks(cutAtBlock, N.appOffset).invalid, 0, 'the cut file has no corrupt block');
+  rejects(t, { name: qio.name, bytes: cutAtBlock, targetChip: target }, /app is incomplete: the file ends in code .*cut short/, 'QIO cut at a block boundary');
+  rejects(t, { name: qio.name, bytes: qio.bytes.subarray(0, N.appOffset + 1000 * BLOCK_BYTES + 7), targetChip: target }, /app is incomplete/, 'QIO cut mid-block');
+  rejects(t, { name: ua.name, bytes: ua.bytes.subarray(0, ua.bytes.length / 2), targetChip: target }, /app is incomplete/, 'UA cut in half');
+  // Cut inside the trailing 0xFF padding: the code is whole, nothing is missing.
+  t.ok(classifyImage({ name: qio.name, bytes: qio.bytes.subarray(0, qio.bytes.length - 5 * BLOCK_BYTES), targetChip: target }), 'cut inside the padding is accepted');
+
+  rejects(t, { name: qio.name, bytes: ua.bytes, targetChip: target }, /named QIO but no 0xFF fill .* laid out like a UA image .*first 68 KiB would be dropped/, 'UA content named QIO');
+  const bootloaderOnly = new Uint8Array(N.appOffset + 0x1000).fill(0xff);
+  bootloaderOnly.set(qio.bytes.subarray(0, N.appOffset));
+  bootloaderOnly.set(addBlockCrcs(new Uint8Array(32 * 100).fill(0xff)), N.appOffset); // padding blocks with valid CRCs
+  rejects(t, { name: qio.name, bytes: bootloaderOnly, targetChip: target }, /named QIO but has no app code at 0x11000.*bootloader alone/, 'bootloader alone named QIO');
+  rejects(t, { name: ua.name, bytes: qio.bytes, targetChip: target }, /named UA but its content is a QIO image/, 'QIO content named UA');
+
+  const forced = classifyImage({ name: qio.name, bytes: cutAtBlock, targetChip: target, allowRaw: true });
+  t.match(forced.warnings.join('\n'), /app is incomplete/, 'allowRaw writes it with the problem as a warning');
+  t.equal(forced.bytesToWrite(false).bytes.length, cutAtBlock.length - N.appOffset);
 });

@@ -7,12 +7,14 @@ import { rootLogger } from '../../rig/core/log.ts';
 import { openTarget, parseSize, targetOptions, type TargetArgs } from '../target.ts';
 import { PhaseProgress } from '../progress.ts';
 import { printJson } from '../output.ts';
+import { checkBaud, checkNewOutputFile } from '../args.ts';
 
 interface BackupArgs extends TargetArgs {
   out: string;
   baud: number;
   offset?: string;
   length?: string;
+  overwrite?: boolean;
   json?: boolean;
 }
 
@@ -54,7 +56,6 @@ export function chipSummary(c: ChipInfo): Record<string, unknown> {
 
 export const backupCommand: CommandModule<object, BackupArgs> = {
   command: 'backup <out>',
-  describe: 'read the flash (default: all 2 MiB) into a file, CRC-verified',
   builder: (y: Argv) =>
     y
       .positional('out', { type: 'string', demandOption: true, describe: 'output file' })
@@ -62,11 +63,14 @@ export const backupCommand: CommandModule<object, BackupArgs> = {
       .option('baud', { type: 'number', default: DEFAULT_BAUD })
       .option('offset', { type: 'string', describe: 'start address (default 0)' })
       .option('length', { type: 'string', describe: 'bytes to read (default: the whole flash)' })
+      .option('overwrite', { type: 'boolean', describe: 'replace <out> if it exists (default: refuse; it may be the only stock dump)' })
       .option('json', { type: 'boolean' }) as unknown as Argv<BackupArgs>,
   handler: async (args: ArgumentsCamelCase<BackupArgs>) => {
     const offset = parseSize(args.offset, '--offset') ?? 0;
     const lengthArg = parseSize(args.length, '--length');
     if (lengthArg !== undefined && lengthArg <= 0) throw new ConfigError('--length must be positive', { step: 'args' });
+    checkBaud(args.baud);
+    await checkNewOutputFile(args.out, { option: 'backup file', overwrite: args.overwrite ?? false });
     const target = await openTarget(args);
     const flasher = new Bk7231Flasher({ port: target.link, reset: target.reset, baudRate: args.baud, log: rootLogger() });
     const progress = new PhaseProgress();

@@ -7,7 +7,6 @@ interface DevicesArgs {
 
 export const devicesCommand: CommandModule<object, DevicesArgs> = {
   command: 'devices',
-  describe: 'list serial ports, USB-UART adapters (with USB paths), relay boards, USBTMC meters and hubs',
   builder: (y: Argv) => y.option('json', { type: 'boolean' }) as unknown as Argv<DevicesArgs>,
   handler: async (args: ArgumentsCamelCase<DevicesArgs>) => {
     const { collectDevicesReport, renderDevicesText, devicesReportJson } = await import('../../rig/usb/devices-report.ts');

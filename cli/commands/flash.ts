@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { basename } from 'node:path';
 import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
-import { Bk7231Flasher, DEFAULT_BAUD, checkWriteRequest, type ChipInfo, type WriteResult } from '../../rig/bk7231/flasher.ts';
+import { Bk7231Flasher, DEFAULT_BAUD, checkWriteRequest, type ChipInfo, type FlashProgress, type WriteResult } from '../../rig/bk7231/flasher.ts';
 import { ConfigError, ImageError } from '../../rig/core/errors.ts';
 import { rootLogger } from '../../rig/core/log.ts';
 import { classifyImage, type ImageInfo } from '../../firmware/image.ts';
@@ -10,6 +10,8 @@ import { openTarget, parseSize, targetOptions, type TargetArgs } from '../target
 import { PhaseProgress } from '../progress.ts';
 import { chipSummary, writeBackup } from './backup.ts';
 import { printJson } from '../output.ts';
+import { checkBaud, checkNewOutputFile } from '../args.ts';
+import { FlashState, onInterrupt } from '../flash-state.ts';
 import { BK7231N_PARTITIONS } from '../../firmware/flash-layout.ts';
 
 interface FlashArgs extends TargetArgs {
@@ -21,6 +23,7 @@ interface FlashArgs extends TargetArgs {
   diff?: boolean;
   force?: boolean;
   raw?: boolean;
+  overwrite?: boolean;
   json?: boolean;
   tap?: string;
   reboot?: boolean;
@@ -28,14 +31,14 @@ interface FlashArgs extends TargetArgs {
 
 export const flashCommand: CommandModule<object, FlashArgs> = {
   command: 'flash <image>',
-  describe: 'flash an OpenBeken image (or a raw binary with --offset) over the BK7231N ROM bootloader',
   builder: (y: Argv) =>
     y
       .positional('image', { type: 'string', demandOption: true, describe: 'OpenBK7231N_QIO_*.bin / _UA_*.bin, or a raw binary with --offset' })
       .options(targetOptions)
       .option('baud', { type: 'number', default: DEFAULT_BAUD, describe: 'transfer baud rate (falls back to lower rates on failure)' })
       .option('offset', { type: 'string', describe: 'write the file as raw bytes at this flash address (e.g. 0x11000)' })
-      .option('backup', { type: 'string', describe: 'first read the whole flash (2 MiB) into this file' })
+      .option('backup', { type: 'string', describe: 'first read the whole flash (2 MiB) into this file (a new file, see --overwrite)' })
+      .option('overwrite', { type: 'boolean', describe: 'let --backup replace an existing file (never the image itself)' })
       .option('full', { type: 'boolean', describe: 'QIO image: write the bootloader too (from 0x0); default starts at 0x11000' })
       .option('diff', { type: 'boolean', describe: 'compare CRCs first and rewrite only the 4 KiB sectors that differ' })
       .option('force', { type: 'boolean', describe: 'allow writing the bootloader / RF calibration (MAC) regions' })
@@ -46,9 +49,7 @@ export const flashCommand: CommandModule<object, FlashArgs> = {
   handler: async (args: ArgumentsCamelCase<FlashArgs>) => {
     const log = rootLogger().child({ cmd: 'flash' });
     const offsetArg = parseSize(args.offset, '--offset');
-    if (![115200, 230400, 460800, 921600, 1000000, 1500000, 2000000, 3000000].includes(args.baud)) {
-      throw new ConfigError(`--baud ${args.baud} is not a rate the BK7231N ROM and USB-UARTs use (115200, 230400, 460800, 921600, 1500000, 2000000, 3000000)`, { step: 'args' });
-    }
+    checkBaud(args.baud);
     let fileBytes: Uint8Array;
     try {
       fileBytes = new Uint8Array(await readFile(args.image));
@@ -68,11 +69,27 @@ export const flashCommand: CommandModule<object, FlashArgs> = {
     const writeBootloader = Boolean(args.full) || (offsetArg !== undefined && offsetArg < BK7231N_PARTITIONS.bootloader.end && Boolean(args.force));
     // Alignment and protected regions are refused here, before the port is opened or the chip unprotected.
     checkWriteRequest(plan.bytes.length, plan.offset, { force: args.force ?? false, writeBootloader });
+    if (args.backup) {
+      const inputs = [{ path: args.image, what: 'image being flashed' }, ...(args.tap ? [{ path: args.tap, what: 'TAP report' }] : [])];
+      await checkNewOutputFile(args.backup, { option: '--backup', overwrite: args.overwrite ?? false, inputs });
+    }
 
     const tap: TapReportFile | undefined = args.tap
       ? openTapReport(args.tap, { title: `plugrig flash ${basename(args.image)}`, meta: { image: args.image, sha256: info?.sha256, offset: '0x' + plan.offset.toString(16) } })
       : undefined;
     const progress = new PhaseProgress();
+    const state = new FlashState(plan.offset, plan.bytes.length, args.diff ?? false);
+    const onProgress = (p: FlashProgress): void => {
+      state.progress(p);
+      progress.update(p);
+    };
+    const uninstall = onInterrupt(async (signal) => {
+      progress.stop();
+      const where = state.describe();
+      process.stderr.write(`plugrig: interrupted by ${signal} ${where}\n`);
+      tap?.fail(`interrupted by ${signal}`, { state: where });
+      await tap?.close();
+    });
     const target = await openTarget(args);
     const flasher = new Bk7231Flasher({ port: target.link, reset: target.reset, baudRate: args.baud, log });
     const t0 = target.clock.now();
@@ -80,21 +97,28 @@ export const flashCommand: CommandModule<object, FlashArgs> = {
     let result: WriteResult | undefined;
     let backupInfo: { path: string; bytes: number; sha256: string } | undefined;
     try {
+      state.stage = 'link';
       chip = await step(tap, 'link and identify', () => flasher.connect(), (c) => chipSummary(c));
+      state.stage = 'unprotect';
       await step(tap, 'unprotect flash', () => flasher.unprotect(), (u) => ({ before: hex4(u.before), after: hex4(u.after), changed: u.changed }));
       if (args.backup) {
+        state.stage = 'backup';
         backupInfo = await step(tap, `backup ${chip.flashSize} bytes`, () => writeBackup(flasher, args.backup!, 0, chip!.flashSize, progress.update), (b) => b);
         progress.stop();
       }
+      state.stage = 'write';
       result = await step(
         tap,
         `write ${plan.bytes.length} bytes at 0x${plan.offset.toString(16)}${args.diff ? ' (diff)' : ''} and verify`,
-        () => flasher.write(plan.bytes, plan.offset, { diff: args.diff ?? false, force: args.force ?? false, writeBootloader, onProgress: progress.update }),
+        () => flasher.write(plan.bytes, plan.offset, { diff: args.diff ?? false, force: args.force ?? false, writeBootloader, onProgress }),
         (r) => ({ ...r, crc: hex8(r.crc) }),
       );
       progress.stop();
+      state.stage = 'reboot';
       if (args.reboot) await step(tap, 'reboot into firmware', () => flasher.reboot(), () => ({}));
+      state.stage = 'done';
     } finally {
+      uninstall();
       progress.stop();
       await target.close();
       const summary = await tap?.close();
@@ -145,3 +169,4 @@ async function step<T>(tap: TapReportFile | undefined, name: string, fn: () => P
 
 const hex4 = (n: number): string => '0x' + n.toString(16).padStart(4, '0');
 const hex8 = (n: number): string => '0x' + (n >>> 0).toString(16).padStart(8, '0');
+

@@ -1,10 +1,11 @@
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
-import { ImageError } from '../../rig/core/errors.ts';
+import { ConfigError, ImageError } from '../../rig/core/errors.ts';
 import { classifyImage } from '../../firmware/image.ts';
 import { makeSyntheticImage } from '../../firmware/synthetic.ts';
 import { printJson } from '../output.ts';
+import { prepareOutputDir } from '../args.ts';
 
 interface ImageArgs {
   action: 'make' | 'info';
@@ -17,7 +18,6 @@ interface ImageArgs {
 
 export const imageCommand: CommandModule<object, ImageArgs> = {
   command: 'image <action> <path>',
-  describe: 'make a synthetic OpenBeken-like image into a directory, or classify an image file',
   builder: (y: Argv) =>
     y
       .positional('action', { choices: ['make', 'info'] as const, demandOption: true })
@@ -29,9 +29,13 @@ export const imageCommand: CommandModule<object, ImageArgs> = {
   handler: async (args: ArgumentsCamelCase<ImageArgs>) => {
     if (args.action === 'make') {
       const im = makeSyntheticImage({ chip: 'BK7231N', kind: args.kind, version: args['fw-version'], seed: args.seed });
-      await mkdir(args.path, { recursive: true });
+      await prepareOutputDir(args.path, { option: 'image make' });
       const file = join(args.path, im.name);
-      await writeFile(file, im.bytes);
+      try {
+        await writeFile(file, im.bytes);
+      } catch (e) {
+        throw new ConfigError(`image make: cannot write ${file}: ${(e as Error).message}`, { step: 'args' }, { cause: e });
+      }
       if (args.json) printJson({ file, bytes: im.bytes.length });
       else process.stdout.write(`${file} (${im.bytes.length} bytes, synthetic: CRC16 block format of a real release, content is not a runnable firmware)\n`);
       return;

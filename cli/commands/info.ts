@@ -4,6 +4,7 @@ import { rootLogger } from '../../rig/core/log.ts';
 import { openTarget, targetOptions, type TargetArgs } from '../target.ts';
 import { chipSummary } from './backup.ts';
 import { printJson } from '../output.ts';
+import { checkBaud } from '../args.ts';
 
 interface InfoArgs extends TargetArgs {
   baud: number;
@@ -12,9 +13,9 @@ interface InfoArgs extends TargetArgs {
 
 export const infoCommand: CommandModule<object, InfoArgs> = {
   command: 'info',
-  describe: 'link to the chip and print chip ID, flash ID/size, protection, MAC and bootloader CRC',
   builder: (y: Argv) => y.options(targetOptions).option('baud', { type: 'number', default: DEFAULT_BAUD }).option('json', { type: 'boolean' }) as unknown as Argv<InfoArgs>,
   handler: async (args: ArgumentsCamelCase<InfoArgs>) => {
+    checkBaud(args.baud);
     const target = await openTarget(args);
     const flasher = new Bk7231Flasher({ port: target.link, reset: target.reset, baudRate: args.baud, log: rootLogger() });
     try {

@@ -12,10 +12,12 @@ import { nativeEndpoints } from '../../rig/endpoints/native.ts';
 import type { EndpointRegistry } from '../../rig/endpoints/registry.ts';
 import { startVirtualJig, usesSim } from '../../sim/jig/in-process-jig.ts';
 import { printJson } from '../output.ts';
+import { virtualTwinOf } from '../virtual-twin.ts';
 
 interface JigArgs {
   action: 'check';
   file: string;
+  sim?: boolean;
   json?: boolean;
 }
 
@@ -28,15 +30,16 @@ interface CheckRow {
 
 export const jigCommand: CommandModule<object, JigArgs> = {
   command: 'jig <action> <file>',
-  describe: 'check a jig: validate the file, open every instrument, read every input, exercise every output safely (mains stays off)',
   builder: (y: Argv) =>
     y
       .positional('action', { choices: ['check'] as const, demandOption: true })
       .positional('file', { type: 'string', demandOption: true, describe: 'jig file' })
+      .option('sim', { type: 'boolean', describe: "check the file's virtual twin: every board, meter and UART replaced by an in-process virtual device" })
       .option('json', { type: 'boolean' }) as unknown as Argv<JigArgs>,
   handler: async (args: ArgumentsCamelCase<JigArgs>) => {
     const log = rootLogger().child({ cmd: 'jig check' });
-    const jig = loadJigFile(args.file);
+    const file = loadJigFile(args.file);
+    const jig = args.sim ? virtualTwinOf(file) : file;
     const clock = new RealClock();
     const endpoints = nativeEndpoints();
     const sim = usesSim(jig) ? startVirtualJig(jig, { clock, endpoints }) : undefined;
@@ -58,9 +61,10 @@ export const jigCommand: CommandModule<object, JigArgs> = {
     }
     rows.sort((a, b) => a.slot - b.slot);
     const failed = rows.filter((r) => !r.ok).length;
-    if (args.json) printJson({ jig: jig.name, file: args.file, passed: failed === 0, rows });
+    if (args.json) printJson({ jig: jig.name, file: args.file, virtual: sim !== undefined, passed: failed === 0, rows });
     else {
-      process.stdout.write(`jig ${jig.name} (${args.file})${sim ? ' on the virtual jig' : ''}: file valid, ${jig.slots.length} slot(s)\n`);
+      const where = !sim ? '' : jig === file || usesSim(file) ? ' on the virtual jig' : ' on its virtual twin (--sim)';
+      process.stdout.write(`jig ${jig.name} (${args.file})${where}: file valid, ${jig.slots.length} slot(s)\n`);
       let last = -1;
       for (const r of rows) {
         if (r.slot !== last) process.stdout.write(r.slot === 0 ? '\nstation\n' : `\nslot ${r.slot}\n`);

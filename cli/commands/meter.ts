@@ -5,6 +5,7 @@ import { loadJigFile } from '../../rig/jig/jig-config.ts';
 import { rootLogger } from '../../rig/core/log.ts';
 import { printJson } from '../output.ts';
 import { nativeEndpoints } from '../../rig/endpoints/native.ts';
+import { checkCount } from '../args.ts';
 import { startVirtualJig, usesSim } from '../../sim/jig/in-process-jig.ts';
 
 interface MeterArgs {
@@ -16,7 +17,6 @@ interface MeterArgs {
 
 export const meterCommand: CommandModule<object, MeterArgs> = {
   command: 'meter read <jig>',
-  describe: "read the slot's reference meter (V, I, P, PF, f, energy) with the instrument's stated accuracy",
   builder: (y: Argv) =>
     y
       .positional('jig', { type: 'string', demandOption: true, describe: 'jig file' })
@@ -24,6 +24,8 @@ export const meterCommand: CommandModule<object, MeterArgs> = {
       .option('count', { type: 'number', default: 1, describe: 'number of readings' })
       .option('json', { type: 'boolean' }) as unknown as Argv<MeterArgs>,
   handler: async (args: ArgumentsCamelCase<MeterArgs>) => {
+    checkCount(args.count, '--count');
+    checkCount(args.slot, '--slot');
     const jig = loadJigFile(args.jig);
     const slot = jig.slots.find((s) => s.id === args.slot);
     if (!slot) throw new ConfigError(`jig ${jig.name} has no slot ${args.slot} (slots: ${jig.slots.map((s) => s.id).join(', ')})`, { step: 'args' });
@@ -36,7 +38,7 @@ export const meterCommand: CommandModule<object, MeterArgs> = {
     try {
       const id = await meter.identity();
       const readings = [];
-      for (let i = 0; i < Math.max(1, args.count); i++) {
+      for (let i = 0; i < args.count; i++) {
         if (i > 0) await clock.sleep(250);
         readings.push(await meter.read());
       }

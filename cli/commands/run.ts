@@ -1,10 +1,10 @@
 import { readFile } from 'node:fs/promises';
-import { basename, join, resolve, dirname } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { basename, dirname, join, resolve } from 'node:path';
 import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
 import { RealClock } from '../../rig/core/clock.ts';
 import { ConfigError, ImageError } from '../../rig/core/errors.ts';
-import { rootLogger } from '../../rig/core/log.ts';
+import { logDestinationChosen, logToFile, rootLogger } from '../../rig/core/log.ts';
+import { checkBaud, prepareOutputDir } from '../args.ts';
 import { loadJigFile } from '../../rig/jig/jig-config.ts';
 import { DEFAULT_BAUD } from '../../rig/bk7231/flasher.ts';
 import { classifyImage } from '../../firmware/image.ts';
@@ -18,10 +18,10 @@ import { loadPlan } from '../../suites/plan/load-plan.ts';
 import { assertRunnable } from '../../suites/registry.ts';
 import type { MeasurementResult } from '../../suites/model/measurement.ts';
 import { printJson } from '../output.ts';
+import { PACKAGE_ROOT } from '../package-root.ts';
 
-const HERE = dirname(fileURLToPath(import.meta.url));
-export const DEFAULT_SIM_JIG = resolve(HERE, '../../fixtures/jigs/virtual-1slot.json');
-export const PLAN_DIR = resolve(HERE, '../../fixtures/plans');
+export const DEFAULT_SIM_JIG = join(PACKAGE_ROOT, 'fixtures/jigs/virtual-1slot.json');
+export const PLAN_DIR = join(PACKAGE_ROOT, 'fixtures/plans');
 export const DEFAULT_PLAN = 'factory';
 
 interface RunArgs {
@@ -37,7 +37,6 @@ interface RunArgs {
 
 export const runCommand: CommandModule<object, RunArgs> = {
   command: 'run',
-  describe: 'station job on every slot of a jig: flash over the ROM, then on mains verify LED, relay by button and the reference meter; TAP per slot',
   builder: (y: Argv) =>
     y
       .option('jig', { type: 'string', describe: 'jig file (default with --sim: fixtures/jigs/virtual-1slot.json)' })
@@ -46,7 +45,7 @@ export const runCommand: CommandModule<object, RunArgs> = {
       .option('image', { type: 'string', describe: 'OpenBeken image (default with --sim: a synthetic OpenBK7231N QIO image)' })
       .option('baud', { type: 'number', default: DEFAULT_BAUD })
       .option('slot', { type: 'array', number: true, describe: 'only these slot ids' })
-      .option('out', { type: 'string', describe: 'directory for TAP reports and unit records (default runs/<timestamp>)' })
+      .option('out', { type: 'string', describe: 'directory for TAP reports, unit records and plugrig.log; must be new or empty (default runs/<timestamp>)' })
       .option('json', { type: 'boolean' }) as unknown as Argv<RunArgs>,
   handler: async (args: ArgumentsCamelCase<RunArgs>) => {
     const log = rootLogger().child({ cmd: 'run' });
@@ -57,6 +56,7 @@ export const runCommand: CommandModule<object, RunArgs> = {
     const jig = loadJigFile(jigPath);
     const virtual = usesSim(jig);
     if (args.sim && !virtual) throw new ConfigError(`--sim given, but jig ${jigPath} names real ports (no sim: devices)`, { step: 'args' });
+    checkBaud(args.baud);
 
     // A plan without a flash suite (verify, calibrate) needs no image.
     const flashes = plan.plan.suites.some((e) => e.suite === 'flash');
@@ -82,6 +82,12 @@ export const runCommand: CommandModule<object, RunArgs> = {
       image = { bytes: toWrite.bytes, offset: toWrite.offset, name: `${im.name} (synthetic)`, sha256: info.sha256 };
     } else throw new ConfigError('give --image <OpenBK7231N_QIO_*.bin> for a real jig', { step: 'args' });
 
+    // Last of the checks, so a refused run leaves no directory behind; still before any hardware.
+    const outDir = await prepareOutputDir(args.out ?? join('runs', new Date().toISOString().replace(/[:.]/g, '-')), {
+      option: '--out',
+      mustBeEmpty: 'a run directory holds one batch: name a new directory, or leave --out out for runs/<timestamp>',
+    });
+    if (!logDestinationChosen()) logToFile(join(outDir, 'plugrig.log'));
     const clock = new RealClock(); // johnny-five keeps wall-clock timers: stations run in real time
     // The composition root: the machine's endpoints, plus the virtual jig's when the file names one.
     const endpoints = nativeEndpoints();
@@ -92,7 +98,6 @@ export const runCommand: CommandModule<object, RunArgs> = {
     const provisioning = provisions
       ? stationProvisioning({ ...(plan.plan.device ? { templateRef: plan.plan.device.template } : {}), planDir: dirname(plan.source), jig, jigPath, ...(virtual ? { virtualWifi: DEFAULT_VIRTUAL_WIFI } : {}) })
       : undefined;
-    const outDir = args.out ?? join('runs', new Date().toISOString().replace(/[:.]/g, '-'));
     const t0 = clock.now();
     let results: StationSlotResult[];
     try {

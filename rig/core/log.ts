@@ -1,15 +1,43 @@
 import { pino, destination, type Logger as PinoLogger } from 'pino';
 
-/** Structured logger (JSON lines on stderr). Child loggers carry slot/unit/step context. */
+/** Structured logger (JSON lines). Child loggers carry slot/unit/step context. */
 export type Logger = PinoLogger;
 
+/** Where log lines go once the process has decided; until then (and by default) nowhere. */
+interface LogSink {
+  write(line: string): void;
+}
+let sink: LogSink | undefined;
+let sinkName: 'none' | 'stderr' | 'file' = 'none';
+
 /**
- * Root logger. Level from PLUGRIG_LOG (default 'warn' so CLI output stays readable;
- * 'silent' in tests unless asked). Always stderr: stdout belongs to --json/--tap output.
+ * stderr belongs to the one clear message of a failure (and the progress bar), stdout to the output and
+ * --json: log lines go to stderr only when asked (`--verbose`), to a file when one is named (`--log-file`,
+ * or the run directory's plugrig.log for `plugrig run`), and nowhere otherwise.
+ */
+export function logToStderr(): void {
+  sink = destination({ fd: 2, sync: true });
+  sinkName = 'stderr';
+}
+
+/** Append log lines to `path` (synchronous writes: a crash loses no line). */
+export function logToFile(path: string): void {
+  sink = destination({ dest: path, sync: true, append: true, mkdir: true });
+  sinkName = 'file';
+}
+
+/** True once logToStderr/logToFile chose a destination (a command's default file must not override it). */
+export function logDestinationChosen(): boolean {
+  return sinkName !== 'none';
+}
+
+/**
+ * Level from PLUGRIG_LOG (default 'info'; 'silent' under the tap runner unless asked). Lines are written
+ * to the destination chosen at the time they are logged, so loggers created before the choice follow it.
  */
 export function createLogger(bindings: Record<string, unknown> = {}, level?: string): Logger {
-  const lvl = level ?? process.env.PLUGRIG_LOG ?? (process.env.TAP ? 'silent' : 'warn');
-  return pino({ level: lvl, base: { ...bindings } }, destination(2));
+  const lvl = level ?? process.env.PLUGRIG_LOG ?? (process.env.TAP ? 'silent' : 'info');
+  return pino({ level: lvl, base: { ...bindings } }, { write: (line: string) => sink?.write(line) });
 }
 
 let root: Logger | undefined;
