@@ -1,5 +1,4 @@
-import { dirname, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { dirname, join, resolve } from 'node:path';
 import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
 import { RealClock, type Clock } from '../../rig/core/clock.ts';
 import { ConfigError } from '../../rig/core/errors.ts';
@@ -15,8 +14,9 @@ import { loadProvisioningSecrets, type ProvisioningSecrets } from '../../rig/dut
 import type { OpenStation } from '../../station/open-station.ts';
 import type { InProcessJig } from '../../sim/jig/in-process-jig.ts';
 import { printJson } from '../output.ts';
+import { PACKAGE_ROOT } from '../package-root.ts';
 
-export const DEVICES_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '../../fixtures/devices');
+export const DEVICES_DIR = join(PACKAGE_ROOT, 'fixtures/devices');
 
 /** Options shared by `dut info`, `dut cmd` and `provision`. */
 export interface DutArgs {
