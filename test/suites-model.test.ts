@@ -93,3 +93,24 @@ t.test('errors serialise with context and cause; secrets never survive', async (
   t.notOk(JSON.stringify(s).includes('hunter2'));
   t.same(redactSecrets({ wifi: { ssid: 'line3', password: 'x', psk: 'y' }, token: 'z', passed: true }), { wifi: { ssid: 'line3', password: '[redacted]', psk: '[redacted]' }, token: '[redacted]', passed: true });
 });
+
+t.test('guard band, 20 000 random cases: accepted ⇒ value ± U inside, rejected ⇒ wholly outside, marginal ⇒ straddling', async (t) => {
+  let seed = 12345;
+  const rnd = (): number => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+  const counts = { pass: 0, marginal: 0, fail: 0 };
+  const bad: string[] = [];
+  for (let i = 0; i < 20_000; i++) {
+    const low = rnd() < 0.2 ? undefined : -rnd() * 10;
+    const high = low === undefined || rnd() < 0.8 ? rnd() * 10 : undefined;
+    const U = rnd() < 0.1 ? 0 : rnd() * 3;
+    const value = (rnd() - 0.5) * 30;
+    const { verdict } = judge(value, U, { ...(low !== undefined ? { low } : {}), ...(high !== undefined ? { high } : {}) }, { guardBand: 'uncertainty' });
+    counts[verdict]++;
+    const inside = (low === undefined || value - U >= low) && (high === undefined || value + U <= high);
+    const outside = (high !== undefined && value - U >= high) || (low !== undefined && value + U <= low);
+    const want = inside ? 'pass' : outside || U === 0 ? 'fail' : 'marginal';
+    if (verdict !== want) bad.push(`v=${value} U=${U} [${low}, ${high}] → ${verdict}, want ${want}`);
+  }
+  t.same(bad.slice(0, 5), [], 'every case decided by the interval rule');
+  t.ok(counts.pass > 1000 && counts.marginal > 1000 && counts.fail > 1000, `all three verdicts exercised: ${JSON.stringify(counts)}`);
+});
