@@ -7,7 +7,7 @@ export function jigReadyStep(io: SlotIo, slot: number): Step {
   return {
     name: 'jig ready (lid closed, E-stop released, safe state)',
     critical: true,
-    timeoutMs: 10_000,
+    timeoutMs: 30_000,
     run: async (ctx) => {
       const il = io.interlock;
       await il.safeState();
@@ -27,7 +27,7 @@ export function safeStateStep(io: SlotIo): Step {
   return {
     name: 'safe state (mains off, loads off, UART isolated)',
     kind: 'safe-state',
-    timeoutMs: 10_000,
+    timeoutMs: 30_000,
     run: async (ctx) => {
       const il = io.interlock;
       await il.safeState();
