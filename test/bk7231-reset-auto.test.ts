@@ -77,6 +77,17 @@ t.test('port without modem lines: one notice, polling continues while the operat
   t.equal(r.notices.length, 1, 'still one notice');
 });
 
+t.test('port without modem lines, chip already in its ROM: links at once, no prompt', async (t) => {
+  const r = await rig(false);
+  t.teardown(() => r.link.close());
+  r.chip.powerOff();
+  r.chip.powerOn(); // the ROM listens for 300 ms from now
+  const info = await r.flasher.connect();
+  t.equal(info.chipName, 'BK7231N');
+  t.same(r.notices, [], 'nothing to ask the operator');
+  t.equal(r.reset.manual, true);
+});
+
 t.test('port without modem lines and nobody resets: a timeout naming the three ways to reset', async (t) => {
   const r = await rig(false);
   t.teardown(() => r.link.close());
@@ -109,4 +120,5 @@ t.test('CLI target on a pty: the default reset links with a virtual chip behind 
   const result = await getBus(new CommandChannel(target.link, log), { reset: target.reset, log });
   t.ok(result.linkChecks >= 1, 'linked: no "cannot drive DTR/RTS" failure');
   t.equal((target.reset as AutoReset).manual, true, 'the pty had no modem lines');
+  t.equal(target.reset.name, 'auto: no modem lines, waiting for a manual reset');
 });

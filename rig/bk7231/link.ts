@@ -33,6 +33,8 @@ export interface LinkResult {
 
 /** Quiet time that ends the post-link drain. */
 const DRAIN_QUIET_MS = 10;
+/** A chip already in its ROM answers the first LinkChecks; only then is a manual reset worth asking for. */
+const PROMPT_AFTER_MS = 300;
 const DRAIN_MAX_MS = 200;
 
 export async function getBus(channel: CommandChannel, opts: LinkOptions): Promise<LinkResult> {
@@ -52,10 +54,12 @@ export async function getBus(channel: CommandChannel, opts: LinkOptions): Promis
     resets = attempt;
     await channel.discard();
     let released = false;
+    let prompt: (() => void) | undefined;
     let resetFailure: unknown;
     const resetRun = opts.reset.reset(ctx).then(
       (outcome) => {
         manual = outcome?.manual === true;
+        prompt = outcome?.prompt;
         released = true;
       },
       (e: unknown) => {
@@ -70,6 +74,10 @@ export async function getBus(channel: CommandChannel, opts: LinkOptions): Promis
       // Nobody drove a reset: keep polling while the operator or the jig resets the chip.
       if (released && windowEnd === Infinity) windowEnd = manual ? started + timeoutMs : clock.now() + windowMs;
       if (clock.now() >= windowEnd || clock.now() - started >= timeoutMs) break;
+      if (prompt && clock.now() - started >= PROMPT_AFTER_MS) {
+        prompt();
+        prompt = undefined;
+      }
       const countsForLink = released;
       await channel.send(req);
       checks++;

@@ -19,6 +19,8 @@ export interface ResetOutcome {
    * keeps polling until its overall timeout instead of resetting again.
    */
   manual: boolean;
+  /** Ask for that reset; the link loop calls it only if the chip does not answer at once (it may already be in its ROM). */
+  prompt?: () => void;
 }
 
 export interface ResetStrategy {
@@ -144,11 +146,14 @@ export class AutoReset implements ResetStrategy {
         this.#noLines = true;
       }
     }
-    if (!this.#told) {
-      this.#told = true;
-      this.#notice(`this port has no DTR/RTS modem lines, so plugrig cannot reset the chip. Reset it now: ${RESET_METHODS_HINT}. Polling with LinkCheck meanwhile.`);
-    }
-    return { manual: true };
+    return {
+      manual: true,
+      prompt: () => {
+        if (this.#told) return;
+        this.#told = true;
+        this.#notice(`this port has no DTR/RTS modem lines, so plugrig cannot reset the chip. Reset it now: ${RESET_METHODS_HINT}. Polling with LinkCheck meanwhile.`);
+      },
+    };
   }
 }
 
