@@ -62,11 +62,17 @@ export function factorySmokeSuite(entry: SmokeSuiteEntry, hw: SlotHardware, defa
             run: async (ctx: StepContext) => {
               const rom = hw.romSession?.mac;
               const client = await hw.plug!.connect(rom, ctx.signal);
-              const info = await client.waitOnline({ timeoutMs: Math.max(policy.timeoutMs, 45_000) - 2000, what: 'online on the station network' });
+              // On the station network, not just answering: an address from its DHCP (not none, not the AP's 192.168.4.1).
+              const info = await client.waitOnline({
+                timeoutMs: Math.max(policy.timeoutMs, 45_000) - 2000,
+                what: 'online on the station network',
+                until: (x) => (x.ip !== '0.0.0.0' && x.ip !== '' && x.ip !== '192.168.4.1' ? true : `answers, but has IP ${x.ip || 'none'} (not joined yet)`),
+              });
+              ctx.check('joined the station network (an IP from its DHCP)', true, { ip: info.ip });
               ctx.check('chipset BK7231N', info.chipset === 'BK7231N', { chipset: info.chipset });
               ctx.check('MAC from /api/info equals the one the ROM read', rom === undefined || info.mac.toLowerCase() === rom.toLowerCase(), { api: info.mac, rom: rom ?? null });
               ctx.unit({ plugUrl: client.url, build: info.build });
-              return { url: client.url, mac: info.mac, build: info.build, uptime: info.uptime_s };
+              return { url: client.url, ip: info.ip, mac: info.mac, build: info.build, uptime: info.uptime_s };
             },
           } satisfies Step,
         ]

@@ -9,7 +9,11 @@ import { loadJigFile, type JigSpec, type SlotSpec } from '../../rig/jig/jig-conf
 import { ObkHttpClient, type ObkInfo, type ObkPins } from '../../rig/dut/obk-http-client.ts';
 import { roleName } from '../../rig/dut/obk-roles.ts';
 import { locatePlug, type HttpAddressResolver, type PlugLocation } from '../../rig/dut/plug-locator.ts';
-import { loadDeviceTemplate, resolveDeviceTemplate, type DeviceTemplate } from '../../rig/dut/device-template.ts';
+import { effectiveFlags, loadDeviceTemplate, resolveDeviceTemplate, templatePinArrays, type DeviceTemplate } from '../../rig/dut/device-template.ts';
+import { buildObkConfigSector, OBK_CONFIG_ADDRESS } from '../../rig/obk/config-sector.ts';
+import { classifyImage } from '../../firmware/image.ts';
+import { makeSyntheticImage } from '../../firmware/synthetic.ts';
+import { DEFAULT_VIRTUAL_WIFI } from '../../sim/jig/virtual-jig.ts';
 import { loadProvisioningSecrets, type ProvisioningSecrets } from '../../rig/dut/provisioning-secrets.ts';
 import type { OpenStation } from '../../station/open-station.ts';
 import type { InProcessJig } from '../../sim/jig/in-process-jig.ts';
@@ -56,7 +60,7 @@ export interface DutSession {
 }
 
 /** Load the jig, start its in-process virtual devices if it has any, and prepare to reach the slot's plug. */
-export async function openDutSession(args: DutArgs, o: { openStation?: boolean } = {}): Promise<DutSession> {
+export async function openDutSession(args: DutArgs, o: { openStation?: boolean; simPlugs?: SimPlugState } = {}): Promise<DutSession> {
   const jig = loadJigFile(args.jig);
   const spec = jig.slots.find((s) => s.id === args.slot);
   if (!spec) throw new ConfigError(`jig ${jig.name} has no slot ${args.slot} (slots: ${jig.slots.map((s) => s.id).join(', ')})`, { step: 'args' });
@@ -67,7 +71,7 @@ export async function openDutSession(args: DutArgs, o: { openStation?: boolean }
   const clock = new RealClock();
   const log = rootLogger().child({ cmd: 'dut', slot: spec.id });
   const endpoints = nativeEndpoints();
-  const sim = virtual ? startVirtualJig(jig, { clock, endpoints }) : undefined;
+  const sim = virtual ? startVirtualJig(jig, { clock, endpoints, chipOptions: (id) => preloadedOpenBeken(id, o.simPlugs ?? 'provisioned') }) : undefined;
   const secretsFile = jig.provisioning?.secrets ? resolve(dirname(args.jig), jig.provisioning.secrets) : undefined;
   let station: OpenStation | undefined;
   const close = async (): Promise<void> => {
@@ -75,7 +79,10 @@ export async function openDutSession(args: DutArgs, o: { openStation?: boolean }
     sim?.vj.dispose();
   };
   try {
-    const secrets = loadProvisioningSecrets({ ...(secretsFile ? { secretsFile } : {}), ...(jig.provisioning?.wifiSsid ? { wifiSsid: jig.provisioning.wifiSsid } : {}) });
+    const loaded = loadProvisioningSecrets({ ...(secretsFile ? { secretsFile } : {}), ...(jig.provisioning?.wifiSsid ? { wifiSsid: jig.provisioning.wifiSsid } : {}) });
+    // The in-process virtual jig's station network has its own (non-secret) credentials.
+    const secrets: ProvisioningSecrets =
+      sim && !loaded.wifi ? { ...loaded, wifi: { ...DEFAULT_VIRTUAL_WIFI }, secrets: [...loaded.secrets, DEFAULT_VIRTUAL_WIFI.pass], sources: [...loaded.sources, 'the virtual station network'] } : loaded;
     const power = args.power ?? sim !== undefined;
     if (power || o.openStation) {
       const { openStation } = await import('../../station/open-station.ts');
@@ -102,6 +109,26 @@ export async function openDutSession(args: DutArgs, o: { openStation?: boolean }
     await close();
     throw e;
   }
+}
+
+/**
+ * On the in-process virtual jig the DUT commands meet plugs that already run OpenBeken (a plug from
+ * the factory runs the stock Tuya app and has no OpenBeken API): 'provisioned' with the RMC021
+ * template on the virtual station network, or 'unconfigured' (first boot opens its AP).
+ */
+export type SimPlugState = 'provisioned' | 'unconfigured';
+
+function preloadedOpenBeken(slotId: number, state: SimPlugState): { mac: Uint8Array; initialImages: Array<{ address: number; data: Uint8Array }> } {
+  const mac = Uint8Array.from([0xc8, 0x47, 0x8c, 0x00, 0x01, slotId & 0xff]);
+  const im = makeSyntheticImage({ chip: 'BK7231N', kind: 'qio', version: '1.18.42', seed: 1 });
+  const plan = classifyImage({ name: im.name, bytes: im.bytes, targetChip: 'BK7231N' }).bytesToWrite(false);
+  const images = [{ address: plan.offset, data: plan.bytes }];
+  if (state === 'provisioned') {
+    const t = loadDeviceTemplate(resolve(DEVICES_DIR, 'rmc021.json'));
+    const { roles, channels, channels2 } = templatePinArrays(t);
+    images.push({ address: OBK_CONFIG_ADDRESS, data: buildObkConfigSector({ mac, pins: { roles, channels, channels2 }, flags: effectiveFlags(t), startupCommand: t.command, wifi: DEFAULT_VIRTUAL_WIFI }) });
+  }
+  return { mac, initialImages: images };
 }
 
 /** Set flag numbers of the signed low word /api/info prints. */

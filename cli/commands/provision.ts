@@ -79,7 +79,7 @@ export const provisionCommand: CommandModule<object, ProvisionArgs> = {
     const template = loadDeviceTemplate(args.template, args.device);
     if (template.chip !== 'BK7231N') throw new ConfigError(`template ${args.template} is for ${template.chip}; this rig provisions BK7231N`, { step: 'args' });
     const mode = args.http ? 'http' : 'offline';
-    const s = await openDutSession({ ...args, power: mode === 'http' ? args.power : false }, { openStation: mode === 'offline' });
+    const s = await openDutSession({ ...args, power: mode === 'http' ? args.power : false }, { openStation: mode === 'offline', simPlugs: 'unconfigured' });
     try {
       if (mode === 'offline') {
         const r = await offline(s, template, args);

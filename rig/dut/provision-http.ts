@@ -6,7 +6,7 @@
  * are read back and every difference is reported.
  */
 import type { Clock } from '../core/clock.ts';
-import { DutError } from '../core/errors.ts';
+import { DutError, PlugrigError, TimeoutError } from '../core/errors.ts';
 import type { Logger } from '../core/log.ts';
 import { roleName } from './obk-roles.ts';
 import { PIN_COUNT, templatePinArrays, type DeviceTemplate } from './device-template.ts';
@@ -91,16 +91,33 @@ export async function provisionOverHttp(i: HttpProvisionInput): Promise<HttpProv
   sent.push('restart');
   // A restart counts down 3 ticks of the 1 s timer; give it that before looking for the new boot.
   await i.clock.sleep(2000);
-  const after = i.relocate ? await i.relocate() : c;
-  const info = await after.waitOnline({
-    timeoutMs: i.rebootTimeoutMs ?? 60_000,
-    what: 'back after the restart',
-    until: (x) => {
-      const elapsedS = (i.clock.now() - t0) / 1000;
-      // Not rebooted: its uptime kept counting. After a reboot it is below the time since the restart.
-      return x.uptime_s < before.uptime_s + elapsedS - 1.5 ? true : `still up for ${x.uptime_s} s (no reboot yet)`;
-    },
-  });
+  // Look for the new boot, locating the plug afresh on every try: a plug that changes networks
+  // (AP -> station) answers somewhere else once it has rebooted.
+  const timeoutMs = i.rebootTimeoutMs ?? 60_000;
+  const deadline = i.clock.now() + timeoutMs;
+  const rebooted = (x: ObkInfo): true | string => {
+    const elapsedS = (i.clock.now() - t0) / 1000;
+    // Not rebooted: its uptime kept counting. After a reboot it is below the time since the restart.
+    return x.uptime_s < before.uptime_s + elapsedS - 1.5 ? true : `still up for ${x.uptime_s} s (no reboot yet)`;
+  };
+  let after = c;
+  let info: ObkInfo | undefined;
+  while (!info) {
+    let why: string;
+    try {
+      after = i.relocate ? await i.relocate() : c;
+      const x = await after.info();
+      const verdict = rebooted(x);
+      if (verdict === true) info = x;
+      why = verdict === true ? '' : verdict;
+    } catch (e) {
+      if (!(e instanceof PlugrigError)) throw e;
+      why = e.message;
+    }
+    if (info) break;
+    if (i.clock.now() >= deadline) throw new TimeoutError(`plug not back after the restart within ${(timeoutMs / 1000).toFixed(1)} s: ${why}`, { ...ctx, plug: after.url });
+    await i.clock.sleep(500);
+  }
 
   const pins = await after.pins();
   const want = templatePinArrays(i.template);
