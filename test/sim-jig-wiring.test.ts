@@ -12,6 +12,9 @@ import { classifyImage } from '../firmware/image.ts';
 import { makeSyntheticImage } from '../firmware/synthetic.ts';
 import { startVirtualJig } from '../sim/jig/in-process-jig.ts';
 import { readSlotWiring } from '../sim/jig/wiring.ts';
+import { DEFAULT_VIRTUAL_WIFI } from '../sim/jig/virtual-jig.ts';
+import { loadDeviceTemplate } from '../rig/dut/device-template.ts';
+import { plugResolver, simPlugAddress } from '../cli/commands/dut.ts';
 
 const log = createLogger({}, 'silent');
 const PLANS = new URL('../fixtures/plans', import.meta.url).pathname;
@@ -105,7 +108,7 @@ t.test('a virtual jig with dcttech load relays and hub-port 3V3 runs the factory
   raw.slots[0].uart = { port: 'sim:uart1' };
   const jig = parseJig(raw, 'dcttech (virtual)');
   const clock = new VirtualClock();
-  const sim = startVirtualJig(jig, { clock, plugModel: 'pin-level' }); // TRANSITIONAL (as station.test.ts): the smoke plan does not provision yet
+  const sim = startVirtualJig(jig, { clock });
   t.teardown(() => sim.vj.dispose());
   const im = makeSyntheticImage({ chip: 'BK7231N', kind: 'ua', version: '1.18.42', seed: 2, appBytes: 32 * 1024 });
   const plan = classifyImage({ name: im.name, bytes: im.bytes, targetChip: 'BK7231N' }).bytesToWrite(false);
@@ -119,6 +122,9 @@ t.test('a virtual jig with dcttech load relays and hub-port 3V3 runs the factory
     clock,
     log,
     endpoints: sim.endpoints,
+    provisioning: { template: loadDeviceTemplate('fixtures/devices/rmc021.json'), wifi: DEFAULT_VIRTUAL_WIFI, secrets: [] },
+    resolveHttp: plugResolver(sim, sim.endpoints),
+    defaultPlug: (id) => ({ url: simPlugAddress(id) }),
   });
   t.equal(slot!.verdict, 'pass', slot!.steps.map((s) => `${s.name}=${s.status}${s.error ? ` (${s.error.message})` : ''}`).join('; '));
   const watts = slot!.steps.flatMap((s) => s.measurements).find((m) => m.id === 'loadPower')?.value;
