@@ -3,7 +3,7 @@ import { execa } from 'execa';
 import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { SlotSchema } from '../rig/jig/jig-config.ts';
+import { SlotSchema, pinNumber } from '../rig/jig/jig-config.ts';
 import { LEASES_FILE, startVirtualJigOnPtys } from '../sim/jig/pty-jig.ts';
 import { ObkPlug } from '../sim/plug/obk-plug.ts';
 import { provisionedObkImages, slotMac } from './fixtures/obk-plug-flash.ts';
@@ -26,7 +26,11 @@ t.test('sim --jig --pty: the station network writes its leases beside the ptys; 
   // As if flashed and provisioned over the pty (that path has its own tests): power it from the slot.
   const slot = pj.vj.slot(1);
   for (const img of provisionedObkImages(slotMac(4, 1))) slot.chip.flash.load(img.address, img.data);
-  slot.plug.mainsPresent(true);
+  // The I/O board's sketch starts after its boot time and drives every pin low; then switch mains on
+  // as the board would (the jig's mains relay).
+  const board = pj.vj.boards.get(slot.spec.io)!;
+  while (!board.running()) await new Promise((r) => setTimeout(r, 50));
+  slot.outputPins().get(pinNumber(slot.spec.pins.mains))!.apply(true);
   const end = Date.now() + 30_000; // ~8 s unloaded (5 s to connect + association); generous under a loaded test run
   let line: string[] | undefined;
   while (!line && Date.now() < end) {
