@@ -1,6 +1,7 @@
 import { ConfigError } from '../rig/core/errors.ts';
 import { factorySmokeSuite } from './factory-smoke.ts';
 import { flashSuite } from './flash.ts';
+import { meteringSuite } from './metering.ts';
 import { provisionSuite } from './provision.ts';
 import { jigReadyStep, safeStateStep } from './jig-steps.ts';
 import type { PlanDefaults } from './plan/declare.ts';
@@ -15,6 +16,7 @@ const BUILT: { [N in SuiteName]?: Builder<N> } = {
   flash: flashSuite,
   smoke: factorySmokeSuite,
   provision: provisionSuite,
+  metering: meteringSuite,
 };
 
 export function isBuilt(name: SuiteName): boolean {

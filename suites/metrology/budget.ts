@@ -1,0 +1,107 @@
+import { accuracyBand, type AccuracySpec } from '../../rig/meter/reference-meter.ts';
+import type { UncertaintySpec } from '../model/uncertainty.ts';
+
+/**
+ * The uncertainty budget of comparing the plug's averaged 1 s windows with the reference meter, as
+ * relative half-widths in percent of the reading (every term a bound: rectangular).
+ */
+export const ERROR_BUDGET: UncertaintySpec = {
+  k: 2,
+  contributions: [
+    { name: 'reference accuracy', distribution: 'rectangular' },
+    { name: 'reference resolution', distribution: 'rectangular' },
+    { name: 'pulse quantization (±1 count)', distribution: 'rectangular' },
+    { name: 'BL0937 jitter', distribution: 'rectangular' },
+    { name: 'integration-interval mismatch', distribution: 'rectangular' },
+  ],
+};
+
+/** BL0937 datasheet: CF jitter < ±0.2 % per window at 300 mA (openbeken-bl0937.md). */
+export const BL0937_JITTER_PCT = 0.2;
+
+/**
+ * OpenBeken's default factors (value per count per second): the pulse weight a unit has within its
+ * front-end tolerance, so count ≈ value / weight is good to a few percent — enough for a budget term.
+ */
+export const NOMINAL_PULSE_WEIGHT = { volts: 0.13253012048, amps: 0.0118577075, watts: 1.5 } as const;
+
+export type MeteredQuantity = keyof typeof NOMINAL_PULSE_WEIGHT;
+
+export interface WindowPlan {
+  /** Windows averaged. */
+  windows: number;
+  /** Windows whose counts are independent for this quantity (V and I share CF1: half the windows each). */
+  distinct: number;
+  /** Whether the windows are consecutive (the ±1 count of each then telescopes over the run). */
+  consecutive: boolean;
+}
+
+export interface ErrorTerms {
+  'reference accuracy': number;
+  'reference resolution': number;
+  'pulse quantization (±1 count)': number;
+  'BL0937 jitter': number;
+  'integration-interval mismatch': number;
+}
+
+/** Standard uncertainty (k=1) of the terms, combined (percent). */
+export function combinedPct(t: ErrorTerms): number {
+  return Math.sqrt(Object.values(t).reduce((s, v) => s + (v / Math.sqrt(3)) ** 2, 0));
+}
+
+/**
+ * The terms for one quantity at one point, in percent of the reading.
+ * - reference: its stated band at the mean reading; the band's absolute term is its resolution.
+ * - quantization: ±1 count of n ≈ value/weight counts per window; over consecutive windows only the
+ *   run's two ends count (±1 over N·n), otherwise each window's ±1 averages down by √N.
+ * - jitter: ±0.2 % per window, averaged down by √N.
+ * - mismatch: the reference's and the plug's 1 s intervals are offset by up to the poll latency; the
+ *   mains moves the value by `driftPctPerWindow` per window, so the offset fraction `offsetFraction`
+ *   of it is the half-width per pair, averaged down by √N.
+ */
+export function errorTerms(o: {
+  quantity: MeteredQuantity;
+  value: number;
+  accuracy: AccuracySpec;
+  range?: number;
+  plan: WindowPlan;
+  driftPctPerWindow: number;
+  offsetFraction: number;
+}): ErrorTerms {
+  const v = Math.abs(o.value);
+  if (!(v > 0)) throw new RangeError(`errorTerms: ${o.quantity} value ${o.value} is not positive`);
+  const band = accuracyBand(o.accuracy, v, o.range);
+  const resolution = o.accuracy.absolute ?? 0;
+  const counts = Math.max(1, v / NOMINAL_PULSE_WEIGHT[o.quantity]);
+  const n = Math.max(1, o.plan.distinct);
+  const quant = o.plan.consecutive ? 100 / (counts * n) : 100 / (counts * Math.sqrt(n));
+  return {
+    'reference accuracy': (100 * (band - resolution)) / v,
+    'reference resolution': (100 * resolution) / v,
+    'pulse quantization (±1 count)': quant,
+    'BL0937 jitter': BL0937_JITTER_PCT / Math.sqrt(n),
+    'integration-interval mismatch': (o.driftPctPerWindow * o.offsetFraction) / Math.sqrt(n),
+  };
+}
+
+/** Distinct windows for a quantity among N polled: P every window, V and I every other one. */
+export function windowPlan(quantity: MeteredQuantity, windows: number, consecutive: boolean): WindowPlan {
+  const distinct = quantity === 'watts' ? windows : Math.ceil(windows / 2);
+  // V and I alternate on CF1: their windows are never adjacent, so their counts do not telescope.
+  return { windows, distinct, consecutive: consecutive && quantity === 'watts' };
+}
+
+/**
+ * Fewest windows (between min and max) whose expanded uncertainty U = 2·u meets `targetPct`; max
+ * when none does (the verdict then says U is above target).
+ */
+export function windowsNeeded(o: {
+  targetPct: number | undefined;
+  min: number;
+  max: number;
+  terms: (windows: number) => ErrorTerms;
+}): number {
+  if (o.targetPct === undefined) return o.min;
+  for (let n = o.min; n <= o.max; n++) if (2 * combinedPct(o.terms(n)) <= o.targetPct) return n;
+  return o.max;
+}
