@@ -33,7 +33,7 @@ t.test('the shipped plans validate; factory, verify and flash-only can run, cali
   for (const name of ['factory', 'verify', 'flash-only']) t.doesNotThrow(() => assertRunnable(loadPlan(name, PLANS).plan, name), `${name} runs`);
   const cal = loadPlan('calibrate', PLANS);
   t.throws(() => assertRunnable(cal.plan, cal.source), { name: 'ConfigError', message: /suite 'calibrate' is not implemented yet \(suites\.0\)/ });
-  t.same(SUITE_NAMES.filter(isBuilt), ['flash', 'smoke', 'provision']);
+  t.same(SUITE_NAMES.filter(isBuilt), ['flash', 'smoke', 'provision', 'metering']);
 });
 
 t.test('a slot program: jig ready first, the plan\'s suites in order, safe state last', async (t) => {
