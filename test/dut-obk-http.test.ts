@@ -371,7 +371,9 @@ t.test('passwords never appear in errors or logs', async (t) => {
   t.ok(stall.requests[0]!.includes(encodeURIComponent(PASS).replace(/%20/g, '+')) || stall.requests[0]!.includes('Sup3r-Secret'), 'the password was on the wire');
   for (const e of errors) {
     t.type(e, PlugrigError);
-    const all = [(e as Error).message, JSON.stringify((e as PlugrigError).toJSON()), String((e as Error).stack)].join('\n');
+    const seen = (e as PlugrigError).context.bytesSeen;
+    // toJSON renders bytesSeen as hex: look at the bytes as text too.
+    const all = [(e as Error).message, JSON.stringify((e as PlugrigError).toJSON()), String((e as Error).stack), seen ? Buffer.from(seen).toString('latin1') : ''].join('\n');
     for (const secret of [PASS, encodeURIComponent(PASS), 'Sup3r-Secret', WEB, Buffer.from(`admin:${WEB}`).toString('base64')]) {
       t.notOk(all.includes(secret), `error ${(e as Error).message.slice(0, 50)}… does not contain ${secret.slice(0, 6)}…`);
     }
@@ -381,4 +383,5 @@ t.test('passwords never appear in errors or logs', async (t) => {
   t.notOk(logText.includes('Sup3r-Secret'), 'log has no password');
   t.notOk(logText.includes(WEB), 'log has no web password');
   t.match((errors[1] as Error).message, /Password1 \*\*\*/);
+  t.match(Buffer.from((errors[0] as PlugrigError).context.bytesSeen!).toString(), /GET \/cfg_wifi_set\?ssid=lab&pass=\*\*\*/, 'the echoed request is in the bytes seen, its password scrubbed');
 });
