@@ -80,7 +80,8 @@ export async function runStation(o: RunStationOptions): Promise<StationSlotResul
   const uninstall = installProcessGuard(() => [...station.slots.values()].map((s) => s.io.interlock), { clock: o.clock, log: o.log });
   const results: StationSlotResult[] = [];
   try {
-    const provisions = o.plan.plan.suites.some((e) => e.suite === 'provision');
+    // Suites that talk to the plug over HTTP (and compare with the plan's device template).
+    const provisions = o.plan.plan.suites.some((e) => HTTP_SUITES.has(e.suite));
     // Every slot's program is built before any slot starts: a plan that does not fit the jig fails here.
     const programs = [...station.slots.entries()].map(([id, s]) => {
       const log = o.log.child({ slot: id });
@@ -99,8 +100,8 @@ export async function runStation(o: RunStationOptions): Promise<StationSlotResul
           ? {
               provisioning: o.provisioning ?? { secrets: [] },
               plug: {
-                connect: async (mac: string | undefined) => {
-                  const loc = await locatePlug(spec.plug ?? o.defaultPlug?.(id), { slot: id, ...(mac ? { mac } : {}), ...(o.resolveHttp ? { resolveHttp: o.resolveHttp } : {}), clock: o.clock });
+                connect: async (mac: string | undefined, _signal: AbortSignal, c?: { timeoutMs?: number }) => {
+                  const loc = await locatePlug(spec.plug ?? o.defaultPlug?.(id), { slot: id, ...(mac ? { mac } : {}), ...(o.resolveHttp ? { resolveHttp: o.resolveHttp } : {}), clock: o.clock, ...(c?.timeoutMs !== undefined ? { timeoutMs: c.timeoutMs } : {}) });
                   return new ObkHttpClient({ url: loc.url, clock: o.clock, log, slot: id, secrets: o.provisioning?.secrets ?? [], ...(o.provisioning?.webPassword ? { webPassword: o.provisioning.webPassword } : {}) });
                 },
               },
@@ -132,6 +133,8 @@ export async function runStation(o: RunStationOptions): Promise<StationSlotResul
   await sink.emit({ type: 'run-finished', run, slots: results, finishedAt: new Date().toISOString() });
   return results;
 }
+
+const HTTP_SUITES: ReadonlySet<string> = new Set(['provision', 'identity', 'relay', 'button', 'led']);
 
 /** Model time stands still while the listeners write (see Clock.hold). */
 function holdingClock(sink: ResultSink, clock: Clock): ResultSink {

@@ -1,7 +1,11 @@
 import { ConfigError } from '../rig/core/errors.ts';
 import { factorySmokeSuite } from './factory-smoke.ts';
+import { buttonSuite } from './button.ts';
 import { flashSuite } from './flash.ts';
 import { meteringSuite } from './metering.ts';
+import { identitySuite } from './identity.ts';
+import { ledSuite } from './led.ts';
+import { relaySuite } from './relay.ts';
 import { provisionSuite } from './provision.ts';
 import { jigReadyStep, safeStateStep } from './jig-steps.ts';
 import type { PlanDefaults } from './plan/declare.ts';
@@ -17,6 +21,10 @@ const BUILT: { [N in SuiteName]?: Builder<N> } = {
   smoke: factorySmokeSuite,
   provision: provisionSuite,
   metering: meteringSuite,
+  identity: identitySuite,
+  relay: relaySuite,
+  button: buttonSuite,
+  led: ledSuite,
 };
 
 export function isBuilt(name: SuiteName): boolean {

@@ -27,7 +27,7 @@ export interface SlotHardware {
    */
   romSession?: { afterWrite: Array<(session: RomFlashSession, ctx: StepContext) => Promise<Record<string, unknown> | void>>; mac?: string };
   /** The plug over HTTP once it runs OpenBeken (found by the jig's plug section); mac: the ROM's. */
-  plug?: { connect(mac: string | undefined, signal: AbortSignal): Promise<ObkHttpClient> };
+  plug?: { connect(mac: string | undefined, signal: AbortSignal, o?: { timeoutMs?: number }): Promise<ObkHttpClient> };
   /** What provisioning applies: the plan's device template and the station's credentials. */
   provisioning?: { template?: DeviceTemplate; wifi?: { ssid: string; pass: string }; webPassword?: string };
 }

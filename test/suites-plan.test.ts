@@ -33,7 +33,7 @@ t.test('the shipped plans validate; factory, verify and flash-only can run, cali
   for (const name of ['factory', 'verify', 'flash-only']) t.doesNotThrow(() => assertRunnable(loadPlan(name, PLANS).plan, name), `${name} runs`);
   const cal = loadPlan('calibrate', PLANS);
   t.throws(() => assertRunnable(cal.plan, cal.source), { name: 'ConfigError', message: /suite 'calibrate' is not implemented yet \(suites\.0\)/ });
-  t.same(SUITE_NAMES.filter(isBuilt), ['flash', 'smoke', 'provision', 'metering']);
+  t.same(SUITE_NAMES.filter(isBuilt), ['flash', 'smoke', 'provision', 'identity', 'relay', 'button', 'led', 'metering']);
 });
 
 t.test('a slot program: jig ready first, the plan\'s suites in order, safe state last', async (t) => {
@@ -113,7 +113,7 @@ t.test('plugrig run --plan: unknown names, bad files and unbuilt suites are refu
 });
 
 t.test('a plan naming a load the slot does not have is refused when the program is built', async (t) => {
-  const raw = JSON.parse(readFileSync(join(PLANS, 'verify.json'), 'utf8')) as Plan;
-  (raw.suites[0] as Extract<Plan['suites'][number], { suite: 'smoke' }>).load = 'X9';
+  const raw = JSON.parse(readFileSync(join(PLANS, 'factory.json'), 'utf8')) as Plan;
+  (raw.suites.find((e) => e.suite === 'smoke') as Extract<Plan['suites'][number], { suite: 'smoke' }>).load = 'X9';
   t.throws(() => slotProgram(parsePlan(raw), hardware()), { name: 'ConfigError', message: "smoke suite: slot 1 has no load 'X9' (loads: R25, R100, M60)" });
 });

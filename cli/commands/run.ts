@@ -12,7 +12,9 @@ import { makeSyntheticImage } from '../../firmware/synthetic.ts';
 import { nativeEndpoints } from '../../rig/endpoints/native.ts';
 import { startVirtualJig, usesSim } from '../../sim/jig/in-process-jig.ts';
 import { DEFAULT_VIRTUAL_WIFI } from '../../sim/jig/virtual-jig.ts';
-import { plugResolver, simPlugAddress, stationProvisioning } from './dut.ts';
+import { DEVICES_DIR, plugResolver, simPlugAddress, stationProvisioning } from './dut.ts';
+import { resolveDeviceTemplate } from '../../rig/dut/device-template.ts';
+import { loadSimTemplate } from '../../sim/plug/obk-template.ts';
 import { runStation, type StationSlotResult } from '../../station/run-station.ts';
 import { loadPlan } from '../../suites/plan/load-plan.ts';
 import { assertRunnable } from '../../suites/registry.ts';
@@ -94,8 +96,21 @@ export const runCommand: CommandModule<object, RunArgs> = {
     // A plan that provisions gets the flash-backed OpenBeken plug. TRANSITIONAL for the others (verify,
     // flash-only): an unprovisioned OpenBeken plug has no LED/button/relay pins, so the pin-level model stands in.
     const provisions = plan.plan.suites.some((e) => e.suite === 'provision');
-    const sim = virtual ? startVirtualJig(jig, { clock, endpoints, plugModel: provisions ? 'obk' : 'pin-level' }) : undefined;
-    const provisioning = provisions
+    // A plan that talks to OpenBeken without flashing or provisioning (verify) expects units already
+    // flashed and provisioned: the virtual jig starts its plugs that way, with the plan's template.
+    const talksHttp = plan.plan.suites.some((e) => HTTP_SUITES.has(e.suite));
+    const preflash = virtual && !flashes && !provisions && talksHttp;
+    const templatePath = plan.plan.device ? resolveDeviceTemplate(plan.plan.device.template, { baseDir: dirname(plan.source), devicesDir: DEVICES_DIR }) : undefined;
+    if (preflash && !templatePath) throw new ConfigError(`plan '${plan.plan.name}' talks to OpenBeken but names no device template (plan "device": {"template": ...})`, { step: 'plan' });
+    const sim = virtual
+      ? startVirtualJig(jig, {
+          clock,
+          endpoints,
+          plugModel: provisions || preflash ? 'obk' : 'pin-level',
+          ...(preflash ? { preflashed: { template: loadSimTemplate(templatePath!), ...(plan.plan.image.version ? { version: plan.plan.image.version } : {}) } } : {}),
+        })
+      : undefined;
+    const provisioning = provisions || talksHttp
       ? stationProvisioning({ ...(plan.plan.device ? { templateRef: plan.plan.device.template } : {}), planDir: dirname(plan.source), jig, jigPath, ...(virtual ? { virtualWifi: DEFAULT_VIRTUAL_WIFI } : {}) })
       : undefined;
     const t0 = clock.now();
@@ -148,6 +163,9 @@ export const runCommand: CommandModule<object, RunArgs> = {
     if (passed !== results.length) process.exitCode = 9;
   },
 };
+
+/** Suites that reach the plug over HTTP (and read the plan's device template back). */
+const HTTP_SUITES: ReadonlySet<string> = new Set(['identity', 'relay', 'button', 'led']);
 
 /** One line per measurement: value ± U (k), the limits it was judged against, the decision. */
 function formatMeasurement(m: MeasurementResult): string {

@@ -31,7 +31,7 @@ export interface InProcessJig {
  */
 export function startVirtualJig(
   jig: JigSpec,
-  o: { clock: Clock; seed?: number; endpoints?: EndpointRegistry } & Pick<VirtualJigOptions, 'plugModel' | 'wifi' | 'network' | 'http' | 'defects' | 'chipOptions'>,
+  o: { clock: Clock; seed?: number; endpoints?: EndpointRegistry } & Pick<VirtualJigOptions, 'plugModel' | 'wifi' | 'network' | 'http' | 'defects' | 'chipOptions' | 'preflashed'>,
 ): InProcessJig {
   const { clock, seed, endpoints: given, ...plugs } = o;
   const endpoints = given ?? nativeEndpoints();

@@ -18,6 +18,9 @@ import { SlotUartLink } from './slot-uart-link.ts';
 import { VirtualUsbBus } from './virtual-usb-bus.ts';
 import { boardOutputs, readSlotWiring, type PinWire, type SlotWiring } from './wiring.ts';
 import { mulberry32 } from '../../rig/core/prng.ts';
+import { syntheticOpenBekenApp } from '../bk7231/factory-content.ts';
+import { buildConfigSector, OBK_CONFIG_ADDR } from '../plug/obk-config-sector.ts';
+import { provisionedConfig, type SimTemplate } from '../plug/obk-template.ts';
 
 /** LED-sensor readings (10-bit ADC) with the LED lit / dark, and the noise amplitude around them. */
 export const LED_SENSOR_LIT = 900;
@@ -52,6 +55,12 @@ export interface VirtualJigOptions {
    * the factory smoke run until it provisions the template offline, then to be deleted.
    */
   plugModel?: 'obk' | 'pin-level';
+  /**
+   * Start every slot's plug already flashed with a synthetic OpenBeken image and provisioned as the
+   * offline fast path leaves it (template + the station's Wi-Fi; wifi null = none, so it opens its
+   * AP): the unit a plan without a flash suite (verify) expects in the jig.
+   */
+  preflashed?: { template: SimTemplate; version?: string; wifi?: { ssid: string; pass: string } | null };
   /** Mains drift and source impedance (default: drifting, IEC 60725 impedance; STEADY_SUPPLY for an ideal source). */
   mains?: Pick<MainsNetworkOptions, 'drift' | 'sourceImpedance'>;
 }
@@ -116,6 +125,12 @@ export class VirtualSlot {
       ...options.chipOptions?.(spec.id),
       cenWiring: 'none',
     });
+    if (options.preflashed) {
+      const p = options.preflashed;
+      this.chip.flash.load(0x11000, syntheticOpenBekenApp(p.version ?? '1.18.42'));
+      const wifi = p.wifi === null ? undefined : (p.wifi ?? options.wifi ?? DEFAULT_VIRTUAL_WIFI);
+      this.chip.flash.load(OBK_CONFIG_ADDR, buildConfigSector(provisionedConfig(this.chip.mac, p.template, wifi)));
+    }
     this.plug =
       options.plugModel === 'pin-level'
         ? new PinLevelPlug({ chip: this.chip, clock: options.clock })

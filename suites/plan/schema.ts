@@ -87,6 +87,8 @@ export const IdentitySuiteSchema = z
     chipset: z.literal('BK7231N').default('BK7231N'),
     /** Build the plug must report (default: the plan's image version). */
     expectVersion: z.string().min(1).optional(),
+    /** How long after mains on the plug may take to answer /api/info (boot, join, DHCP). */
+    bootWithinMs: z.number().int().positive().default(30_000),
   })
   .strict();
 
@@ -95,7 +97,14 @@ export const RelaySuiteSchema = z
     suite: z.literal('relay'),
     ...stepPolicy,
     load: loadName.optional(),
-    limits: z.object({ switchTimeMs: PlanLimitSchema, offCurrentA: PlanLimitSchema }).strict(),
+    /** How long the plug may take to come back after `restart` (default-OFF check). */
+    rebootWithinMs: z.number().int().positive().default(20_000),
+    /**
+     * switchTimeMs: command sent to relay-sense change; meterTimeMs: command sent to the reference meter seeing
+     * the load current appear or vanish; onCurrentA / offCurrentA: the meter's current with the relay
+     * closed / open (onCurrentA's nominal defaults to the load's rating at the measured voltage).
+     */
+    limits: z.object({ switchTimeMs: PlanLimitSchema, meterTimeMs: PlanLimitSchema, onCurrentA: PlanLimitSchema, offCurrentA: PlanLimitSchema }).strict(),
   })
   .strict();
 
@@ -103,6 +112,12 @@ export const ButtonSuiteSchema = z
   .object({
     suite: z.literal('button'),
     ...stepPolicy,
+    /** Actuator hold for the single click, and for the long press (past OpenBeken's 1025 ms hold start). */
+    pressMs: z.number().int().positive().default(150),
+    longPressMs: z.number().int().positive().default(1500),
+    /** How long the relay must stay put after a double click or a long press. */
+    quietMs: z.number().int().positive().default(1500),
+    /** toggleTimeMs: physical release to relay-sense change (OpenBeken: ~375–400 ms, §2). */
     limits: z.object({ toggleTimeMs: PlanLimitSchema }).strict(),
   })
   .strict();
@@ -111,7 +126,20 @@ export const LedSuiteSchema = z
   .object({
     suite: z.literal('led'),
     ...stepPolicy,
-    limits: z.object({ apBlinkPeriodMs: PlanLimitSchema }).strict(),
+    /** Light-sensor sampling interval and the window over which the connected state must be solid. */
+    sampleMs: z.number().int().positive().default(20),
+    solidWindowMs: z.number().int().positive().default(2000),
+    /** How long to sample the blink after mains on. */
+    blinkWindowMs: z.number().int().positive().default(4000),
+    /** Measure the AP-mode blink (a unit without Wi-Fi credentials opens its AP after ~5 s). */
+    apMode: z.boolean().default(false),
+    /**
+     * connectedLitPct: share of samples lit in the connected state; connectingBlinkPeriodMs: the
+     * not-connected blink after power-on (~1050 ms, §3); apBlinkPeriodMs: the AP blink (~550 ms).
+     */
+    limits: z
+      .object({ connectedLitPct: PlanLimitSchema, connectingBlinkPeriodMs: PlanLimitSchema.optional(), apBlinkPeriodMs: PlanLimitSchema.optional() })
+      .strict(),
   })
   .strict();
 

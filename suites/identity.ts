@@ -1,0 +1,188 @@
+import { readFile } from 'node:fs/promises';
+import { Bk7231Flasher } from '../rig/bk7231/flasher.ts';
+import { DutError, PlugrigError } from '../rig/core/errors.ts';
+import { PIN_COUNT, type DeviceTemplate } from '../rig/dut/device-template.ts';
+import { findLease, parseDnsmasqLeases } from '../rig/dut/plug-locator.ts';
+import { edges, sampleLight } from './light-samples.ts';
+import { stepPolicy, type PlanDefaults } from './plan/declare.ts';
+import type { SuiteEntry } from './plan/schema.ts';
+import { plugOnline, type OnlinePlug } from './plug-online.ts';
+import type { Step, StepContext } from './runner/step.ts';
+import type { SlotHardware } from './slot-hardware.ts';
+
+export type IdentitySuiteEntry = Extract<SuiteEntry, { suite: 'identity' }>;
+
+/** OpenBeken's SoftAP address (openbeken-http.md §4). */
+const AP_ADDRESS = '192.168.4.1';
+/** Light-sensor sampling while the boot is watched. */
+const BOOT_SAMPLE_MS = 25;
+
+/**
+ * Is this the unit the plan expects, running what it should? MAC over the ROM (unless this run's
+ * flash session read it), then on mains: OpenBeken answers (told apart from the stock Tuya app and
+ * from nothing by HTTP and the LED), build and chipset, /api/info MAC = ROM MAC, its network
+ * identity matches that MAC, and /api/pins equals the plan's template.
+ */
+export function identitySuite(entry: IdentitySuiteEntry, hw: SlotHardware, defaults: PlanDefaults): Step[] {
+  const il = hw.io.interlock;
+  const c = (): SlotHardware['io']['components'] => hw.io.components;
+  const policy = stepPolicy(entry, defaults);
+  let online: OnlinePlug | undefined;
+  const need = (): OnlinePlug => {
+    if (!online) throw new DutError('the plug did not come online in the boot step', { slot: hw.spec.id, step: 'identity' });
+    return online;
+  };
+  return [
+    {
+      name: 'MAC and chip over the ROM (mains off)',
+      critical: true,
+      ...policy,
+      run: async (ctx) => {
+        const known = hw.romSession?.mac;
+        if (known) {
+          ctx.check('MAC read in this run\'s ROM session', true, { mac: known });
+          return { mac: known, from: 'flash session' };
+        }
+        await il.connectUart();
+        await il.power3v3(true);
+        const port = await hw.openUart();
+        const onAbort = (): void => void port.close().catch(() => undefined);
+        ctx.signal.addEventListener('abort', onAbort, { once: true });
+        try {
+          const flasher = new Bk7231Flasher({ port, reset: hw.io.resetStrategy(), baudRate: hw.baudRate, log: ctx.log });
+          const info = await flasher.connect();
+          ctx.check(`ROM reports a ${entry.chipset}`, info.chipName === entry.chipset, { chip: info.chipName });
+          ctx.check('ROM reads a MAC from the RF sector', info.mac !== null, { mac: info.mac });
+          if (info.mac) {
+            ctx.unit({ mac: info.mac });
+            if (hw.romSession) hw.romSession.mac = info.mac;
+          }
+          return { mac: info.mac, chip: info.chipName, flash: info.flashIdHex };
+        } finally {
+          ctx.signal.removeEventListener('abort', onAbort);
+          await port.close().catch((e: unknown) => {
+            if (!ctx.signal.aborted) throw e;
+          });
+          await il.power3v3(false);
+          await il.disconnectUart();
+        }
+      },
+    },
+    {
+      name: 'boots OpenBeken on mains (not the stock Tuya app, not nothing)',
+      critical: true,
+      ...policy,
+      timeoutMs: Math.max(policy.timeoutMs, entry.bootWithinMs + 5000),
+      run: async (ctx) => {
+        await il.power3v3(false);
+        await il.disconnectUart();
+        await il.mainsOn();
+        const led = sampleLight(ctx.clock, () => ({ level: c().lightLevel(), lit: c().ledLit() }), BOOT_SAMPLE_MS, ctx.signal);
+        try {
+          online = await plugOnline(hw, ctx, entry.bootWithinMs);
+        } catch (e) {
+          await led.stop();
+          throw classifyNoOpenBeken(e, led.samples, entry.bootWithinMs, hw.spec.id);
+        }
+        await led.stop();
+        ctx.check('OpenBeken answers /api/info', true, { url: online.client.url, uptime: online.info.uptime_s });
+        ctx.unit({ plugUrl: online.client.url, build: online.info.build });
+        return { url: online.client.url, build: online.info.build, uptime: online.info.uptime_s };
+      },
+    },
+    {
+      name: 'build, chipset and MAC over HTTP',
+      ...policy,
+      run: async (ctx) => {
+        const { info } = need();
+        const version = /version\s+(\S+)/.exec(info.build)?.[1];
+        if (entry.expectVersion !== undefined) ctx.check(`build is version ${entry.expectVersion}`, version === entry.expectVersion, { build: info.build, version: version ?? null });
+        ctx.check(`chipset ${entry.chipset}`, info.chipset === entry.chipset, { chipset: info.chipset });
+        const rom = hw.romSession?.mac;
+        ctx.check('MAC from /api/info equals the one the ROM read', rom !== undefined && sameMac(info.mac, rom), { api: info.mac, rom: rom ?? null });
+        return { version: version ?? null, chipset: info.chipset, mac: info.mac };
+      },
+    },
+    {
+      name: 'network identity matches the MAC (station lease or AP name)',
+      ...policy,
+      run: async (ctx) => {
+        const { client, info } = need();
+        const rom = hw.romSession?.mac;
+        if (!rom) throw new DutError('no ROM MAC to compare with', { slot: hw.spec.id, step: 'identity' });
+        const net = (await client.status(5)).StatusNET as Record<string, unknown> | undefined;
+        ctx.check('STATUS 5 Mac equals the ROM MAC', typeof net?.Mac === 'string' && sameMac(net.Mac, rom), { mac: net?.Mac ?? null });
+        const tail = rom.replace(/:/g, '').slice(4).toUpperCase();
+        if (info.ip === AP_ADDRESS) {
+          // AP mode: OpenBeken names its SoftAP and its host after MAC bytes 2..5 (frozen at default config).
+          ctx.check(`AP host name obk${tail} (AP SSID OpenBK7231N_${tail})`, net?.Hostname === `obk${tail}`, { hostname: net?.Hostname ?? null });
+          return { mode: 'ap', ssid: `OpenBK7231N_${tail}` };
+        }
+        const leases = hw.spec.plug?.leases;
+        if (leases) {
+          const lease = findLease(parseDnsmasqLeases(await readFile(leases, 'utf8')), rom, Date.now() / 1000);
+          ctx.check('the station\'s DHCP lease of the ROM MAC is the address the plug reports', lease?.ip === info.ip, { lease: lease?.ip ?? null, ip: info.ip, leases });
+        } else {
+          // Found by the station's resolver (MAC-keyed lease on the virtual network, or the jig's URL).
+          ctx.check('the plug reports the station address it was reached at', client.host === info.ip, { reached: client.host, ip: info.ip });
+        }
+        return { mode: 'sta', ip: info.ip, hostname: net?.Hostname ?? null };
+      },
+    },
+    {
+      name: "applied template read back from /api/pins equals the plan's",
+      ...policy,
+      run: async (ctx) => {
+        const template = hw.provisioning?.template;
+        if (!template) throw new DutError("the plan names no device template to compare /api/pins with (plan \"device\": {\"template\": ...})", { slot: hw.spec.id, step: 'identity' });
+        const pins = await need().client.pins();
+        const diffs = templateDiffs(template, pins);
+        ctx.check(`pins and channels are ${template.label}'s`, diffs.length === 0, { template: template.label, differences: diffs });
+        return { template: template.label, pins: template.pins.length };
+      },
+    },
+  ];
+}
+
+function sameMac(a: string, b: string): boolean {
+  const norm = (m: string): string => m.toLowerCase().replace(/[^0-9a-f]/g, '');
+  return norm(a) === norm(b);
+}
+
+/** Every pin whose role or channel differs from the template, in words. */
+export function templateDiffs(template: DeviceTemplate, pins: { roles: number[]; channels: number[]; channels2?: number[]; rolenames: string[] }): string[] {
+  const out: string[] = [];
+  const name = (r: number | undefined): string => (r === undefined ? 'none' : (pins.rolenames[r] ?? String(r)).trim() || 'none');
+  for (let pin = 0; pin < PIN_COUNT; pin++) {
+    const want = template.pins.find((p) => p.pin === pin);
+    const role = pins.roles[pin] ?? 0;
+    if ((want?.roleIndex ?? 0) !== role) {
+      out.push(`P${pin}: role ${name(role)}, template ${want ? want.role : 'none'}`);
+      continue;
+    }
+    if (!want) continue;
+    if ((pins.channels[pin] ?? 0) !== want.channel) out.push(`P${pin}: channel ${pins.channels[pin] ?? 0}, template ${want.channel}`);
+    if ((pins.channels2?.[pin] ?? 0) !== want.channel2) out.push(`P${pin}: channel2 ${pins.channels2?.[pin] ?? 0}, template ${want.channel2}`);
+  }
+  return out;
+}
+
+/**
+ * No OpenBeken API after mains on: say what runs instead, from the LED the light sensor saw. The
+ * stock Tuya app serves no OpenBeken API and blinks its pairing pattern; a unit that boots nothing
+ * keeps the LED dark; OpenBeken's safe mode answers /api/* with a "Not found." page.
+ */
+function classifyNoOpenBeken(e: unknown, samples: ReadonlyArray<{ t: number; lit: boolean }>, withinMs: number, slot: number): PlugrigError {
+  const msg = e instanceof Error ? e.message : String(e);
+  const s = (withinMs / 1000).toFixed(0);
+  if (/safe mode/.test(msg)) return new DutError(`OpenBeken boots in safe mode (/api/* not served): ${msg}`, { slot, step: 'identity' }, { cause: e });
+  const toggles = edges(samples.map((x) => ({ ...x, level: undefined })));
+  const lit = samples.filter((x) => x.lit).length;
+  const diag = { slot, step: 'identity', ledToggles: toggles.length, litSamples: lit, samples: samples.length };
+  if (toggles.length >= 4) {
+    const half = (toggles[toggles.length - 1]! - toggles[0]!) / (toggles.length - 1);
+    return new DutError(`stock firmware still running: no OpenBeken HTTP within ${s} s, LED blinking (toggles every ~${half.toFixed(0)} ms, the Tuya pairing pattern)`, { ...diag, halfPeriodMs: half }, { cause: e });
+  }
+  if (lit === 0) return new DutError(`nothing boots: no HTTP within ${s} s and the LED stayed dark`, diag, { cause: e });
+  return new DutError(`no OpenBeken HTTP within ${s} s (LED ${toggles.length === 0 ? 'lit solid' : 'lit at times'}): ${msg}`, diag, { cause: e });
+}
