@@ -6,6 +6,7 @@ import { meteringSuite } from './metering.ts';
 import { identitySuite } from './identity.ts';
 import { ledSuite } from './led.ts';
 import { relaySuite } from './relay.ts';
+import { calibrateSuite } from './calibrate.ts';
 import { provisionSuite } from './provision.ts';
 import { jigReadyStep, safeStateStep } from './jig-steps.ts';
 import type { PlanDefaults } from './plan/declare.ts';
@@ -25,6 +26,7 @@ const BUILT: { [N in SuiteName]?: Builder<N> } = {
   relay: relaySuite,
   button: buttonSuite,
   led: ledSuite,
+  calibrate: calibrateSuite,
 };
 
 export function isBuilt(name: SuiteName): boolean {

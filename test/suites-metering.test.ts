@@ -74,3 +74,24 @@ t.test('metering on the virtual jig: every point measured with a budget', async 
   t.ok(steps.find((s) => s.name.includes('M60'))!.measurements.some((m) => m.id === 'pfError'), 'PF judged at the inductive point');
   t.comment(`modelled ${(r.modelMs / 1000).toFixed(1)} s`);
 });
+
+const CALIBRATE = {
+  suite: 'calibrate',
+  load: 'R100',
+  windows: 10,
+  reverify: [{ load: 'R25', limits: { powerErrorPct: { nominal: 0, tolerance: 3 } } }, { load: 'M60' }],
+  limits: { voltageErrorPct: { nominal: 0, tolerance: 0.5 }, currentErrorPct: { nominal: 0, tolerance: 1 }, powerErrorPct: { nominal: 0, tolerance: 1 }, pfError: { nominal: 0, tolerance: 0.05 } },
+};
+
+t.test('calibrate on the virtual jig: average at R100, factors set in one window, cal point and re-verify within limits', async (t) => {
+  const r = await runVirtual([CALIBRATE]);
+  const steps = r.slot.steps.filter((s) => s.suite === 'calibrate');
+  t.comment(steps.map((s) => `${s.name}: ${s.status} ${s.measurements.map((m) => `${m.id}=${m.value?.toFixed(3)}±${m.U.toFixed(3)} ${m.verdict}`).join(' ')}`).join('\n'));
+  const cal = steps.find((s) => s.name.startsWith('calibrate at'))!;
+  t.equal(cal.status, 'pass', 'calibration applied');
+  t.comment(JSON.stringify(cal.data));
+  const after = steps.find((s) => s.name.startsWith('after calibration'))!;
+  const p = after.measurements.find((m) => m.id === 'powerErrorPct')!;
+  t.ok(Math.abs(p.value!) < 0.3, `power error at the cal point after calibration ${p.value?.toFixed(3)} % (was ~9 %)`);
+  t.comment(`modelled ${(r.modelMs / 1000).toFixed(1)} s`);
+});

@@ -1,0 +1,117 @@
+import { ConfigError, DutError } from '../rig/core/errors.ts';
+import type { ObkEnergy, ObkHttpClient } from '../rig/dut/obk-http-client.ts';
+import { declarePoint, measurePoint, plugWithRelayClosed, resolveLoad } from './metering-point.ts';
+import { meteringReadyStep } from './metering.ts';
+import { commandText, commandValue, correctionRatios, type CalQuantity } from './metrology/calibration.ts';
+import { sampleAlignedWindows } from './metrology/sample-windows.ts';
+import { stepPolicy, type PlanDefaults } from './plan/declare.ts';
+import type { SuiteEntry } from './plan/schema.ts';
+import type { Step, StepContext } from './runner/step.ts';
+import type { SlotHardware } from './slot-hardware.ts';
+
+export type CalibrateSuiteEntry = Extract<SuiteEntry, { suite: 'calibrate' }>;
+
+const POLL_MS = 20;
+const QUANTITIES: readonly CalQuantity[] = ['voltage', 'current', 'power'];
+
+function same(a: ObkEnergy, b: ObkEnergy): boolean {
+  return a.consumptionTotalWh === b.consumptionTotalWh && a.power === b.power && a.voltage === b.voltage && a.current === b.current;
+}
+
+/**
+ * Wait for the plug's next window boundary, send the three commands at once with X corrected for
+ * the window just published, and confirm no boundary passed meanwhile (else the plug divided by a
+ * different window: the attempt is discarded and repeated, up to `tries`).
+ */
+export async function applyCalibration(ctx: Pick<StepContext, 'clock' | 'signal'>, client: Pick<ObkHttpClient, 'energy' | 'cmnd'>, ratios: Record<CalQuantity, number>, tries = 3): Promise<{ sent: Record<CalQuantity, string>; window: ObkEnergy; tries: number }> {
+  const read = async (): Promise<ObkEnergy> => {
+    const e = await client.energy();
+    if (!e) throw new DutError('STATUS 8 has no ENERGY block during calibration', { step: 'calibrate' });
+    return e;
+  };
+  for (let attempt = 1; attempt <= tries; attempt++) {
+    const before = await read();
+    let cur = before;
+    const deadline = ctx.clock.now() + 1500;
+    while (same(cur, before) && ctx.clock.now() < deadline) {
+      await ctx.clock.sleep(POLL_MS, ctx.signal);
+      cur = await read();
+    }
+    const sent = {} as Record<CalQuantity, string>;
+    for (const q of QUANTITIES) {
+      sent[q] = commandText(q, commandValue(ratios[q], cur[q]));
+      const reply = await client.cmnd(sent[q]);
+      if (reply.code !== 200) throw new DutError(`${sent[q]} refused: ${reply.code} ${reply.msg}`, { step: 'calibrate' });
+    }
+    // The factors apply from the next window on; the one published now must still be `cur`.
+    const after = await read();
+    if (same(after, cur)) return { sent, window: cur, tries: attempt };
+  }
+  throw new DutError(`calibration: a window boundary passed while the commands were sent, ${tries} times`, { step: 'calibrate' });
+}
+
+/**
+ * Production calibration: average the plug's windows against the reference at the high-power point,
+ * set V/I/P so the factor reflects the average (synchronised to the window boundary, X corrected for
+ * the window OpenBeken divides by), measure the cal point again (the factor the plug now applies, as
+ * its result against the reference: OpenBeken at HEAD has no command that prints the factors), then
+ * re-verify at the other points.
+ */
+export function calibrateSuite(entry: CalibrateSuiteEntry, hw: SlotHardware, defaults: PlanDefaults): Step[] {
+  const policy = stepPolicy(entry, defaults);
+  const calLoad = resolveLoad(hw, entry.load, 'calibrate');
+  if (!calLoad) throw new ConfigError(`calibrate suite: the calibration point needs a load, not '${entry.load}'`, { slot: hw.spec.id, step: 'plan' });
+  const reverify = entry.reverify.map((p) => ({ point: p, load: resolveLoad(hw, p.load, 'calibrate') }));
+  let client: ObkHttpClient | undefined;
+  const connected = async (ctx: StepContext): Promise<ObkHttpClient> => client ?? (client = await plugWithRelayClosed(ctx, hw));
+  const calSpecs = declarePoint(calLoad, hw, entry.limits, undefined, defaults);
+  return [
+    meteringReadyStep(hw, policy, (c) => (client = c)),
+    {
+      name: `calibrate at ${calLoad.name} (${calLoad.watts} W): ${entry.windows} windows averaged, VoltageSet/CurrentSet/PowerSet`,
+      critical: true,
+      ...policy,
+      run: async (ctx) => {
+        const c = await connected(ctx);
+        const il = hw.io.interlock;
+        await il.setLoad(calLoad.name, true);
+        try {
+          await ctx.clock.sleep(2000, ctx.signal);
+          const run = await sampleAlignedWindows({ clock: ctx.clock, plugEnergy: () => c.energy(), reference: () => hw.meter.read(), signal: ctx.signal }, entry.windows);
+          const ratios = correctionRatios(run.windows);
+          const applied = await applyCalibration(ctx, c, ratios);
+          const id = await hw.meter.identity();
+          const readings = run.windows.map((w) => ({ t: w.seenAt, plug: { v: w.plug.voltage, i: w.plug.current, p: w.plug.power }, ref: { v: w.ref.volts, i: w.ref.amps, p: w.ref.watts } }));
+          ctx.unit({
+            calibration: {
+              load: calLoad.name,
+              ratios,
+              commands: applied.sent,
+              window: { voltage: applied.window.voltage, current: applied.window.current, power: applied.window.power },
+              reference: { model: `${id.manufacturer} ${id.model}`, serial: id.serial ?? null, calibrationDate: id.calibrationDate ?? null },
+              readings,
+            },
+          });
+          return { ratios, commands: applied.sent, tries: applied.tries, windows: run.windows.length, consecutive: run.consecutive };
+        } finally {
+          await il.setLoad(calLoad.name, false);
+        }
+      },
+    },
+    {
+      name: `after calibration at ${calLoad.name}: the factor the plug applies`,
+      ...policy,
+      measurements: calSpecs,
+      run: async (ctx) => ({ ...(await measurePoint(ctx, hw, await connected(ctx), calLoad, { settleMs: 2000, specs: calSpecs, windows: entry.windows })) }),
+    },
+    ...reverify.map(({ point, load }): Step => {
+      const specs = declarePoint(load, hw, entry.limits, point.limits, defaults);
+      return {
+        name: load ? `re-verify at ${load.name} (${load.watts} W, PF ${load.pf})` : 're-verify creep (no load)',
+        ...policy,
+        measurements: specs,
+        run: async (ctx) => ({ ...(await measurePoint(ctx, hw, await connected(ctx), load, { settleMs: 2000, specs })) }),
+      };
+    }),
+  ];
+}
