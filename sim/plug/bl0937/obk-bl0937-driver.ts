@@ -1,5 +1,6 @@
 import type { ObkCommandResult, ObkEnergyDriver, ObkEnergyDriverOptions, ObkEnergyReadings } from '../obk/contracts.ts';
-import { obkArgs, obkAtof } from './obk-arg-float.ts';
+import { npfFixed } from '../obk/nanoprintf.ts';
+import { evaluateNumber, tokenize } from '../obk/tokenizer.ts';
 
 const f32 = Math.fround;
 
@@ -32,6 +33,11 @@ export interface ObkBl0937Raw {
 export interface ObkBl0937Driver extends ObkEnergyDriver {
   /** The un-normalised counts VoltageSet/CurrentSet/PowerSet would divide by, and the last window's ticks. */
   raw(): ObkBl0937Raw;
+}
+
+/** Tokenizer_GetArgFloat(0) with expansion: the expression evaluator (`2*115`), else atof (text reads 0). */
+function argFloat(words: string[]): number {
+  return evaluateNumber(words[0] ?? '');
 }
 
 /** Stored float bits are 0 (not -0): "use the default". */
@@ -148,7 +154,7 @@ export function createObkBl0937Driver(options: ObkEnergyDriverOptions & ObkBl093
       let p = scale(resP, calOr(config.cal.power, OBK_BL0937_DEFAULT_CAL.power), ticks);
       const pmax = powerMaxW();
       if (p > pmax) {
-        options.log('Info', 'EnergyMeter', `Power reading: ${p.toFixed(6)} exceeded MAX limit: ${pmax.toFixed(6)}, Last: ${lastP.toFixed(6)}`);
+        options.log('Info', 'EnergyMeter', `Power reading: ${npfFixed(p)} exceeded MAX limit: ${npfFixed(pmax)}, Last: ${npfFixed(lastP)}`);
         p = lastP;
       } else lastP = p;
       processUpdate(v, i, p);
@@ -163,9 +169,9 @@ export function createObkBl0937Driver(options: ObkEnergyDriverOptions & ObkBl093
     },
 
     calibrate(kind, args): ObkCommandResult {
-      const words = obkArgs(args);
+      const words = tokenize(args);
       if (words.length < 1) return 'not-enough-arguments';
-      const x = f32(obkAtof(words[0]!));
+      const x = f32(argFloat(words));
       if (x === 0) return 'bad-argument';
       const raw = kind === 'voltage' ? resV : kind === 'current' ? resC : resP;
       if (Math.abs(raw) < 0.001) {
@@ -183,9 +189,9 @@ export function createObkBl0937Driver(options: ObkEnergyDriverOptions & ObkBl093
     },
 
     powerMax(args): ObkCommandResult {
-      const words = obkArgs(args);
+      const words = tokenize(args);
       if (words.length < 1) return 'not-enough-arguments';
-      const w = f32(obkAtof(words[0]!));
+      const w = f32(argFloat(words));
       if (w > 200 && w < 7200) {
         config.cal.powerMax = w;
         options.configChanged();
@@ -194,8 +200,8 @@ export function createObkBl0937Driver(options: ObkEnergyDriverOptions & ObkBl093
     },
 
     energyCntReset(args): ObkCommandResult {
-      const words = obkArgs(args);
-      total = words.length ? obkAtof(words[0]!) : 0;
+      const words = tokenize(args);
+      total = words.length ? argFloat(words) : 0;
       today = 0;
       r.energyTotalWh = total;
       r.energyTodayWh = today;
