@@ -161,6 +161,12 @@ export const IoBoardSchema = z
     baudRate: z.number().int().positive().default(57600),
     /** Pin layout of the StandardFirmata board (the virtual jig builds this one). */
     layout: z.enum(['uno', 'mega2560']).default('uno'),
+    /**
+     * Output the station toggles (rig/jig/heartbeat.ts) while any mains relay of this board may be
+     * on; it feeds the charge-pump watchdog relay in series with the mains contactor coils
+     * (fixtures/jigs/README.md). Without it mains stays on if the host dies; `jig check` warns.
+     */
+    heartbeat: PinSchema.optional(),
   })
   .strict();
 
@@ -230,6 +236,11 @@ function crossCheck(raw: unknown): CrossIssue[] {
   const used = new Map<string, Map<number, { slot: number; fn: string }>>();
   // USB outputs are jig-wide: "dcttech serial ABCDE ch 1" / "hub 1-1 port 3" -> first user
   const usbUsed = new Map<string, string>();
+  for (const [name, b] of Object.entries(boards)) {
+    const hb = rec(b)?.heartbeat;
+    const n = typeof hb === 'number' ? hb : rec(hb)?.pin;
+    if (typeof n === 'number') used.set(name, new Map([[n, { slot: -1, fn: 'heartbeat' }]]));
+  }
   const claimUsb = (path: Array<string | number>, key: string, what: string, who: string): void => {
     const prev = usbUsed.get(key);
     if (prev) out.push({ path, message: `${what} already used by ${prev}` });
@@ -253,7 +264,7 @@ function crossCheck(raw: unknown): CrossIssue[] {
       const prev = onBoard.get(n);
       const shared = prev && prev.slot !== i && prev.fn === fn && SHAREABLE_INPUTS.has(fn);
       if (prev && !shared) {
-        const who = prev.slot === i ? prev.fn : `slot ${String(rec(slots[prev.slot])?.id)} ${prev.fn}`;
+        const who = prev.slot === i || prev.slot < 0 ? prev.fn : `slot ${String(rec(slots[prev.slot])?.id)} ${prev.fn}`;
         out.push({ path, message: `pin ${n} on ${s.io} already used by ${who}` });
       }
       if (!prev) onBoard.set(n, { slot: i, fn });

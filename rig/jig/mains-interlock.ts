@@ -2,6 +2,7 @@ import { EventEmitter } from 'node:events';
 import type { Clock } from '../core/clock.ts';
 import { InterlockError } from '../core/errors.ts';
 import type { Logger } from '../core/log.ts';
+import type { MainsHeartbeat } from './heartbeat.ts';
 
 /**
  * The single owner of everything that can make the plug dangerous: the mains relay, the load bank, and
@@ -73,6 +74,12 @@ export interface MainsInterlockOptions {
   loads: readonly string[];
   slot: number | string;
   log?: Logger;
+  /**
+   * The board's heartbeat feeding the watchdog relay in series with the mains contactor (jig file
+   * `heartbeat`): held from before mains is switched on until it is confirmed off, let go at once
+   * on a trip. Absent: the jig has no watchdog and mains stays on if this process dies.
+   */
+  heartbeat?: MainsHeartbeat;
 }
 
 interface OutputTrack {
@@ -106,6 +113,7 @@ export class MainsInterlock extends EventEmitter<{ fault: [InterlockFault]; rese
   #queue: Promise<unknown> = Promise.resolve();
   #input: InterlockInputState;
   readonly #unsubscribe: () => void;
+  readonly #heartbeat: MainsHeartbeat | undefined;
 
   constructor(options: MainsInterlockOptions) {
     super();
@@ -115,6 +123,7 @@ export class MainsInterlock extends EventEmitter<{ fault: [InterlockFault]; rese
     this.#inputs = options.inputs;
     this.#clock = options.clock;
     this.#log = options.log;
+    this.#heartbeat = options.heartbeat;
     this.#loads = options.loads.map((n) => `load:${n}` as const);
     for (const o of ['mains', 'uart', 'power3v3', ...this.#loads] as InterlockOutput[]) {
       // Until init() we do not know what the board drives: assume the worst.
@@ -166,6 +175,19 @@ export class MainsInterlock extends EventEmitter<{ fault: [InterlockFault]; rese
       await this.#breakAll('mainsOn', UART_SIDE);
       await this.#settle('mainsOn', epoch, UART_SIDE);
       this.#requireMakeAllowed('mainsOn', epoch, { lid: true });
+      if (this.#heartbeat) {
+        await this.#heartbeat.acquire(this);
+        if (!this.#heartbeat.running()) {
+          this.#releaseHeartbeatIfOff();
+          throw this.#refuse('mainsOn', 'the heartbeat to the mains watchdog relay is not running');
+        }
+        try {
+          this.#requireMakeAllowed('mainsOn', epoch, { lid: true });
+        } catch (e) {
+          this.#releaseHeartbeatIfOff();
+          throw e;
+        }
+      }
       await this.#write('mainsOn', 'mains', true);
       this.#requireMakeAllowed('mainsOn', epoch, { lid: true });
     });
@@ -261,6 +283,7 @@ export class MainsInterlock extends EventEmitter<{ fault: [InterlockFault]; rese
   /** Stop listening to the inputs (the outputs are left as they are: call safeState() first). */
   dispose(): void {
     this.#unsubscribe();
+    this.#heartbeat?.release(this);
   }
 
   // ---- internals ------------------------------------------------------------------------------------
@@ -323,6 +346,7 @@ export class MainsInterlock extends EventEmitter<{ fault: [InterlockFault]; rese
         // Writes are FIFO, so the last acknowledgement is the current level.
         if (t.confirmed !== 'unknown' || t.inflight === 0) t.confirmed = on;
         if (!on) t.offAckAt = this.#clock.now();
+        if (o === 'mains' && !on) this.#releaseHeartbeatIfOff();
         this.#changed();
       },
       (e: unknown) => {
@@ -420,6 +444,8 @@ export class MainsInterlock extends EventEmitter<{ fault: [InterlockFault]; rese
       this.emit('fault', this.#fault);
     }
     for (const p of this.#issueAllOff(`trip:${reason}`, which)) p.catch(() => undefined);
+    // Stopping the heartbeat drops the watchdog relay even if the mains write never arrives.
+    this.#heartbeat?.release(this);
     this.#changed();
   }
 
@@ -432,6 +458,12 @@ export class MainsInterlock extends EventEmitter<{ fault: [InterlockFault]; rese
     if (!s.estopClear && (prev.estopClear || this.#mainsSideLive())) this.#trip('estop');
     if (!s.lidClosed && prev.lidClosed && this.#mainsSideLive()) this.#trip('lid-open');
     this.#changed();
+  }
+
+  /** Let go of the heartbeat once mains is confirmed off (nothing of it in flight). */
+  #releaseHeartbeatIfOff(): void {
+    const m = this.#t('mains');
+    if (!m.commanded && m.confirmed === false && m.inflight === 0) this.#heartbeat?.release(this);
   }
 
   /** Mains or a load is, may be, or is about to be on. */

@@ -8,7 +8,8 @@ import { CompositeInterlockOutputs } from './composite-outputs.ts';
 import { J5InterlockPorts, type InterlockPins } from './interlock-j5.ts';
 import { openSlotUsbOutputs, type SlotUsbOutputs } from './interlock-usb.ts';
 import type { JigBoard } from './jig-board.ts';
-import { isHubPort, slotUsesUsb, type JigSpec, type SlotSpec } from './jig-config.ts';
+import { isHubPort, slotUsesUsb, type JigSpec, type PinSpec, type SlotSpec } from './jig-config.ts';
+import { heartbeatOf, type MainsHeartbeat } from './heartbeat.ts';
 import { MainsInterlock } from './mains-interlock.ts';
 
 export interface SlotIoOptions {
@@ -35,14 +36,19 @@ export class SlotIo {
   readonly #clock: Clock;
   readonly #log: Logger | undefined;
   #components: JigComponents;
+  /** The current board's heartbeat (jig file ioBoards.<io>.heartbeat); follows rebind(). */
+  #heartbeat: MainsHeartbeat | undefined;
+  readonly #heartbeatPin: PinSpec | undefined;
 
-  private constructor(jb: JigBoard, slot: SlotSpec, settleMs: number, options: SlotIoOptions, usb: SlotUsbOutputs | undefined) {
+  private constructor(jb: JigBoard, slot: SlotSpec, settleMs: number, options: SlotIoOptions, usb: SlotUsbOutputs | undefined, heartbeatPin: PinSpec | undefined) {
     this.slot = slot;
     this.#clock = options.clock;
     this.#log = options.log;
     this.#usb = usb;
     this.#ports = new J5InterlockPorts(boardPins(slot), options.clock, options.ackTimeoutMs);
     this.#ports.bind(jb);
+    this.#heartbeatPin = heartbeatPin;
+    this.#heartbeat = heartbeatPin !== undefined ? heartbeatOf(jb, heartbeatPin, options.clock) : undefined;
     const p = slot.pins;
     this.interlock = new MainsInterlock({
       outputs: usb ? new CompositeInterlockOutputs(usb.routes, this.#ports) : this.#ports,
@@ -51,6 +57,15 @@ export class SlotIo {
       settleMs,
       loads: p.loads.map((l) => l.name),
       slot: slot.id,
+      ...(heartbeatPin !== undefined
+        ? {
+            heartbeat: {
+              acquire: (holder: object) => this.#heartbeat?.acquire(holder) ?? Promise.resolve(),
+              release: (holder: object) => this.#heartbeat?.release(holder),
+              running: () => this.#heartbeat?.running() ?? false,
+            },
+          }
+        : {}),
       ...(options.log ? { log: options.log.child({ slot: slot.id }) } : {}),
     });
     this.#components = this.#makeComponents(jb);
@@ -65,7 +80,7 @@ export class SlotIo {
     const slot = jig.slots.find((s) => s.id === slotId);
     if (!slot) throw new ConfigError(`jig ${jig.name} has no slot ${slotId}`, { step: 'slot-io', slot: slotId });
     const usb = slotUsesUsb(slot) ? await openSlotUsbOutputs(options.usb ?? (await nodeUsbSource()), slot, { clock: options.clock }) : undefined;
-    const io = new SlotIo(jb, slot, jig.interlock.settleMs, options, usb);
+    const io = new SlotIo(jb, slot, jig.interlock.settleMs, options, usb, jig.ioBoards[slot.io]?.heartbeat);
     await io.interlock.init();
     return io;
   }
@@ -93,6 +108,8 @@ export class SlotIo {
   rebind(jb: JigBoard): void {
     this.#components.dispose();
     this.#ports.bind(jb);
+    this.#heartbeat?.release(this.interlock);
+    if (this.#heartbeatPin !== undefined) this.#heartbeat = heartbeatOf(jb, this.#heartbeatPin, this.#clock);
     this.#components = this.#makeComponents(jb);
   }
 

@@ -15,6 +15,7 @@ import type { ModemLines, VirtualUartDevice } from '../serial/uart-device.ts';
 import type { AttachOptions } from '../serial/virtual-binding.ts';
 import { PhysicalHistory, type PhysicalChange, type SlotPhysicalState } from './physical-state.ts';
 import { SlotUartLink } from './slot-uart-link.ts';
+import { WatchdogRelay } from './watchdog-relay.ts';
 import { VirtualUsbBus } from './virtual-usb-bus.ts';
 import { boardOutputs, readSlotWiring, type PinWire, type SlotWiring } from './wiring.ts';
 import { mulberry32 } from '../../rig/core/prng.ts';
@@ -106,8 +107,10 @@ export class VirtualSlot {
   #out: Record<SlotOutput, boolean> = { cen: false, power3v3: false, uartIsolation: false, mains: false, button: false };
   #lidClosed = true;
   #estopPressed = false;
+  /** The board's charge-pump watchdog relay in series with this slot's contactor coil (none: wired straight). */
+  readonly #watchdog: WatchdogRelay | undefined;
 
-  constructor(spec: SlotSpec, board: VirtualFirmataBoard, branch: MainsBranch, options: VirtualJigOptions, seed: number, network: PlugNetwork) {
+  constructor(spec: SlotSpec, board: VirtualFirmataBoard, branch: MainsBranch, options: VirtualJigOptions, seed: number, network: PlugNetwork, watchdog?: WatchdogRelay) {
     this.id = spec.id;
     this.spec = spec;
     this.wiring = readSlotWiring(spec);
@@ -115,6 +118,8 @@ export class VirtualSlot {
     this.branch = branch;
     this.#clock = options.clock;
     this.#rtsWired = spec.reset.method === 'modem-lines';
+    this.#watchdog = watchdog;
+    watchdog?.onChange(() => this.#apply());
     const mac = Uint8Array.from([0xc8, 0x47, 0x8c, (seed >>> 8) & 0xff, seed & 0xff, spec.id & 0xff]);
     const defects = parsePlugDefects([...(spec.sim?.defects ?? []), ...(options.defects?.(spec.id) ?? [])], `slot ${spec.id}`);
     const unitSeed = seed * 1000 + spec.id;
@@ -258,7 +263,8 @@ export class VirtualSlot {
     this.uart.setConnected(this.#out.uartIsolation);
     this.plug.setCen(!this.#cenLow());
     this.plug.setSupply3v3(this.uart.connected() && this.#out.power3v3);
-    this.branch.setMainsRelay(this.#out.mains);
+    // The contactor coil is fed through the watchdog relay: mains at the plug = mains pin AND watchdog.
+    this.branch.setMainsRelay(this.#out.mains && (this.#watchdog?.closed() ?? true));
     this.plug.pressButton(this.#out.button);
     this.#record();
   }
@@ -288,6 +294,8 @@ export class VirtualJig {
   readonly network: PlugNetwork;
   /** The jig's dcttech relay boards and USB hubs, on a fake USB bus (empty for pin-only jigs). */
   readonly usb: VirtualUsbBus;
+  /** Charge-pump watchdog relays of the boards whose jig-file entry names a heartbeat pin. */
+  readonly watchdogs = new Map<string, WatchdogRelay>();
 
   private constructor(spec: JigSpec, options: VirtualJigOptions) {
     this.spec = spec;
@@ -302,10 +310,21 @@ export class VirtualJig {
       this.boards.set(name, new VirtualFirmataBoard({ layout, bootMs: options.firmataBootMs ?? 0 }));
     }
     const claimed = new Map<string, string>();
+    for (const [name, board] of this.boards) {
+      const hb = heartbeatWire(spec, name);
+      if (!hb) continue;
+      const watchdog = new WatchdogRelay(options.clock);
+      this.watchdogs.set(name, watchdog);
+      claimed.set(`${name}:${hb.pin}`, 'the heartbeat');
+      // Both edges pump charge, so the wire's polarity does not matter.
+      board.onOutput((p, level) => {
+        if (p === hb.pin) watchdog.pinLevel(level);
+      });
+    }
     for (const s of spec.slots) {
       const board = this.boards.get(s.io);
       if (!board) throw new ConfigError(`slot ${s.id}: unknown I/O board "${s.io}"`, { slot: s.id, step: 'virtual-jig' });
-      const slot = new VirtualSlot(s, board, this.mains.branch(`slot${s.id}`), options, seed, this.network);
+      const slot = new VirtualSlot(s, board, this.mains.branch(`slot${s.id}`), options, seed, this.network, this.watchdogs.get(s.io));
       this.slots.set(s.id, slot);
       for (const [pin, { wire, apply }] of slot.outputPins()) {
         const key = `${s.io}:${pin}`;
@@ -397,6 +416,7 @@ export class VirtualJig {
   async dispose(): Promise<void> {
     const stopped = [...this.slots.values()].map((slot) => slot.dispose());
     for (const board of this.boards.values()) board.powerOff();
+    for (const watchdog of this.watchdogs.values()) watchdog.dispose();
     await Promise.all(stopped);
   }
 
@@ -410,6 +430,8 @@ export class VirtualJig {
       for (const wire of [...boardOutputs(w), w.relaySense, w.lid, w.estop]) digital.push(wire.pin);
       analog.push(w.ledAnalog);
     }
+    const hb = heartbeatWire(spec, name);
+    if (hb) digital.push(hb.pin);
     const bad = digital.find((d) => d < 2);
     if (bad !== undefined) throw new ConfigError(`I/O board ${name}: pin ${bad} is the board's serial link`, { step: 'virtual-jig', unit: name });
     const fits = (l: typeof UNO_LAYOUT): boolean =>
@@ -422,4 +444,12 @@ export class VirtualJig {
       unit: name,
     });
   }
+}
+
+/** The board's heartbeat pin as the jig file writes it (read as plain data, like wiring.ts). */
+function heartbeatWire(spec: JigSpec, board: string): { pin: number } | undefined {
+  const raw = (spec.ioBoards[board] as unknown as Record<string, unknown> | undefined)?.heartbeat;
+  if (typeof raw === 'number') return { pin: raw };
+  if (raw && typeof raw === 'object' && typeof (raw as Record<string, unknown>).pin === 'number') return { pin: (raw as Record<string, unknown>).pin as number };
+  return undefined;
 }
