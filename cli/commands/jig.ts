@@ -26,7 +26,12 @@ interface CheckRow {
   check: string;
   ok: boolean;
   detail: string;
+  /** Passed, but the jig is less safe than it should be. */
+  warn?: boolean;
 }
+
+/** Above this a meter sees mains (the virtual and real supplies are 100-240 V; an off plug reads ~0 V). */
+const ENERGISED_VOLTS = 50;
 
 export const jigCommand: CommandModule<object, JigArgs> = {
   command: 'jig <action> <file>',
@@ -47,6 +52,12 @@ export const jigCommand: CommandModule<object, JigArgs> = {
     let station: OpenStation | undefined;
     let uninstall = (): void => undefined;
     try {
+      // Before anything drives the outputs off: a jig that is live now was left energised (a station
+      // killed with mains on and no watchdog, a welded contactor).
+      await checkNotEnergised(jig, rows, { clock, log, endpoints });
+      for (const [name, b] of Object.entries(jig.ioBoards)) {
+        if (b.heartbeat === undefined) rows.push({ slot: 0, check: `mains watchdog ${name}`, ok: true, warn: true, detail: 'no heartbeat pin: mains stays on if the station process dies (fixtures/jigs/README.md, "Heartbeat watchdog")' });
+      }
       station = await openStation(jig, { clock, log, endpoints });
       const st = station;
       uninstall = installProcessGuard(() => [...st.slots.values()].map((s) => s.io.interlock), { clock, log });
@@ -69,7 +80,7 @@ export const jigCommand: CommandModule<object, JigArgs> = {
       for (const r of rows) {
         if (r.slot !== last) process.stdout.write(r.slot === 0 ? '\nstation\n' : `\nslot ${r.slot}\n`);
         last = r.slot;
-        process.stdout.write(`  ${r.ok ? 'ok  ' : 'FAIL'}  ${r.check.padEnd(30)} ${r.detail}\n`);
+        process.stdout.write(`  ${r.ok ? (r.warn ? 'warn' : 'ok  ') : 'FAIL'}  ${r.check.padEnd(30)} ${r.detail}\n`);
       }
       process.stdout.write(`\n${rows.length - failed} ok, ${failed} failed\n`);
     }
@@ -141,6 +152,34 @@ async function checkSlot(jig: JigSpec, id: number, station: OpenStation, rows: C
   await attempt(`meter ${spec.meter.ref}`, async () => {
     const id = await s.meter.identity();
     const r = await s.meter.read();
+    if (r.volts > ENERGISED_VOLTS) throw new Error(`jig energised: ${r.volts.toFixed(1)} V at meter ${spec.meter.ref} with the mains relay off (welded contactor? mains wired past the relay?)`);
     return `${id.model}${id.serial ? ` s/n ${id.serial}` : ''}: ${r.volts.toFixed(1)} V ${r.amps.toFixed(3)} A ${r.watts.toFixed(1)} W (mains off)`;
   });
+}
+
+/** Read every slot's meter before the station opens; mains present there is a failed check. */
+async function checkNotEnergised(jig: JigSpec, rows: CheckRow[], o: { clock: RealClock; log: Logger; endpoints: EndpointRegistry }): Promise<void> {
+  const { openMeter } = await import('../../rig/meter/open-meter.ts');
+  for (const slot of jig.slots) {
+    const check = 'not energised at start';
+    try {
+      const meter = await openMeter(jig.meters[slot.meter.ref]!, { clock: o.clock, channel: slot.meter.channel, log: o.log, endpoints: o.endpoints });
+      try {
+        const r = await meter.read();
+        const live = r.volts > ENERGISED_VOLTS;
+        rows.push({
+          slot: slot.id,
+          check,
+          ok: !live,
+          detail: live
+            ? `jig found energised: ${r.volts.toFixed(1)} V at meter ${slot.meter.ref} before jig check switched anything (mains relay left on by a station that died? welded contactor?); the outputs are driven off next`
+            : `${r.volts.toFixed(1)} V at meter ${slot.meter.ref}`,
+        });
+      } finally {
+        await meter.close();
+      }
+    } catch (e) {
+      rows.push({ slot: slot.id, check, ok: false, detail: `could not read meter ${slot.meter.ref}: ${e instanceof Error ? e.message : String(e)}` });
+    }
+  }
 }
