@@ -166,7 +166,13 @@ t.test('startup errors are typed with one clear message', async (t) => {
 t.test('plugrig sim --jig virtual-1slot --pty: other processes drive the whole jig through the ptys', async (t) => {
   const linkDir = join(dir, 'links');
   const jigFile = join(linkDir, 'jig.json');
-  const child = execa('node', [BIN, 'sim', '--jig', ONE_SLOT_FILE, '--pty', '--link-dir', linkDir], {
+  // Without the heartbeat pin: this test drives mains with raw Firmata writes and reads it from other
+  // processes after closing the board (test/jig-heartbeat-kill.test.ts covers the watchdog).
+  const raw = JSON.parse(readFileSync(ONE_SLOT_FILE, 'utf8')) as { ioBoards: Record<string, Record<string, unknown>> };
+  delete raw.ioBoards.io0!.heartbeat;
+  const noWatchdogFile = join(dir, 'virtual-1slot-no-heartbeat.json');
+  writeFileSync(noWatchdogFile, JSON.stringify(raw));
+  const child = execa('node', [BIN, 'sim', '--jig', noWatchdogFile, '--pty', '--link-dir', linkDir], {
     reject: false,
     env: { PLUGRIG_LOG: 'warn' },
     timeout: 300_000,
