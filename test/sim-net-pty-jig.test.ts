@@ -1,6 +1,6 @@
 import t from 'tap';
 import { execa } from 'execa';
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SlotSchema, pinNumber } from '../rig/jig/jig-config.ts';
@@ -12,7 +12,13 @@ const JIG = new URL('../fixtures/jigs/virtual-1slot.json', import.meta.url).path
 
 t.test('sim --jig --pty: the station network writes its leases beside the ptys; each plug serves HTTP at its lease', async (t) => {
   const linkDir = mkdtempSync(join(tmpdir(), 'plugrig-pty-net-'));
-  const pj = await startVirtualJigOnPtys({ jigPath: JIG, linkDir, seed: 4 });
+  // Without the heartbeat pin: mains is applied straight at the relay output below, with no station
+  // toggling the watchdog (test/jig-heartbeat*.test.ts cover that).
+  const raw = JSON.parse(readFileSync(JIG, 'utf8')) as { ioBoards: Record<string, Record<string, unknown>> };
+  delete raw.ioBoards.io0!.heartbeat;
+  const jigPath = join(mkdtempSync(join(tmpdir(), 'plugrig-pty-net-jig-')), 'virtual-1slot.json');
+  writeFileSync(jigPath, JSON.stringify(raw));
+  const pj = await startVirtualJigOnPtys({ jigPath, linkDir, seed: 4 });
   let closed = false;
   t.teardown(() => (closed ? undefined : pj.close()));
   const leases = join(linkDir, LEASES_FILE);
