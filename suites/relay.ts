@@ -55,9 +55,11 @@ export function relaySuite(entry: RelaySuiteEntry, hw: SlotHardware, defaults: P
       declare('meterTimeMs', 'load current change time (command to reference meter)', 'ms', TIMING_BUDGET),
     ],
     run: async (ctx) => {
-      const api = await plug(ctx);
+      await il.power3v3(false);
+      await il.disconnectUart();
       await il.mainsOn();
       await il.setLoad(load.name, true);
+      const api = await plug(ctx);
       const before = c().relayOn() === true;
       const want = cmd === 'ON' ? true : cmd === 'OFF' ? false : !before;
       const word = want ? 'ON' : 'OFF';
@@ -89,7 +91,9 @@ export function relaySuite(entry: RelaySuiteEntry, hw: SlotHardware, defaults: P
         const r = await hw.meter.read();
         const vn = hw.mainsVolts;
         // A resistive (or fixed-PF) load's rating is at nominal voltage: I = P·(V/Vn)² / (V·PF).
-        const nominal = state === 'ON' && r.volts > 0 ? (load.watts * (r.volts / vn) ** 2) / (r.volts * load.pf) : 0;
+        // No voltage reading (mains absent) falls back to the rating at nominal voltage: never a nominal of 0 A.
+        const v = r.volts > 0 ? r.volts : vn;
+        const nominal = state === 'ON' ? (load.watts * (v / vn) ** 2) / (v * load.pf) : 0;
         ctx.measure(id, r.amps, { nominal, contributions: ref(r.amps), diag: { volts: r.volts, watts: r.watts } });
         return { volts: r.volts, amps: r.amps, watts: r.watts };
       },
@@ -107,6 +111,7 @@ export function relaySuite(entry: RelaySuiteEntry, hw: SlotHardware, defaults: P
       ...policy,
       timeoutMs: Math.max(policy.timeoutMs, entry.rebootWithinMs + 10_000),
       run: async (ctx) => {
+        await il.mainsOn();
         const api = await plug(ctx);
         try {
           await il.setLoad(load.name, true);
