@@ -134,7 +134,7 @@ export async function runStation(o: RunStationOptions): Promise<StationSlotResul
   return results;
 }
 
-const HTTP_SUITES: ReadonlySet<string> = new Set(['provision', 'identity', 'relay', 'button', 'led']);
+const HTTP_SUITES: ReadonlySet<string> = new Set(['provision', 'identity', 'relay', 'button', 'led', 'metering', 'calibrate']);
 
 /** Model time stands still while the listeners write (see Clock.hold). */
 function holdingClock(sink: ResultSink, clock: Clock): ResultSink {

@@ -19,11 +19,24 @@ function same(a: ObkEnergy, b: ObkEnergy): boolean {
 }
 
 /**
+ * The length of the window `cur` in 2 ms ticks, from the energy it added: OpenBeken integrates
+ * ΔWh = ticks·P/1 800 000 each window (openbeken-http.md §5.1). A late timer stretches a window
+ * and the shown value is normalised by it while the raw count is not, so X needs it. 500 when the
+ * counter cannot tell (no power, a large total, or a previous snapshot that is not the window before).
+ */
+export function windowTicks(before: ObkEnergy, cur: ObkEnergy): number {
+  // The counter prints as float32: above ~50 Wh its step (>4e-6 Wh) blurs the tick count.
+  if (!(cur.power > 0) || Math.abs(cur.consumptionTotalWh) > 50) return 500;
+  const t = ((cur.consumptionTotalWh - before.consumptionTotalWh) * 1_800_000) / cur.power;
+  return t > 250 && t < 1500 ? Math.round(t) : 500;
+}
+
+/**
  * Wait for the plug's next window boundary, send the three commands at once with X corrected for
  * the window just published, and confirm no boundary passed meanwhile (else the plug divided by a
  * different window: the attempt is discarded and repeated, up to `tries`).
  */
-export async function applyCalibration(ctx: Pick<StepContext, 'clock' | 'signal'>, client: Pick<ObkHttpClient, 'energy' | 'cmnd'>, ratios: Record<CalQuantity, number>, tries = 3): Promise<{ sent: Record<CalQuantity, string>; window: ObkEnergy; tries: number }> {
+export async function applyCalibration(ctx: Pick<StepContext, 'clock' | 'signal'>, client: Pick<ObkHttpClient, 'energy' | 'cmnd'>, ratios: Record<CalQuantity, number>, tries = 3): Promise<{ sent: Record<CalQuantity, string>; window: ObkEnergy; ticks: number; tries: number }> {
   const read = async (): Promise<ObkEnergy> => {
     const e = await client.energy();
     if (!e) throw new DutError('STATUS 8 has no ENERGY block during calibration', { step: 'calibrate' });
@@ -37,15 +50,16 @@ export async function applyCalibration(ctx: Pick<StepContext, 'clock' | 'signal'
       await ctx.clock.sleep(POLL_MS, ctx.signal);
       cur = await read();
     }
+    const ticks = windowTicks(before, cur);
     const sent = {} as Record<CalQuantity, string>;
     for (const q of QUANTITIES) {
-      sent[q] = commandText(q, commandValue(ratios[q], cur[q]));
+      sent[q] = commandText(q, commandValue(ratios[q], cur[q], ticks));
       const reply = await client.cmnd(sent[q]);
       if (reply.code !== 200) throw new DutError(`${sent[q]} refused: ${reply.code} ${reply.msg}`, { step: 'calibrate' });
     }
     // The factors apply from the next window on; the one published now must still be `cur`.
     const after = await read();
-    if (same(after, cur)) return { sent, window: cur, tries: attempt };
+    if (same(after, cur)) return { sent, window: cur, ticks, tries: attempt };
   }
   throw new DutError(`calibration: a window boundary passed while the commands were sent, ${tries} times`, { step: 'calibrate' });
 }
@@ -92,7 +106,7 @@ export function calibrateSuite(entry: CalibrateSuiteEntry, hw: SlotHardware, def
               readings,
             },
           });
-          return { ratios, commands: applied.sent, tries: applied.tries, windows: run.windows.length, consecutive: run.consecutive };
+          return { ratios, commands: applied.sent, ticks: applied.ticks, tries: applied.tries, windows: run.windows.length, consecutive: run.consecutive };
         } finally {
           await il.setLoad(calLoad.name, false);
         }

@@ -165,7 +165,7 @@ export const runCommand: CommandModule<object, RunArgs> = {
 };
 
 /** Suites that reach the plug over HTTP (and read the plan's device template back). */
-const HTTP_SUITES: ReadonlySet<string> = new Set(['identity', 'relay', 'button', 'led']);
+const HTTP_SUITES: ReadonlySet<string> = new Set(['identity', 'relay', 'button', 'led', 'metering', 'calibrate']);
 
 /** One line per measurement: value ± U (k), the limits it was judged against, the decision. */
 function formatMeasurement(m: MeasurementResult): string {
