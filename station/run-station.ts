@@ -93,6 +93,7 @@ export async function runStation(o: RunStationOptions): Promise<StationSlotResul
         openUart: () => openLink(s.uartPath, { baudRate: 115200, clock: o.clock, log, endpoints: o.endpoints }),
         ...(o.image ? { image: o.image } : {}),
         baudRate: o.baudRate,
+        outDir: o.outDir,
         mainsVolts: o.jig.mains.volts,
         log,
         romSession: { afterWrite: [] },

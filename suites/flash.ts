@@ -4,6 +4,7 @@ import { declareMeasurement, stepPolicy, type PlanDefaults } from './plan/declar
 import type { SuiteEntry } from './plan/schema.ts';
 import type { Step } from './runner/step.ts';
 import type { SlotHardware } from './slot-hardware.ts';
+import { backupFileName, backupRange, saveStockBackup, type StockBackup } from './flash-backup.ts';
 
 export type FlashSuiteEntry = Extract<SuiteEntry, { suite: 'flash' }>;
 
@@ -18,6 +19,10 @@ export function flashSuite(entry: FlashSuiteEntry, hw: SlotHardware, defaults: P
   const policy = stepPolicy(entry, defaults);
   // Timed by the station's clock; its resolution is far below any flash-time limit, so no budget.
   const flashTime = declareMeasurement({ id: 'flashTime', name: 'flash time', unit: 's' }, entry.limits.flashTime, defaults);
+  const outDir = hw.outDir;
+  if (entry.backup && !outDir) throw new ConfigError(`plan backs up the stock firmware (flash backup '${entry.backup}') but the run has no output directory`, { slot: hw.spec.id, step: 'plan' });
+  // Taken once per run: a retry after a failed write must not dump the half-written flash as 'stock'.
+  let backup: StockBackup | undefined;
   return [
     {
       name: 'connect UART and 3V3 (mains off)',
@@ -41,10 +46,28 @@ export function flashSuite(entry: FlashSuiteEntry, hw: SlotHardware, defaults: P
         const onAbort = (): void => void port.close().catch(() => undefined);
         ctx.signal.addEventListener('abort', onAbort, { once: true });
         const t0 = ctx.clock.now();
+        // The flash time is the flashing's own: the backup's read is left out.
+        let backupMs = 0;
         try {
           const info = await flasher.connect();
           ctx.check('chip is a BK7231N', info.chipName === 'BK7231N', { chipId: info.chipId });
           if (info.mac) ctx.unit({ mac: info.mac });
+          if (entry.backup && outDir && !backup) {
+            // Before unprotect and write: the ROM's CRC-checked read of what the unit came with.
+            const r = backupRange(entry.backup, info.flashSize);
+            const b0 = ctx.clock.now();
+            const data = await flasher.read(r.offset, r.length);
+            // Host-side file I/O is instantaneous to the model (see Clock.hold).
+            const release = ctx.clock.hold?.();
+            try {
+              backup = await saveStockBackup(outDir, backupFileName(hw.spec.id, info.mac), r.offset, data);
+            } finally {
+              release?.();
+            }
+            backupMs = ctx.clock.now() - b0;
+            ctx.unit({ stockBackup: { region: entry.backup, ...backup } });
+            ctx.log.info({ backup: backup.path, bytes: backup.bytes }, 'stock firmware backed up');
+          }
           await flasher.unprotect();
           const w = await flasher.write(image.bytes, image.offset, { diff: entry.diff });
           if (hw.romSession) hw.romSession.mac = info.mac ?? undefined;
@@ -52,9 +75,9 @@ export function flashSuite(entry: FlashSuiteEntry, hw: SlotHardware, defaults: P
           const more: Record<string, unknown> = {};
           for (const hook of hw.romSession?.afterWrite ?? []) Object.assign(more, await hook(flasher, ctx));
           await flasher.reboot();
-          ctx.measure('flashTime', (ctx.clock.now() - t0) / 1000);
+          ctx.measure('flashTime', (ctx.clock.now() - t0 - backupMs) / 1000);
           ctx.unit({ sectorsWritten: w.sectorsWritten });
-          return { mac: info.mac, flash: info.flashIdHex, written: w.sectorsWritten, unchanged: w.sectorsUnchanged, crc: '0x' + w.crc.toString(16), ...more };
+          return { mac: info.mac, flash: info.flashIdHex, written: w.sectorsWritten, unchanged: w.sectorsUnchanged, crc: '0x' + w.crc.toString(16), ...(backup ? { backup } : {}), ...more };
         } finally {
           ctx.signal.removeEventListener('abort', onAbort);
           // After an abort the port may be closing already; a second close is not a new failure.

@@ -18,6 +18,8 @@ export interface SlotHardware {
   /** The image a flash suite writes; absent when the run has none (a plan that does not flash). */
   image?: { bytes: Uint8Array; offset: number; name: string };
   baudRate: number;
+  /** The run's output directory (where a flash suite's stock backup goes). */
+  outDir?: string;
   /** Nominal mains voltage of the station (the nominal of the mains-voltage limits). */
   mainsVolts: number;
   log: Logger;

@@ -144,13 +144,15 @@ export const runCommand: CommandModule<object, RunArgs> = {
         passed,
         failed: results.length - passed,
         out: outDir,
-        slots: results.map((r) => ({ slot: r.slot, verdict: r.verdict, flagged: r.flagged, mac: r.unit.mac, flashSeconds: flashTime(r), tap: r.tap, record: r.record, steps: r.steps.map((x) => ({ name: x.name, status: x.status, attempt: x.attempt })) })),
+        slots: results.map((r) => ({ slot: r.slot, verdict: r.verdict, flagged: r.flagged, mac: r.unit.mac, flashSeconds: flashTime(r), tap: r.tap, record: r.record, ...(r.unit.stockBackup ? { stockBackup: r.unit.stockBackup } : {}), steps: r.steps.map((x) => ({ name: x.name, status: x.status, attempt: x.attempt })) })),
       });
     else {
       process.stdout.write(`jig ${jig.name}${virtual ? ' (virtual)' : ''}, plan ${plan.plan.name}${image ? `, image ${image.name}` : ''}\n\n`);
       for (const r of results) {
         const ft = flashTime(r);
         process.stdout.write(`slot ${r.slot}  ${r.verdict === 'pass' ? (r.flagged ? 'PASS (flagged)' : 'PASS') : 'FAIL'}  MAC ${String(r.unit.mac ?? '?')}  ${ft !== undefined ? `flash ${ft.toFixed(1)} s  ` : ''}record ${r.record}\n`);
+        const b = r.unit.stockBackup as { path: string; bytes: number; sha256: string } | undefined;
+        if (b) process.stdout.write(`        stock firmware backed up before flashing: ${b.path} (${b.bytes} bytes, sha256 ${b.sha256.slice(0, 16)}…)\n`);
         for (const st of r.steps) {
           const tag = st.status === 'pass' ? (st.flagged ? 'flag' : 'ok  ') : st.status === 'skip' ? 'skip' : 'FAIL';
           const retry = st.attempt > 1 ? ` (attempt ${st.attempt} of ${st.maxAttempts})` : '';

@@ -52,6 +52,8 @@ export const FlashSuiteSchema = z
     ...stepPolicy,
     /** Rewrite only sectors whose CRC differs. */
     diff: z.boolean().default(true),
+    /** Read the stock firmware into the run directory before anything is written: the app partition or the whole flash. */
+    backup: z.enum(['app', 'full']).optional(),
     limits: z.object({ flashTime: PlanLimitSchema }).strict(),
   })
   .strict();
