@@ -20,7 +20,7 @@ t.teardown(() => rmSync(tmp, { recursive: true, force: true }));
 function hardware(): SlotHardware {
   const spec = JIG.slots[0]!;
   // Only the fields slotProgram reads at build time are real; the steps are never run here.
-  return { spec, io: {} as SlotHardware['io'], meter: {} as SlotHardware['meter'], openUart: async () => { throw new Error('not here'); }, image: { bytes: new Uint8Array(), offset: 0x11000, name: 'img.bin' }, baudRate: 921600, mainsVolts: 230, log: {} as SlotHardware['log'], romSession: { afterWrite: [] }, provisioning: { template: loadDeviceTemplate('fixtures/devices/rmc021.json') } };
+  return { spec, io: {} as SlotHardware['io'], meter: {} as SlotHardware['meter'], openUart: async () => { throw new Error('not here'); }, image: { bytes: new Uint8Array(), offset: 0x11000, name: 'img.bin' }, baudRate: 921600, outDir: '/nonexistent/run', mainsVolts: 230, log: {} as SlotHardware['log'], romSession: { afterWrite: [] }, provisioning: { template: loadDeviceTemplate('fixtures/devices/rmc021.json') } };
 }
 
 t.test('the shipped plans validate; factory, verify, flash-only and calibrate can run', async (t) => {
