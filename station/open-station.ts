@@ -10,11 +10,15 @@ import { openMeter } from '../rig/meter/open-meter.ts';
 import type { ReferenceMeter } from '../rig/meter/reference-meter.ts';
 import type { UsbDeviceSource } from '../rig/usb/usb-source.ts';
 import { resolveUartRef } from '../rig/usb/usb-uart.ts';
+import { MeterMux } from './meter-mux.ts';
 
 /** An opened station: every I/O board ready, every slot's interlock initialised (all off), meters open. */
 export interface OpenStation {
   boards: Map<string, JigBoard>;
-  slots: Map<number, { io: SlotIo; meter: ReferenceMeter; uartPath: string }>;
+  /** meterRef: the jig's meter name; slots sharing one get the same instance (opened once). */
+  slots: Map<number, { io: SlotIo; meter: ReferenceMeter; meterRef: string; uartPath: string }>;
+  /** The mux of every meter several opened slots share (its select relays, all open). */
+  muxes: Map<string, MeterMux>;
   close(): Promise<void>;
 }
 
@@ -25,14 +29,16 @@ export interface OpenStation {
  */
 export async function openStation(jig: JigSpec, o: { clock: Clock; log: Logger; endpoints: EndpointRegistry; slots?: number[] }): Promise<OpenStation> {
   const boards = new Map<string, JigBoard>();
-  const slots = new Map<number, { io: SlotIo; meter: ReferenceMeter; uartPath: string }>();
-  const meters: ReferenceMeter[] = [];
+  const slots = new Map<number, { io: SlotIo; meter: ReferenceMeter; meterRef: string; uartPath: string }>();
+  const meters = new Map<string, ReferenceMeter>();
+  const muxes = new Map<string, MeterMux>();
   const close = async (): Promise<void> => {
     for (const s of slots.values()) {
       await s.io.interlock.safeState().catch(() => undefined);
       s.io.dispose();
     }
-    for (const m of meters) await m.close().catch(() => undefined);
+    for (const mux of muxes.values()) await mux.deselect().catch(() => undefined);
+    for (const m of meters.values()) await m.close().catch(() => undefined);
     for (const b of boards.values()) await b.close().catch(() => undefined);
   };
   try {
@@ -49,21 +55,41 @@ export async function openStation(jig: JigSpec, o: { clock: Clock; log: Logger; 
       }
     }
     const wanted = o.slots ?? jig.slots.map((s) => s.id);
-    for (const id of wanted) {
+    const specs = wanted.map((id) => {
       const spec = jig.slots.find((s) => s.id === id);
       if (!spec) throw new ConfigError(`jig ${jig.name} has no slot ${id}`, { step: 'open-station' });
+      return spec;
+    });
+    // A meter several slots share is switched between them by select relays: every user needs one.
+    for (const ref of new Set(specs.map((s) => s.meter.ref))) {
+      const users = specs.filter((s) => s.meter.ref === ref);
+      if (users.length < 2) continue;
+      const bare = users.filter((s) => s.meter.select === undefined);
+      if (bare.length) throw new ConfigError(`meter ${ref} is shared by slots ${users.map((u) => u.id).join(', ')}, but slot ${bare.map((b) => b.id).join(', ')} has no meter.select relay to route it`, { step: 'open-station', meter: ref });
+    }
+    for (const spec of specs) {
+      const id = spec.id;
       const usb = usbSourceOf(o.endpoints, spec);
       const io = await SlotIo.open(boards.get(spec.io)!, jig, id, { clock: o.clock, log: o.log, ...(usb ? { usb } : {}) });
-      const meter = await openMeter(jig.meters[spec.meter.ref]!, { clock: o.clock, channel: spec.meter.channel, log: o.log, endpoints: o.endpoints });
-      meters.push(meter);
+      const ref = spec.meter.ref;
+      let meter = meters.get(ref);
+      if (!meter) {
+        meter = await openMeter(jig.meters[ref]!, { clock: o.clock, channel: spec.meter.channel, log: o.log, endpoints: o.endpoints });
+        meters.set(ref, meter);
+      }
+      if (specs.filter((s) => s.meter.ref === ref).length > 1) {
+        let mux = muxes.get(ref);
+        if (!mux) muxes.set(ref, (mux = new MeterMux(ref, o.clock)));
+        mux.add(id, boards.get(spec.io)!, spec.meter.select!);
+      }
       const uartPath = spec.uart.port ?? (await resolveUartRef({ usbPath: spec.uart.usbPath, serialNumber: spec.uart.serialNumber }));
-      slots.set(id, { io, meter, uartPath });
+      slots.set(id, { io, meter, meterRef: ref, uartPath });
     }
   } catch (e) {
     await close();
     throw e;
   }
-  return { boards, slots, close };
+  return { boards, slots, muxes, close };
 }
 
 /** The one USB bus a slot's relay boards and hub live on (undefined when it switches nothing over USB). */

@@ -1,5 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
+import { InstrumentError } from '../rig/core/errors.ts';
+import type { ReferenceMeter } from '../rig/meter/reference-meter.ts';
+import type { ResultEvent } from '../suites/model/events.ts';
+import type { Step } from '../suites/runner/step.ts';
+import { InstrumentLease, InstrumentPool, type LeaseEvent } from './instrument-lease.ts';
+import { StationStateWriter, type StationState } from './station-state.ts';
+import { interruptPartialRecords } from './recover.ts';
 import type { Clock } from '../rig/core/clock.ts';
 import type { Logger } from '../rig/core/log.ts';
 import type { EndpointRegistry } from '../rig/endpoints/registry.ts';
@@ -45,6 +52,18 @@ export interface RunStationOptions {
   signal?: AbortSignal;
   /** More listeners besides the TAP reports and unit records. */
   sinks?: ResultSink[];
+  /**
+   * The station's abort sources: SIGINT/SIGTERM/SIGHUP of this process (default; `signals: false`
+   * for none). The first one trips every interlock (mains and loads off first, then UART/3V3) and
+   * aborts every slot, whose cleanup, safe state and records still run; later ones do not stop that.
+   */
+  signals?: StationSignals | false;
+  /** Operator-scanned serials by slot (validated by the caller against the plan's pattern). */
+  serials?: ReadonlyMap<number, string>;
+  /** How long a step may wait for a shared instrument before it fails (default 10 min). */
+  leaseTimeoutMs?: number;
+  /** The state file of the interrupted run this one resumes (its unfinished slots only). */
+  resume?: StationState;
   /** Device template and credentials for a plan that provisions (passwords also listed in secrets, for redaction). */
   provisioning?: { template?: DeviceTemplate; wifi?: { ssid: string; pass: string }; webPassword?: string; secrets: string[] };
   /** Resolves `sim:` plug addresses (the composition root's virtual jig); undefined = not reachable yet. */
@@ -58,38 +77,138 @@ export interface StationSlotResult extends SlotResult {
   record: string;
 }
 
+/** Where signals come from (process by default; a fake in tests). */
+export interface StationSignals {
+  on(signal: 'SIGINT' | 'SIGTERM' | 'SIGHUP', fn: () => void): void;
+  off(signal: 'SIGINT' | 'SIGTERM' | 'SIGHUP', fn: () => void): void;
+}
+
+const STATION_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+const DEFAULT_LEASE_TIMEOUT_MS = 600_000;
+
+/** What runStation returns: the slots, and whether (and why) the run was aborted. */
+export interface StationRun {
+  slots: StationSlotResult[];
+  runId: string;
+  abortReason?: string;
+  /** The signal that aborted the run, for the exit code. */
+  signal?: string;
+}
+
 /**
  * Run the plan on every slot in parallel. A slot that fails (a step error, an adapter unplugged
  * mid-run) ends in its safe state and does not stop the others. The listeners write `slot-N.tap`
  * (TAP 14) and `slot-N.json` (unit record, rewritten after every finished step) into outDir.
  */
 export async function runStation(o: RunStationOptions): Promise<StationSlotResult[]> {
+  return (await runStationDetailed(o)).slots;
+}
+
+/**
+ * runStation with the run's end: the slots, and the abort reason when a signal, the lid or the
+ * E-stop stopped it. Every slot's progress is kept in `station-state.json` (station-state.ts), so
+ * a killed station leaves behind where each slot stood.
+ */
+export async function runStationDetailed(o: RunStationOptions): Promise<StationRun> {
   await mkdir(o.outDir, { recursive: true });
+  const wanted = o.slots ?? o.jig.slots.map((s) => s.id);
+  // A resumed run keeps the interrupted tries' records under new names, never overwritten.
+  if (o.resume) await interruptPartialRecords(o.outDir, o.resume, wanted);
   const tap = new TapListener(o.outDir);
   const records = new UnitRecordWriter(o.outDir);
-  const sink = holdingClock(teeSink(records, tap, ...(o.sinks ?? [])), o.clock);
+  // After the records: a step the state file counts is in its record already.
+  const pendingStates: ResultEvent[] = [];
+  const state = new StationStateWriter(o.outDir, {
+    ...(o.resume ? { previous: o.resume } : {}),
+    onPhase: (slot, from, to, step) => pendingStates.push({ type: 'slot-state', slot, state: to, from, ...(step ? { step } : {}), t: o.clock.now(), at: new Date().toISOString() }),
+  });
+  const extras = teeSink(...(o.sinks ?? []));
+  const inner = teeSink(records, tap, state, extras);
+  const serials = o.serials ?? new Map<number, string>();
+  const sink = holdingClock(
+    {
+      async emit(e) {
+        await inner.emit(e);
+        // The operator's scan is a fact of the unit from its first moment in the slot.
+        if (e.type === 'slot-started') {
+          const serial = serials.get(e.slot);
+          if (serial !== undefined) await inner.emit({ type: 'unit', slot: e.slot, facts: { serial } });
+        }
+        while (pendingStates.length) await extras.emit(pendingStates.shift()!);
+      },
+    },
+    o.clock,
+  );
   const run: RunInfo = {
-    runId: randomUUID(),
+    runId: o.resume?.run?.runId ?? randomUUID(),
     plan: { name: o.plan.plan.name, sha256: o.plan.sha256, source: o.plan.source },
     jig: { name: o.jig.name, source: o.jigPath },
     ...(o.image ? { image: { name: o.image.name, ...(o.image.sha256 ? { sha256: o.image.sha256 } : {}) } } : {}),
     startedAt: new Date().toISOString(),
   };
   await sink.emit({ type: 'run-started', run });
-  const station = await openStation(o.jig, { clock: o.clock, log: o.log, endpoints: o.endpoints, ...(o.slots ? { slots: o.slots } : {}) });
-  const uninstall = installProcessGuard(() => [...station.slots.values()].map((s) => s.io.interlock), { clock: o.clock, log: o.log });
+
+  // Aborts: the caller's signal, the process's signals, a lid opened or the E-stop pressed.
+  const abort = new AbortController();
+  let abortReason: string | undefined;
+  let abortSignal: string | undefined;
+  const onOuter = (): void => abortRun(`aborted: ${String(o.signal?.reason instanceof Error ? o.signal.reason.message : (o.signal?.reason ?? 'by the caller'))}`);
+  if (o.signal?.aborted) onOuter();
+  else o.signal?.addEventListener('abort', onOuter, { once: true });
+  let tripAll: (reason: 'signal' | 'operator', detail: string) => Promise<void> = async () => undefined;
+  function abortRun(reason: string, trip?: { why: 'signal' | 'operator'; detail: string }): void {
+    if (abortReason !== undefined) return;
+    abortReason = reason;
+    o.log.warn({ reason }, 'run aborted: mains and loads off first, then UART/3V3, then the records');
+    // Mains and loads off at once (the interlock issues mains, loads, then UART/3V3), then the slots stop.
+    const tripped = trip ? tripAll(trip.why, trip.detail) : Promise.resolve();
+    void tripped.finally(() => abort.abort(new InstrumentError(reason, { step: 'abort' })));
+  }
+  const signals = o.signals === false ? undefined : (o.signals ?? (process as unknown as StationSignals));
+  const onSignal = (sig: string) => (): void => {
+    if (abortReason !== undefined) {
+      o.log.warn({ signal: sig }, 'cleanup in progress: the safe state and the records finish first (this signal does not stop them)');
+      process.stderr.write(`plugrig: ${sig} again: still cleaning up (safe state, then records); not stopping that\n`);
+      return;
+    }
+    abortSignal = sig;
+    process.stderr.write(`plugrig: ${sig}: aborting: mains and loads off, then UART/3V3, then the records\n`);
+    abortRun(`${sig} received`, { why: 'signal', detail: sig });
+  };
+  const handlers = STATION_SIGNALS.map((sig) => [sig, onSignal(sig)] as const);
+  for (const [sig, fn] of handlers) signals?.on(sig, fn);
+
   const results: StationSlotResult[] = [];
+  let station: Awaited<ReturnType<typeof openStation>> | undefined;
+  let uninstall = (): void => undefined;
   try {
+    station = await openStation(o.jig, { clock: o.clock, log: o.log, endpoints: o.endpoints, slots: wanted });
+    const st = station;
+    const interlocks = (): Array<import('../rig/jig/mains-interlock.ts').MainsInterlock> => [...st.slots.values()].map((s) => s.io.interlock);
+    tripAll = async (why, detail) => {
+      await Promise.allSettled(interlocks().map((il) => il.emergencyOff(why, detail)));
+    };
+    // Exceptions and exit still trip the jig (process guard); signals are the station's (above).
+    uninstall = installProcessGuard(interlocks, { clock: o.clock, log: o.log, proc: withoutSignals() });
+    for (const [id, s] of st.slots) {
+      s.io.interlock.on('fault', (f) => {
+        if (f.reason === 'lid-open' || f.reason === 'estop') abortRun(`slot ${id}: ${f.reason === 'lid-open' ? 'lid opened' : 'E-stop pressed'}`, { why: 'operator', detail: f.reason });
+      });
+    }
+    const pool = instrumentPool(st, o, (e) => {
+      void Promise.resolve(sink.emit(instrumentEvent(e))).catch(() => undefined);
+    });
     // Suites that talk to the plug over HTTP (and compare with the plan's device template).
     const provisions = o.plan.plan.suites.some((e) => HTTP_SUITES.has(e.suite));
     // Every slot's program is built before any slot starts: a plan that does not fit the jig fails here.
-    const programs = [...station.slots.entries()].map(([id, s]) => {
+    const programs = [...st.slots.entries()].map(([id, s]) => {
       const log = o.log.child({ slot: id });
       const spec = o.jig.slots.find((x) => x.id === id)!;
+      const lease = pool.get(`meter:${s.meterRef}`);
       const steps = slotProgram(o.plan.plan, {
         spec,
         io: s.io,
-        meter: s.meter,
+        meter: st.muxes.has(s.meterRef) && lease ? leasedMeter(s.meter, lease, id) : s.meter,
         openUart: () => openLink(s.uartPath, { baudRate: 115200, clock: o.clock, log, endpoints: o.endpoints }),
         ...(o.image ? { image: o.image } : {}),
         baudRate: o.baudRate,
@@ -109,10 +228,12 @@ export async function runStation(o: RunStationOptions): Promise<StationSlotResul
             }
           : {}),
       });
-      return { id, log, steps };
+      const acquire = (step: Step, signal: AbortSignal): Promise<() => void> =>
+        pool.acquireAll((step.needs ?? []).map((n) => `${n}:${s.meterRef}`), { slot: id, step: step.name }, { timeoutMs: o.leaseTimeoutMs ?? DEFAULT_LEASE_TIMEOUT_MS, signal });
+      return { id, log, steps, acquire };
     });
     await Promise.all(
-      programs.map(async ({ id, log, steps }) => {
+      programs.map(async ({ id, log, steps, acquire }) => {
         const result = await runSlot(steps, {
           slot: id,
           clock: o.clock,
@@ -120,19 +241,89 @@ export async function runStation(o: RunStationOptions): Promise<StationSlotResul
           sink,
           timeoutMs: o.plan.plan.defaults.stepTimeoutMs,
           onMarginal: o.plan.plan.defaults.onMarginal,
-          ...(o.signal ? { signal: o.signal } : {}),
+          signal: abort.signal,
+          acquire,
         });
         results.push({ ...result, tap: tap.paths.get(id) ?? '', record: records.paths.get(id) ?? '' });
       }),
     );
   } finally {
-    await station.close();
+    await station?.close();
     uninstall();
     await tap.close();
+    o.signal?.removeEventListener('abort', onOuter);
   }
   results.sort((a, b) => a.slot - b.slot);
   await sink.emit({ type: 'run-finished', run, slots: results, finishedAt: new Date().toISOString() });
-  return results;
+  const release = o.clock.hold?.();
+  try {
+    await state.end(abortReason !== undefined ? 'aborted' : 'finished', abortReason);
+  } finally {
+    release?.();
+  }
+  for (const [sig, fn] of handlers) signals?.off(sig, fn);
+  return { slots: results, runId: run.runId, ...(abortReason !== undefined ? { abortReason } : {}), ...(abortSignal ? { signal: abortSignal } : {}) };
+}
+
+/** One FIFO lease per meter of the opened slots; a shared one switches its mux to the holder. */
+function instrumentPool(st: Awaited<ReturnType<typeof openStation>>, o: RunStationOptions, onEvent: (e: LeaseEvent) => void): InstrumentPool {
+  const pool = new InstrumentPool();
+  for (const ref of new Set([...st.slots.values()].map((s) => s.meterRef))) {
+    const mux = st.muxes.get(ref);
+    pool.add(
+      new InstrumentLease(`meter:${ref}`, {
+        clock: o.clock,
+        onEvent,
+        ...(mux ? { onGrant: (h) => mux.select(h.slot), onRelease: () => mux.deselect() } : {}),
+      }),
+    );
+  }
+  return pool;
+}
+
+function instrumentEvent(e: LeaseEvent): ResultEvent {
+  return {
+    type: 'instrument',
+    slot: e.holder.slot,
+    step: e.holder.step,
+    instrument: e.instrument,
+    kind: e.kind,
+    t: e.t,
+    at: new Date().toISOString(),
+    ...('waitedMs' in e ? { waitedMs: e.waitedMs } : {}),
+    ...('heldMs' in e ? { heldMs: e.heldMs } : {}),
+    ...('heldBy' in e && e.heldBy ? { heldBy: e.heldBy.slot } : {}),
+  };
+}
+
+/**
+ * A shared meter as one slot's suites see it: reads only while this slot holds its lease (the mux
+ * routes the meter to the holder), so a step that forgot to declare `needs: ['meter']` fails
+ * loudly instead of measuring another slot's plug.
+ */
+function leasedMeter(meter: ReferenceMeter, lease: InstrumentLease, slot: number): ReferenceMeter {
+  const mine = (what: string): void => {
+    const h = lease.heldBy();
+    if (h?.slot !== slot) throw new InstrumentError(`slot ${slot} ${what} the shared meter ${lease.name} without holding it (declare needs: ['meter'] on the step)${h ? `; slot ${h.slot} holds it` : ''}`, { slot, instrument: lease.name });
+  };
+  return {
+    accuracy: meter.accuracy,
+    read: async () => (mine('reads'), meter.read()),
+    identity: () => meter.identity(),
+    uncertainty: (q, v) => meter.uncertainty(q, v),
+    resetEnergy: async () => (mine('resets'), meter.resetEnergy()),
+    close: async () => undefined,
+  };
+}
+
+/** The real process for the process guard, minus its signal handling (the station's own). */
+function withoutSignals(): import('../rig/jig/process-guard.ts').GuardedProcess {
+  const skip = new Set<string>(STATION_SIGNALS);
+  return {
+    on: (ev, fn) => (skip.has(ev) ? undefined : process.on(ev, fn)),
+    off: (ev, fn) => (skip.has(ev) ? undefined : process.off(ev, fn)),
+    exit: (code) => process.exit(code),
+  };
 }
 
 const HTTP_SUITES: ReadonlySet<string> = new Set(['provision', 'identity', 'relay', 'button', 'led', 'metering', 'calibrate']);

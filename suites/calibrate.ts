@@ -85,6 +85,7 @@ export function calibrateSuite(entry: CalibrateSuiteEntry, hw: SlotHardware, def
       name: `calibrate at ${calLoad.name} (${calLoad.watts} W): ${entry.windows} windows averaged, VoltageSet/CurrentSet/PowerSet`,
       critical: true,
       ...policy,
+      needs: ['meter'],
       run: async (ctx) => {
         const c = await connected(ctx);
         const il = hw.io.interlock;
@@ -115,6 +116,7 @@ export function calibrateSuite(entry: CalibrateSuiteEntry, hw: SlotHardware, def
     {
       name: `after calibration at ${calLoad.name}: the factor the plug applies`,
       ...policy,
+      needs: ['meter'],
       measurements: calSpecs,
       run: async (ctx) => ({ ...(await measurePoint(ctx, hw, await connected(ctx), calLoad, { settleMs: 2000, specs: calSpecs, windows: entry.windows })) }),
     },
@@ -123,6 +125,7 @@ export function calibrateSuite(entry: CalibrateSuiteEntry, hw: SlotHardware, def
       return {
         name: load ? `re-verify at ${load.name} (${load.watts} W, PF ${load.pf})` : 're-verify creep (no load)',
         ...policy,
+        needs: ['meter'],
         measurements: specs,
         run: async (ctx) => ({ ...(await measurePoint(ctx, hw, await connected(ctx), load, { settleMs: 2000, specs })) }),
       };

@@ -97,6 +97,7 @@ export function factorySmokeSuite(entry: SmokeSuiteEntry, hw: SlotHardware, defa
           {
             name: `reference meter on load ${load.name} (${load.watts} W nominal)`,
             ...policy,
+            needs: ['meter'] as const,
             measurements: [
               declare('mainsVoltage', 'mains voltage', 'V', REFERENCE_BUDGET),
               declare('loadPower', 'load power', 'W', LOAD_POWER_BUDGET),

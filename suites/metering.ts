@@ -26,6 +26,7 @@ export function meteringSuite(entry: MeteringSuiteEntry, hw: SlotHardware, defau
       return {
         name: load ? `metering at ${load.name} (${load.watts} W, PF ${load.pf})` : 'metering creep (no load)',
         ...policy,
+        needs: ['meter'],
         measurements: specs,
         run: async (ctx) => {
           const c = client ?? (await plugWithRelayClosed(ctx, hw));

@@ -50,6 +50,7 @@ export function relaySuite(entry: RelaySuiteEntry, hw: SlotHardware, defaults: P
   const commandStep = (cmd: PowerCommand, i: number): Step => ({
     name: `POWER ${cmd}${cmd === 'TOGGLE' ? ` (${i})` : ''}: API reply, relay sense, load current`,
     ...policy,
+    needs: ['meter'],
     measurements: [
       declare('switchTimeMs', 'relay switch time (command to relay sense)', 'ms', TIMING_BUDGET),
       declare('meterTimeMs', 'load current change time (command to reference meter)', 'ms', TIMING_BUDGET),
@@ -85,6 +86,7 @@ export function relaySuite(entry: RelaySuiteEntry, hw: SlotHardware, defaults: P
     return {
       name: `load current with the relay ${state} (reference meter)`,
       ...policy,
+      needs: ['meter'],
       measurements: [declare(id, `load current, relay ${state.toLowerCase()}`, 'A', METER_BUDGET)],
       run: async (ctx) => {
         await ctx.clock.sleep(METER_SETTLE_MS, ctx.signal);
@@ -109,6 +111,7 @@ export function relaySuite(entry: RelaySuiteEntry, hw: SlotHardware, defaults: P
     {
       name: 'relay OFF after a restart (sense, API, meter)',
       ...policy,
+      needs: ['meter'],
       timeoutMs: Math.max(policy.timeoutMs, entry.rebootWithinMs + 10_000),
       run: async (ctx) => {
         await il.mainsOn();

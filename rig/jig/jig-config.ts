@@ -141,7 +141,14 @@ export const SlotSchema = z
       })
       .strict(),
     /** Reference meter for this slot: key of meters, and the channel/element on it. */
-    meter: z.object({ ref: z.string().min(1), channel: z.number().int().min(1).default(1) }).strict(),
+    meter: z
+      .object({
+        ref: z.string().min(1),
+        channel: z.number().int().min(1).default(1),
+        /** Mux relay on the slot's I/O board routing a meter several slots share to this slot (the station switches it under the meter's lease). */
+        select: PinSchema.optional(),
+      })
+      .strict(),
     /**
      * Only for the virtual jig (the rig ignores it): the unit's injected defects by name, e.g.
      * ["relay-stuck-open", "shunt-off-10"]; the simulator validates the names (sim/plug/plug-defects.ts).
@@ -278,6 +285,7 @@ function crossCheck(raw: unknown): CrossIssue[] {
       if (name === 'loads' || name === 'ledSensor') continue;
       claim(['slots', i, 'pins', name], name, p);
     }
+    claim(['slots', i, 'meter', 'select'], 'meter select', rec(s.meter)?.select);
     const p3 = rec(pins.power3v3);
     if (p3?.kind === 'hub-port' && typeof p3.hubUsbPath === 'string' && typeof p3.port === 'number') {
       claimUsb(['slots', i, 'pins', 'power3v3'], `hub ${p3.hubUsbPath} port ${p3.port}`, `hub ${p3.hubUsbPath} port ${p3.port}`, `slot ${String(s.id)} power3v3`);

@@ -4,7 +4,7 @@ import type { JigSpec, SlotSpec } from '../../rig/jig/jig-config.ts';
 import { VirtualBk7231, type VirtualBk7231Options } from '../bk7231/virtual-bk7231.ts';
 import { UNO_LAYOUT, MEGA2560_LAYOUT, type FirmataLayoutName } from '../firmata/board-layouts.ts';
 import { VirtualFirmataBoard } from '../firmata/virtual-firmata-board.ts';
-import { MainsNetwork, type MainsBranch, type MainsNetworkOptions } from '../mains/mains-network.ts';
+import { MainsNetwork, type MainsBranch, type MainsNetworkOptions, type PowerQuantities } from '../mains/mains-network.ts';
 import { StationNetwork } from '../net/station-network.ts';
 import { ObkPlug, type ObkFirmwareFactory, type PlugNetwork } from '../plug/obk-plug.ts';
 import { parsePlugDefects } from '../plug/plug-defects.ts';
@@ -17,7 +17,8 @@ import { PhysicalHistory, type PhysicalChange, type SlotPhysicalState } from './
 import { SlotUartLink } from './slot-uart-link.ts';
 import { WatchdogRelay } from './watchdog-relay.ts';
 import { VirtualUsbBus } from './virtual-usb-bus.ts';
-import { boardOutputs, readSlotWiring, type PinWire, type SlotWiring } from './wiring.ts';
+import { boardOutputs, pinWireOf, readSlotWiring, type PinWire, type SlotWiring } from './wiring.ts';
+import { VirtualMeterMux } from './virtual-meter-mux.ts';
 import { mulberry32 } from '../../rig/core/prng.ts';
 import { syntheticOpenBekenApp } from '../bk7231/factory-content.ts';
 import { buildConfigSector, OBK_CONFIG_ADDR } from '../plug/obk-config-sector.ts';
@@ -296,6 +297,8 @@ export class VirtualJig {
   readonly usb: VirtualUsbBus;
   /** Charge-pump watchdog relays of the boards whose jig-file entry names a heartbeat pin. */
   readonly watchdogs = new Map<string, WatchdogRelay>();
+  /** The select-relay muxes of meters several slots share. */
+  readonly meterMuxes = new Map<string, VirtualMeterMux>();
 
   private constructor(spec: JigSpec, options: VirtualJigOptions) {
     this.spec = spec;
@@ -343,13 +346,31 @@ export class VirtualJig {
 
     for (const [name, meter] of Object.entries(spec.meters)) {
       const users = spec.slots.filter((s) => s.meter.ref === name);
+      let source: (atMs?: number) => PowerQuantities;
       if (users.length > 1) {
-        throw new ConfigError(`meter ${name} is referenced by slots ${users.map((u) => u.id).join(', ')}; a virtual meter measures one slot`, { step: 'virtual-jig' });
+        // Shared: the meter reaches a slot's plug input only through that slot's select relay.
+        const mux = new VirtualMeterMux(options.clock);
+        this.meterMuxes.set(name, mux);
+        for (const u of users) {
+          const sel = (u.meter as unknown as Record<string, unknown>).select;
+          if (sel === undefined) throw new ConfigError(`meter ${name} is shared by slots ${users.map((x) => x.id).join(', ')}: slot ${u.id} needs a meter.select relay pin`, { slot: u.id, step: 'virtual-jig' });
+          const wire = pinWireOf(u.id, sel);
+          mux.addSlot(u.id, this.slots.get(u.id)!.branch);
+          const key = `${u.io}:${wire.pin}`;
+          const prev = claimed.get(key);
+          if (prev) throw new ConfigError(`pin ${wire.pin} of ${u.io} is used by ${prev} and slot ${u.id} meter select`, { slot: u.id, step: 'virtual-jig' });
+          claimed.set(key, `slot ${u.id} meter select`);
+          this.boards.get(u.io)!.onOutput((p, level) => {
+            if (p === wire.pin) mux.setRelay(u.id, VirtualSlot.logical(wire, level));
+          });
+        }
+        source = mux.source();
+      } else {
+        // An unused meter sits on the live supply with nothing behind it.
+        const branch = users[0] ? this.slots.get(users[0].id)!.branch : this.mains.branch(`meter:${name}`);
+        if (!users[0]) branch.setMainsRelay(true);
+        source = branch.source('input');
       }
-      // An unused meter sits on the live supply with nothing behind it.
-      const branch = users[0] ? this.slots.get(users[0].id)!.branch : this.mains.branch(`meter:${name}`);
-      if (!users[0]) branch.setMainsRelay(true);
-      const source = branch.source('input');
       if (meter.kind === 'pzem004t' && meter.port.startsWith(SIM)) {
         // A PZEM reports no serial: its jig-file name and the seed pick its (in-class) error.
         this.meters.set(name, new VirtualPzem({ source, serial: `${name}#${seed}`, ...(meter.address !== 0xf8 ? { address: meter.address } : {}) }));
@@ -428,6 +449,8 @@ export class VirtualJig {
     for (const s of slots) {
       const w = readSlotWiring(s);
       for (const wire of [...boardOutputs(w), w.relaySense, w.lid, w.estop]) digital.push(wire.pin);
+      const sel = (s.meter as unknown as Record<string, unknown>).select;
+      if (sel !== undefined) digital.push(pinWireOf(s.id, sel).pin);
       analog.push(w.ledAnalog);
     }
     const hb = heartbeatWire(spec, name);

@@ -63,6 +63,11 @@ function pinWire(slot: number, what: string, value: unknown): PinWire {
   return fail(slot, what, value);
 }
 
+/** A pin field of the jig file read the simulator's way (a number, or { pin, activeLow }). */
+export function pinWireOf(slot: number, value: unknown): PinWire {
+  return pinWire(slot, 'meter.select', value);
+}
+
 export function readSlotWiring(slot: SlotSpec): SlotWiring {
   // Read as plain data: only the file's fields count, never helpers that interpret them.
   const id = slot.id;

@@ -19,7 +19,14 @@ export type ResultEvent =
   | { type: 'unit'; slot: number; facts: Record<string, unknown> }
   | { type: 'step-finished'; slot: number; result: StepResult }
   | { type: 'slot-finished'; slot: number; result: SlotResult }
-  | { type: 'run-finished'; run: RunInfo; slots: SlotResult[]; finishedAt: string };
+  | { type: 'run-finished'; run: RunInfo; slots: SlotResult[]; finishedAt: string }
+  /** A slot's state machine moved (station/slot-state.ts: idle, power-link, flash, ... safe, done). */
+  | { type: 'slot-state'; slot: number; state: string; from: string; step?: string; t: number; at: string }
+  /**
+   * A step waited for, took or gave back a shared instrument (station/instrument-lease.ts); t is
+   * clock time, so a report can draw each slot's waits and holds on one timeline.
+   */
+  | { type: 'instrument'; slot: number; step: string; instrument: string; kind: 'wait' | 'acquired' | 'released' | 'timeout'; t: number; at: string; waitedMs?: number; heldMs?: number; heldBy?: number };
 
 /**
  * Where the runner sends what happens. The runner awaits each emit before going on, so a listener

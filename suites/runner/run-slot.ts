@@ -23,6 +23,11 @@ export interface RunSlotOptions {
   onMarginal?: MarginalAction;
   /** Wall time for records (ISO); injectable for tests. */
   wallTime?: () => string;
+  /**
+   * Takes the shared instruments a main step declares (`needs`) before its attempt starts; the wait
+   * does not count against the step's timeout. Resolves with the release, called when the attempt ends.
+   */
+  acquire?: (step: Step, signal: AbortSignal) => Promise<() => void>;
 }
 
 const DEFAULT_TIMEOUT_MS = 120_000;
@@ -145,6 +150,16 @@ export async function runSlot(steps: readonly Step[], o: RunSlotOptions): Promis
   }
 
   async function runAttempt(step: Step, index: number, kind: StepKind, attempt: number, maxAttempts: number): Promise<AttemptOutcome> {
+    // Cleanup and the safe state never wait for an instrument.
+    let release: (() => void) | undefined;
+    let acquireError: unknown;
+    if (o.acquire && kind === 'main' && (step.needs?.length ?? 0) > 0) {
+      try {
+        release = await o.acquire(step, slotAbort.signal);
+      } catch (e) {
+        acquireError = e;
+      }
+    }
     const startedT = o.clock.now();
     const startedAtStep = wall();
     await emit({ type: 'step-started', slot: o.slot, index, name: step.name, attempt, at: startedAtStep });
@@ -199,6 +214,7 @@ export async function runSlot(steps: readonly Step[], o: RunSlotOptions): Promis
     });
     aborted.catch(() => undefined);
     try {
+      if (acquireError !== undefined) throw acquireError;
       const running = Promise.resolve().then(() => step.run(ctx));
       // A step that ignores its signal keeps running in the background; its late outcome is dropped.
       running.catch(() => undefined);
@@ -208,6 +224,7 @@ export async function runSlot(steps: readonly Step[], o: RunSlotOptions): Promis
     } finally {
       cancelTimer();
       parent?.removeEventListener('abort', onParent);
+      release?.();
     }
     await queue;
 

@@ -22,6 +22,9 @@ export interface StepContext {
   unit(facts: Record<string, unknown>): void;
 }
 
+/** What a step can ask the station for: the slot's reference meter (shared or its own). */
+export type InstrumentNeed = 'meter';
+
 export interface Step {
   name: string;
   /** main (default): in order, skipped after a critical failure or an abort; cleanup: always runs,
@@ -37,5 +40,10 @@ export interface Step {
   retries?: number;
   /** Per attempt (from the plan); the runner's default otherwise. */
   timeoutMs?: number;
+  /**
+   * Shared instruments the step uses (`meter`: the slot's reference meter), taken before each
+   * attempt and held until it ends; the station serialises slots that share one.
+   */
+  needs?: readonly InstrumentNeed[];
   run(ctx: StepContext): Promise<Record<string, unknown> | void>;
 }
