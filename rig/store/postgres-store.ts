@@ -57,6 +57,10 @@ export class PostgresStore {
   async transaction<T>(fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
     const c = await this.pool.connect();
     let broken: Error | undefined;
+    // A server that goes away mid-transaction emits 'error' on the checked-out client (besides
+    // failing the query in flight): without a listener that would crash the process.
+    const onError = (e: Error): void => void (broken ??= e);
+    c.on('error', onError);
     try {
       await c.query('BEGIN');
       const out = await fn(c);
@@ -67,6 +71,7 @@ export class PostgresStore {
       await c.query('ROLLBACK').catch(() => undefined);
       throw e;
     } finally {
+      c.off('error', onError);
       // A connection that failed mid-transaction is not handed to the next caller.
       c.release(broken);
     }
