@@ -69,6 +69,11 @@ const COMMANDS: ReadonlyArray<{ command: string; describe: string; load: () => P
     describe: "apply an OpenBeken device template to the slot's plug: offline over the ROM (default) or over HTTP",
     load: async () => (await import('./commands/provision.ts')).provisionCommand,
   },
+  {
+    command: 'history <unit>',
+    describe: "a unit's runs by MAC or serial from the store: verdicts, stations, slots, failed steps",
+    load: async () => (await import('./commands/history.ts')).historyCommand,
+  },
 ];
 
 /** A command whose module is imported by its (async) builder, which yargs calls only for the chosen command. */

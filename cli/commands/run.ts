@@ -21,6 +21,8 @@ import { assertRunnable } from '../../suites/registry.ts';
 import type { MeasurementResult } from '../../suites/model/measurement.ts';
 import { printJson } from '../output.ts';
 import { PACKAGE_ROOT } from '../package-root.ts';
+import { checkStorePath, DEFAULT_STORE_PATH, openStationStore } from '../../rig/store/station-store.ts';
+import { isPostgresUrl, redactUrl } from '../../rig/store/store-location.ts';
 
 export const DEFAULT_SIM_JIG = join(PACKAGE_ROOT, 'fixtures/jigs/virtual-1slot.json');
 export const PLAN_DIR = join(PACKAGE_ROOT, 'fixtures/plans');
@@ -35,6 +37,8 @@ interface RunArgs {
   out?: string;
   slot?: number[];
   json?: boolean;
+  store: string;
+  forward?: string;
 }
 
 export const runCommand: CommandModule<object, RunArgs> = {
@@ -48,6 +52,8 @@ export const runCommand: CommandModule<object, RunArgs> = {
       .option('baud', { type: 'number', default: DEFAULT_BAUD })
       .option('slot', { type: 'array', number: true, describe: 'only these slot ids' })
       .option('out', { type: 'string', describe: 'directory for TAP reports, unit records and plugrig.log; must be new or empty (default runs/<timestamp>)' })
+      .option('store', { type: 'string', default: DEFAULT_STORE_PATH, describe: "the station's traceability store (SQLite); every finished step is committed to it" })
+      .option('forward', { type: 'string', describe: 'central store (postgres://...) to forward finished units to at the end of the run; the station store keeps them until it succeeds' })
       .option('json', { type: 'boolean' }) as unknown as Argv<RunArgs>,
   handler: async (args: ArgumentsCamelCase<RunArgs>) => {
     const log = rootLogger().child({ cmd: 'run' });
@@ -84,6 +90,8 @@ export const runCommand: CommandModule<object, RunArgs> = {
       image = { bytes: toWrite.bytes, offset: toWrite.offset, name: `${im.name} (synthetic)`, sha256: info.sha256 };
     } else throw new ConfigError('give --image <OpenBK7231N_QIO_*.bin> for a real jig', { step: 'args' });
 
+    checkStorePath(args.store);
+    if (args.forward !== undefined && !isPostgresUrl(args.forward)) throw new ConfigError(`--forward ${args.forward}: not a postgres:// URL`, { step: 'args' });
     // Last of the checks, so a refused run leaves no directory behind; still before any hardware.
     const outDir = await prepareOutputDir(args.out ?? join('runs', new Date().toISOString().replace(/[:.]/g, '-')), {
       option: '--out',
@@ -113,6 +121,14 @@ export const runCommand: CommandModule<object, RunArgs> = {
     const provisioning = provisions || talksHttp
       ? stationProvisioning({ ...(plan.plan.device ? { templateRef: plan.plan.device.template } : {}), planDir: dirname(plan.source), jig, jigPath, ...(virtual ? { virtualWifi: DEFAULT_VIRTUAL_WIFI } : {}) })
       : undefined;
+    const stored = openStationStore({
+      path: args.store,
+      jig,
+      ...(image ? { image: { name: image.name, ...(image.sha256 ? { sha256: image.sha256 } : {}), origin: imageFile ?? 'synthetic' } } : {}),
+      onAborted: (runs) => {
+        for (const r of runs) process.stderr.write(`plugrig: run ${r.runId} (started ${r.startedAt}) was left unfinished: marked aborted in ${args.store}${r.unfinished.map((u) => `; slot ${u.slot} after ${u.lastStep ? `step '${u.lastStep.name}'` : 'no step'}`).join('')}\n`);
+      },
+    });
     const t0 = clock.now();
     let results: StationSlotResult[];
     try {
@@ -127,11 +143,14 @@ export const runCommand: CommandModule<object, RunArgs> = {
         log,
         endpoints,
         ...(args.slot ? { slots: args.slot } : {}),
+        sinks: [stored.sink],
         ...(provisioning ? { provisioning, resolveHttp: plugResolver(sim, endpoints), ...(virtual ? { defaultPlug: (id: number) => ({ url: simPlugAddress(id) }) } : {}) } : {}),
       });
     } finally {
       await sim?.vj.dispose();
+      stored.store.close();
     }
+    const forwarded = args.forward ? await forwardRun(stored.store.path, args.forward) : undefined;
     const seconds = (clock.now() - t0) / 1000;
     const passed = results.filter((r) => r.verdict === 'pass').length;
     const flashTime = (r: StationSlotResult): number | undefined => r.steps.flatMap((st) => st.measurements).find((m) => m.id === 'flashTime' && m.taken)?.value;
@@ -144,6 +163,7 @@ export const runCommand: CommandModule<object, RunArgs> = {
         passed,
         failed: results.length - passed,
         out: outDir,
+        store: { path: args.store, runId: stored.sink.runId, ...(forwarded ? { forward: forwarded } : {}) },
         slots: results.map((r) => ({ slot: r.slot, verdict: r.verdict, flagged: r.flagged, mac: r.unit.mac, flashSeconds: flashTime(r), tap: r.tap, record: r.record, ...(r.unit.stockBackup ? { stockBackup: r.unit.stockBackup } : {}), steps: r.steps.map((x) => ({ name: x.name, status: x.status, attempt: x.attempt })) })),
       });
     else {
@@ -161,10 +181,37 @@ export const runCommand: CommandModule<object, RunArgs> = {
         for (const m of r.steps.flatMap((st) => st.measurements)) process.stdout.write(`        ${formatMeasurement(m)}\n`);
       }
       process.stdout.write(`\n${passed} of ${results.length} slots passed in ${seconds.toFixed(1)} s\n`);
+      process.stdout.write(`store ${args.store}, run ${stored.sink.runId ?? '?'}${forwarded ? `; forwarded ${forwarded.forwarded} unit(s) to ${forwarded.to}${forwarded.error ? ` (stopped: ${forwarded.error})` : ''}` : ''}\n`);
     }
     if (passed !== results.length) process.exitCode = 9;
   },
 };
+
+/**
+ * Forward the station store's outbox to the central store. A failure (server down) is reported, not
+ * fatal: the units stay in the station store for the next run's forward.
+ */
+async function forwardRun(storePath: string, url: string): Promise<{ to: string; forwarded: number; pending: number; error?: string }> {
+  const { SqliteStore } = await import('../../rig/store/sqlite-store.ts');
+  const { PostgresStore } = await import('../../rig/store/postgres-store.ts');
+  const { forwardOutbox } = await import('../../rig/store/forward.ts');
+  const local = SqliteStore.open(storePath);
+  try {
+    const central = await PostgresStore.open(url);
+    try {
+      const r = await forwardOutbox(local, central);
+      return { to: central.where, forwarded: r.forwarded, pending: r.pending };
+    } finally {
+      await central.close();
+    }
+  } catch (e) {
+    const pending = (local.db.prepare('SELECT COUNT(*) AS n FROM units WHERE forwarded_at IS NULL').get() as { n: number }).n;
+    process.stderr.write(`plugrig: ${(e as Error).message}\n`);
+    return { to: redactUrl(url), forwarded: 0, pending, error: (e as Error).message };
+  } finally {
+    local.close();
+  }
+}
 
 /** Suites that reach the plug over HTTP (and read the plan's device template back). */
 const HTTP_SUITES: ReadonlySet<string> = new Set(['identity', 'relay', 'button', 'led', 'metering', 'calibrate']);
