@@ -4,17 +4,17 @@
  * (a) the factory case, a chip holding a different 1 MiB image, and (b) a blank chip. Each write
  * is divided by a floor computed from the chip's content alone (scripts/bench-lib/floor.ts, not
  * from the flasher's plan) and by the classic bk7231tools scheme run in-process. Unmodified
- * bk7231tools end to end through `plugrig sim --pty` needs a local checkout (BK7231TOOLS_DIR);
- * without one that comparison is reported as skipped.
+ * bk7231tools end to end through `plugrig sim --pty` (case 5, bench-lib/thirdparty-e2e.ts) runs
+ * when BK7231TOOLS_DIR names a local checkout (Debian's python3-serial is all it needs for
+ * write_flash); without one that comparison is reported as skipped.
  *
- *   node --import=tsx scripts/bench-flash.ts [--quick] [--json] [--resets N]
+ *   node --import=tsx scripts/bench-flash.ts [--quick] [--json] [--resets N] [--e2e-only]
  *
- * --quick runs every case in virtual (model) time; --resets sets the get-bus sample (default 1000).
+ * --quick runs every case in virtual (model) time; --resets sets the get-bus sample (default 1000);
+ * --e2e-only runs case 5 alone (it takes minutes of wall time).
  * Exit 0 whatever the figures (it is a benchmark); 1 only if a flash itself fails.
  */
-import { existsSync } from 'node:fs';
 import { loadavg } from 'node:os';
-import { join } from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { pino } from 'pino';
@@ -33,6 +33,7 @@ import { ROM_BAUD } from '../sim/bk7231/virtual-bk7231.ts';
 import { openBenchRig, waitForApp, type BenchRig } from './bench-lib/bench-rig.ts';
 import { cenPulseMs, classicFloor, getBusFloorMs, writeFloor, type FlashFloor } from './bench-lib/floor.ts';
 import { summarize, type Summary } from './bench-lib/stats.ts';
+import { findBk7231tools, runThirdPartyE2e, type E2eResult, type E2eStart } from './bench-lib/thirdparty-e2e.ts';
 
 type Mode = 'real' | 'virtual';
 
@@ -41,6 +42,7 @@ const { values: args } = parseArgs({
     quick: { type: 'boolean', default: false },
     json: { type: 'boolean', default: false },
     resets: { type: 'string', default: '1000' },
+    'e2e-only': { type: 'boolean', default: false },
   },
 });
 const QUICK = args.quick === true;
@@ -306,10 +308,29 @@ function versusRows(c: string, ours: FullWriteRun, classic: ClassicRun, mode: Mo
   ];
 }
 
-/** Where unmodified bk7231tools is checked out locally (scripts/interop-thirdparty.sh fetches it); never fetched here. */
-function findBk7231tools(): string | null {
-  const dir = process.env.BK7231TOOLS_DIR;
-  return dir && existsSync(join(dir, 'bk7231tools', '__main__.py')) ? dir : null;
+const E2E_BAUD = 921_600;
+
+/** Case 5: ours / unmodified bk7231tools, process start to exit, through `plugrig sim --pty`. */
+function e2eRows(e2e: E2eResult | string): Row[] {
+  if (typeof e2e === 'string') return [{ case: '5', metric: 'unmodified bk7231tools through plugrig sim --pty', value: e2e, mode: 'real' }];
+  const rows: Row[] = [];
+  for (const start of ['factory', 'blank'] as const) {
+    const ours = e2e.runs.find((x) => x.tool === 'plugrig' && x.start === start);
+    const theirs = e2e.runs.find((x) => x.tool === 'bk7231tools' && x.start === start);
+    if (!ours || !theirs) continue;
+    const ratio = ours.ms / theirs.ms;
+    const target = start === 'factory' ? 0.62 : 0.97;
+    rows.push(
+      { case: '5', metric: `${START_LABEL[start]}: ours / bk7231tools @${E2E_BAUD}, end to end`, value: r(ratio), target: `<= ${target}`, pass: ratio <= target, mode: 'real' },
+      { case: '5', metric: '  plugrig flash / bk7231tools write_flash, start to exit', value: `${s(ours.ms)} / ${s(theirs.ms)}`, mode: 'real' },
+    );
+  }
+  rows.push(
+    { case: '5', metric: '  plugrig --help, start to exit', value: s(e2e.helpMs), mode: 'real' },
+    { case: '5', metric: '  chip CRC after every run = image CRC', value: `0x${e2e.runs[0]?.chipCrc.toString(16) ?? '-'} (${e2e.runs.length} runs)`, mode: 'real' },
+    { case: '5', metric: '  load average before / after', value: `${e2e.loadAverage.before.map((x) => x.toFixed(1)).join(' ')} / ${e2e.loadAverage.after.map((x) => x.toFixed(1)).join(' ')}`, mode: 'real' },
+  );
+  return rows;
 }
 
 function table(rows: Row[]): string {
@@ -320,6 +341,14 @@ function table(rows: Row[]): string {
   return [line(head), line(widths.map((w) => '-'.repeat(w))), ...cells.map(line)].join('\n');
 }
 
+/** Case 5 where a bk7231tools checkout is given; otherwise why it was skipped. */
+async function e2eCase(image: SyntheticImage, progress: (m: string) => void): Promise<E2eResult | string> {
+  const dir = findBk7231tools();
+  if (!dir) return process.env.BK7231TOOLS_DIR ? `BK7231TOOLS_DIR=${process.env.BK7231TOOLS_DIR} has no bk7231tools/__main__.py: skipped` : 'BK7231TOOLS_DIR not set: skipped';
+  const starts: E2eStart[] = ['factory', 'blank'];
+  return runThirdPartyE2e({ bk7231toolsDir: dir, image: image.bytes, other: makeBenchImage(2).bytes, offset: image.flashOffset, baud: E2E_BAUD, starts, log, progress });
+}
+
 async function main(): Promise<number> {
   const loadAtStart = loadavg();
   const image = makeBenchImage();
@@ -327,6 +356,12 @@ async function main(): Promise<number> {
   const progress = (m: string): void => {
     if (!args.json) process.stderr.write(`bench: ${m}\n`);
   };
+  if (args['e2e-only']) {
+    const e2e = await e2eCase(image, progress);
+    if (args.json) process.stdout.write(JSON.stringify({ loadAverageAtStart: loadAtStart, bk7231tools: e2e, rows: e2eRows(e2e) }, null, 2) + '\n');
+    else process.stdout.write(table(e2eRows(e2e)) + '\n');
+    return 0;
+  }
 
   const ours: Record<Start, { b921: FullWriteRun; b2m: FullWriteRun }> = {} as never;
   let reflash: ReflashRun | undefined;
@@ -368,7 +403,8 @@ async function main(): Promise<number> {
   classic['factory-115200-virtual'] = classic115v;
   const defaults = w2mv.measuredMs / classic115v.measuredMs;
 
-  const bkt = findBk7231tools();
+  progress('case 5: unmodified bk7231tools end to end through plugrig sim --pty (real time)');
+  const e2e = await e2eCase(image, progress);
   const rf = reflash!;
   const rows: Row[] = [
     ...fullWriteRows('1a', ours.factory.b921),
@@ -385,12 +421,7 @@ async function main(): Promise<number> {
     ...versus,
     { case: '4', metric: 'ours @2000000 / classic @115200 (model time)', value: r(defaults), target: '<= 0.09', pass: defaults <= 0.09, mode: 'virtual' },
     { case: '4', metric: '  ours / classic seconds', value: `${s(w2mv.measuredMs)} / ${s(classic115v.measuredMs)}`, mode: 'virtual' },
-    {
-      case: '5',
-      metric: 'unmodified bk7231tools through plugrig sim --pty',
-      value: bkt ? `found at ${bkt}: run scripts/interop-thirdparty.sh for it` : 'bk7231tools not installed: skipped',
-      mode: 'real',
-    },
+    ...e2eRows(e2e),
   ];
 
   if (args.json) {
@@ -406,7 +437,7 @@ async function main(): Promise<number> {
       reflash: rf,
       getBus: bus,
       classic,
-      bk7231tools: bkt ?? 'not installed: skipped',
+      bk7231tools: e2e,
       rows,
     };
     process.stdout.write(JSON.stringify(out, null, 2) + '\n');

@@ -12,7 +12,7 @@
 # default a new /tmp/interop.XXXXXX, kept for inspection), TRACE=1 (wire trace for every tool run;
 # hid_download_py runs are always traced).
 #
-# What is NOT the tools' own code: a sitecustomize.py put on PYTHONPATH that (1) turns pyserial's
+# What is NOT the tools' own code: scripts/bench-lib/pty-modem-shim/sitecustomize.py, put on PYTHONPATH, that (1) turns pyserial's
 # RTS/DTR ioctls into no-ops when the kernel answers ENOTTY, as pyserial's own open() already does
 # (a pty has no modem lines; both tools toggle RTS/DTR for a reset and crash on it otherwise) and
 # (2) optionally logs every serial write/read with a timestamp (INTEROP_TRACE=<file>).
@@ -55,45 +55,7 @@ now() { date +%s.%N; }
 since() { awk -v a="$1" -v b="$(now)" 'BEGIN{printf "%.1f", b - a}'; }
 
 # --- the pty shim (see the header) ---
-mkdir -p "$WORK/shim"
-cat > "$WORK/shim/sitecustomize.py" <<'EOF'
-import errno, os, time
-import serial.serialposix as sp
-
-def _no_modem_lines(fn):
-    def inner(self):
-        try:
-            fn(self)
-        except OSError as e:
-            if e.errno != errno.ENOTTY:
-                raise
-    return inner
-
-sp.Serial._update_rts_state = _no_modem_lines(sp.Serial._update_rts_state)
-sp.Serial._update_dtr_state = _no_modem_lines(sp.Serial._update_dtr_state)
-
-_trace = os.environ.get('INTEROP_TRACE')
-if _trace:
-    _f = open(_trace, 'a', buffering=1)
-    _t0 = time.monotonic()
-    _write, _read = sp.Serial.write, sp.Serial.read
-
-    def _hex(b, n=48):
-        b = bytes(b)
-        return b[:n].hex(' ') + (f' ... (+{len(b) - n} B)' if len(b) > n else '')
-
-    def write(self, data):
-        _f.write(f'{(time.monotonic() - _t0) * 1000:10.2f} TX {len(data):5d} @{self.baudrate}: {_hex(data)}\n')
-        return _write(self, data)
-
-    def read(self, size=1):
-        d = _read(self, size)
-        if d:
-            _f.write(f'{(time.monotonic() - _t0) * 1000:10.2f} RX {len(d):5d}: {_hex(d)}\n')
-        return d
-
-    sp.Serial.write, sp.Serial.read = write, read
-EOF
+SHIM="$ROOT/scripts/bench-lib/pty-modem-shim"
 
 # --- images: two synthetic OpenBeken UA images (app partition, written at 0x11000) ---
 (cd "$ROOT" && node --import=tsx -e "
@@ -120,7 +82,7 @@ run_py() { # log trace tooldir cmd...
   local log=$1 trace=$2 dir=$3; shift 3
   local tr=()
   if [ "${TRACE:-0}" = 1 ] || [ -n "$trace" ]; then tr=(INTEROP_TRACE="${trace:-$log.trace}"); fi
-  env PYTHONPATH="$WORK/shim:$dir" PYTHONWARNINGS=ignore "${tr[@]}" timeout 600 "$PYTHON" "$@" > "$log" 2>&1
+  env PYTHONPATH="$SHIM:$dir" PYTHONWARNINGS=ignore "${tr[@]}" timeout 600 "$PYTHON" "$@" > "$log" 2>&1
 }
 # Byte equality of the first $3 bytes of two files.
 same_prefix() { cmp -s -n "$3" "$1" "$2"; }

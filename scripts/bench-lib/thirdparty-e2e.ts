@@ -1,0 +1,156 @@
+/**
+ * End to end (process start to exit) against UNMODIFIED bk7231tools: one `plugrig sim --pty`
+ * chip, each timed run a fresh process of a flasher writing the same 1 MiB image at 0x11000 at
+ * one baud rate through that pty: our CLI (`plugrig flash --port`) and bk7231tools
+ * (`python3 -m bk7231tools write_flash`). Before every timed run the chip is put into the case's
+ * starting content (another 1 MiB image, or erased) and after it the chip's CRC of the region is
+ * asked independently; a run whose chip CRC differs from the image's is a failed flash, not a
+ * time. Nothing of bk7231tools is part of this repository: BK7231TOOLS_DIR names a local
+ * checkout; its only help is the pty shim (pty-modem-shim/sitecustomize.py).
+ */
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, openSync, closeSync, writeFileSync, readFileSync } from 'node:fs';
+import { loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Logger } from '../../rig/core/log.ts';
+import { RealClock } from '../../rig/core/clock.ts';
+import { FlashError } from '../../rig/core/errors.ts';
+import { Bk7231Flasher } from '../../rig/bk7231/flasher.ts';
+import { crc32Raw } from '../../rig/bk7231/protocol/crc32.ts';
+import { AutoReset } from '../../rig/bk7231/reset.ts';
+import { openLink } from '../../rig/serial/open-link.ts';
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+const SHIM = fileURLToPath(new URL('./pty-modem-shim', import.meta.url));
+
+export type E2eTool = 'plugrig' | 'bk7231tools';
+export type E2eStart = 'factory' | 'blank';
+
+export interface E2eRun {
+  tool: E2eTool;
+  start: E2eStart;
+  baud: number;
+  /** Process start to exit, ms of wall time. */
+  ms: number;
+  /** The chip's CRC of the region after the run, asked by us, equal to the image's. */
+  chipCrc: number;
+  log: string;
+}
+
+export interface E2eResult {
+  workDir: string;
+  bk7231toolsDir: string;
+  runs: E2eRun[];
+  /** `plugrig --help`, process start to exit, ms (how much of each of our runs is start-up). */
+  helpMs: number;
+  loadAverage: { before: number[]; after: number[] };
+}
+
+export interface E2eOptions {
+  bk7231toolsDir: string;
+  python?: string;
+  /** The image every timed run writes (1 MiB at `offset`) and the other one a "factory" chip holds. */
+  image: Uint8Array;
+  other: Uint8Array;
+  offset: number;
+  baud: number;
+  starts: readonly E2eStart[];
+  log: Logger;
+  progress: (message: string) => void;
+}
+
+/** A local bk7231tools checkout (BK7231TOOLS_DIR), or null. */
+export function findBk7231tools(dir = process.env.BK7231TOOLS_DIR): string | null {
+  return dir && existsSync(join(dir, 'bk7231tools', '__main__.py')) ? dir : null;
+}
+
+/** Run a process to its exit; resolves with its wall time and exit code, output to `logFile`. */
+function timedRun(cmd: string, args: readonly string[], opts: { cwd: string; env?: NodeJS.ProcessEnv; logFile: string; timeoutMs: number }): Promise<{ ms: number; code: number | null }> {
+  const fd = openSync(opts.logFile, 'w');
+  return new Promise((resolve, reject) => {
+    const t0 = process.hrtime.bigint();
+    const child = spawn(cmd, args, { cwd: opts.cwd, env: opts.env ?? process.env, stdio: ['ignore', fd, fd] });
+    const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs);
+    child.on('error', (e) => {
+      clearTimeout(timer);
+      closeSync(fd);
+      reject(e);
+    });
+    child.on('exit', (code) => {
+      const ms = Number(process.hrtime.bigint() - t0) / 1e6;
+      clearTimeout(timer);
+      closeSync(fd);
+      resolve({ ms, code });
+    });
+  });
+}
+
+/** One session of our flasher on the pty (not timed): write `content` or just read the CRC, then reboot. */
+async function session(path: string, log: Logger, work: (f: Bk7231Flasher) => Promise<number | void>): Promise<number | void> {
+  const link = await openLink(path, { baudRate: 115200, clock: new RealClock(), log });
+  try {
+    const flasher = new Bk7231Flasher({ port: link, reset: new AutoReset(), log });
+    await flasher.connect();
+    const out = await work(flasher);
+    await flasher.reboot();
+    return out;
+  } finally {
+    await link.close();
+  }
+}
+
+export async function runThirdPartyE2e(o: E2eOptions): Promise<E2eResult> {
+  const python = o.python ?? '/usr/bin/python3';
+  const work = mkdtempSync(join(tmpdir(), 'plugrig-e2e-'));
+  const imagePath = join(work, 'OpenBK7231N_UA_0.0.0-bench.bin');
+  writeFileSync(imagePath, o.image);
+  const chipPath = join(work, 'chip');
+  const before = loadavg();
+
+  const helpMs = (await timedRun(process.execPath, ['bin/plugrig.mjs', '--help'], { cwd: ROOT, logFile: join(work, 'help.log'), timeoutMs: 60_000 })).ms;
+
+  // The chip process, as a user would start it; it stays in the ROM (a pty has no reset lines).
+  const simLog = openSync(join(work, 'sim.log'), 'w');
+  const sim = spawn(process.execPath, ['bin/plugrig.mjs', 'sim', '--pty', '--link', chipPath], { cwd: ROOT, stdio: ['ignore', simLog, simLog] });
+  const simExited = new Promise<void>((resolve) => sim.on('exit', () => resolve()));
+  const runs: E2eRun[] = [];
+  try {
+    for (let i = 0; i < 300 && !existsSync(chipPath); i++) {
+      if (sim.exitCode !== null) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    if (!existsSync(chipPath)) throw new Error(`plugrig sim --pty did not come up: ${readFileSync(join(work, 'sim.log'), 'utf8')}`);
+    const blank = new Uint8Array(o.image.length).fill(0xff);
+    const want = crc32Raw(o.image);
+    for (const start of o.starts) {
+      for (const tool of ['plugrig', 'bk7231tools'] as const) {
+        o.progress(`e2e: ${tool} @${o.baud}, ${start === 'factory' ? 'chip holding another image' : 'blank chip'}: preparing the chip`);
+        await session(chipPath, o.log, async (f) => void (await f.write(start === 'factory' ? o.other : blank, o.offset)));
+        o.progress(`e2e: ${tool} @${o.baud}: timed run`);
+        const logFile = join(work, `${tool}-${start}.log`);
+        const { ms, code } =
+          tool === 'plugrig'
+            ? await timedRun(process.execPath, ['bin/plugrig.mjs', 'flash', imagePath, '--port', chipPath, '--baud', String(o.baud)], { cwd: ROOT, logFile, timeoutMs: 600_000 })
+            : await timedRun(python, ['-m', 'bk7231tools', 'write_flash', '-d', chipPath, '-b', String(o.baud), '-s', `0x${o.offset.toString(16)}`, imagePath], {
+                cwd: o.bk7231toolsDir,
+                env: { ...process.env, PYTHONPATH: `${SHIM}:${o.bk7231toolsDir}`, PYTHONWARNINGS: 'ignore' },
+                logFile,
+                timeoutMs: 600_000,
+              });
+        if (code !== 0) throw new FlashError(`${tool} exited ${code} writing the image (${start}); see ${logFile}`, { phase: 'bench' });
+        const chipCrc = (await session(chipPath, o.log, (f) => f.crc(o.offset, o.image.length))) as number;
+        if (chipCrc !== want) {
+          throw new FlashError(`${tool} exited 0 but the chip's CRC of the region is 0x${chipCrc.toString(16)}, the image's 0x${want.toString(16)} (${start})`, { phase: 'bench', chipCrc, expectedCrc: want });
+        }
+        runs.push({ tool, start, baud: o.baud, ms, chipCrc, log: logFile });
+      }
+    }
+  } finally {
+    sim.kill('SIGTERM');
+    await Promise.race([simExited, new Promise((r) => setTimeout(r, 5000))]);
+    if (sim.exitCode === null && sim.signalCode === null) sim.kill('SIGKILL');
+    closeSync(simLog);
+  }
+  return { workDir: work, bk7231toolsDir: o.bk7231toolsDir, runs, helpMs, loadAverage: { before, after: loadavg() } };
+}
