@@ -41,7 +41,8 @@ export function flashSuite(entry: FlashSuiteEntry, hw: SlotHardware, defaults: P
       run: async (ctx) => {
         const port = await hw.openUart();
         // The jig file's reset for this slot (jig CEN pulse, DTR/RTS, 3V3 power cycle or none).
-        const flasher = new Bk7231Flasher({ port, reset: hw.io.resetStrategy(), baudRate: hw.baudRate, log: ctx.log });
+        // guardOutsideImage: a stray write outside the image (a flipped address bit) fails the unit.
+        const flasher = new Bk7231Flasher({ port, reset: hw.io.resetStrategy(), baudRate: hw.baudRate, log: ctx.log, guardOutsideImage: true });
         // The flasher takes no signal: closing its port is what stops it on a timeout or an abort.
         const onAbort = (): void => void port.close().catch(() => undefined);
         ctx.signal.addEventListener('abort', onAbort, { once: true });

@@ -91,7 +91,7 @@ export const flashCommand: CommandModule<object, FlashArgs> = {
       await tap?.close();
     });
     const target = await openTarget(args);
-    const flasher = new Bk7231Flasher({ port: target.link, reset: target.reset, baudRate: args.baud, log });
+    const flasher = new Bk7231Flasher({ port: target.link, reset: target.reset, baudRate: args.baud, log, guardOutsideImage: true });
     const t0 = target.clock.now();
     let chip: ChipInfo | undefined;
     let result: WriteResult | undefined;

@@ -4,7 +4,8 @@
  */
 import { FlashError, ImageError, LinkError, PlugrigError, TimeoutError, TransportError } from '../core/errors.ts';
 import { rootLogger, type Logger } from '../core/log.ts';
-import { CommandChannel } from './command-channel.ts';
+import { CommandChannel, type TransactOptions } from './command-channel.ts';
+import type { Bk7231Reply } from './protocol/parser.ts';
 import { findFlashPart, flashPartFor, jedecHex, type FlashPart } from './flash-parts.ts';
 import { getBus, type LinkOptions } from './link.ts';
 import { FlashPlanner, BOOTLOADER_REGION, RF_CALIBRATION_REGION, overlaps, isBlank, sectorAddresses, type AddressRange, type EraseStep } from './planner.ts';
@@ -62,8 +63,20 @@ export interface Bk7231FlasherOptions {
   /** Delay byte of SetBaudRate (ms the chip waits before echoing at the new rate). Default 20. */
   baudDelayMs?: number;
   link?: Omit<LinkOptions, 'reset' | 'log'>;
-  /** Bounded retries. */
-  retries?: { write?: number; verify?: number; read?: number; unprotect?: number };
+  /**
+   * Bounded retries. `command`: re-sends of one command whose reply was lost or garbled (the
+   * line is drained first); `relink`: re-links after the chip stopped answering altogether (a
+   * brown-out reset it), each resuming the write through a CRC diff.
+   */
+  retries?: { write?: number; verify?: number; read?: number; unprotect?: number; command?: number; relink?: number };
+  /**
+   * CRC the flash outside the image (per 64 KiB block) before writing and again after the
+   * verify: a stray erase or write (an address bit flipped on the line) fails the write instead
+   * of passing unseen; a damaged RF/MAC sector is restored from the copy read (CRC-checked) at
+   * connect(). Costs one CheckCRC per 64 KiB outside the image twice (~0.5 s on 2 MiB). Default
+   * false (benchmarks and command-count proofs); the station's flash suite and `plugrig flash` set it.
+   */
+  guardOutsideImage?: boolean;
   /** Use 32 KiB erases where cheaper (checked once per session, see #eraseStep). Default true. */
   erase32k?: boolean;
   log?: Logger;
@@ -142,14 +155,42 @@ export function blankCrc(length: number): number {
   return c;
 }
 
+/** What recovery cost so far (the soak script and the unit record report it). */
+export interface FlasherRecoveryStats {
+  /** Commands re-sent after a lost, late or garbled reply. */
+  commandRetries: number;
+  /** Re-links after the chip stopped answering (brown-out, reset). */
+  relinks: number;
+  /** Sectors rewritten after a failed write or a CRC mismatch. */
+  sectorRewrites: number;
+  /** Lower baud rates taken after repeated trouble at a higher one. */
+  baudFallbacks: number;
+  /** RF/MAC sectors restored from the connect() copy after a stray write hit them. */
+  rfRestores: number;
+}
+
+/** Quiet time and limit of the drain after a lost reply: a late reply must not answer the re-sent command. */
+const RESYNC_QUIET_MS = 30;
+const RESYNC_MAX_MS = 300;
+
+/** True when a command went unanswered through all its retries: the chip itself is gone, not one reply. */
+function chipSilent(e: unknown): boolean {
+  return e instanceof TimeoutError && e.context.unresponsive === true;
+}
+
 export class Bk7231Flasher {
   readonly channel: CommandChannel;
+  readonly stats: FlasherRecoveryStats = { commandRetries: 0, relinks: 0, sectorRewrites: 0, baudFallbacks: 0, rfRestores: 0 };
   readonly #opts: Bk7231FlasherOptions;
   readonly #log: Logger;
   readonly #planner = new FlashPlanner();
   #info: ChipInfo | null = null;
   #erase32k: boolean;
   #erase32kProven = false;
+  /** RF/MAC sector as read (CRC-checked) at connect(); null when the flash has none. */
+  #rfCopy: Uint8Array | null = null;
+  /** Highest baud rate still allowed (lowered by baud fallback after repeated trouble). */
+  #baudCeiling = Infinity;
 
   constructor(opts: Bk7231FlasherOptions) {
     this.#opts = opts;
@@ -187,7 +228,7 @@ export class Bk7231Flasher {
       if (i === tries) break;
       const value = sr & ~part.protectMask;
       const bytes = part.srBytes === 2 ? [value & 0xff, (value >> 8) & 0xff] : [value & 0xff];
-      await this.channel.transact(F.flashWriteSR(bytes), { phase: 'unprotect', operationMs: 100 });
+      await this.#transact(F.flashWriteSR(bytes), { phase: 'unprotect', operationMs: 100 });
       // The SR write cycle takes a few ms on the flash itself.
       await this.channel.port.clock.sleep(10);
       sr = await this.#readSR(part);
@@ -214,8 +255,33 @@ export class Bk7231Flasher {
    */
   async write(image: Uint8Array, offset: number, opts: WriteOptions = {}): Promise<WriteResult> {
     const info = this.#requireInfo();
-    const protectedRegions = checkWriteRequest(image.length, offset, { ...opts, flashSize: info.flashSize });
+    checkWriteRequest(image.length, offset, { ...opts, flashSize: info.flashSize });
     const padded = await this.#padToSectors(image, offset, opts.onProgress);
+    const guard = this.#opts.guardOutsideImage === true ? await this.#outsideCrcs(offset, padded.length) : null;
+    const relinks = this.#opts.retries?.relink ?? 3;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        // After a re-link the chip holds part of the image: the CRC diff finds what is left to do.
+        const result = await this.#writeOnce(image, padded, offset, attempt === 0 ? opts : { ...opts, diff: true });
+        if (guard) await this.#checkOutside(guard, offset, padded.length);
+        return result;
+      } catch (e) {
+        if (!chipSilent(e) || attempt >= relinks) throw e;
+        this.stats.relinks++;
+        this.#log.warn({ attempt: attempt + 1, err: (e as Error).message }, 'chip stopped answering mid-write: re-linking and resuming by CRC diff');
+        // Repeated trouble at one rate: the next link settles for a lower one.
+        if (attempt >= 1) this.#lowerBaudCeiling();
+        // The RF/MAC copy from before the write stays the reference (a stray write may have hit it since).
+        const rfCopy = this.#rfCopy;
+        await this.connect();
+        this.#rfCopy = rfCopy;
+      }
+    }
+  }
+
+  async #writeOnce(image: Uint8Array, padded: Uint8Array, offset: number, opts: WriteOptions): Promise<WriteResult> {
+    const info = this.#requireInfo();
+    const protectedRegions = checkWriteRequest(image.length, offset, { ...opts, flashSize: info.flashSize });
     if (info.protected !== false) await this.unprotect();
 
     const all = padded.length / SECTOR_SIZE;
@@ -307,7 +373,9 @@ export class Bk7231Flasher {
   /** Try the target rate, then the fallbacks; a failed switch leaves the chip at an unknown rate, so re-reset. */
   async #raiseBaud(): Promise<number> {
     const target = this.#opts.baudRate ?? DEFAULT_BAUD;
-    const rates = [target, ...(this.#opts.fallbackBaudRates ?? DEFAULT_FALLBACK_BAUDS).filter((r) => r < target)];
+    const all = [target, ...(this.#opts.fallbackBaudRates ?? DEFAULT_FALLBACK_BAUDS).filter((r) => r < target)];
+    const rates = all.filter((r) => r <= this.#baudCeiling);
+    if (rates.length === 0) rates.push(all[all.length - 1]!);
     let lastError: unknown;
     for (const rate of rates) {
       if (rate === BOOT_BAUD) return BOOT_BAUD;
@@ -322,6 +390,15 @@ export class Bk7231Flasher {
       }
     }
     throw new LinkError(`could not switch to any of ${rates.join(', ')} baud`, { phase: 'baud', rates }, { cause: lastError });
+  }
+
+  /** Baud fallback: the next link uses the rate below the one in use now. */
+  #lowerBaudCeiling(): void {
+    const current = this.channel.baudRate;
+    if (current <= BOOT_BAUD) return;
+    this.#baudCeiling = current - 1;
+    this.stats.baudFallbacks++;
+    this.#log.warn({ from: current }, 'baud fallback: the next link uses a lower rate');
   }
 
   async #setBaud(rate: number): Promise<void> {
@@ -341,20 +418,27 @@ export class Bk7231Flasher {
   async #identify(baudRate: number): Promise<ChipInfo> {
     let chipId: number | null = null;
     try {
-      chipId = decodeRegister(await this.channel.transact(F.readReg(CHIP_ID_REGISTER), { phase: 'identify' })).value;
+      chipId = decodeRegister(await this.#transact(F.readReg(CHIP_ID_REGISTER), { phase: 'identify' })).value;
     } catch (e) {
       if (!(e instanceof TimeoutError)) throw e;
     }
-    const flashId = decodeJedecId(await this.channel.transact(F.flashGetMID(), { phase: 'identify' }));
+    const flashId = decodeJedecId(await this.#transact(F.flashGetMID(), { phase: 'identify' }));
     const flashPart = findFlashPart(flashId) ?? null;
     const flashSize = flashPart?.sizeBytes ?? 1 << flashId.capacity;
     const statusRegister = flashPart ? await this.#readSR(flashPart) : null;
     const bootRaw = await this.crc(0, 0x101);
     const bootloaderCrc = ~bootRaw >>> 0;
     let mac: string | null = null;
+    this.#rfCopy = null;
     if (flashSize >= RF_SECTOR_ADDRESS + SECTOR_SIZE) {
-      const reply = await this.channel.transact(F.flashRead4K(RF_SECTOR_ADDRESS), { phase: 'identify', address: RF_SECTOR_ADDRESS });
-      mac = macFromRfSector(decodeRead4K(reply));
+      if (this.#opts.guardOutsideImage === true) {
+        // Kept as the reference the outside guard restores from: proved by the chip's CRC.
+        this.#rfCopy = await this.#readSectorVerified(RF_SECTOR_ADDRESS, 'identify');
+        mac = macFromRfSector(this.#rfCopy);
+      } else {
+        const reply = await this.#transact(F.flashRead4K(RF_SECTOR_ADDRESS), { phase: 'identify', address: RF_SECTOR_ADDRESS });
+        mac = macFromRfSector(decodeRead4K(reply));
+      }
     }
     return {
       chipId,
@@ -375,7 +459,7 @@ export class Bk7231Flasher {
   async #readSR(part: FlashPart): Promise<number> {
     let sr = 0;
     for (const [i, op] of part.readSrOpcodes.entries()) {
-      sr |= decodeStatusRegister(await this.channel.transact(F.flashReadSR(op), { phase: 'unprotect' })) << (8 * i);
+      sr |= decodeStatusRegister(await this.#transact(F.flashReadSR(op), { phase: 'unprotect' })) << (8 * i);
     }
     return sr;
   }
@@ -467,8 +551,8 @@ export class Bk7231Flasher {
         await this.#erase(e.op, e.address);
         if (!this.#erase32kProven) works = (await this.crc(e.address, e.size)) === blankCrc(e.size);
       } catch (err) {
-        // A vanished port is no answer about 0x52; a refusal or a missing reply is.
-        if (!(err instanceof PlugrigError) || err instanceof TransportError) throw err;
+        // A vanished port or a silent chip is no answer about 0x52; a refusal or a missing reply is.
+        if (!(err instanceof PlugrigError) || err instanceof TransportError || chipSilent(err)) throw err;
         works = false;
         await this.channel.drain(5, 50);
       }
@@ -484,7 +568,7 @@ export class Bk7231Flasher {
   }
 
   async #erase(op: EraseOpcode, address: number): Promise<void> {
-    await this.channel.transact(F.flashErase(op, address), { phase: 'erase', address, operationMs: op === EraseOpcode.Sector4K ? 1000 : op === EraseOpcode.Block32K ? 1600 : 1900 });
+    await this.#transact(F.flashErase(op, address), { phase: 'erase', address, operationMs: op === EraseOpcode.Sector4K ? 1000 : op === EraseOpcode.Block32K ? 1600 : 1900 });
   }
 
   /** Write4K frames back to back; each failure re-erases that sector and retries (bounded). */
@@ -495,6 +579,8 @@ export class Bk7231Flasher {
       const w = writes[i]!;
       const req = next!;
       const pending = this.channel.transact(req, { phase: 'write', address: w.address, operationMs: 200 });
+      // Handled below, after the next frame is built; never an unhandled rejection meanwhile.
+      pending.catch(() => undefined);
       // Build the next frame while this one is on the wire.
       next = i + 1 < writes.length ? F.flashWrite4K(writes[i + 1]!.address, writes[i + 1]!.data) : null;
       try {
@@ -507,6 +593,8 @@ export class Bk7231Flasher {
           throw e;
         }
         if (!(e instanceof PlugrigError)) throw e;
+        // Out of sync after a lost reply: let a late one pass before the sector is redone.
+        if (e instanceof TimeoutError) await this.channel.drain(RESYNC_QUIET_MS, RESYNC_MAX_MS);
         await this.#rewriteSector(w.address, w.data, retries, e);
       }
       progress((i + 1) * SECTOR_SIZE);
@@ -517,13 +605,14 @@ export class Bk7231Flasher {
     let last: PlugrigError = first;
     for (let attempt = 1; attempt <= retries; attempt++) {
       this.#log.warn({ address, attempt, err: last.message }, 'rewriting sector');
+      this.stats.sectorRewrites++;
       try {
         await this.channel.drain(5, 50);
         await this.#erase(EraseOpcode.Sector4K, address);
-        if (!isBlank(data)) await this.channel.transact(F.flashWrite4K(address, data), { phase: 'write', address, operationMs: 200 });
+        if (!isBlank(data)) await this.#transact(F.flashWrite4K(address, data), { phase: 'write', address, operationMs: 200 });
         return;
       } catch (e) {
-        if (!(e instanceof PlugrigError) || e instanceof TransportError) throw e;
+        if (!(e instanceof PlugrigError) || e instanceof TransportError || chipSilent(e)) throw e;
         last = e;
       }
     }
@@ -573,9 +662,82 @@ export class Bk7231Flasher {
     return { bad: await check(start, expected.length, chipCrc), chipCrc };
   }
 
-  async #crcIn(phase: 'verify' | 'read', start: number, length: number): Promise<number> {
-    const reply = await this.channel.transact(F.checkCrc(start, start + length - 1), { phase, address: start, operationMs: (length / CRC_BYTES_PER_S) * 1000 + 1000 });
+  async #crcIn(phase: 'verify' | 'read' | 'identify', start: number, length: number): Promise<number> {
+    const reply = await this.#transact(F.checkCrc(start, start + length - 1), { phase, address: start, operationMs: (length / CRC_BYTES_PER_S) * 1000 + 1000 });
     return decodeCrc(reply);
+  }
+
+  /**
+   * One command with bounded re-sends: a reply lost, late or garbled on the line (timeout, or a
+   * non-zero status that a flipped bit can fake) is drained away and the command sent again.
+   * Every BK7231 command is safe to repeat (erase, program of the same data, CRC, reads, SR
+   * writes). When all tries go unanswered the chip itself has stopped (a brown-out reset it):
+   * the TimeoutError then carries `unresponsive: true` so write() re-links instead of retrying on.
+   */
+  async #transact(req: F.Bk7231Request, opts: TransactOptions): Promise<Bk7231Reply> {
+    const retries = this.#opts.retries?.command ?? 3;
+    let timeouts = 0;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await this.channel.transact(req, opts);
+      } catch (e) {
+        if (!(e instanceof TimeoutError || e instanceof FlashError) || e instanceof TransportError) throw e;
+        if (e instanceof TimeoutError) timeouts++;
+        if (attempt >= retries) {
+          if (timeouts > retries) e.context.unresponsive = true;
+          throw e;
+        }
+        this.stats.commandRetries++;
+        this.#log.warn({ cmd: req.name, attempt: attempt + 1, err: e.message }, 'no valid reply: resyncing and re-sending');
+        await this.channel.drain(RESYNC_QUIET_MS, RESYNC_MAX_MS);
+      }
+    }
+  }
+
+  /** One 4K sector read and proved by the chip's CRC (re-read on mismatch). */
+  async #readSectorVerified(address: number, phase: 'identify' | 'read'): Promise<Uint8Array> {
+    const tries = this.#opts.retries?.read ?? 5;
+    for (let attempt = 0; ; attempt++) {
+      const data = decodeRead4K(await this.#transact(F.flashRead4K(address), { phase, address, operationMs: 100 })).slice();
+      if ((await this.#crcIn(phase, address, SECTOR_SIZE)) === crc32Raw(data)) return data;
+      if (attempt >= tries) throw new FlashError(`read CRC mismatch at 0x${address.toString(16)} after ${tries} re-reads`, { phase, address });
+    }
+  }
+
+  /** The chip's CRC of every 64 KiB block (clipped) outside [offset, offset+length). */
+  async #outsideCrcs(offset: number, length: number): Promise<Map<number, { length: number; crc: number }>> {
+    const { flashSize } = this.#requireInfo();
+    const out = new Map<number, { length: number; crc: number }>();
+    const end = offset + length;
+    for (const [from, to] of [[0, offset], [end, flashSize]] as const) {
+      for (let a = from; a < to; ) {
+        const next = Math.min(to, a - (a % BLOCK_SIZE) + BLOCK_SIZE);
+        out.set(a, { length: next - a, crc: await this.#crcIn('verify', a, next - a) });
+        a = next;
+      }
+    }
+    return out;
+  }
+
+  /**
+   * Prove nothing outside the image changed. A changed RF/MAC sector is rewritten from the copy
+   * taken at connect() (it is the one sector no image can restore); anything else changed fails.
+   */
+  async #checkOutside(before: Map<number, { length: number; crc: number }>, offset: number, length: number): Promise<void> {
+    for (const [start, { length: n, crc }] of before) {
+      if ((await this.#crcIn('verify', start, n)) === crc) continue;
+      const rf = { start: RF_SECTOR_ADDRESS, end: RF_SECTOR_ADDRESS + SECTOR_SIZE };
+      if (this.#rfCopy && start <= rf.start && rf.end <= start + n && (await this.#crcIn('verify', rf.start, SECTOR_SIZE)) !== crc32Raw(this.#rfCopy)) {
+        this.#log.warn({ address: rf.start }, 'RF/MAC sector changed by a stray write: restoring it from the copy read at connect');
+        await this.#rewriteSector(rf.start, this.#rfCopy, this.#opts.retries?.write ?? 3, new FlashError('RF sector changed', { phase: 'verify', address: rf.start }));
+        this.stats.rfRestores++;
+        if ((await this.#crcIn('verify', start, n)) === crc) continue;
+      }
+      throw new FlashError(
+        `flash outside the image changed: block 0x${start.toString(16)}..0x${(start + n).toString(16)} (image 0x${offset.toString(16)}..0x${(offset + length).toString(16)}); the chip's CRC differs from the one taken before writing`,
+        { phase: 'verify', address: start, region: start < offset ? 'before-image' : 'after-image' },
+      );
+    }
   }
 
   async #readSectors(sectors: readonly number[], out: Uint8Array, base: number, progress: (n: number) => void): Promise<void> {
@@ -583,11 +745,11 @@ export class Bk7231Flasher {
     for (const [i, s] of sectors.entries()) {
       for (let attempt = 0; ; attempt++) {
         try {
-          const reply = await this.channel.transact(F.flashRead4K(s), { phase: 'read', address: s, operationMs: 100 });
+          const reply = await this.#transact(F.flashRead4K(s), { phase: 'read', address: s, operationMs: 100 });
           out.set(decodeRead4K(reply), s - base);
           break;
         } catch (e) {
-          if (!(e instanceof TimeoutError) || attempt >= retries) throw e;
+          if (!(e instanceof TimeoutError) || chipSilent(e) || attempt >= retries) throw e;
           this.#log.warn({ address: s, attempt }, 'read timeout, retrying');
           await this.channel.drain(5, 100);
         }

@@ -86,6 +86,22 @@ export class SpiFlash {
   }
 
   /**
+   * An erase cut short by a power loss (fault injection): the first `fraction` of the unit's
+   * sectors are erased, the sector at the cut only in its first half (a real interrupted erase
+   * leaves cells in between; half-erased is the simplest state no CRC of the old or new content
+   * matches). Returns false when protection suppressed it.
+   */
+  eraseInterrupted(address: number, unitBytes: 4096 | 32768 | 65536, fraction: number): boolean {
+    if (this.isProtected()) return false;
+    const start = this.wrap(address) & ~(unitBytes - 1);
+    const done = Math.floor(unitBytes * fraction);
+    const whole = done - (done % 4096);
+    this.#array.fill(0xff, start, start + whole);
+    if (whole < unitBytes) this.#array.fill(0xff, start + whole, start + whole + 2048);
+    return true;
+  }
+
+  /**
    * Page program: ANDs the data into the array. The column wraps inside the 256-byte page of
    * `address`; with more than 256 bytes only the last 256 stay in the part's page latch.
    * Returns false when protection suppressed it.

@@ -80,6 +80,20 @@ export interface Bk7231Faults {
   failPrograms?: Readonly<Record<number, number>>;
   /** FlashRead4K replies for the sector with one data bit flipped. */
   garbleReads?: Readonly<Record<number, number>>;
+  /**
+   * Missed link window: the first N ROM starts boot the application at once (the host's LinkCheck
+   * comes too late), as when the reset pulse is too short or the adapter's latency too high.
+   */
+  missLinkWindows?: number;
+  /**
+   * Brown-outs: the supply dips during the nth FlashErase (`during: 'erase'`) or FlashWrite4K
+   * (`during: 'write'`) this chip executes (1-based, counted over the chip's life). The operation
+   * stops halfway (half the unit erased / half the pages programmed), no reply is sent, and the
+   * chip resets (ROM, then the application after the link window).
+   */
+  brownOuts?: ReadonlyArray<{ during: 'erase' | 'write'; nth: number }>;
+  /** Flash that stays protected: FlashWriteSR is echoed but the status register keeps its value (SRP / WP# held). */
+  statusRegisterLocked?: boolean;
 }
 
 export interface Bk7231Counters {
@@ -95,8 +109,10 @@ export interface Bk7231Counters {
   programBusyMs: number;
   crcBusyMs: number;
   readBusyMs: number;
-  /** Chip resets (power-on, CEN release, Reboot command, app reboot). */
+  /** Chip resets (power-on, CEN release, Reboot command, app reboot, brown-out). */
   resets: number;
+  /** Injected brown-outs that happened. */
+  brownOuts: number;
   appBoots: number;
   links: number;
   /** Time from ROM start to the accepted LinkCheck of the latest link, ms. */
@@ -163,6 +179,12 @@ export class VirtualBk7231 implements VirtualUartDevice {
   readonly #stateListeners = new Set<(state: ChipState) => void>();
   readonly #failPrograms: Map<number, number>;
   readonly #garbleReads: Map<number, number>;
+  #missLinkWindows: number;
+  readonly #brownOuts: ReadonlyArray<{ during: 'erase' | 'write'; nth: number }>;
+  readonly #srLocked: boolean;
+  /** FlashErase / FlashWrite4K commands executed so far (brown-out schedule). */
+  #erases = 0;
+  #writes = 0;
 
   constructor(options: VirtualBk7231Options = {}) {
     const seed = options.seed ?? 1;
@@ -181,13 +203,16 @@ export class VirtualBk7231 implements VirtualUartDevice {
     this.counters = {
       commands: {}, malformed: 0, bytesIn: 0, bytesOut: 0, rxDropped: 0,
       eraseBusyMs: 0, programBusyMs: 0, crcBusyMs: 0, readBusyMs: 0,
-      resets: 0, appBoots: 0, links: 0, lastLinkMs: undefined,
+      resets: 0, brownOuts: 0, appBoots: 0, links: 0, lastLinkMs: undefined,
     };
     for (const img of factoryImages(options.content ?? 'factory', seed, this.mac)) this.flash.load(img.address, img.data);
     for (const img of options.initialImages ?? []) this.flash.load(img.address, img.data);
     this.#appDoesNotBoot = options.appDoesNotBoot ?? false;
     this.#failPrograms = faultMap(options.faults?.failPrograms);
     this.#garbleReads = faultMap(options.faults?.garbleReads);
+    this.#missLinkWindows = options.faults?.missLinkWindows ?? 0;
+    this.#brownOuts = options.faults?.brownOuts ?? [];
+    this.#srLocked = options.faults?.statusRegisterLocked ?? false;
   }
 
   // ---- VirtualUartDevice ----
@@ -325,6 +350,11 @@ export class VirtualBk7231 implements VirtualUartDevice {
   #startRom(at: number): void {
     this.#enter('rom');
     this.#romStartedAt = at;
+    if (this.#missLinkWindows > 0) {
+      this.#missLinkWindows--;
+      this.#bootApp();
+      return;
+    }
     if (Number.isFinite(this.timing.linkWindowMs)) {
       this.#at(this.#romStartedAt + this.timing.linkWindowMs, () => {
         if (this.#state === 'rom') this.#bootApp();
@@ -436,6 +466,18 @@ export class VirtualBk7231 implements VirtualUartDevice {
     if (left <= 0) return false;
     faults.set(sector, left - 1);
     return true;
+  }
+
+  /** A brown-out scheduled for this (1-based) erase/write command. */
+  #brownOutNow(during: 'erase' | 'write', nth: number): boolean {
+    return this.#brownOuts.some((b) => b.during === during && b.nth === nth);
+  }
+
+  /** The supply dips at modelled time t: whatever runs stops, the chip resets. */
+  #brownOut(t: number): void {
+    this.counters.brownOuts++;
+    this.#busyUntil = Infinity;
+    this.#at(t, () => this.#reset(t));
   }
 
   #count(name: string): void {
@@ -553,6 +595,11 @@ export class VirtualBk7231 implements VirtualUartDevice {
           const off = 4 + w.pages * FLASH_PAGE_BYTES;
           this.#programPage(w, p.slice(off, off + FLASH_PAGE_BYTES), now);
         }
+        if (this.#brownOutNow('write', ++this.#writes)) {
+          // The reset cancels the page programs still pending: the sector ends half programmed.
+          this.#brownOut(Math.max(now, w.end - 8 * this.flashTiming.pageProgramMs));
+          return;
+        }
         this.#reply(w.end + ta, longReply(LongCmd.FlashWrite4K, Status.Ok, le32(addr)));
         return;
       }
@@ -584,6 +631,12 @@ export class VirtualBk7231 implements VirtualUartDevice {
         const t = this.flashTiming;
         const busy = unit === 4096 ? t.erase4kMs : unit === 32768 ? t.erase32kMs : t.erase64kMs;
         this.counters.eraseBusyMs += busy;
+        if (this.#brownOutNow('erase', ++this.#erases)) {
+          const cut = now + ta + busy / 2;
+          this.#at(cut, () => this.flash.eraseInterrupted(addr, unit, 0.5));
+          this.#brownOut(cut);
+          return;
+        }
         this.#reply(now + ta + busy, longReply(LongCmd.FlashErase, Status.Ok, echo), () => this.flash.erase(addr, unit));
         return;
       }
@@ -597,9 +650,9 @@ export class VirtualBk7231 implements VirtualUartDevice {
         // WREN, opcode + values, WRDI; the ROM is assumed to wait for the write cycle (tW)
         // before echoing (UNCERTAIN: tools re-read the SR right after the echo).
         const echo = p.slice();
-        this.#reply(now + ta + this.flashTiming.writeSrMs, longReply(LongCmd.FlashWriteSr, Status.Ok, echo), () =>
-          this.flash.writeStatus(echo[0]!, echo.subarray(1)),
-        );
+        this.#reply(now + ta + this.flashTiming.writeSrMs, longReply(LongCmd.FlashWriteSr, Status.Ok, echo), () => {
+          if (!this.#srLocked) this.flash.writeStatus(echo[0]!, echo.subarray(1));
+        });
         return;
       }
       case 'FlashGetMid': {
