@@ -10,13 +10,14 @@
  *   long diag strings become lists of short lines before tap sees them, and a line filter drops any blank
  *   line that still appears inside a YAML block.
  * - tap writes comments made before the first point ahead of its version line; the line filter moves the
- *   version line back to the top.
+ *   version line back to the top, and drops the ` # time=…ms` tap appends to a subtest's closing point
+ *   (host timing, which would make two renderings of the same results differ; step timing is in the YAML).
  * - A step that throws becomes a `not ok` with the error in its YAML; the report keeps going.
  *   `withTapReport` closes the file even if the whole body throws.
  */
 import { createWriteStream, mkdirSync, type WriteStream } from 'node:fs';
 import { dirname } from 'node:path';
-import { Transform, type TransformCallback } from 'node:stream';
+import { Transform, Writable, type TransformCallback } from 'node:stream';
 import tapRoot, { Test, type TestOpts } from 'tap';
 import { PlugrigError } from '../rig/core/errors.ts';
 import { hex } from '../rig/core/hex.ts';
@@ -167,7 +168,8 @@ class TapLineFilter extends Transform {
       if (/^\s+---$/.test(line)) this.inYaml = true;
       else if (/^\s+\.\.\.$/.test(line)) this.inYaml = false;
       else if (this.inYaml && this.version === 13 && line.trim() === '') continue;
-      out += line + '\n';
+      // tap escapes '#' in names, so an unescaped ' # time=' on a point line is tap's own.
+      out += (this.inYaml ? line : line.replace(/^(\s*(?:not )?ok \d+.*) # time=[0-9.]+ms$/, '$1')) + '\n';
     }
     return out;
   }
@@ -258,6 +260,7 @@ export class TapReport {
       decision: m.decision,
       reason: m.reason,
       ...(m.attempt > 1 ? { attempt: m.attempt } : {}),
+      ...(m.at ? { takenAt: m.at } : {}),
     };
     return isAccepted(m.decision) ? this.ok(m.name, diag) : this.fail(m.name, diag);
   }
@@ -309,6 +312,13 @@ export class TapReportFile extends TapReport {
   }
 }
 
+function writeHeader(report: TapReport, options: TapReportOptions): void {
+  report.comment(options.title);
+  for (const [key, value] of Object.entries(options.meta ?? {})) {
+    report.comment(`${key}: ${typeof value === 'string' ? value : JSON.stringify(plain(value, true))}`);
+  }
+}
+
 export function openTapReport(path: string, options: TapReportOptions): TapReportFile {
   const version = options.version ?? 14;
   mkdirSync(dirname(path), { recursive: true });
@@ -317,11 +327,36 @@ export function openTapReport(path: string, options: TapReportOptions): TapRepor
   const root: Test = new Test(rootOptions);
   root.pipe(new TapLineFilter(version)).pipe(file);
   const report = new TapReportFile(root, file, version, path);
-  report.comment(options.title);
-  for (const [key, value] of Object.entries(options.meta ?? {})) {
-    report.comment(`${key}: ${typeof value === 'string' ? value : JSON.stringify(plain(value, true))}`);
-  }
+  writeHeader(report, options);
   return report;
+}
+
+/** Render a whole report into a string (for reports rendered from stored results, written atomically by the caller). */
+export async function renderTapReport(options: TapReportOptions, body: (report: TapReport) => Promise<void>): Promise<string> {
+  const version = options.version ?? 14;
+  const rootOptions: TestOpts = { name: options.title };
+  const root: Test = new Test(rootOptions);
+  const chunks: string[] = [];
+  const sink = new Writable({
+    write(chunk: Buffer | string, _enc, done) {
+      chunks.push(chunk.toString());
+      done();
+    },
+  });
+  const finished = new Promise<void>((resolve, reject) => {
+    sink.once('finish', resolve);
+    sink.once('error', reject);
+  });
+  root.pipe(new TapLineFilter(version)).pipe(sink);
+  const report = new TapReport(root, version, emptyCounts());
+  writeHeader(report, options);
+  try {
+    await body(report);
+  } finally {
+    root.end();
+  }
+  await finished;
+  return chunks.join('');
 }
 
 /** Open a report, run `body`, and always close the file; a throw is recorded as a failing point, then rethrown. */

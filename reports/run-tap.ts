@@ -1,0 +1,80 @@
+import type { StepResult } from '../suites/model/step-result.ts';
+import { runCounts, suiteGroups, unitOutcome, type ReportRun, type ReportUnit } from './report-run.ts';
+import { renderTapReport, type TapReport, type TapVersion } from './tap-writer.ts';
+
+/**
+ * The run as one TAP document: a subtest per unit (slot order), inside it a subtest per suite, inside
+ * that a subtest per step holding its checks and measurements (value, U, k, limits, verdict, timing in
+ * the YAML). The unit's own point closes with the unit's stored verdict, and a rendering whose points
+ * disagree with a stored status throws instead of writing a report that contradicts the store.
+ * TAP 13 (for Perl's prove, which refuses 14) is the same document with the version line and YAML
+ * restricted to what Perl's YAMLish reader parses; prove grades the top-level (unit) points.
+ */
+export async function renderRunTap(run: ReportRun, o: { version?: TapVersion } = {}): Promise<string> {
+  const counts = runCounts(run);
+  const title = `plugrig run ${run.runId}, plan ${run.plan.name}, jig ${run.jig.name}`;
+  const meta: Record<string, unknown> = {
+    ...(run.station ? { station: run.station } : {}),
+    plan: `${run.plan.name} sha256 ${run.plan.sha256}`,
+    ...(run.image ? { image: `${run.image.name}${run.image.sha256 ? ` sha256 ${run.image.sha256}` : ''}` } : {}),
+    started: run.startedAt,
+    ...(run.finishedAt ? { finished: run.finishedAt } : {}),
+    ...(run.aborted ? { aborted: 'yes: the run did not finish' } : {}),
+    yield: `${counts.passed} of ${counts.units} units passed`,
+  };
+  // Found inside subtests (where tap would turn a throw into a failing point), thrown once rendering is done.
+  const contradictions: string[] = [];
+  const text = await renderTapReport({ title, meta, ...(o.version ? { version: o.version } : {}) }, async (report) => {
+    for (const unit of run.units) {
+      const name = unitName(unit);
+      const passed = await report.subtest(name, (ut) => renderUnit(ut, unit, contradictions));
+      if (passed !== (unit.verdict === 'pass')) contradictions.push(`TAP rendering of ${name} disagrees with its stored verdict ${unitOutcome(unit)}`);
+    }
+  });
+  if (contradictions.length > 0) throw new Error(contradictions[0]);
+  return text;
+}
+
+export function unitName(u: ReportUnit): string {
+  return `slot ${u.slot}${u.mac ? ` ${u.mac}` : ''}${u.serial ? ` serial ${u.serial}` : ''}`;
+}
+
+async function renderUnit(t: TapReport, u: ReportUnit, contradictions: string[]): Promise<void> {
+  for (const group of suiteGroups(u.steps)) {
+    await t.subtest(group.suite, async (st) => {
+      for (const step of group.steps) await renderStep(st, step, contradictions);
+    });
+  }
+  const diag = { slot: u.slot, ...(u.mac ? { mac: u.mac } : {}), ...(u.serial ? { serial: u.serial } : {}), startedAt: u.startedAt, ...(u.finishedAt ? { finishedAt: u.finishedAt } : {}), ...(u.calibration ? { calibration: u.calibration } : {}) };
+  const outcome = unitOutcome(u);
+  if (outcome === 'pass') t.ok(`verdict: PASS${u.flagged ? ' (flagged)' : ''}`, diag);
+  else if (outcome === 'fail') t.fail(`verdict: FAIL${u.reason ? `: ${u.reason}` : ''}`, diag);
+  else t.fail('verdict: none, the unit never finished (run interrupted)', diag);
+}
+
+async function renderStep(t: TapReport, r: StepResult, contradictions: string[]): Promise<void> {
+  if (r.status === 'skip') {
+    t.skip(r.name, r.reason ?? 'skipped');
+    return;
+  }
+  const passed = await t.subtest(r.name, (st) => {
+    for (const a of r.earlierAttempts) st.comment(`attempt ${a.attempt} of ${r.maxAttempts}: ${a.status} (${a.reason})`);
+    for (const c of r.checks) {
+      if (c.ok) st.ok(c.name, c.diag);
+      else st.fail(c.name, c.diag);
+    }
+    for (const m of r.measurements) st.measurement(m);
+    const diag = {
+      ...(r.error ? { error: r.error } : {}),
+      attempt: r.attempt,
+      maxAttempts: r.maxAttempts,
+      ...(r.flagged ? { flagged: true } : {}),
+      startedAt: r.startedAt,
+      finishedAt: r.finishedAt,
+      ms: Math.round(r.ms),
+    };
+    if (r.status === 'pass') st.ok(`${r.name} completed`, diag);
+    else st.fail(`${r.name}: ${r.reason ?? 'failed'}`, diag);
+  });
+  if (passed !== (r.status === 'pass')) contradictions.push(`TAP rendering of step '${r.name}' disagrees with its stored status ${r.status}`);
+}
