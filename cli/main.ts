@@ -65,6 +65,16 @@ const COMMANDS: ReadonlyArray<{ command: string; describe: string; load: () => P
     load: async () => (await import('./commands/dut.ts')).dutCommand,
   },
   {
+    command: 'report <run-id>',
+    describe: 'render a stored run (or last) as TAP 14/13, JUnit XML, a self-contained HTML report and a JSON summary into runs/<run-id>/',
+    load: async () => (await import('./commands/report.ts')).reportCommand,
+  },
+  {
+    command: 'nightly',
+    describe: 'run the nightly firmware matrix on every slot and print what got worse since the previous night (exit 10 when something did)',
+    load: async () => (await import('./commands/nightly.ts')).nightlyCommand,
+  },
+  {
     command: 'provision <jig>',
     describe: "apply an OpenBeken device template to the slot's plug: offline over the ROM (default) or over HTTP",
     load: async () => (await import('./commands/provision.ts')).provisionCommand,

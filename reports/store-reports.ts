@@ -32,3 +32,24 @@ export async function writeStoredRunReports(reader: RunReader, runId: string, wh
   const run = await readReportRun(reader, runId, where);
   return { run, paths: await writeReports(run, dir, formats) };
 }
+
+/**
+ * `plugrig run`'s reports at run end: the run read back from the station store (what `plugrig report`
+ * re-renders later gives the same bytes) into the run directory. A failure is returned, not thrown:
+ * the results are safe in the store and the caller reports it.
+ */
+export async function writeRunReportsFromStore(location: string, runId: string, dir: string): Promise<{ paths: Map<ReportFormat, string> } | { error: string }> {
+  try {
+    const { openStoreForReading } = await import('../rig/store/open-store.ts');
+    const store = await openStoreForReading(location);
+    let run: ReportRun;
+    try {
+      run = await readReportRun(store.reader, runId, store.where);
+    } finally {
+      await store.close();
+    }
+    return { paths: await writeReports(run, dir) };
+  } catch (e) {
+    return { error: e instanceof Error ? e.message : String(e) };
+  }
+}

@@ -23,6 +23,7 @@ import { printJson } from '../output.ts';
 import { PACKAGE_ROOT } from '../package-root.ts';
 import { checkStorePath, DEFAULT_STORE_PATH, openStationStore } from '../../rig/store/station-store.ts';
 import { isPostgresUrl, redactUrl } from '../../rig/store/store-location.ts';
+import { writeRunReportsFromStore } from '../../reports/store-reports.ts';
 
 export const DEFAULT_SIM_JIG = join(PACKAGE_ROOT, 'fixtures/jigs/virtual-1slot.json');
 export const PLAN_DIR = join(PACKAGE_ROOT, 'fixtures/plans');
@@ -151,6 +152,9 @@ export const runCommand: CommandModule<object, RunArgs> = {
       stored.store.close();
     }
     const forwarded = args.forward ? await forwardRun(stored.store.path, args.forward) : undefined;
+    // TAP 14/13, JUnit, HTML and JSON of the run, rendered from what the store holds.
+    const reports = stored.sink.runId ? await writeRunReportsFromStore(args.store, stored.sink.runId, outDir) : { error: 'the store has no run id' };
+    if ('error' in reports) process.stderr.write(`plugrig: run reports not written: ${reports.error}\n`);
     const seconds = (clock.now() - t0) / 1000;
     const passed = results.filter((r) => r.verdict === 'pass').length;
     const flashTime = (r: StationSlotResult): number | undefined => r.steps.flatMap((st) => st.measurements).find((m) => m.id === 'flashTime' && m.taken)?.value;
@@ -164,6 +168,7 @@ export const runCommand: CommandModule<object, RunArgs> = {
         failed: results.length - passed,
         out: outDir,
         store: { path: args.store, runId: stored.sink.runId, ...(forwarded ? { forward: forwarded } : {}) },
+        reports: 'paths' in reports ? Object.fromEntries(reports.paths) : { error: reports.error },
         slots: results.map((r) => ({ slot: r.slot, verdict: r.verdict, flagged: r.flagged, mac: r.unit.mac, flashSeconds: flashTime(r), tap: r.tap, record: r.record, ...(r.unit.stockBackup ? { stockBackup: r.unit.stockBackup } : {}), steps: r.steps.map((x) => ({ name: x.name, status: x.status, attempt: x.attempt })) })),
       });
     else {
@@ -181,9 +186,11 @@ export const runCommand: CommandModule<object, RunArgs> = {
         for (const m of r.steps.flatMap((st) => st.measurements)) process.stdout.write(`        ${formatMeasurement(m)}\n`);
       }
       process.stdout.write(`\n${passed} of ${results.length} slots passed in ${seconds.toFixed(1)} s\n`);
+      if ('paths' in reports) process.stdout.write(`reports ${[...reports.paths.values()].join(' ')}\n`);
       process.stdout.write(`store ${args.store}, run ${stored.sink.runId ?? '?'}${forwarded ? `; forwarded ${forwarded.forwarded} unit(s) to ${forwarded.to}${forwarded.error ? ` (stopped: ${forwarded.error})` : ''}` : ''}\n`);
     }
     if (passed !== results.length) process.exitCode = 9;
+    else if ('error' in reports) process.exitCode = 1;
   },
 };
 
