@@ -3,7 +3,7 @@ import type { ObkEnergy, ObkHttpClient } from '../rig/dut/obk-http-client.ts';
 import { declarePoint, measurePoint, plugWithRelayClosed, resolveLoad } from './metering-point.ts';
 import { meteringReadyStep } from './metering.ts';
 import { commandText, commandValue, correctionRatios, type CalQuantity } from './metrology/calibration.ts';
-import { sampleAlignedWindows } from './metrology/sample-windows.ts';
+import { sampleAlignedWindows, emptyWindowPool } from './metrology/sample-windows.ts';
 import { stepPolicy, type PlanDefaults } from './plan/declare.ts';
 import type { SuiteEntry } from './plan/schema.ts';
 import type { Step, StepContext } from './runner/step.ts';
@@ -31,24 +31,42 @@ export function windowTicks(before: ObkEnergy, cur: ObkEnergy): number {
   return t > 250 && t < 1500 ? Math.round(t) : 500;
 }
 
+/** A window published this recently (ms) leaves time to send the three commands before the next boundary. */
+const FRESH_WINDOW_MS = 400;
+
 /**
- * Wait for the plug's next window boundary, send the three commands at once with X corrected for
- * the window just published, and confirm no boundary passed meanwhile (else the plug divided by a
- * different window: the attempt is discarded and repeated, up to `tries`).
+ * Right after a window boundary (the one `last` saw, if it is fresh, else the next one), send the
+ * three commands at once with X corrected for the window just published, and confirm no boundary
+ * passed meanwhile (else the plug divided by a different window: the attempt is discarded and
+ * repeated, up to `tries`). `last`: the final two windows of the averaging run and when the last
+ * one was seen, so the commands can go out without waiting a window more.
  */
-export async function applyCalibration(ctx: Pick<StepContext, 'clock' | 'signal'>, client: Pick<ObkHttpClient, 'energy' | 'cmnd'>, ratios: Record<CalQuantity, number>, tries = 3): Promise<{ sent: Record<CalQuantity, string>; window: ObkEnergy; ticks: number; tries: number }> {
+export async function applyCalibration(
+  ctx: Pick<StepContext, 'clock' | 'signal'>,
+  client: Pick<ObkHttpClient, 'energy' | 'cmnd'>,
+  ratios: Record<CalQuantity, number>,
+  tries = 3,
+  last?: { before: ObkEnergy; window: ObkEnergy; seenAt: number },
+): Promise<{ sent: Record<CalQuantity, string>; window: ObkEnergy; ticks: number; tries: number }> {
   const read = async (): Promise<ObkEnergy> => {
     const e = await client.energy();
     if (!e) throw new DutError('STATUS 8 has no ENERGY block during calibration', { step: 'calibrate' });
     return e;
   };
   for (let attempt = 1; attempt <= tries; attempt++) {
-    const before = await read();
-    let cur = before;
-    const deadline = ctx.clock.now() + 1500;
-    while (same(cur, before) && ctx.clock.now() < deadline) {
-      await ctx.clock.sleep(POLL_MS, ctx.signal);
-      cur = await read();
+    let before: ObkEnergy;
+    let cur: ObkEnergy;
+    if (attempt === 1 && last && ctx.clock.now() - last.seenAt < FRESH_WINDOW_MS) {
+      before = last.before;
+      cur = last.window;
+    } else {
+      before = await read();
+      cur = before;
+      const deadline = ctx.clock.now() + 1500;
+      while (same(cur, before) && ctx.clock.now() < deadline) {
+        await ctx.clock.sleep(POLL_MS, ctx.signal);
+        cur = await read();
+      }
     }
     const ticks = windowTicks(before, cur);
     const sent = {} as Record<CalQuantity, string>;
@@ -79,6 +97,8 @@ export function calibrateSuite(entry: CalibrateSuiteEntry, hw: SlotHardware, def
   let client: ObkHttpClient | undefined;
   const connected = async (ctx: StepContext): Promise<ObkHttpClient> => client ?? (client = await plugWithRelayClosed(ctx, hw));
   const calSpecs = declarePoint(calLoad, hw, entry.limits, undefined, defaults);
+  // Each verification step's windows, kept across its attempts (a retest adds to them).
+  const calPool = emptyWindowPool();
   return [
     meteringReadyStep(hw, policy, (c) => (client = c)),
     {
@@ -90,11 +110,14 @@ export function calibrateSuite(entry: CalibrateSuiteEntry, hw: SlotHardware, def
         const c = await connected(ctx);
         const il = hw.io.interlock;
         await il.setLoad(calLoad.name, true);
+        let applied: Awaited<ReturnType<typeof applyCalibration>> | undefined;
         try {
-          await ctx.clock.sleep(2000, ctx.signal);
-          const run = await sampleAlignedWindows({ clock: ctx.clock, plugEnergy: () => c.energy(), reference: () => hw.meter.read(), signal: ctx.signal }, entry.windows);
+          // The window the load came on in is thrown away; every averaged window is clean.
+          const run = await sampleAlignedWindows({ clock: ctx.clock, plugEnergy: () => c.energy(), reference: () => hw.meter.read(), signal: ctx.signal }, entry.windows, { discardFirst: true });
           const ratios = correctionRatios(run.windows);
-          const applied = await applyCalibration(ctx, c, ratios);
+          const ws = run.windows;
+          const lastTwo = ws.length >= 2 && run.consecutive ? { before: ws[ws.length - 2]!.plug, window: ws[ws.length - 1]!.plug, seenAt: ws[ws.length - 1]!.seenAt } : undefined;
+          applied = await applyCalibration(ctx, c, ratios, 3, lastTwo);
           const id = await hw.meter.identity();
           const readings = run.windows.map((w) => ({ t: w.seenAt, plug: { v: w.plug.voltage, i: w.plug.current, p: w.plug.power }, ref: { v: w.ref.volts, i: w.ref.amps, p: w.ref.watts } }));
           ctx.unit({
@@ -109,7 +132,8 @@ export function calibrateSuite(entry: CalibrateSuiteEntry, hw: SlotHardware, def
           });
           return { ratios, commands: applied.sent, ticks: applied.ticks, tries: applied.tries, windows: run.windows.length, consecutive: run.consecutive };
         } finally {
-          await il.setLoad(calLoad.name, false);
+          // Applied: the load stays on for the next step, which measures the new factor at once.
+          if (!applied) await il.setLoad(calLoad.name, false);
         }
       },
     },
@@ -118,16 +142,18 @@ export function calibrateSuite(entry: CalibrateSuiteEntry, hw: SlotHardware, def
       ...policy,
       needs: ['meter'],
       measurements: calSpecs,
-      run: async (ctx) => ({ ...(await measurePoint(ctx, hw, await connected(ctx), calLoad, { settleMs: 2000, specs: calSpecs, windows: entry.windows })) }),
+      // The factors apply from the window after the commands: the next boundary's window already shows them.
+      run: async (ctx) => ({ ...(await measurePoint(ctx, hw, await connected(ctx), calLoad, { settleMs: 0, specs: calSpecs, pool: calPool })) }),
     },
     ...reverify.map(({ point, load }): Step => {
       const specs = declarePoint(load, hw, entry.limits, point.limits, defaults);
+      const pool = emptyWindowPool();
       return {
         name: load ? `re-verify at ${load.name} (${load.watts} W, PF ${load.pf})` : 're-verify creep (no load)',
         ...policy,
         needs: ['meter'],
         measurements: specs,
-        run: async (ctx) => ({ ...(await measurePoint(ctx, hw, await connected(ctx), load, { settleMs: 2000, specs })) }),
+        run: async (ctx) => ({ ...(await measurePoint(ctx, hw, await connected(ctx), load, { settleMs: 0, specs, pool })) }),
       };
     }),
   ];

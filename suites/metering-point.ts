@@ -1,10 +1,10 @@
 import { ConfigError } from '../rig/core/errors.ts';
 import type { ObkHttpClient } from '../rig/dut/obk-http-client.ts';
 import type { LoadSpec } from '../rig/jig/jig-config.ts';
-import type { AccuracySpec } from '../rig/meter/reference-meter.ts';
+import type { AccuracySpec, MeterReading } from '../rig/meter/reference-meter.ts';
 import type { MeasurementSpec } from './model/measurement.ts';
-import { ERROR_BUDGET, errorTerms, windowPlan, windowsNeeded, type ErrorTerms, type MeteredQuantity } from './metrology/budget.ts';
-import { driftPctPerWindow, mean, sampleAlignedWindows, type WindowRun } from './metrology/sample-windows.ts';
+import { ERROR_BUDGET, errorTerms, plannedWindows, windowPlan, type ErrorTerms, type MeteredQuantity } from './metrology/budget.ts';
+import { driftPctPerWindow, emptyWindowPool, mean, sampleAlignedWindows, sampleTimedWindows, windowsCounting, type AlignedWindow, type WindowPool, type WindowRun } from './metrology/sample-windows.ts';
 import { declareMeasurement, type PlanDefaults } from './plan/declare.ts';
 import type { PlanLimit, SuiteEntry } from './plan/schema.ts';
 import type { Step, StepContext } from './runner/step.ts';
@@ -25,9 +25,12 @@ export const DEFAULT_METERING_LIMITS: Required<MeteringLimits> = {
 export const CURRENT_LIMIT_FROM_A = 0.25;
 /** The PF is compared at an inductive point (a resistive one says nothing about the phase). */
 const INDUCTIVE_PF_BELOW = 0.9;
-const MIN_WINDOWS = 4;
+/** One V and one I window (they alternate on CF1) is the least that measures all three. */
+const MIN_WINDOWS = 2;
 const MAX_WINDOWS = 30;
-const CREEP_WINDOWS = 5;
+/** Most windows planned from a tolerance alone (a plan wanting more states an uncertainty target). */
+const MAX_AUTO_WINDOWS = 8;
+const CREEP_WINDOWS = 2;
 
 const PF_BUDGET = { k: 2, contributions: [{ name: 'reference accuracy', distribution: 'rectangular' as const }, { name: 'pulse quantization (±1 count)', distribution: 'rectangular' as const }] };
 const CREEP_BUDGET = { k: 2, contributions: [{ name: 'pulse quantization (±1 count)', distribution: 'rectangular' as const }] };
@@ -80,44 +83,84 @@ function refAccuracy(hw: SlotHardware, q: MeteredQuantity | 'pf'): AccuracySpec 
   return a;
 }
 
+/** The range a reading was taken on, for the accuracy's range term (none when the meter reports none). */
+function rangeOf(r: MeterReading | undefined, q: MeteredQuantity): { range?: number } {
+  const range = r?.ranges?.[q];
+  return range !== undefined ? { range } : {};
+}
+
 /** Offset between the plug's and the reference's 1 s intervals, as a fraction of a window (latency of the poll plus the reading). */
 function offsetFraction(run: WindowRun): number {
   return Math.min(1, mean(run.windows.map((w) => w.offsetMs)) / 1000 + 0.05);
 }
 
+/** Half-width of a symmetric limit (tolerance, or half the low..high span), for planning. */
+function toleranceOf(spec: MeasurementSpec | undefined): number | undefined {
+  const l = spec?.limits;
+  if (!l) return undefined;
+  if (l.tolerance !== undefined) return l.tolerance;
+  return l.low !== undefined && l.high !== undefined ? (l.high - l.low) / 2 : undefined;
+}
+
 /**
- * Measure at one load point with the relay closed and the load on: settle, choose the window count
- * from the plan's uncertainty target, take the windows aligned with the reference, and judge the
- * plug's mean V, I, P (and PF) against the reference's mean with guard-banded limits.
+ * Measure at one load point with the relay closed and the load on: switch the load, wait the
+ * settling time, throw away the window the switch fell in, choose the window count from the plan's
+ * uncertainty target (else from the tolerance, see plannedWindows), take the windows aligned with
+ * the reference, and judge the plug's V, I, P (and PF) against the reference with guard-banded
+ * limits. A load already on (the calibration point right after the factors were set) is measured at
+ * once: its windows are clean. `pool`: the step's earlier attempts' windows; a retest (the earlier
+ * attempt was marginal) adds its windows to them, so it halves U² instead of starting over.
  */
-export async function measurePoint(ctx: StepContext, hw: SlotHardware, client: ObkHttpClient, load: LoadSpec | undefined, o: { settleMs: number; specs: MeasurementSpec[]; windows?: number }): Promise<PointResult> {
+export async function measurePoint(ctx: StepContext, hw: SlotHardware, client: ObkHttpClient, load: LoadSpec | undefined, o: { settleMs: number; specs: MeasurementSpec[]; windows?: number; keepLoadOn?: boolean; pool?: WindowPool }): Promise<PointResult> {
   const il = hw.io.interlock;
-  if (load) await il.setLoad(load.name, true);
+  const alreadyOn = load !== undefined && il.state().loads[load.name] === 'on';
+  if (load && !alreadyOn) await il.setLoad(load.name, true);
+  let keep = false;
   try {
-    await ctx.clock.sleep(o.settleMs, ctx.signal);
+    if (!alreadyOn) await ctx.clock.sleep(o.settleMs, ctx.signal);
     const sources = { clock: ctx.clock, plugEnergy: () => client.energy(), reference: () => hw.meter.read(), signal: ctx.signal };
     if (!load) {
-      const run = await sampleAlignedWindows(sources, CREEP_WINDOWS);
+      const run = await sampleTimedWindows(sources, CREEP_WINDOWS);
       const p = mean(run.windows.map((w) => w.plug.power));
       // A single count in a window reads as one pulse weight: the mean's ±1 count is weight/N.
       ctx.measure('creepW', p, { contributions: { 'pulse quantization (±1 count)': 1.5 / run.windows.length }, diag: { windows: run.windows.length } });
       return { load: 'none', windows: run.windows.length, consecutive: run.consecutive, plug: { volts: 0, amps: 0, watts: p, pf: 0 }, ref: { volts: 0, amps: 0, watts: 0, pf: 0 }, errorPct: {}, U: {} };
     }
     const nominal = { volts: hw.mainsVolts, amps: load.watts / load.pf / hw.mainsVolts, watts: load.watts } as const;
-    const target = (q: MeteredQuantity): number | undefined => o.specs.find((s) => s.id === QUANTITY_ID[q])?.uncertaintyTarget;
+    const spec = (q: MeteredQuantity): MeasurementSpec | undefined => o.specs.find((s) => s.id === QUANTITY_ID[q]);
     const judged: MeteredQuantity[] = ['volts', 'watts', ...(o.specs.some((s) => s.id === 'currentErrorPct') ? (['amps'] as const) : [])];
-    // Planned before measuring from nominal values and an assumed 0.1 %/window drift and 10 % offset.
-    const planned = o.windows ?? Math.max(
-      ...judged.map((q) =>
-        windowsNeeded({ targetPct: target(q), min: MIN_WINDOWS, max: MAX_WINDOWS, terms: (n) => errorTerms({ quantity: q, value: nominal[q], accuracy: refAccuracy(hw, q), plan: windowPlan(q, n, true), driftPctPerWindow: 0.1, offsetFraction: 0.1 }) }),
-      ),
-    );
-    const run = await sampleAlignedWindows(sources, planned);
-    const ws = run.windows;
+    // Planned from the first window's reading (this load's values and the instrument's ranges), with
+    // an assumed 0.1 %/window drift and 10 % offset.
+    const pool = o.pool ?? emptyWindowPool();
+    const plan = (first: AlignedWindow): number => {
+      const at = (q: MeteredQuantity): number => (first.ref[q] > 0 ? first.ref[q] : nominal[q]);
+      // A retest plans only for what the last attempt left marginal.
+      const retest = Object.keys(pool.marginal).length > 0;
+      return Math.max(
+        ...judged.map((q) =>
+          retest && pool.marginal[q] === undefined ? MIN_WINDOWS : plannedWindows({
+            ...(pool.marginal[q] !== undefined ? { marginalValuePct: pool.marginal[q] } : {}),
+            targetPct: spec(q)?.uncertaintyTarget,
+            tolerancePct: toleranceOf(spec(q)),
+            min: MIN_WINDOWS,
+            max: spec(q)?.uncertaintyTarget !== undefined ? MAX_WINDOWS : MAX_AUTO_WINDOWS,
+            terms: (n) => errorTerms({ quantity: q, value: at(q), accuracy: refAccuracy(hw, q), ...rangeOf(first.ref, q), plan: windowPlan(q, n + pool.windows.length, true, 1 + pool.runs), driftPctPerWindow: 0.1, offsetFraction: 0.1 }),
+          }),
+        ),
+      );
+    };
+    const run = await sampleAlignedWindows(sources, o.windows ?? plan, { discardFirst: !alreadyOn });
+    // Each attempt's windows are one run: counts telescope within a run, not across the gap.
+    pool.windows.push(...run.windows);
+    pool.runs += 1;
+    pool.consecutive &&= run.consecutive;
+    const ws = pool.windows;
+    const { runs, consecutive } = pool;
+    const marginalNow: WindowPool['marginal'] = {};
     const result: PointResult = {
       load: load.name,
       windows: ws.length,
-      consecutive: run.consecutive,
+      consecutive,
       plug: { volts: mean(ws.map((w) => w.plug.voltage)), amps: mean(ws.map((w) => w.plug.current)), watts: mean(ws.map((w) => w.plug.power)), pf: mean(ws.map((w) => w.plug.factor)) },
       ref: { volts: mean(ws.map((w) => w.ref.volts)), amps: mean(ws.map((w) => w.ref.amps)), watts: mean(ws.map((w) => w.ref.watts)), pf: mean(ws.map((w) => w.ref.pf)) },
       errorPct: {},
@@ -125,24 +168,30 @@ export async function measurePoint(ctx: StepContext, hw: SlotHardware, client: O
     };
     const off = offsetFraction(run);
     for (const q of judged) {
-      // Paired ratios: each window against the reading of the same second, so the drift cancels.
-      const err = 100 * (mean(ws.map((w) => w.plug[PLUG_FIELD[q]] / w.ref[q])) - 1);
-      const terms: ErrorTerms = errorTerms({ quantity: q, value: result.ref[q], accuracy: refAccuracy(hw, q), plan: windowPlan(q, ws.length, run.consecutive), driftPctPerWindow: driftPctPerWindow(ws.map((w) => w.ref[q])), offsetFraction: off });
+      // Paired ratios: each window against the reading of the same second, so the drift cancels
+      // (V and I only from the windows that counted them: a stale value belongs to the second before).
+      const err = 100 * (mean(windowsCounting(ws, PLUG_FIELD[q]).map((w) => w.plug[PLUG_FIELD[q]] / w.ref[q])) - 1);
+      const terms: ErrorTerms = errorTerms({ quantity: q, value: result.ref[q], accuracy: refAccuracy(hw, q), ...rangeOf(ws[ws.length - 1]!.ref, q), plan: windowPlan(q, ws.length, consecutive, runs), driftPctPerWindow: driftPctPerWindow(ws.map((w) => w.ref[q])), offsetFraction: off });
       const m = ctx.measure(QUANTITY_ID[q], err, { contributions: { ...terms }, diag: { plug: result.plug[q], ref: result.ref[q], windows: ws.length } });
+      if (m.verdict === 'marginal') marginalNow[q] = err;
       result.errorPct[q] = err;
       result.U[q] = m.U;
     }
+    pool.marginal = marginalNow;
     if (o.specs.some((s) => s.id === 'pfError')) {
-      const err = result.plug.pf - result.ref.pf;
+      // The plug's PF uses the stale one of V/I: only windows whose previous window was clean count.
+      const pfWindows = ws.filter((w) => w.follows).length ? ws.filter((w) => w.follows) : ws;
+      const err = mean(pfWindows.map((w) => w.plug.factor)) - mean(pfWindows.map((w) => w.ref.pf));
       const pfBand = hw.meter.uncertainty('pf', result.ref.pf);
       // PF = P/(V·I): its ±1-count term is dominated by the current's few counts.
       const iCounts = Math.max(1, result.plug.amps / 0.0118577075);
       const m = ctx.measure('pfError', err, { contributions: { 'reference accuracy': pfBand, 'pulse quantization (±1 count)': result.ref.pf / (iCounts * Math.sqrt(Math.ceil(ws.length / 2))) }, diag: { plug: result.plug.pf, ref: result.ref.pf } });
       result.U.pf = m.U;
     }
+    keep = o.keepLoadOn === true;
     return result;
   } finally {
-    if (load) await il.setLoad(load.name, false);
+    if (load && !keep) await il.setLoad(load.name, false);
   }
 }
 

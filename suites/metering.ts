@@ -2,6 +2,7 @@ import type { ObkHttpClient } from '../rig/dut/obk-http-client.ts';
 import { declarePoint, measurePoint, plugWithRelayClosed, resolveLoad } from './metering-point.ts';
 import { stepPolicy, type PlanDefaults } from './plan/declare.ts';
 import type { SuiteEntry } from './plan/schema.ts';
+import { emptyWindowPool } from './metrology/sample-windows.ts';
 import type { Step } from './runner/step.ts';
 import type { SlotHardware } from './slot-hardware.ts';
 
@@ -23,6 +24,8 @@ export function meteringSuite(entry: MeteringSuiteEntry, hw: SlotHardware, defau
     meteringReadyStep(hw, policy, (c) => (client = c)),
     ...points.map(({ point, load }): Step => {
       const specs = declarePoint(load, hw, entry.limits, point.limits, defaults);
+      // The point's windows, kept across the step's attempts (a retest adds to them).
+      const pool = emptyWindowPool();
       return {
         name: load ? `metering at ${load.name} (${load.watts} W, PF ${load.pf})` : 'metering creep (no load)',
         ...policy,
@@ -30,7 +33,7 @@ export function meteringSuite(entry: MeteringSuiteEntry, hw: SlotHardware, defau
         measurements: specs,
         run: async (ctx) => {
           const c = client ?? (await plugWithRelayClosed(ctx, hw));
-          const r = await measurePoint(ctx, hw, c, load, { settleMs: entry.settleMs, specs });
+          const r = await measurePoint(ctx, hw, c, load, { settleMs: entry.settleMs, specs, pool });
           return { ...r };
         },
       };

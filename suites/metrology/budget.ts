@@ -3,14 +3,17 @@ import type { UncertaintySpec } from '../model/uncertainty.ts';
 
 /**
  * The uncertainty budget of comparing the plug's averaged 1 s windows with the reference meter, as
- * relative half-widths in percent of the reading (every term a bound: rectangular).
+ * relative half-widths in percent of the reading. Every term is a bound (rectangular) except the
+ * count quantization: a window's count is floor(phase at its end) − floor(phase at its start), so
+ * its error is the difference of the two phase fractions, each uniform and independent of the other:
+ * triangular within ±1 count (standard deviation 1/√6 count, not the 1/√3 a rectangular ±1 gives).
  */
 export const ERROR_BUDGET: UncertaintySpec = {
   k: 2,
   contributions: [
     { name: 'reference accuracy', distribution: 'rectangular' },
     { name: 'reference resolution', distribution: 'rectangular' },
-    { name: 'pulse quantization (±1 count)', distribution: 'rectangular' },
+    { name: 'pulse quantization (±1 count)', distribution: 'triangular' },
     { name: 'BL0937 jitter', distribution: 'rectangular' },
     { name: 'integration-interval mismatch', distribution: 'rectangular' },
   ],
@@ -34,6 +37,8 @@ export interface WindowPlan {
   distinct: number;
   /** Whether the windows are consecutive (the ±1 count of each then telescopes over the run). */
   consecutive: boolean;
+  /** Consecutive runs the windows came in (a retest adds one): each run's ends carry one ±1 count. */
+  runs?: number;
 }
 
 export interface ErrorTerms {
@@ -44,16 +49,19 @@ export interface ErrorTerms {
   'integration-interval mismatch': number;
 }
 
-/** Standard uncertainty (k=1) of the terms, combined (percent). */
+/** Standard uncertainty (k=1) of the terms, combined (percent), with the budget's divisors. */
 export function combinedPct(t: ErrorTerms): number {
-  return Math.sqrt(Object.values(t).reduce((s, v) => s + (v / Math.sqrt(3)) ** 2, 0));
+  return Math.sqrt(
+    ERROR_BUDGET.contributions.reduce((s, c) => s + (t[c.name as keyof ErrorTerms] / (c.distribution === 'triangular' ? Math.sqrt(6) : Math.sqrt(3))) ** 2, 0),
+  );
 }
 
 /**
  * The terms for one quantity at one point, in percent of the reading.
  * - reference: its stated band at the mean reading; the band's absolute term is its resolution.
  * - quantization: ±1 count of n ≈ value/weight counts per window; over consecutive windows only the
- *   run's two ends count (±1 over N·n), otherwise each window's ±1 averages down by √N.
+ *   run's two ends count (±1 over N·n; r runs add r independent ±1), otherwise each window's ±1
+ *   averages down by √N.
  * - jitter: ±0.2 % per window, averaged down by √N.
  * - mismatch: the reference's and the plug's 1 s intervals are offset by up to the poll latency; the
  *   mains moves the value by `driftPctPerWindow` per window, so the offset fraction `offsetFraction`
@@ -74,7 +82,7 @@ export function errorTerms(o: {
   const resolution = o.accuracy.absolute ?? 0;
   const counts = Math.max(1, v / NOMINAL_PULSE_WEIGHT[o.quantity]);
   const n = Math.max(1, o.plan.distinct);
-  const quant = o.plan.consecutive ? 100 / (counts * n) : 100 / (counts * Math.sqrt(n));
+  const quant = o.plan.consecutive ? (100 * Math.sqrt(o.plan.runs ?? 1)) / (counts * n) : 100 / (counts * Math.sqrt(n));
   return {
     'reference accuracy': (100 * (band - resolution)) / v,
     'reference resolution': (100 * resolution) / v,
@@ -85,10 +93,10 @@ export function errorTerms(o: {
 }
 
 /** Distinct windows for a quantity among N polled: P every window, V and I every other one. */
-export function windowPlan(quantity: MeteredQuantity, windows: number, consecutive: boolean): WindowPlan {
+export function windowPlan(quantity: MeteredQuantity, windows: number, consecutive: boolean, runs = 1): WindowPlan {
   const distinct = quantity === 'watts' ? windows : Math.ceil(windows / 2);
   // V and I alternate on CF1: their windows are never adjacent, so their counts do not telescope.
-  return { windows, distinct, consecutive: consecutive && quantity === 'watts' };
+  return { windows, distinct, consecutive: consecutive && quantity === 'watts', runs };
 }
 
 /**
@@ -104,4 +112,36 @@ export function windowsNeeded(o: {
   if (o.targetPct === undefined) return o.min;
   for (let n = o.min; n <= o.max; n++) if (2 * combinedPct(o.terms(n)) <= o.targetPct) return n;
   return o.max;
+}
+
+/**
+ * Windows to plan for one quantity when the plan states no uncertainty target: the fewest for U to
+ * take at most PLANNING_SHARE of the tolerance (so a unit near nominal is accepted with the guard
+ * band); when `max` cannot get there, `max` if it at least brings U under the tolerance (a unit
+ * near nominal can still be accepted), else `min` (no count makes the limit decidable: the guard
+ * band leaves it marginal either way, and more windows would only cost time).
+ */
+export const PLANNING_SHARE = 0.6;
+
+export function plannedWindows(o: {
+  targetPct: number | undefined;
+  tolerancePct: number | undefined;
+  min: number;
+  max: number;
+  terms: (windows: number) => ErrorTerms;
+  /** A retest of a marginal value: U must shrink below the distance from |value| to the tolerance. */
+  marginalValuePct?: number;
+}): number {
+  const U = (n: number): number => 2 * combinedPct(o.terms(n));
+  if (o.marginalValuePct !== undefined && o.tolerancePct !== undefined) {
+    const margin = o.tolerancePct - Math.abs(o.marginalValuePct);
+    // Inside the limit by less than even `max` windows can resolve (or outside it): no count decides it.
+    if (!(margin > 0) || U(o.max) > margin) return o.min;
+    return windowsNeeded({ targetPct: margin, min: o.min, max: o.max, terms: o.terms });
+  }
+  if (o.targetPct !== undefined) return windowsNeeded({ targetPct: o.targetPct, min: o.min, max: o.max, terms: o.terms });
+  if (o.tolerancePct === undefined) return o.min;
+  const n = windowsNeeded({ targetPct: PLANNING_SHARE * o.tolerancePct, min: o.min, max: o.max, terms: o.terms });
+  if (U(n) <= PLANNING_SHARE * o.tolerancePct) return n;
+  return U(o.max) < o.tolerancePct ? o.max : o.min;
 }

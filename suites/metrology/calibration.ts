@@ -1,5 +1,5 @@
 import type { ObkEnergy } from '../../rig/dut/obk-http-client.ts';
-import { mean, type AlignedWindow } from './sample-windows.ts';
+import { mean, windowsCounting, type AlignedWindow } from './sample-windows.ts';
 
 export type CalQuantity = 'voltage' | 'current' | 'power';
 const REF_FIELD = { voltage: 'volts', current: 'amps', power: 'watts' } as const;
@@ -7,10 +7,11 @@ export const CAL_COMMAND = { voltage: 'VoltageSet', current: 'CurrentSet', power
 
 /**
  * The factor change each quantity needs: the reference over the plug, averaged over the windows as
- * paired ratios (each window against the reference reading of the same second).
+ * paired ratios (each window against the reference reading of the same second; V and I only over
+ * the windows that counted them).
  */
 export function correctionRatios(windows: readonly AlignedWindow[]): Record<CalQuantity, number> {
-  const r = (q: CalQuantity): number => mean(windows.map((w) => w.ref[REF_FIELD[q]] / w.plug[q]));
+  const r = (q: CalQuantity): number => mean(windowsCounting(windows, q).map((w) => w.ref[REF_FIELD[q]] / w.plug[q]));
   return { voltage: r('voltage'), current: r('current'), power: r('power') };
 }
 

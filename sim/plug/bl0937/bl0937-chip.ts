@@ -81,7 +81,7 @@ export class Bl0937Chip {
   readonly #input: (atMs: number) => Bl0937Input;
   readonly #fe: Bl0937FrontEnd;
   readonly #transfer: Bl0937Transfer;
-  readonly #nl: Bl0937Nonlinearity;
+  #nl: Bl0937Nonlinearity;
   readonly #defects: Bl0937Defects;
   readonly #jitter: number;
   readonly #segmentMs: number;
@@ -114,6 +114,15 @@ export class Bl0937Chip {
     this.#powered = false;
     this.#sel = this.#prevSel = this.#stuckOr(o.sel ?? false);
     if (o.powered ?? true) this.setPowered(true);
+  }
+
+  /**
+   * Fault injection (a metrology bench's faulty units): from now on the chip's nonlinearity follows
+   * `spec` (e.g. a fixed 0.8–1.5 % peak error); what was counted before keeps the old one.
+   */
+  injectNonlinearity(spec: NonlinearitySpec): void {
+    this.sync();
+    this.#nl = new Bl0937Nonlinearity(this.#seed, spec);
   }
 
   /** Drive the SEL pin (ignored while a SEL-stuck defect holds it). */
