@@ -24,7 +24,7 @@ t.teardown(() => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-const TABLES = ['stations', 'firmware_images', 'instruments', 'runs', 'run_instruments', 'units', 'slot_attempts', 'steps', 'step_attempts', 'measurements', 'calibration_factors'];
+const TABLES = ['stations', 'firmware_images', 'instruments', 'runs', 'run_instruments', 'units', 'slot_attempts', 'steps', 'step_attempts', 'measurements', 'calibration_factors', 'unit_events'];
 
 async function pgCounts(pg: PostgresStore): Promise<Record<string, number>> {
   const out: Record<string, number> = {};

@@ -75,6 +75,7 @@ function steps(u: UnitPlan, rnd: () => number): Step[] {
       name: 'metering at R100',
       suite: 'metering',
       retries: 1,
+      needs: ['meter'],
       measurements: [volts, errSpec('voltageErrorPct', 'voltage error'), errSpec('powerErrorPct', 'power error')],
       run: async (ctx) => {
         meterAttempt++;
@@ -144,7 +145,26 @@ export async function fixtureRun(o: {
   const clock = new VirtualClock();
   await sink.emit({ type: 'run-started', run });
   const rnd = prng(o.seed);
-  const results = await Promise.all(o.units.map((u) => runSlot(steps(u, rnd), { slot: u.slot, clock, log, sink, onMarginal: 'retest' })));
+  // One reference meter for all slots, taken in FIFO order (as the station's lease does), each wait,
+  // take and release on the timeline.
+  let meterFree: Promise<void> = Promise.resolve();
+  const acquire = (slot: number) => async (step: Step): Promise<() => void> => {
+    const base = { slot, step: step.name, instrument: 'ref0' };
+    const asked = clock.now();
+    await sink.emit({ type: 'slot-state', slot, state: 'verify', from: 'flash', step: step.name, t: asked, at: new Date().toISOString() });
+    await sink.emit({ type: 'instrument', ...base, kind: 'wait', t: asked, at: new Date().toISOString() });
+    const before = meterFree;
+    let free!: () => void;
+    meterFree = new Promise((r) => (free = r));
+    await before;
+    const took = clock.now();
+    await sink.emit({ type: 'instrument', ...base, kind: 'acquired', t: took, at: new Date().toISOString(), waitedMs: took - asked });
+    return () => {
+      void sink.emit({ type: 'instrument', ...base, kind: 'released', t: clock.now(), at: new Date().toISOString(), heldMs: clock.now() - took });
+      free();
+    };
+  };
+  const results = await Promise.all(o.units.map((u) => runSlot(steps(u, rnd), { slot: u.slot, clock, log, sink, onMarginal: 'retest', acquire: acquire(u.slot) })));
   results.sort((a, b) => a.slot - b.slot);
   await sink.emit({ type: 'run-finished', run, slots: results, finishedAt: new Date(Date.parse(run.startedAt) + 60_000).toISOString() });
   return { run, meta, slotInstruments, results, events };

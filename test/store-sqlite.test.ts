@@ -116,6 +116,9 @@ t.test('a run read back is what the runner produced, field for field', async (t)
       ratios,
       `slot ${r.slot}: calibration factors stored with the step that set them`,
     );
+    const timeline = f.events.flatMap((e) => ((e.type === 'instrument' || e.type === 'slot-state') && e.slot === r.slot ? [(({ slot: _s, ...rest }) => rest)(e)] : []));
+    t.ok(timeline.length >= 4, `slot ${r.slot}: the fixture put instrument waits on its timeline`);
+    t.strictSame(u.timeline, timeline, `slot ${r.slot}: slot-state and instrument events stored in arrival order`);
     const calStep = r.steps.find((s) => s.suite === 'calibrate')!;
     t.ok(u.calibration.every((c) => c.at === calStep.finishedAt && c.load === 'R100' && c.reference?.serial === 'PZEM-SIM-0001'));
   }
@@ -200,7 +203,7 @@ t.test('replayed events never duplicate a run, unit, step or measurement', async
   for (const e of f.events) first.emit(e);
   const reader = new SqlRunReader(store.sql());
   const before = await reader.readRun(f.run.runId);
-  const tables = ['runs', 'units', 'slot_attempts', 'steps', 'step_attempts', 'measurements', 'calibration_factors', 'stations', 'firmware_images', 'instruments', 'run_instruments'];
+  const tables = ['unit_events', 'runs', 'units', 'slot_attempts', 'steps', 'step_attempts', 'measurements', 'calibration_factors', 'stations', 'firmware_images', 'instruments', 'run_instruments'];
   const counts = (): Record<string, number> => Object.fromEntries(tables.map((x) => [x, count(store.db, `SELECT COUNT(*) AS n FROM ${x}`)]));
   const c0 = counts();
   t.equal(c0.measurements, f.results.flatMap((r) => r.steps).reduce((a, s) => a + s.measurements.length + s.earlierAttempts.reduce((b, x) => b + x.measurements.length, 0), 0), 'every measurement stored once');

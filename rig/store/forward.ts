@@ -53,6 +53,7 @@ export async function forwardOutbox(local: SqliteStore, central: PostgresStore, 
           ['step_attempts', rows.stepAttempts],
           ['measurements', rows.measurements],
           ['calibration_factors', rows.calibration],
+          ['unit_events', rows.events],
         ] as const)
           await insertMany(c, table, list);
         return true;
@@ -91,6 +92,7 @@ interface UnitRows {
   stepAttempts: Row[];
   measurements: Row[];
   calibration: Row[];
+  events: Row[];
 }
 
 /** The rows of one unit (or, without unitId, only the run and what it references), as stored. */
@@ -117,6 +119,7 @@ function unitRows(local: SqliteStore, runId: string, unitId?: string): UnitRows 
     stepAttempts: unitId ? many('SELECT * FROM step_attempts WHERE unit_id = ? ORDER BY slot_attempt, step_index, attempt', unitId) : [],
     measurements: unitId ? many('SELECT * FROM measurements WHERE unit_id = ? ORDER BY slot_attempt, step_index, step_attempt, seq', unitId) : [],
     calibration: unitId ? many('SELECT * FROM calibration_factors WHERE unit_id = ? ORDER BY quantity, load', unitId) : [],
+    events: unitId ? many('SELECT * FROM unit_events WHERE unit_id = ? ORDER BY seq', unitId) : [],
   };
 }
 

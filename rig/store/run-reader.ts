@@ -11,6 +11,7 @@ import type {
   StoredRunSummary,
   StoredStep,
   StoredUnit,
+  StoredUnitEvent,
 } from './types.ts';
 
 type Row = Record<string, unknown>;
@@ -129,6 +130,7 @@ export class SqlRunReader implements RunReader {
     const steps = await this.#db.all('SELECT s.* FROM steps s JOIN units u ON u.unit_id = s.unit_id WHERE u.run_id = ? ORDER BY s.unit_id, s.slot_attempt, s.step_index', [runId]);
     const earlier = await this.#db.all('SELECT a.* FROM step_attempts a JOIN units u ON u.unit_id = a.unit_id WHERE u.run_id = ? ORDER BY a.unit_id, a.slot_attempt, a.step_index, a.attempt', [runId]);
     const ms = await this.#db.all('SELECT m.* FROM measurements m JOIN units u ON u.unit_id = m.unit_id WHERE u.run_id = ? ORDER BY m.unit_id, m.slot_attempt, m.step_index, m.step_attempt, m.seq', [runId]);
+    const events = await this.#db.all('SELECT e.unit_id, e.payload FROM unit_events e JOIN units u ON u.unit_id = e.unit_id WHERE u.run_id = ? ORDER BY e.unit_id, e.seq', [runId]);
     const cal = await this.#db.all('SELECT c.* FROM calibration_factors c JOIN units u ON u.unit_id = c.unit_id WHERE u.run_id = ? ORDER BY c.unit_id, c.quantity, c.load', [runId]);
     const key = (x: Row, attempt: unknown = x.step_attempt): string => `${String(x.unit_id)}\u0000${Number(x.slot_attempt)}\u0000${Number(x.step_index)}\u0000${Number(attempt)}`;
     const byStepAttempt = group(ms, (m) => key(m));
@@ -201,6 +203,7 @@ export class SqlRunReader implements RunReader {
         plannedSteps: JSON.parse(String(u.planned_steps)) as string[],
         steps: unitSteps,
         calibration,
+        timeline: events.filter((e) => e.unit_id === unitId).map((e) => JSON.parse(String(e.payload)) as StoredUnitEvent),
         startedAt: String(u.started_at),
         finishedAt: str(u.finished_at),
         ms: num(u.ms),

@@ -1,6 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { dirname } from 'node:path';
+import { createHash } from 'node:crypto';
 import Database from 'better-sqlite3';
 import type { RunInfo } from '../../suites/model/events.ts';
 import type { MeasurementResult } from '../../suites/model/measurement.ts';
@@ -8,7 +9,7 @@ import type { SlotResult, StepResult } from '../../suites/model/step-result.ts';
 import { checkNotNewer, loadMigrations, SCHEMA_VERSION_DDL, type Migration } from './migrations.ts';
 import type { SqlDb, SqlValue } from './sql-db.ts';
 import { StoreError } from './store-error.ts';
-import type { StoredCalibrationFactor, StoredFirmwareImage, StoredInstrument, StoredStation } from './types.ts';
+import type { StoredCalibrationFactor, StoredFirmwareImage, StoredInstrument, StoredStation, StoredUnitEvent } from './types.ts';
 
 /** What a run is beyond the runner's RunInfo: which station, firmware origin, instruments. */
 export interface RunMeta {
@@ -226,6 +227,15 @@ export class SqliteStore {
       return true;
     });
     return tx.immediate();
+  }
+
+  /** A slot-state or instrument event on the unit's timeline (once: keyed by a digest of the event). */
+  addUnitEvent(unitId: string, slotAttempt: number, e: StoredUnitEvent): void {
+    const payload = JSON.stringify(e);
+    const key = createHash('sha256').update(payload).digest('hex').slice(0, 32);
+    this.db
+      .prepare('INSERT INTO unit_events (unit_id, slot_attempt, event_key, seq, type, t, at, payload) SELECT ?, ?, ?, COALESCE(MAX(seq), 0) + 1, ?, ?, ?, ? FROM unit_events WHERE unit_id = ? ON CONFLICT DO NOTHING')
+      .run(unitId, slotAttempt, key, e.type, e.t, e.at, payload, unitId);
   }
 
   finishUnit(unitId: string, slotAttempt: number, r: SlotResult): void {

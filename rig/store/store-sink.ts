@@ -81,6 +81,14 @@ export class StoreSink implements ResultSink {
         this.#store.finishUnit(u.unitId, u.attempt, e.result);
         return;
       }
+      case 'slot-state':
+      case 'instrument': {
+        const u = this.#units.get(e.slot);
+        if (!u) return;
+        const { slot: _slot, ...event } = e;
+        this.#store.addUnitEvent(u.unitId, u.attempt, event);
+        return;
+      }
       case 'run-finished':
         this.#store.finishRun(e.run.runId, e.finishedAt);
         return;

@@ -1,3 +1,4 @@
+import type { ResultEvent } from '../../suites/model/events.ts';
 import type { MeasurementResult } from '../../suites/model/measurement.ts';
 import type { AttemptSummary, CheckResult, SerializedError, StepKind, StepStatus } from '../../suites/model/step-result.ts';
 
@@ -89,6 +90,9 @@ export interface StoredCalibrationFactor {
   at: string;
 }
 
+/** A point on a unit's timeline: the station's slot-state and instrument events, without the slot. */
+export type StoredUnitEvent = Omit<Extract<ResultEvent, { type: 'slot-state' }>, 'slot'> | Omit<Extract<ResultEvent, { type: 'instrument' }>, 'slot'>;
+
 /**
  * One unit in one run: the slot it sat in, its identity (MAC from the ROM, operator serial when the
  * plan asks), its verdict and every finished step. `attempt` counts the slot attempts of this unit in
@@ -118,6 +122,8 @@ export interface StoredUnit {
   plannedSteps: string[];
   steps: StoredStep[];
   calibration: StoredCalibrationFactor[];
+  /** Slot state transitions and instrument waits/holds, in clock order (t); empty for a run without them. */
+  timeline?: StoredUnitEvent[];
   startedAt: string;
   finishedAt?: string;
   ms?: number;
