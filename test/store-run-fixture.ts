@@ -37,6 +37,8 @@ export interface UnitPlan {
   relayFails?: boolean;
   /** Power error of the first metering attempt; marginal values get retested. */
   firstPowerErrorPct?: number;
+  /** Power error of every metering attempt (a unit that meters wrong). */
+  powerErrorPct?: number;
 }
 
 export interface FixtureRun {
@@ -82,7 +84,7 @@ function steps(u: UnitPlan, rnd: () => number): Step[] {
         await ctx.clock.sleep(4000, ctx.signal);
         ctx.measure('mainsVoltage', 228 + rnd() * 4, { contributions: { reference: 0.8 } });
         ctx.measure('voltageErrorPct', (rnd() - 0.5) * 0.8, { contributions: { 'reference accuracy': 0.3 } });
-        const p = meterAttempt === 1 && u.firstPowerErrorPct !== undefined ? u.firstPowerErrorPct : (rnd() - 0.5) * 1.2;
+        const p = u.powerErrorPct ?? (meterAttempt === 1 && u.firstPowerErrorPct !== undefined ? u.firstPowerErrorPct : (rnd() - 0.5) * 1.2);
         ctx.measure('powerErrorPct', p, { contributions: { 'reference accuracy': 0.4 } });
       },
     },
