@@ -41,10 +41,12 @@ function builtAt() {
 }
 
 const built = builtAt();
+let cli;
 if (built >= 0 && built >= newestSource() && !process.env.PLUGRIG_FROM_SOURCE) {
-  await import(compiled.href);
+  cli = await import(compiled.href);
 } else {
   const { register } = await import('tsx/esm/api');
   register();
-  await import('../cli/main.ts');
+  cli = await import('../cli/main.ts');
 }
+process.exitCode = await cli.runCli(process.argv.slice(2));

@@ -1,25 +1,39 @@
 import { PlugrigError } from '../rig/core/errors.ts';
+import { cliStdout, cliStderr } from './io.ts';
 
-/** Exit codes: one per failure class so scripts and CI can branch on them. */
-export const EXIT = {
-  usage: 2,
-  E_CONFIG: 2,
-  E_IMAGE: 3,
-  E_TRANSPORT: 4,
-  E_LINK: 5,
-  E_TIMEOUT: 5,
-  E_PROTOCOL: 5,
-  E_FLASH: 6,
-  E_INTERLOCK: 7,
-  E_INSTRUMENT: 8,
-  /** The plug's firmware refused or contradicted us (a unit problem, like a failed check). */
-  E_DUT: 9,
-  internal: 10,
-} as const;
+/**
+ * The failure classes, one exit code each, so scripts and CI can branch on the class without parsing
+ * messages. `codes` are the typed errors (rig/core/errors.ts) of the class. The README's exit-code table
+ * lists exactly these rows (test/bad-input-corpus.test.ts compares them).
+ */
+export const FAILURE_CLASSES = [
+  { name: 'ok', exitCode: 0, codes: [], meaning: 'done; every unit and check passed' },
+  { name: 'config', exitCode: 2, codes: ['usage', 'E_CONFIG'], meaning: 'bad arguments, jig file, plan or template: refused before anything was opened or written' },
+  { name: 'image', exitCode: 3, codes: ['E_IMAGE'], meaning: 'unusable firmware image (unreadable, empty, truncated, wrong chip or format, content contradicts its name)' },
+  { name: 'transport', exitCode: 4, codes: ['E_TRANSPORT'], meaning: 'a port or device could not be opened or went away (missing, not a tty, unplugged, permission)' },
+  { name: 'link', exitCode: 5, codes: ['E_LINK', 'E_TIMEOUT', 'E_PROTOCOL'], meaning: 'no link to the chip, a timeout, or garbage on the wire' },
+  { name: 'flash', exitCode: 6, codes: ['E_FLASH'], meaning: 'erase, write or CRC verify failed or was refused by the chip' },
+  { name: 'interlock', exitCode: 7, codes: ['E_INTERLOCK'], meaning: 'the mains interlock refused (lid open, E-stop, UART not isolated)' },
+  { name: 'instrument', exitCode: 8, codes: ['E_INSTRUMENT'], meaning: 'a reference meter or other instrument failed or answered garbage' },
+  { name: 'unit', exitCode: 9, codes: ['E_DUT'], meaning: 'a unit or a jig check failed (run, jig check), or the plug refused or contradicted us' },
+  { name: 'internal', exitCode: 10, codes: ['internal'], meaning: 'a bug in plugrig (please report it with --verbose output)' },
+  { name: 'interrupted', exitCode: 130, codes: [], meaning: 'SIGINT (143: SIGTERM, 129: SIGHUP); what was left on the chip is said on stderr' },
+] as const satisfies ReadonlyArray<{ name: string; exitCode: number; codes: readonly string[]; meaning: string }>;
+
+export type FailureClassName = (typeof FAILURE_CLASSES)[number]['name'];
+
+/** Exit code per error code (E_CONFIG, usage, …), derived from FAILURE_CLASSES. */
+export const EXIT: Readonly<Record<string, number>> = Object.fromEntries(FAILURE_CLASSES.flatMap((c) => c.codes.map((code) => [code, c.exitCode])));
+
+/** The class an error code belongs to; unknown codes are internal (a typed error nobody classified is a bug). */
+export function failureClassOf(code: string): (typeof FAILURE_CLASSES)[number] {
+  return FAILURE_CLASSES.find((c) => (c.codes as readonly string[]).includes(code)) ?? FAILURE_CLASSES.find((c) => c.name === 'internal')!;
+}
 
 /** The failure as --json prints it on stdout: `{"error":{"class","message","exitCode",…}}`. */
 export interface JsonFailure {
-  error: { class: string; message: string; exitCode: number; context?: Record<string, unknown> };
+  /** class: the error code (E_CONFIG, usage, internal); exitClass: its failure class (config, …). */
+  error: { class: string; exitClass: FailureClassName; message: string; exitCode: number; context?: Record<string, unknown> };
 }
 
 /**
@@ -28,8 +42,8 @@ export interface JsonFailure {
  */
 export function reportFailure(e: unknown, o: { json?: boolean } = {}): number {
   const { text, failure } = describeFailure(e);
-  process.stderr.write(text);
-  if (o.json) process.stdout.write(JSON.stringify(failure, null, 2) + '\n');
+  cliStderr().write(text);
+  if (o.json) cliStdout().write(JSON.stringify(failure, null, 2) + '\n');
   return failure.error.exitCode;
 }
 
@@ -46,20 +60,20 @@ function describeFailure(e: unknown): { text: string; failure: JsonFailure } {
     let text = `plugrig: ${e.message}${where ? ` (${where})` : ''}\n`;
     if (ctx.bytesSeen) text += `  bytes seen: ${String(ctx.bytesSeen).slice(0, 96)}\n`;
     if (process.env.PLUGRIG_DEBUG) text += `${e.stack}\n`;
-    const exitCode = (EXIT as Record<string, number>)[e.code] ?? EXIT.internal;
+    const cls = failureClassOf(e.code);
     // Only the "where" of the context: other keys may carry configuration values that are not ours to print.
     const context = Object.fromEntries(WHERE_KEYS.filter((k) => ctx[k] !== undefined).map((k) => [k, ctx[k]]));
-    return { text, failure: { error: { class: e.code, message: e.message, exitCode, ...(Object.keys(context).length ? { context } : {}) } } };
+    return { text, failure: { error: { class: e.code, exitClass: cls.name, message: e.message, exitCode: cls.exitCode, ...(Object.keys(context).length ? { context } : {}) } } };
   }
   if (e instanceof Error && e.name === 'UsageError') {
     return {
       text: `plugrig: ${e.message}\nRun 'plugrig --help' for usage.\n`,
-      failure: { error: { class: 'usage', message: e.message, exitCode: EXIT.usage } },
+      failure: { error: { class: 'usage', exitClass: 'config', message: e.message, exitCode: failureClassOf('usage').exitCode } },
     };
   }
   const err = e instanceof Error ? e : new Error(String(e));
   return {
     text: `plugrig: internal error: ${err.message}\n${process.env.PLUGRIG_DEBUG ? err.stack + '\n' : ''}`,
-    failure: { error: { class: 'internal', message: err.message, exitCode: EXIT.internal } },
+    failure: { error: { class: 'internal', exitClass: 'internal', message: err.message, exitCode: failureClassOf('internal').exitCode } },
   };
 }

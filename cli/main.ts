@@ -1,6 +1,6 @@
 import yargs, { type Argv, type CommandModule } from 'yargs';
-import { hideBin } from 'yargs/helpers';
 import { reportFailure } from './failure.ts';
+import { useCliStreams, type CliStreams } from './io.ts';
 import { logToFile, logToStderr } from '../rig/core/log.ts';
 
 class UsageError extends Error {
@@ -105,30 +105,58 @@ function lazyCommand(entry: (typeof COMMANDS)[number]): AnyCommand {
   };
 }
 
-try {
-  let cli = yargs(hideBin(process.argv))
-    .scriptName('plugrig')
-    .usage('$0 <command> [options]\n\nHardware-in-the-loop rig for Tuya CB2S (BK7231N) plugs running OpenBeken.');
-  for (const entry of COMMANDS) cli = cli.command(lazyCommand(entry));
-  await cli
-    .option('verbose', { type: 'boolean', global: true, describe: 'log lines (JSON) on stderr' })
-    .option('log-file', { type: 'string', global: true, describe: 'append log lines (JSON) to this file (run: default <out>/plugrig.log)' })
-    .middleware((argv) => {
-      if (argv['log-file']) logToFile(String(argv['log-file']));
-      else if (argv.verbose) logToStderr();
-    })
-    .demandCommand(1, 'name a command (plugrig --help lists them)')
-    .strict()
-    .recommendCommands()
-    .fail((msg, err) => {
-      if (err) throw err;
-      throw new UsageError(msg);
-    })
-    .help()
-    .version()
-    .wrap(Math.min(110, process.stdout.columns || 100))
-    .parseAsync();
-} catch (e) {
-  // Scanned from argv, not yargs' result: a usage error happens before any args object exists.
-  process.exitCode = reportFailure(e, { json: hideBin(process.argv).includes('--json') });
+/** yargs' "Not enough non-option arguments: got 0, need at least 1" in words: which argument is missing. */
+function explainUsage(msg: string, argv: readonly string[]): string {
+  const m = /^Not enough non-option arguments: got (\d+), need at least \d+/.exec(msg);
+  const entry = m ? COMMANDS.find((c) => c.command.split(' ')[0] === argv.find((a) => !a.startsWith('-'))) : undefined;
+  if (!m || !entry) return msg;
+  const missing = (entry.command.match(/<[^>]+>/g) ?? []).slice(Number(m[1]));
+  return missing.length ? `plugrig ${entry.command}: missing ${missing.join(' ')}` : msg;
+}
+
+/**
+ * Run the CLI on `argv` (without node and the script) and return its exit code. With `streams`, every
+ * line the CLI prints goes there instead of the process's stdout/stderr (the in-process test entry);
+ * the process's exit code is left as it was.
+ */
+export async function runCli(argv: readonly string[], streams?: CliStreams): Promise<number> {
+  const restoreStreams = streams ? useCliStreams(streams) : () => undefined;
+  // Commands report a failed unit or check through process.exitCode; it is this run's, not the caller's.
+  const callerExitCode = process.exitCode;
+  process.exitCode = undefined;
+  let code: number;
+  try {
+    let cli = yargs([...argv])
+      .scriptName('plugrig')
+      .usage('$0 <command> [options]\n\nHardware-in-the-loop rig for Tuya CB2S (BK7231N) plugs running OpenBeken.');
+    for (const entry of COMMANDS) cli = cli.command(lazyCommand(entry));
+    await cli
+      .option('verbose', { type: 'boolean', global: true, describe: 'log lines (JSON) on stderr' })
+      .option('log-file', { type: 'string', global: true, describe: 'append log lines (JSON) to this file (run: default <out>/plugrig.log)' })
+      .middleware((args) => {
+        if (args['log-file']) logToFile(String(args['log-file']));
+        else if (args.verbose) logToStderr();
+      })
+      .demandCommand(1, 'name a command (plugrig --help lists them)')
+      .strict()
+      .recommendCommands()
+      .fail((msg, err) => {
+        if (err) throw err;
+        throw new UsageError(explainUsage(msg, argv));
+      })
+      .help()
+      .version()
+      // In-process, --help/--version must not end the caller's process.
+      .exitProcess(!streams)
+      .wrap(Math.min(110, process.stdout.columns || 100))
+      .parseAsync();
+    code = Number(process.exitCode ?? 0);
+  } catch (e) {
+    // Scanned from argv, not yargs' result: a usage error happens before any args object exists.
+    code = reportFailure(e, { json: argv.includes('--json') });
+  } finally {
+    process.exitCode = callerExitCode;
+    restoreStreams();
+  }
+  return code;
 }

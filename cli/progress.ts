@@ -1,5 +1,6 @@
 import cliProgress from 'cli-progress';
 import type { FlashProgress } from '../rig/bk7231/flasher.ts';
+import { cliStderr } from './io.ts';
 
 /**
  * Progress bar on stderr (stdout stays clean for --json): one bar per phase with bytes/s and ETA.
@@ -11,7 +12,7 @@ export class PhaseProgress {
   #startedAt = 0;
   readonly #enabled: boolean;
 
-  constructor(enabled = Boolean(process.stderr.isTTY)) {
+  constructor(enabled = Boolean(cliStderr().isTTY)) {
     this.#enabled = enabled;
   }
 
@@ -23,7 +24,7 @@ export class PhaseProgress {
       this.#startedAt = performance.now();
       this.#bar = new cliProgress.SingleBar(
         {
-          stream: process.stderr,
+          stream: process.stderr, // only when the CLI stderr is a terminal, which is the process's
           format: `${p.phase.padEnd(8)} [{bar}] {percentage}% {doneK}/{totalK} KiB {rate} KiB/s ETA {eta_formatted}`,
           hideCursor: true,
           etaBuffer: 20,

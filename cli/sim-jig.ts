@@ -1,5 +1,6 @@
 import { TransportError } from '../rig/core/errors.ts';
 import { formatPtyJigTable, startVirtualJigOnPtys, type PtyJig } from '../sim/jig/pty-jig.ts';
+import { cliStdout } from './io.ts';
 
 /**
  * Resolves on SIGINT/SIGTERM. The listeners stay installed until dispose(): execa's signal-exit
@@ -29,7 +30,7 @@ export async function runVirtualJigOnPtys(o: { jigPath: string; linkDir: string;
   try {
     pj = await startVirtualJigOnPtys(o);
     const jig = pj.generated;
-    process.stdout.write(
+    cliStdout().write(
       `virtual jig ${jig.name} (${jig.slots.length} slot(s), seed ${o.seed}) on ptys:\n` +
         formatPtyJigTable(pj.devices) +
         `generated jig file: ${pj.jigFile}\n` +

@@ -7,6 +7,7 @@ import type { SerialLink } from '../rig/serial/serial-link.ts';
 import { VirtualSerialBus } from '../sim/serial/virtual-binding.ts';
 import { VirtualBk7231 } from '../sim/bk7231/virtual-bk7231.ts';
 import { busEndpoints } from '../sim/serial/bus-endpoints.ts';
+import { cliStderr } from './io.ts';
 
 /** Options every chip-facing command shares. */
 export interface TargetArgs {
@@ -41,7 +42,7 @@ export interface Target {
 }
 
 /** `--reset` to a strategy; `notice` carries the one-time "no modem lines" message (stderr). */
-export function resetFrom(spec: string, notice: (message: string) => void = (m) => process.stderr.write(`plugrig: ${m}\n`)): ResetStrategy {
+export function resetFrom(spec: string, notice: (message: string) => void = (m) => cliStderr().write(`plugrig: ${m}\n`)): ResetStrategy {
   if (spec === 'auto') return new AutoReset({ notice });
   if (spec === 'rts') return ModemLineReset.bk7231tools();
   if (spec === 'hid') return ModemLineReset.hidDownload();
@@ -54,6 +55,8 @@ export function resetFrom(spec: string, notice: (message: string) => void = (m) 
 export async function openTarget(args: TargetArgs): Promise<Target> {
   if (args.sim && args.port) throw new ConfigError('give either --port or --sim, not both', { step: 'args' });
   if (!args.sim && !args.port) throw new ConfigError('no target: give --port <serial port> or --sim', { step: 'args' });
+  // A malformed --reset is refused before the port is opened.
+  const reset = resetFrom(args.reset ?? 'auto');
   const log = rootLogger();
   if (args.sim) {
     const clock = args['sim-time'] === 'virtual' ? new VirtualClock() : new RealClock();
@@ -64,7 +67,7 @@ export async function openTarget(args: TargetArgs): Promise<Target> {
     const link = await openLink('sim:uart1', { baudRate: 115200, clock, endpoints: busEndpoints(bus), log });
     return {
       link,
-      reset: resetFrom(args.reset ?? 'auto'),
+      reset,
       clock,
       chip,
       describe: `virtual BK7231N (seed ${args['sim-seed'] ?? 1}, ${clock.kind} time)`,
@@ -73,7 +76,7 @@ export async function openTarget(args: TargetArgs): Promise<Target> {
   }
   const clock = new RealClock();
   const link = await openLink(args.port!, { baudRate: 115200, clock, log });
-  return { link, reset: resetFrom(args.reset ?? 'auto'), clock, describe: args.port!, close: () => link.close() };
+  return { link, reset, clock, describe: args.port!, close: () => link.close() };
 }
 
 /** Parse 0x-prefixed or decimal numbers, with K/M suffixes (0x11000, 68K, 2M). */

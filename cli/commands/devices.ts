@@ -1,5 +1,6 @@
 import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
 import { printJson } from '../output.ts';
+import { cliStdout } from '../io.ts';
 
 interface DevicesArgs {
   json?: boolean;
@@ -13,6 +14,6 @@ export const devicesCommand: CommandModule<object, DevicesArgs> = {
     const { NodeUsbSource } = await import('../../rig/usb/node-usb-source.ts');
     const report = await collectDevicesReport({ usb: new NodeUsbSource() });
     if (args.json) printJson(devicesReportJson(report));
-    else process.stdout.write(renderDevicesText(report));
+    else cliStdout().write(renderDevicesText(report));
   },
 };

@@ -19,6 +19,7 @@ import type { OpenStation } from '../../station/open-station.ts';
 import type { InProcessJig } from '../../sim/jig/in-process-jig.ts';
 import { printJson } from '../output.ts';
 import { PACKAGE_ROOT } from '../package-root.ts';
+import { cliStdout } from '../io.ts';
 
 export const DEVICES_DIR = join(PACKAGE_ROOT, 'fixtures/devices');
 
@@ -167,7 +168,7 @@ const dutInfo: CommandModule<object, InfoArgs> = {
         printJson({ slot: s.spec.id, url: location.url, via: location.via, info, firmware: fwr, pins: { roles: pins.roles, channels: pins.channels, ...(pins.channels2 ? { channels2: pins.channels2 } : {}) }, flags: flagBits(info.flags), energy: energy ?? null });
         return;
       }
-      const w = (k: string, v: string): void => void process.stdout.write(`${k.padEnd(10)}${v}\n`);
+      const w = (k: string, v: string): void => void cliStdout().write(`${k.padEnd(10)}${v}\n`);
       w('plug', `${location.url} (${location.via})`);
       w('name', info.shortName);
       w('build', `${String(fwr.Version ?? '?')}, ${info.build}`);
@@ -212,12 +213,12 @@ const dutCmd: CommandModule<object, CmdArgs> = {
       if (args.cm) {
         const r = await client.cm(args.command);
         if (args.json) printJson({ body: r.json ?? r.text });
-        else process.stdout.write(`${r.text}\n`);
+        else cliStdout().write(`${r.text}\n`);
         return;
       }
       const r = await client.cmnd(args.command);
       if (args.json) printJson(r);
-      else process.stdout.write(`${JSON.stringify(r.res ?? {})}\n`);
+      else cliStdout().write(`${JSON.stringify(r.res ?? {})}\n`);
     } finally {
       await s.close();
     }

@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { basename } from 'node:path';
 import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
 import { Bk7231Flasher, DEFAULT_BAUD, checkWriteRequest, type ChipInfo, type FlashProgress, type WriteResult } from '../../rig/bk7231/flasher.ts';
-import { ConfigError, ImageError } from '../../rig/core/errors.ts';
+import { ConfigError, FlashError, ImageError, PlugrigError } from '../../rig/core/errors.ts';
 import { rootLogger } from '../../rig/core/log.ts';
 import { classifyImage, type ImageInfo } from '../../firmware/image.ts';
 import { openTapReport, type TapReportFile } from '../../reports/tap-writer.ts';
@@ -12,7 +12,8 @@ import { chipSummary, writeBackup } from './backup.ts';
 import { printJson } from '../output.ts';
 import { checkBaud, checkNewOutputFile } from '../args.ts';
 import { FlashState, onInterrupt } from '../flash-state.ts';
-import { BK7231N_PARTITIONS } from '../../firmware/flash-layout.ts';
+import { BK7231N_PARTITIONS, FLASH_LAYOUTS } from '../../firmware/flash-layout.ts';
+import { cliStdout, cliStderr } from '../io.ts';
 
 interface FlashArgs extends TargetArgs {
   image: string;
@@ -68,7 +69,12 @@ export const flashCommand: CommandModule<object, FlashArgs> = {
     }
     const writeBootloader = Boolean(args.full) || (offsetArg !== undefined && offsetArg < BK7231N_PARTITIONS.bootloader.end && Boolean(args.force));
     // Alignment and protected regions are refused here, before the port is opened or the chip unprotected.
-    checkWriteRequest(plan.bytes.length, plan.offset, { force: args.force ?? false, writeBootloader });
+    try {
+      // The CB2S's 2 MiB (as backup assumes): an address past it is refused before linking, not after.
+      checkWriteRequest(plan.bytes.length, plan.offset, { force: args.force ?? false, writeBootloader, flashSize: FLASH_LAYOUTS.BK7231N.flashSize });
+    } catch (e) {
+      throw refusedRequest(e, args.offset);
+    }
     if (args.backup) {
       const inputs = [{ path: args.image, what: 'image being flashed' }, ...(args.tap ? [{ path: args.tap, what: 'TAP report' }] : [])];
       await checkNewOutputFile(args.backup, { option: '--backup', overwrite: args.overwrite ?? false, inputs });
@@ -86,11 +92,20 @@ export const flashCommand: CommandModule<object, FlashArgs> = {
     const uninstall = onInterrupt(async (signal) => {
       progress.stop();
       const where = state.describe();
-      process.stderr.write(`plugrig: interrupted by ${signal} ${where}\n`);
+      cliStderr().write(`plugrig: interrupted by ${signal} ${where}\n`);
       tap?.fail(`interrupted by ${signal}`, { state: where });
       await tap?.close();
     });
-    const target = await openTarget(args);
+    let target: Awaited<ReturnType<typeof openTarget>>;
+    try {
+      target = await openTarget(args);
+    } catch (e) {
+      // The port could not be opened: the chip was never touched. The TAP file says so and ends with its plan.
+      uninstall();
+      tap?.fail(`open ${args.port ?? 'the virtual chip'}`, { error: e instanceof Error ? e.message : String(e), chip: 'untouched' });
+      await tap?.close();
+      throw e;
+    }
     const flasher = new Bk7231Flasher({ port: target.link, reset: target.reset, baudRate: args.baud, log, guardOutsideImage: true });
     const t0 = target.clock.now();
     let chip: ChipInfo | undefined;
@@ -122,7 +137,7 @@ export const flashCommand: CommandModule<object, FlashArgs> = {
       progress.stop();
       await target.close();
       const summary = await tap?.close();
-      if (summary && args.tap) process.stderr.write(`TAP report: ${args.tap} (${summary.pass} ok, ${summary.fail} not ok)\n`);
+      if (summary && args.tap) cliStderr().write(`TAP report: ${args.tap} (${summary.pass} ok, ${summary.fail} not ok)\n`);
     }
     if (!chip || !result) throw new Error('flash finished without a result');
     const seconds = (target.clock.now() - t0) / 1000;
@@ -139,7 +154,7 @@ export const flashCommand: CommandModule<object, FlashArgs> = {
       return;
     }
     const w = result;
-    process.stdout.write(
+    cliStdout().write(
       [
         `target    ${target.describe}`,
         `chip      ${chip.chipName ?? 'unknown'} flash ${chip.flashIdHex} (${chip.flashPart?.name ?? 'unknown part'}, ${chip.flashSize / 1048576} MiB), MAC ${chip.mac ?? '?'}, ${chip.baudRate} baud`,
@@ -170,3 +185,14 @@ async function step<T>(tap: TapReportFile | undefined, name: string, fn: () => P
 const hex4 = (n: number): string => '0x' + n.toString(16).padStart(4, '0');
 const hex8 = (n: number): string => '0x' + (n >>> 0).toString(16).padStart(8, '0');
 
+/**
+ * A write request the flasher refuses before any contact (alignment, flash size, bootloader or RF
+ * sector) in the CLI's words: with `--offset` it is a bad argument (class config), without it the image
+ * itself does not fit (its class stays). The hint names the CLI option, not the API's.
+ */
+function refusedRequest(e: unknown, offset: string | undefined): unknown {
+  if (!(e instanceof PlugrigError)) return e;
+  const message = e.message.replace(/ \(use force( or writeBootloader)?\)/, ' (add --force to write it anyway)');
+  if (offset === undefined) return message === e.message ? e : new (e.constructor as typeof FlashError)(message, e.context, { cause: e });
+  return new ConfigError(`--offset ${offset}: ${message}`, { step: 'args', ...(e.context.address !== undefined ? { address: e.context.address } : {}) }, { cause: e });
+}

@@ -6,6 +6,7 @@ import { classifyImage } from '../../firmware/image.ts';
 import { makeSyntheticImage } from '../../firmware/synthetic.ts';
 import { printJson } from '../output.ts';
 import { prepareOutputDir } from '../args.ts';
+import { cliStdout } from '../io.ts';
 
 interface ImageArgs {
   action: 'make' | 'info';
@@ -37,7 +38,7 @@ export const imageCommand: CommandModule<object, ImageArgs> = {
         throw new ConfigError(`image make: cannot write ${file}: ${(e as Error).message}`, { step: 'args' }, { cause: e });
       }
       if (args.json) printJson({ file, bytes: im.bytes.length });
-      else process.stdout.write(`${file} (${im.bytes.length} bytes, synthetic: CRC16 block format of a real release, content is not a runnable firmware)\n`);
+      else cliStdout().write(`${file} (${im.bytes.length} bytes, synthetic: CRC16 block format of a real release, content is not a runnable firmware)\n`);
       return;
     }
     let bytes: Uint8Array;
@@ -60,6 +61,6 @@ export const imageCommand: CommandModule<object, ImageArgs> = {
       warnings: info.warnings,
     };
     if (args.json) printJson(summary);
-    else process.stdout.write(Object.entries(summary).map(([k, v]) => `${k.padEnd(15)} ${Array.isArray(v) ? v.join('; ') || '-' : String(v)}`).join('\n') + '\n');
+    else cliStdout().write(Object.entries(summary).map(([k, v]) => `${k.padEnd(15)} ${Array.isArray(v) ? v.join('; ') || '-' : String(v)}`).join('\n') + '\n');
   },
 };

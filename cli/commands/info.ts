@@ -5,6 +5,7 @@ import { openTarget, targetOptions, type TargetArgs } from '../target.ts';
 import { chipSummary } from './backup.ts';
 import { printJson } from '../output.ts';
 import { checkBaud } from '../args.ts';
+import { cliStdout } from '../io.ts';
 
 interface InfoArgs extends TargetArgs {
   baud: number;
@@ -34,7 +35,7 @@ export const infoCommand: CommandModule<object, InfoArgs> = {
         ['bootloader', `CRC ${s.bootloaderCrc}${chip.bootloader ? ` = ${chip.bootloader}` : ' (unknown)'}`],
         ['link baud', chip.baudRate],
       ];
-      process.stdout.write(rows.map(([k, v]) => `${k.padEnd(11)} ${String(v)}`).join('\n') + '\n');
+      cliStdout().write(rows.map(([k, v]) => `${k.padEnd(11)} ${String(v)}`).join('\n') + '\n');
     } finally {
       await target.close();
     }

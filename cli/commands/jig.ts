@@ -13,6 +13,7 @@ import type { EndpointRegistry } from '../../rig/endpoints/registry.ts';
 import { startVirtualJig, usesSim } from '../../sim/jig/in-process-jig.ts';
 import { printJson } from '../output.ts';
 import { virtualTwinOf } from '../virtual-twin.ts';
+import { cliStdout } from '../io.ts';
 
 interface JigArgs {
   action: 'check';
@@ -75,14 +76,14 @@ export const jigCommand: CommandModule<object, JigArgs> = {
     if (args.json) printJson({ jig: jig.name, file: args.file, virtual: sim !== undefined, passed: failed === 0, rows });
     else {
       const where = !sim ? '' : jig === file || usesSim(file) ? ' on the virtual jig' : ' on its virtual twin (--sim)';
-      process.stdout.write(`jig ${jig.name} (${args.file})${where}: file valid, ${jig.slots.length} slot(s)\n`);
+      cliStdout().write(`jig ${jig.name} (${args.file})${where}: file valid, ${jig.slots.length} slot(s)\n`);
       let last = -1;
       for (const r of rows) {
-        if (r.slot !== last) process.stdout.write(r.slot === 0 ? '\nstation\n' : `\nslot ${r.slot}\n`);
+        if (r.slot !== last) cliStdout().write(r.slot === 0 ? '\nstation\n' : `\nslot ${r.slot}\n`);
         last = r.slot;
-        process.stdout.write(`  ${r.ok ? (r.warn ? 'warn' : 'ok  ') : 'FAIL'}  ${r.check.padEnd(30)} ${r.detail}\n`);
+        cliStdout().write(`  ${r.ok ? (r.warn ? 'warn' : 'ok  ') : 'FAIL'}  ${r.check.padEnd(30)} ${r.detail}\n`);
       }
-      process.stdout.write(`\n${rows.length - failed} ok, ${failed} failed\n`);
+      cliStdout().write(`\n${rows.length - failed} ok, ${failed} failed\n`);
     }
     if (failed > 0) process.exitCode = 9;
   },

@@ -7,6 +7,7 @@ import { printJson } from '../output.ts';
 import { nativeEndpoints } from '../../rig/endpoints/native.ts';
 import { checkCount } from '../args.ts';
 import { startVirtualJig, usesSim } from '../../sim/jig/in-process-jig.ts';
+import { cliStdout } from '../io.ts';
 
 interface MeterArgs {
   jig: string;
@@ -46,11 +47,11 @@ export const meterCommand: CommandModule<object, MeterArgs> = {
         printJson({ meter: id, readings: readings.map((r) => ({ ...r, uncertainty: uncertainties(meter, r) })) });
         return;
       }
-      process.stdout.write(`${id.manufacturer} ${id.model}${id.serial ? ` s/n ${id.serial}` : ''}${id.calibrationDate ? `, calibrated ${id.calibrationDate}` : ''} (slot ${slot.id}, meter "${slot.meter.ref}")\n`);
+      cliStdout().write(`${id.manufacturer} ${id.model}${id.serial ? ` s/n ${id.serial}` : ''}${id.calibrationDate ? `, calibrated ${id.calibrationDate}` : ''} (slot ${slot.id}, meter "${slot.meter.ref}")\n`);
       for (const r of readings) {
         const u = uncertainties(meter, r);
         const f = (v: number, d: number, unit: string, q: string): string => `${v.toFixed(d)} ${unit}${u[q] !== undefined ? ` ±${u[q]!.toFixed(d)}` : ''}`;
-        process.stdout.write(
+        cliStdout().write(
           `  U ${f(r.volts, 1, 'V', 'volts')}   I ${f(r.amps, 3, 'A', 'amps')}   P ${f(r.watts, 1, 'W', 'watts')}   PF ${f(r.pf, 2, '', 'pf')}   f ${f(r.hz, 1, 'Hz', 'hz')}${r.wh !== undefined ? `   E ${r.wh} Wh` : ''}\n`,
         );
       }

@@ -8,6 +8,7 @@ import { provisionOverHttp } from '../../rig/dut/provision-http.ts';
 import { openLink } from '../../rig/serial/open-link.ts';
 import { printJson } from '../output.ts';
 import { dutOptions, openDutSession, type DutArgs, type DutSession } from './dut.ts';
+import { cliStdout } from '../io.ts';
 
 interface ProvisionArgs extends DutArgs {
   template: string;
@@ -87,9 +88,9 @@ export const provisionCommand: CommandModule<object, ProvisionArgs> = {
           printJson({ slot: s.spec.id, mode, template: template.label, ...r, secrets: s.secrets.sources });
           return;
         }
-        process.stdout.write(`slot ${s.spec.id}: ${template.label} written offline at 0x${r.rom.address.toString(16)} (CRC 0x${r.rom.crc.toString(16)}, ${r.rom.sectorsWritten} sector(s) written)\n`);
-        process.stdout.write(`  MAC ${r.rom.mac}, names ${r.rom.shortName} / ${r.rom.longName}, Wi-Fi ${r.rom.wifi}${s.secrets.sources.length ? ` (${s.secrets.sources.join(', ')})` : ''}\n`);
-        if (r.online) process.stdout.write(`  online at ${r.online.url} after ${r.online.uptime} s, /api/info MAC ${r.online.mac} = ROM MAC\n`);
+        cliStdout().write(`slot ${s.spec.id}: ${template.label} written offline at 0x${r.rom.address.toString(16)} (CRC 0x${r.rom.crc.toString(16)}, ${r.rom.sectorsWritten} sector(s) written)\n`);
+        cliStdout().write(`  MAC ${r.rom.mac}, names ${r.rom.shortName} / ${r.rom.longName}, Wi-Fi ${r.rom.wifi}${s.secrets.sources.length ? ` (${s.secrets.sources.join(', ')})` : ''}\n`);
+        if (r.online) cliStdout().write(`  online at ${r.online.url} after ${r.online.uptime} s, /api/info MAC ${r.online.mac} = ROM MAC\n`);
         return;
       }
       const { client } = await s.connect();
@@ -110,8 +111,8 @@ export const provisionCommand: CommandModule<object, ProvisionArgs> = {
         printJson({ slot: s.spec.id, mode, template: template.label, url: r.url, commands: r.commands, warnings: r.warnings, info: r.info, secrets: s.secrets.sources });
         return;
       }
-      process.stdout.write(`slot ${s.spec.id}: ${template.label} applied over HTTP at ${r.url} (${r.commands.length} requests, restarted, read back: pins, flags ${r.info.flags}, startcmd ${JSON.stringify(r.info.startcmd)}, MAC ${r.info.mac})\n`);
-      for (const w of r.warnings) process.stdout.write(`  note: ${w}\n`);
+      cliStdout().write(`slot ${s.spec.id}: ${template.label} applied over HTTP at ${r.url} (${r.commands.length} requests, restarted, read back: pins, flags ${r.info.flags}, startcmd ${JSON.stringify(r.info.startcmd)}, MAC ${r.info.mac})\n`);
+      for (const w of r.warnings) cliStdout().write(`  note: ${w}\n`);
     } finally {
       await s.close();
     }

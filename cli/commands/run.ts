@@ -66,6 +66,8 @@ export const runCommand: CommandModule<object, RunArgs> = {
     const virtual = usesSim(jig);
     if (args.sim && !virtual) throw new ConfigError(`--sim given, but jig ${jigPath} names real ports (no sim: devices)`, { step: 'args' });
     checkBaud(args.baud);
+    const unknownSlot = args.slot?.find((id) => !jig.slots.some((s) => s.id === id));
+    if (unknownSlot !== undefined) throw new ConfigError(`--slot ${unknownSlot}: jig ${jig.name} has slot(s) ${jig.slots.map((s) => s.id).join(', ')}`, { step: 'args' });
 
     // A plan without a flash suite (verify, calibrate) needs no image.
     const flashes = plan.plan.suites.some((e) => e.suite === 'flash');

@@ -3,6 +3,7 @@ import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
 import { ConfigError } from '../../rig/core/errors.ts';
 import { RealClock } from '../../rig/core/clock.ts';
 import { rootLogger } from '../../rig/core/log.ts';
+import { cliStdout } from '../io.ts';
 
 interface SimArgs {
   pty?: boolean;
@@ -67,7 +68,7 @@ export const simCommand: CommandModule<object, SimArgs> = {
     });
     const bridge = await PtyBridge.start({ device: chip, link: resolve(args.link ?? './plugrig-bk7231'), clock, log: rootLogger() });
     chip.powerOn();
-    process.stdout.write(
+    cliStdout().write(
       `virtual BK7231N (TH25Q16HB 2 MiB, MAC ${Array.from(chip.mac, (b) => b.toString(16).padStart(2, "0")).join(":")}) on ${bridge.ptyPath}\n` +
         `link ${bridge.link} -> ${bridge.ptyPath}\n` +
         `${Number.isFinite(args['link-window'] ?? Infinity) ? `link window ${args['link-window']} ms after reset` : 'staying in the ROM bootloader'}; Ctrl-C to stop\n`,
@@ -113,14 +114,14 @@ async function runVirtualPlug(args: ArgumentsCamelCase<SimArgs>): Promise<void> 
   });
   const done = waitForSignal();
   const mac = Array.from(sp.chip.mac, (b) => b.toString(16).padStart(2, '0')).join(':');
-  process.stdout.write(
+  cliStdout().write(
     `virtual OpenBeken plug: OpenBK7231N 1.18.42 (synthetic) flashed, MAC ${mac}, template ${template ? template.name : 'none (blank config)'}\n` +
       `mains 230 V, ${loadW} W resistive load on the output; joining "${wifi.ssid}"...\n`,
   );
   try {
     const url = await Promise.race([sp.waitForHttp(30_000), done.then(() => undefined)]);
     if (url) {
-      process.stdout.write(`HTTP ${url}  (e.g. curl '${url}/cm?cmnd=STATUS%208')${args.leases ? `\nleases ${resolve(args.leases)}` : ''}\nCtrl-C to stop\n`);
+      cliStdout().write(`HTTP ${url}  (e.g. curl '${url}/cm?cmnd=STATUS%208')${args.leases ? `\nleases ${resolve(args.leases)}` : ''}\nCtrl-C to stop\n`);
       await done;
     }
   } finally {

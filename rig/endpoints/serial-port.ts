@@ -1,3 +1,4 @@
+import { statSync } from 'node:fs';
 import { SerialPortStream } from '@serialport/stream';
 import type { Clock } from '../core/clock.ts';
 import { TransportError } from '../core/errors.ts';
@@ -14,10 +15,35 @@ export function vanishedPortError(path: string): TransportError {
   return new TransportError(`serial port ${path} vanished (adapter unplugged or pty gone)`, { path, errno: 'ENOENT' });
 }
 
-/** Resolve a serial path and refuse it at once when its device is not there. */
+/**
+ * A path that exists but cannot be a serial port (a directory, a regular file, a FIFO or socket):
+ * named as such instead of the binding's "Inappropriate ioctl" or a hang on a FIFO.
+ */
+export function notASerialPortError(path: string, what = 'serial port'): TransportError | undefined {
+  let st;
+  try {
+    st = statSync(path);
+  } catch {
+    return undefined;
+  }
+  const kind = st.isDirectory() ? 'a directory' : st.isFile() ? 'a regular file' : st.isFIFO() ? 'a FIFO' : st.isSocket() ? 'a socket' : st.isBlockDevice() ? 'a block device' : undefined;
+  return kind ? new TransportError(`${what} ${path} is ${kind}, not a serial port`, { path, errno: 'ENOTTY' }) : undefined;
+}
+
+/** The binding's open failure in words: ENOTTY (e.g. /dev/null) means the device is no terminal. */
+export function openFailureMessage(path: string, err: Error, what = 'serial port'): string {
+  return /Inappropriate ioctl|ENOTTY/.test(err.message)
+    ? `cannot open ${what} ${path}: it is not a serial port (the device takes no terminal settings: ${err.message})`
+    : `cannot open ${what} ${path}: ${err.message}`;
+}
+
+/** Resolve a serial path and refuse it at once when its device is not there or is no serial device. */
 export function resolvePresentSerial(endpoints: EndpointRegistry, path: string, what?: string): SerialEndpoint {
   const ep = endpoints.serial.resolve(path);
   if (ep.present && !ep.present()) throw missingPortError(path, what);
+  // Only native ports have a node on disk to look at (`present`); virtual ones are named by the registry.
+  const notSerial = ep.present ? notASerialPortError(ep.path, what) : undefined;
+  if (notSerial) throw notSerial;
   return ep;
 }
 
@@ -30,7 +56,7 @@ export async function openSerialPort(endpoints: EndpointRegistry, path: string, 
   const ep = resolvePresentSerial(endpoints, path, o.what);
   const stream = new SerialPortStream({ binding: ep.binding, path: ep.path, baudRate: o.baudRate, autoOpen: false });
   await new Promise<void>((resolve, reject) =>
-    stream.open((e) => (e ? reject(new TransportError(`cannot open ${o.what ?? 'serial port'} ${path}: ${e.message}`, { path, baudRate: o.baudRate }, { cause: e })) : resolve())),
+    stream.open((e) => (e ? reject(new TransportError(openFailureMessage(path, e, o.what), { path, baudRate: o.baudRate }, { cause: e })) : resolve())),
   );
   const present = ep.present;
   if (present) {

@@ -213,10 +213,9 @@ export const JigSchema = z
     interlock: z.object({ settleMs: z.number().min(0).default(100) }).strict().default({}),
     slots: z.array(SlotSchema).min(1),
   })
-  .strict()
-  .superRefine((jig, ctx) => {
-    for (const issue of crossCheck(jig)) ctx.addIssue({ code: 'custom', path: issue.path, message: issue.message });
-  });
+  // The cross-checks (pins, ports, references) run in parseJig on the raw object: they need to know
+  // which fields the file left to their defaults (an unnamed board layout is inferred from its pins).
+  .strict();
 export type JigSpec = z.infer<typeof JigSchema>;
 
 interface CrossIssue {
@@ -228,8 +227,56 @@ interface CrossIssue {
 const SHAREABLE_INPUTS = new Set(['lid', 'estop']);
 
 /**
- * Cross-references and pin clashes. Works on the raw (possibly invalid) object too, so a file with
- * missing fields AND an unknown board reports both in one ConfigError.
+ * The pins StandardFirmata offers per board (its Boards.h): digital 2..total-1 (0/1 are the USB serial
+ * link to the host), analog inputs A0.. on the digital pins from `analogFirst` (Uno A0 = pin 14).
+ */
+const BOARD_PINS = {
+  uno: { totalPins: 20, analogFirst: 14, analogCount: 6 },
+  mega2560: { totalPins: 70, analogFirst: 54, analogCount: 16 },
+} as const;
+
+/**
+ * The layout a board's pins are checked against: the one the file names, else (like the virtual jig)
+ * an Uno when every pin fits one, else a Mega 2560.
+ */
+function boardLayout(name: string, board: Record<string, unknown> | undefined, slots: unknown[]): keyof typeof BOARD_PINS {
+  if (board?.layout === 'uno' || board?.layout === 'mega2560') return board.layout;
+  const pinOf = (p: unknown): number | undefined => (typeof p === 'number' ? p : p && typeof p === 'object' ? ((p as { pin?: unknown }).pin as number | undefined) : undefined);
+  const digital: number[] = [];
+  const analog: number[] = [];
+  const hb = pinOf(board?.heartbeat);
+  if (typeof hb === 'number') digital.push(hb);
+  for (const raw of slots) {
+    const slot = raw as { io?: unknown; pins?: Record<string, unknown>; meter?: { select?: unknown } } | null;
+    if (!slot || slot.io !== name || !slot.pins || typeof slot.pins !== 'object') continue;
+    const select = pinOf(slot.meter?.select);
+    if (typeof select === 'number') digital.push(select);
+    for (const [k, v] of Object.entries(slot.pins)) {
+      if (k === 'ledSensor') {
+        const a = (v as { analog?: unknown } | null)?.analog;
+        if (typeof a === 'number') analog.push(a);
+      } else if (k === 'loads' && Array.isArray(v)) for (const l of v) digital.push(pinOf((l as { pin?: unknown } | null)?.pin) ?? 0);
+      else digital.push(pinOf(v) ?? 0);
+    }
+  }
+  const uno = BOARD_PINS.uno;
+  const fitsUno = digital.every((d) => d < uno.totalPins) && analog.every((a) => a < uno.analogCount && !digital.includes(uno.analogFirst + a));
+  return fitsUno ? 'uno' : 'mega2560';
+}
+
+/** How a serial port is named in a jig file, for telling whether two users share one. */
+function serialKeys(ref: Record<string, unknown> | undefined, portKey = 'port'): string[] {
+  if (!ref) return [];
+  const keys: string[] = [];
+  if (typeof ref[portKey] === 'string') keys.push(`port ${String(ref[portKey])}`);
+  if (typeof ref.usbPath === 'string') keys.push(`USB path ${ref.usbPath}`);
+  if (typeof ref.serialNumber === 'string') keys.push(`serial number ${ref.serialNumber}`);
+  return keys;
+}
+
+/**
+ * Cross-references, pins the board does not have, pin and port clashes. Works on the raw (possibly
+ * invalid) object, so a file with missing fields AND an unknown board reports both in one ConfigError.
  */
 function crossCheck(raw: unknown): CrossIssue[] {
   const out: CrossIssue[] = [];
@@ -243,11 +290,30 @@ function crossCheck(raw: unknown): CrossIssue[] {
   const used = new Map<string, Map<number, { slot: number; fn: string }>>();
   // USB outputs are jig-wide: "dcttech serial ABCDE ch 1" / "hub 1-1 port 3" -> first user
   const usbUsed = new Map<string, string>();
+  const layouts = new Map(Object.keys(boards).map((name) => [name, boardLayout(name, rec(boards[name]), slots)]));
+  const layoutOf = (board: string): keyof typeof BOARD_PINS => layouts.get(board) ?? 'uno';
+  /** A pin the board does not have, or its serial link; undefined when the pin exists. */
+  const missingPin = (board: string, n: number): string | undefined => {
+    const layout = layoutOf(board);
+    const b = BOARD_PINS[layout];
+    if (n < 2) return `pin ${n} on ${board} is the board's serial link to the host (StandardFirmata uses pins 0 and 1); use pins 2..${b.totalPins - 1}`;
+    if (n >= b.totalPins) return `pin ${n} does not exist on ${board} (${layout}: pins 2..${b.totalPins - 1}${layout === 'uno' ? '; a Mega 2560 needs "layout": "mega2560"' : ''})`;
+    return undefined;
+  };
+  /** "pin 14 (A0)" for a digital pin that is also an analog input. */
+  const pinLabel = (board: string, n: number): string => {
+    const b = BOARD_PINS[layoutOf(board)];
+    return n >= b.analogFirst && n < b.analogFirst + b.analogCount ? `pin ${n} (A${n - b.analogFirst})` : `pin ${n}`;
+  };
   for (const [name, b] of Object.entries(boards)) {
     const hb = rec(b)?.heartbeat;
     const n = typeof hb === 'number' ? hb : rec(hb)?.pin;
-    if (typeof n === 'number') used.set(name, new Map([[n, { slot: -1, fn: 'heartbeat' }]]));
+    if (typeof n !== 'number') continue;
+    const missing = missingPin(name, n);
+    if (missing) out.push({ path: ['ioBoards', name, 'heartbeat'], message: missing });
+    used.set(name, new Map([[n, { slot: -1, fn: 'heartbeat' }]]));
   }
+  checkSerialPortsShared(jig, out);
   const claimUsb = (path: Array<string | number>, key: string, what: string, who: string): void => {
     const prev = usbUsed.get(key);
     if (prev) out.push({ path, message: `${what} already used by ${prev}` });
@@ -267,14 +333,30 @@ function crossCheck(raw: unknown): CrossIssue[] {
     used.set(s.io, onBoard);
     const claim = (path: Array<string | number>, fn: string, p: unknown): void => {
       const n = typeof p === 'number' ? p : rec(p)?.pin;
-      if (typeof n !== 'number') return;
+      if (typeof n !== 'number' || typeof s.io !== 'string') return;
+      const missing = missingPin(s.io, n);
+      if (missing) {
+        out.push({ path, message: missing });
+        return;
+      }
       const prev = onBoard.get(n);
       const shared = prev && prev.slot !== i && prev.fn === fn && SHAREABLE_INPUTS.has(fn);
       if (prev && !shared) {
         const who = prev.slot === i || prev.slot < 0 ? prev.fn : `slot ${String(rec(slots[prev.slot])?.id)} ${prev.fn}`;
-        out.push({ path, message: `pin ${n} on ${s.io} already used by ${who}` });
+        out.push({ path, message: `${pinLabel(s.io, n)} on ${s.io} already used by ${who}` });
       }
       if (!prev) onBoard.set(n, { slot: i, fn });
+    };
+    /** The LED sensor's analog input occupies its digital pin (Uno A0 = pin 14): claimed as such. */
+    const claimAnalog = (path: Array<string | number>, a: unknown): void => {
+      if (typeof a !== 'number' || typeof s.io !== 'string') return;
+      const layout = layoutOf(s.io);
+      const b = BOARD_PINS[layout];
+      if (a >= b.analogCount) {
+        out.push({ path, message: `analog ${a} does not exist on ${s.io} (${layout}: A0..A${b.analogCount - 1})` });
+        return;
+      }
+      claim(path, `ledSensor (A${a})`, b.analogFirst + a);
     };
     // StandardFirmata drives every digital output LOW when the board boots or resets, before the
     // host has said anything: an active-low mains relay would close by itself.
@@ -286,6 +368,7 @@ function crossCheck(raw: unknown): CrossIssue[] {
       claim(['slots', i, 'pins', name], name, p);
     }
     claim(['slots', i, 'meter', 'select'], 'meter select', rec(s.meter)?.select);
+    claimAnalog(['slots', i, 'pins', 'ledSensor', 'analog'], rec(pins.ledSensor)?.analog);
     const p3 = rec(pins.power3v3);
     if (p3?.kind === 'hub-port' && typeof p3.hubUsbPath === 'string' && typeof p3.port === 'number') {
       claimUsb(['slots', i, 'pins', 'power3v3'], `hub ${p3.hubUsbPath} port ${p3.port}`, `hub ${p3.hubUsbPath} port ${p3.port}`, `slot ${String(s.id)} power3v3`);
@@ -311,6 +394,44 @@ function crossCheck(raw: unknown): CrossIssue[] {
   return out;
 }
 
+/**
+ * One serial port, one user: two slots on one UART (or a slot UART on an I/O board's or meter's port)
+ * would interleave two conversations on one wire — a configuration error, not a failed unit. PZEM
+ * meters alone may share a port (one Modbus bus) when their addresses differ.
+ */
+function checkSerialPortsShared(jig: Record<string, unknown> | undefined, out: CrossIssue[]): void {
+  const rec = (v: unknown): Record<string, unknown> | undefined => (v && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined);
+  const owners = new Map<string, { who: string; modbus?: number }>();
+  const take = (path: Array<string | number>, keys: string[], who: string, modbus?: number): void => {
+    for (const key of keys) {
+      const prev = owners.get(key);
+      if (!prev) {
+        owners.set(key, { who, ...(modbus !== undefined ? { modbus } : {}) });
+        continue;
+      }
+      if (prev.modbus !== undefined && modbus !== undefined) {
+        if (prev.modbus === modbus) out.push({ path, message: `${who} on ${key} has the same Modbus address ${modbus} as ${prev.who}` });
+        continue;
+      }
+      out.push({ path, message: `serial ${key} is already ${prev.who}; each slot UART, I/O board and meter needs its own port` });
+      return;
+    }
+  };
+  for (const [name, b] of Object.entries(rec(jig?.ioBoards) ?? {})) take(['ioBoards', name], serialKeys(rec(b)), `I/O board ${name}'s port`);
+  for (const [name, m] of Object.entries(rec(jig?.meters) ?? {})) {
+    const meter = rec(m);
+    if (meter?.kind === 'pzem004t') take(['meters', name, 'port'], serialKeys(meter), `meter ${name}`, typeof meter.address === 'number' ? meter.address : 0xf8);
+    else if (meter?.kind === 'scpi' && typeof meter.address === 'string' && !/^(tcp|usbtmc):/.test(meter.address)) {
+      take(['meters', name, 'address'], serialKeys(meter, 'address'), `meter ${name}'s port`);
+    }
+  }
+  const slots = Array.isArray(jig?.slots) ? (jig.slots as unknown[]) : [];
+  slots.forEach((raw, i) => {
+    const slot = rec(raw);
+    take(['slots', i, 'uart'], serialKeys(rec(slot?.uart)), `slot ${String(slot?.id)}'s UART`);
+  });
+}
+
 export function isHubPort(p: Power3v3Spec): p is HubPortRef {
   return typeof p === 'object' && 'kind' in p && p.kind === 'hub-port';
 }
@@ -330,10 +451,10 @@ export function pinActiveLow(p: PinSpec): boolean {
 /** Validate a parsed object; throws one ConfigError listing every problem with its path. */
 export function parseJig(input: unknown, source = '<jig>'): JigSpec {
   const r = JigSchema.safeParse(input);
-  if (r.success) return r.data;
-  const issues: CrossIssue[] = r.error.issues.map((i) => ({ path: i.path, message: i.message }));
-  // zod skips the refinement when the shape is invalid; run the cross-checks on the raw object.
-  for (const c of crossCheck(input)) {
+  const cross = crossCheck(input);
+  if (r.success && cross.length === 0) return r.data;
+  const issues: CrossIssue[] = r.success ? [] : r.error.issues.map((i) => ({ path: i.path, message: i.message }));
+  for (const c of cross) {
     if (!issues.some((i) => i.path.join('.') === c.path.join('.') && i.message === c.message)) issues.push(c);
   }
   const problems = issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`);

@@ -5,7 +5,7 @@ import type { Clock } from '../core/clock.ts';
 import { TimeoutError, TransportError } from '../core/errors.ts';
 import { hex } from '../core/hex.ts';
 import type { Logger } from '../core/log.ts';
-import { vanishedPortError } from '../endpoints/serial-port.ts';
+import { openFailureMessage, vanishedPortError } from '../endpoints/serial-port.ts';
 import { ByteQueue } from './byte-queue.ts';
 
 export interface SerialLinkOptions {
@@ -93,7 +93,7 @@ export class SerialLink {
     }
     await new Promise<void>((resolve, reject) => {
       port.open((err) => {
-        if (err) reject(new TransportError(`cannot open ${o.path}: ${err.message}`, { path: o.path, baudRate: o.baudRate }, { cause: err }));
+        if (err) reject(new TransportError(openFailureMessage(o.path, err), { path: o.path, baudRate: o.baudRate }, { cause: err }));
         else resolve();
       });
     });

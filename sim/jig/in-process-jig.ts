@@ -24,6 +24,19 @@ export interface InProcessJig {
   endpoints: EndpointRegistry;
 }
 
+const startedListeners = new Set<(jig: InProcessJig) => void>();
+
+/**
+ * Be told of every in-process virtual jig started from now on (a test checks that a refused command
+ * left each one de-energised). Returns the unsubscribe.
+ */
+export function onVirtualJigStarted(listener: (jig: InProcessJig) => void): () => void {
+  startedListeners.add(listener);
+  return () => {
+    startedListeners.delete(listener);
+  };
+}
+
 /**
  * The in-process virtual jig: every `sim:` device of the jig file on one virtual serial bus, its
  * USB relay boards and hubs on a fake USB bus, both registered as endpoint resolvers in
@@ -52,5 +65,7 @@ export function startVirtualJig(
       return { baseUrl: url, via: `virtual plug of slot ${slot}` };
     },
   });
-  return { bus, vj, endpoints };
+  const started = { bus, vj, endpoints };
+  for (const listener of startedListeners) listener(started);
+  return started;
 }
