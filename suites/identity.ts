@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { Bk7231Flasher } from '../rig/bk7231/flasher.ts';
-import { DutError, PlugrigError } from '../rig/core/errors.ts';
+import { DutError, PlugrigError, TimeoutError } from '../rig/core/errors.ts';
 import { PIN_COUNT, type DeviceTemplate } from '../rig/dut/device-template.ts';
 import { findLease, parseDnsmasqLeases } from '../rig/dut/plug-locator.ts';
 import { edges, sampleLight } from './light-samples.ts';
@@ -79,7 +79,7 @@ export function identitySuite(entry: IdentitySuiteEntry, hw: SlotHardware, defau
         await il.mainsOn();
         const led = sampleLight(ctx.clock, () => ({ level: c().lightLevel(), lit: c().ledLit() }), BOOT_SAMPLE_MS, ctx.signal);
         try {
-          online = await plugOnline(hw, ctx, entry.bootWithinMs);
+          online = await withinModelTime(ctx, entry.bootWithinMs + 1000, plugOnline(hw, ctx, entry.bootWithinMs), 'no reply to GET /api/info');
         } catch (e) {
           await led.stop();
           throw classifyNoOpenBeken(e, led.samples, entry.bootWithinMs, hw.spec.id);
@@ -168,9 +168,42 @@ export function templateDiffs(template: DeviceTemplate, pins: { roles: number[];
 }
 
 /**
- * No OpenBeken API after mains on: say what runs instead, from the LED the light sensor saw. The
- * stock Tuya app serves no OpenBeken API and blinks its pairing pattern; a unit that boots nothing
- * keeps the LED dark; OpenBeken's safe mode answers /api/* with a "Not found." page.
+ * `work`, or a TimeoutError once `ms` pass on the step's clock: a request the plug accepts and never
+ * answers must not outlive the boot budget, or the step's own timeout would end it unclassified.
+ */
+async function withinModelTime<T>(ctx: StepContext, ms: number, work: Promise<T>, what: string): Promise<T> {
+  work.catch(() => undefined);
+  const ctrl = new AbortController();
+  const onAbort = (): void => ctrl.abort();
+  ctx.signal.addEventListener('abort', onAbort, { once: true });
+  const late = ctx.clock.sleep(ms, ctrl.signal).then(() => {
+    throw new TimeoutError(what, { slot: ctx.slot, step: 'identity', timeoutMs: ms });
+  });
+  late.catch(() => undefined);
+  try {
+    return await Promise.race([work, late]);
+  } finally {
+    ctrl.abort();
+    ctx.signal.removeEventListener('abort', onAbort);
+  }
+}
+
+/** Half-period of a steady blink (ms between toggles); the Wi-Fi LED patterns it tells apart (ASSUMPTION: one unit's timing). */
+const TUYA_PAIRING_HALF_MS = 250;
+const OBK_AP_HALF_MS = 275;
+const OBK_CONNECTING_HALF_MS = 525;
+/** Still blinking: the last toggle is at most this long before the last sample. */
+const BLINKING_NOW_MS = 2000;
+/** Dark this long at the end after a blink: the blinking stopped (safe mode drives no LED). */
+const WENT_DARK_MS = 5000;
+
+/**
+ * No OpenBeken API after mains on: say what runs instead, from the LED the light sensor saw and what
+ * the request saw. The stock Tuya app blinks its pairing pattern (250 ms) and serves nothing; OpenBeken
+ * that never joins the station network blinks its not-connected pattern (~525 ms) or, with its AP
+ * open, ~275 ms; a boot loop blinks in bursts cut short by restarts until the 5th quick boot enters
+ * safe mode, which opens its AP and drives no LED; a unit that boots nothing keeps the LED dark;
+ * OpenBeken joined (LED solid) whose HTTP server does not answer is a stalled server.
  */
 function classifyNoOpenBeken(e: unknown, samples: ReadonlyArray<{ t: number; lit: boolean }>, withinMs: number, slot: number): PlugrigError {
   const msg = e instanceof Error ? e.message : String(e);
@@ -178,11 +211,32 @@ function classifyNoOpenBeken(e: unknown, samples: ReadonlyArray<{ t: number; lit
   if (/safe mode/.test(msg)) return new DutError(`OpenBeken boots in safe mode (/api/* not served): ${msg}`, { slot, step: 'identity' }, { cause: e });
   const toggles = edges(samples.map((x) => ({ ...x, level: undefined })));
   const lit = samples.filter((x) => x.lit).length;
+  const end = samples.at(-1);
   const diag = { slot, step: 'identity', ledToggles: toggles.length, litSamples: lit, samples: samples.length };
-  if (toggles.length >= 4) {
-    const half = (toggles[toggles.length - 1]! - toggles[0]!) / (toggles.length - 1);
-    return new DutError(`stock firmware still running: no OpenBeken HTTP within ${s} s, LED blinking (toggles every ~${half.toFixed(0)} ms, the Tuya pairing pattern)`, { ...diag, halfPeriodMs: half }, { cause: e });
-  }
   if (lit === 0) return new DutError(`nothing boots: no HTTP within ${s} s and the LED stayed dark`, diag, { cause: e });
-  return new DutError(`no OpenBeken HTTP within ${s} s (LED ${toggles.length === 0 ? 'lit solid' : 'lit at times'}): ${msg}`, diag, { cause: e });
+  const last = toggles.at(-1);
+  if (toggles.length >= 4 && end && last !== undefined && end.t - last <= BLINKING_NOW_MS) {
+    // A steady blink: the mean toggle interval over the last few toggles (a boot's start is irregular).
+    const tail = toggles.slice(-Math.min(toggles.length, 9));
+    const half = (tail.at(-1)! - tail[0]!) / (tail.length - 1);
+    const nearest = [TUYA_PAIRING_HALF_MS, OBK_AP_HALF_MS, OBK_CONNECTING_HALF_MS].reduce((a, b) => (Math.abs(b - half) < Math.abs(a - half) ? b : a));
+    const d = { ...diag, halfPeriodMs: half };
+    const every = `toggles every ~${half.toFixed(0)} ms`;
+    if (nearest === TUYA_PAIRING_HALF_MS) return new DutError(`stock firmware still running: no OpenBeken HTTP within ${s} s, LED blinking (${every}, the Tuya pairing pattern)`, d, { cause: e });
+    if (nearest === OBK_AP_HALF_MS) return new DutError(`Wi-Fi never joins: OpenBeken runs with its AP open (LED ${every}) and is not on the station network within ${s} s`, d, { cause: e });
+    return new DutError(`Wi-Fi never joins: OpenBeken runs but does not get onto the station network within ${s} s (LED ${every}, its not-connected pattern)`, d, { cause: e });
+  }
+  if (toggles.length >= 3 && end && last !== undefined && !end.lit && end.t - last >= WENT_DARK_MS) {
+    const gaps = toggles.slice(1).map((t, i) => t - toggles[i]!);
+    const restarts = gaps.filter((g) => g > OBK_CONNECTING_HALF_MS * 1.4).length;
+    return new DutError(
+      `boot loop: the LED blinked in bursts cut short by ${restarts} restart(s), then stayed dark for the last ${((end.t - last) / 1000).toFixed(0)} s (OpenBeken's safe mode drives no LED and opens its AP), no HTTP within ${s} s`,
+      { ...diag, restarts },
+      { cause: e },
+    );
+  }
+  if (toggles.length === 0 || (end?.lit === true && last !== undefined && end.t - last >= WENT_DARK_MS)) {
+    return new DutError(`HTTP stalls: OpenBeken is on the station network (LED solid) but does not answer /api/info within ${s} s: ${msg}`, diag, { cause: e });
+  }
+  return new DutError(`no OpenBeken HTTP within ${s} s (LED lit at times, ${toggles.length} toggles): ${msg}`, diag, { cause: e });
 }

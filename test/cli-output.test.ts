@@ -56,7 +56,7 @@ t.test('stderr holds one message, no log lines; --verbose shows them; --json fai
 
 t.test('run writes its log into the run directory', async (t) => {
   const out = join(dir, 'run-log');
-  const r = await plugrig('run', '--sim', '--out', out, '--json');
+  const r = await plugrig('run', '--sim', '--jig', new URL('../fixtures/jigs/virtual-1slot.json', import.meta.url).pathname, '--plan', 'smoke', '--out', out, '--json');
   t.equal(r.exitCode, 0, r.stderr);
   t.same(lines(r.stderr).filter((l) => l.startsWith('{')), [], 'no log lines on stderr');
   t.ok(existsSync(join(out, 'plugrig.log')), 'plugrig.log in the run directory');

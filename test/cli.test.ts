@@ -19,7 +19,7 @@ function parseTap(text: string): Promise<{ ok: boolean; pass: number; fail: numb
 
 t.test('run --sim: the station job passes on the virtual jig and leaves TAP + unit records', async (t) => {
   const out = join(dir, 'run');
-  const r = await plugrig('run', '--sim', '--json', '--out', out);
+  const r = await plugrig('run', '--sim', '--jig', new URL('../fixtures/jigs/virtual-1slot.json', import.meta.url).pathname, '--plan', 'smoke', '--json', '--out', out);
   t.equal(r.exitCode, 0, r.stderr);
   const j = JSON.parse(r.stdout) as { passed: number; failed: number; slots: Array<{ slot: number; passed: boolean; mac: string; tap: string }> };
   t.equal(j.passed, 1);

@@ -32,7 +32,7 @@ function image(appBytes: number): { bytes: Uint8Array; offset: number; name: str
 }
 
 /** One slot's whole factory smoke session on the VirtualClock; the CEN pin's active spans and the slot's physical history. */
-async function smoke(jig: JigSpec, appBytes: number, planName: 'factory' | 'flash-only' = 'factory') {
+async function smoke(jig: JigSpec, appBytes: number, planName: 'smoke' | 'flash-only' = 'smoke') {
   const clock = new VirtualClock();
   const sim = startVirtualJig(jig, { clock });
   const { vj, endpoints } = sim;

@@ -43,7 +43,7 @@ t.test('4 slots in parallel; slot 2 adapter unplugged mid-flash: slot 2 fails cl
   const results = await runStation({
     jig,
     jigPath: JIG_PATH,
-    plan: loadPlan('factory', PLANS),
+    plan: loadPlan('smoke', PLANS),
     image: { bytes: plan.bytes, offset: plan.offset, name: im.name },
     baudRate: 2_000_000,
     outDir,
@@ -87,7 +87,7 @@ t.test('4 slots in parallel; slot 2 adapter unplugged mid-flash: slot 2 fails cl
   }
   t.equal(vj.slot(2).history.where((s) => s.mainsEnergised).length, 0, 'slot 2 never got mains');
   const unit = JSON.parse(readFileSync(join(outDir, 'slot-2.json'), 'utf8')) as UnitRecord;
-  t.match(unit, { complete: true, verdict: 'fail', run: { plan: { name: 'factory' } } });
+  t.match(unit, { complete: true, verdict: 'fail', run: { plan: { name: 'smoke' } } });
   const failed = unit.steps.find((s) => s.error)!;
   t.match(failed.earlierAttempts[0]?.error?.message, /closed|unplugged|vanished|gone/i, 'the record keeps the first attempt and its error');
   t.match(failed.error?.message, /cannot open sim:uart2/, 'and the retry');

@@ -31,3 +31,17 @@ t.test('identity: stock Tuya firmware and a unit that boots nothing are told apa
   t.match(b2.reason, /^nothing boots: no HTTP within 12 s and the LED stayed dark/);
   t.match(dead.end, SAFE_END);
 });
+
+t.test('identity: Wi-Fi never joins, a stalled HTTP server and a boot loop are each named, not taken for the stock app', async (t) => {
+  const boot = (r: Awaited<ReturnType<typeof runSuites>>) => step(r.result, 'boots OpenBeken');
+  const wifi = await runSuites([verifyEntry('identity')], { defects: ['wifi-never-joins'] });
+  t.match(boot(wifi).reason, /^Wi-Fi never joins: OpenBeken runs but does not get onto the station network within 30 s \(LED toggles every ~525 ms, its not-connected pattern\)/, summary(wifi.result));
+  t.match(wifi.end, SAFE_END);
+  const stalls = await runSuites([verifyEntry('identity')], { defects: ['http-stalls'] });
+  t.match(boot(stalls).reason, /^HTTP stalls: OpenBeken is on the station network \(LED solid\) but does not answer \/api\/info within 30 s/, summary(stalls.result));
+  t.ok(boot(stalls).ms < 32_000, `classified within the boot budget, not ended by the step timeout (${boot(stalls).ms} ms)`);
+  t.match(stalls.end, SAFE_END);
+  const loop = await runSuites([verifyEntry('identity')], { defects: ['boot-loop'] });
+  t.match(boot(loop).reason, /^boot loop: the LED blinked in bursts cut short by \d+ restart\(s\), then stayed dark/, summary(loop.result));
+  t.match(loop.end, SAFE_END);
+});

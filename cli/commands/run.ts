@@ -25,7 +25,7 @@ import { checkStorePath, DEFAULT_STORE_PATH, openStationStore } from '../../rig/
 import { isPostgresUrl, redactUrl } from '../../rig/store/store-location.ts';
 import { writeRunReportsFromStore } from '../../reports/store-reports.ts';
 
-export const DEFAULT_SIM_JIG = join(PACKAGE_ROOT, 'fixtures/jigs/virtual-1slot.json');
+export const DEFAULT_SIM_JIG = join(PACKAGE_ROOT, 'fixtures/jigs/virtual-4slot.json');
 export const PLAN_DIR = join(PACKAGE_ROOT, 'fixtures/plans');
 export const DEFAULT_PLAN = 'factory';
 
@@ -46,7 +46,7 @@ export const runCommand: CommandModule<object, RunArgs> = {
   command: 'run',
   builder: (y: Argv) =>
     y
-      .option('jig', { type: 'string', describe: 'jig file (default with --sim: fixtures/jigs/virtual-1slot.json)' })
+      .option('jig', { type: 'string', describe: 'jig file (default with --sim: fixtures/jigs/virtual-4slot.json)' })
       .option('sim', { type: 'boolean', describe: 'run on the in-process virtual jig' })
       .option('plan', { type: 'string', default: DEFAULT_PLAN, describe: 'plan name (fixtures/plans/<name>.json) or path to a plan file' })
       .option('image', { type: 'string', describe: 'OpenBeken image (default with --sim: a synthetic OpenBK7231N QIO image)' })

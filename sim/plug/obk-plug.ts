@@ -125,6 +125,8 @@ export class ObkPlug implements PlugHardware {
   #running: { kind: 'openbeken'; fw: RunningObkFirmware } | { kind: 'tuya'; fw: TuyaStockFirmware } | undefined;
   #stopping: Promise<void> = Promise.resolve();
   #crashTimer: (() => void) | undefined;
+  /** The port this plug's HTTP server first bound (0: not yet). */
+  #httpPort = 0;
   readonly #relayListeners = new Set<(closed: boolean) => void>();
   readonly #ledListeners = new Set<(lit: boolean) => void>();
   readonly #unsubscribe: () => void;
@@ -293,8 +295,13 @@ export class ObkPlug implements PlugHardware {
       ...(image.bl0937 ? { createEnergyDriver: (o: ObkEnergyDriverOptions) => createObkBl0937Driver(o) } : {}),
       ...(net && this.#http
         ? {
-            httpAddress: (mode: 'ap' | 'sta') => ({ host: mode === 'ap' ? net.apAddress(mac) : net.staAddress(mac), port: net.httpPort }),
-            httpListening: (port: number) => net.adoptHttpPort(port),
+            // A real plug serves :80 on every boot. Plugs that boot before the network has a port each
+            // pick a free one; each keeps its own afterwards, or a restart would move it under its client.
+            httpAddress: (mode: 'ap' | 'sta') => ({ host: mode === 'ap' ? net.apAddress(mac) : net.staAddress(mac), port: this.#httpPort || net.httpPort }),
+            httpListening: (port: number) => {
+              if (this.#httpPort === 0) this.#httpPort = port;
+              net.adoptHttpPort(port);
+            },
           }
         : {}),
       httpStalled: () => this.defects.httpStalls === true,

@@ -1,0 +1,160 @@
+/**
+ * Defect detection table: every injectable defect of the virtual plug through the factory plan on
+ * the virtual 4-slot jig (virtual time), plus good units, printed as defect -> the first step that
+ * failed -> its message -> did the jig end in its safe state. Target: every defect caught by the
+ * step that names it, no good unit failed. 'stock firmware still running' is a unit that skipped
+ * the flash station, so it goes through the verify plan (a flashing plan overwrites the stock app).
+ *
+ *   node --import=tsx scripts/bench-defects.ts [--good N] [--seed S] [--json]
+ *   node --import=tsx scripts/bench-defects.ts --units 200 [--fault-rate 0.15] [--seed S] [--json]
+ *
+ * --units N: N units through the factory plan, four at a time, each unit drawn from the seed (its
+ * BL0937 parts, its MAC), about a --fault-rate share of them carrying one plug fault; prints how many
+ * faulted units were failed by the step naming their fault and how many good units failed.
+ * The flash suite writes a 200 kB synthetic image; the stock backup is left out of the bench's copy
+ * of the factory plan (it reads 1.15 MB per unit and finds no defect). Exit 0 when the targets are
+ * met, 1 when not, 2 on bad arguments.
+ */
+import { parseArgs } from 'node:util';
+import { mulberry32 } from '../rig/core/prng.ts';
+import { parseJig } from '../rig/jig/jig-config.ts';
+import { loadPlan, parsePlan, type LoadedPlan } from '../suites/plan/load-plan.ts';
+import { PLUG_DEFECT_NAMES } from '../sim/plug/plug-defects.ts';
+import { classify, DEFECT_EXPECTATIONS, fixtureJigText, runBatch, STOCK_FIRMWARE, uncoveredDefects, type UnitOutcome, type UnitSpec } from './bench-lib/defect-run.ts';
+
+const { values: args } = parseArgs({
+  options: {
+    units: { type: 'string' },
+    good: { type: 'string', default: '3' },
+    seed: { type: 'string', default: '1' },
+    'fault-rate': { type: 'string', default: '0.15' },
+    json: { type: 'boolean', default: false },
+  },
+});
+function int(name: string, v: string | undefined, min: number): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < min) {
+    process.stderr.write(`bench-defects: --${name} must be an integer >= ${min}, got "${v}"\n`);
+    process.exit(2);
+  }
+  return n;
+}
+const SEED = int('seed', args.seed, 1);
+const GOOD = int('good', args.good, 0);
+const UNITS = args.units === undefined ? undefined : int('units', args.units, 1);
+const FAULT_RATE = Number(args['fault-rate']);
+if (!(FAULT_RATE >= 0 && FAULT_RATE <= 1)) {
+  process.stderr.write(`bench-defects: --fault-rate must be between 0 and 1, got "${args['fault-rate']}"\n`);
+  process.exit(2);
+}
+
+const PLANS = new URL('../fixtures/plans', import.meta.url).pathname;
+const JIG = parseJig(JSON.parse(fixtureJigText('virtual-4slot.json')), 'virtual-4slot');
+const SLOTS = JIG.slots.map((s) => s.id);
+
+/** The factory plan as shipped, without the stock-firmware backup (see the header). */
+function factoryPlan(): LoadedPlan {
+  const shipped = loadPlan('factory', PLANS);
+  const raw = structuredClone(shipped.plan) as unknown as { suites: Array<Record<string, unknown>> };
+  for (const s of raw.suites) if (s.suite === 'flash') delete s.backup;
+  return { ...shipped, plan: parsePlan(raw, `${shipped.source} (bench copy, no backup)`) };
+}
+
+const missing = uncoveredDefects();
+if (missing.length > 0) {
+  process.stderr.write(`bench-defects: no expected step for ${missing.join(', ')}\n`);
+  process.exit(1);
+}
+
+interface Row extends UnitOutcome {
+  plan: string;
+  batch: number;
+}
+
+async function runUnits(specs: ReadonlyArray<{ defects: readonly string[] }>, plan: LoadedPlan, seed0: number, onRow: (r: Row) => void): Promise<{ rows: Row[]; modelMs: number }> {
+  const rows: Row[] = [];
+  let modelMs = 0;
+  for (let i = 0, batch = 0; i < specs.length; i += SLOTS.length, batch++) {
+    const units: UnitSpec[] = specs.slice(i, i + SLOTS.length).map((s, k) => ({ slot: SLOTS[k]!, defects: s.defects }));
+    const r = await runBatch({ jig: JIG, plan, units, seed: seed0 + batch });
+    modelMs += r.modelMs;
+    for (const o of r.outcomes) {
+      const row = { ...o, plan: plan.plan.name, batch: seed0 + batch };
+      rows.push(row);
+      onRow(row);
+    }
+  }
+  return { rows, modelMs };
+}
+
+const wall0 = performance.now();
+const pad = (s: string, n: number): string => (s.length >= n ? s : s + ' '.repeat(n - s.length));
+const out = (s: string): void => {
+  if (!args.json) process.stdout.write(s);
+};
+
+if (UNITS === undefined) {
+  // The table: one unit per defect, then the good units.
+  const factory = factoryPlan();
+  const onFactory = DEFECT_EXPECTATIONS.filter((e) => e.defect !== STOCK_FIRMWARE).map((e) => ({ defects: [e.defect] }));
+  const good = Array.from({ length: GOOD }, () => ({ defects: [] as string[] }));
+  out(`defect detection: factory plan on the virtual 4-slot jig (virtual time), seed ${SEED}\n\n`);
+  out(`${pad('defect', 38)}${pad('first failing step', 64)}${pad('message', 0)}\n`);
+  const rows: Row[] = [];
+  const print = (r: Row): void => {
+    const d = r.defects.length === 0 ? 'none (good unit)' : DEFECT_EXPECTATIONS.find((e) => e.defect === r.defects[0])?.what ?? r.defects.join('+');
+    const c = classify(r);
+    rows.push(r);
+    out(`${pad(`${d}${r.plan === 'factory' ? '' : ` [${r.plan}]`}`, 38)}${pad(r.firstFail?.name ?? '(none: PASS)', 64)}${r.firstFail?.reason ?? ''}\n`);
+    out(`${' '.repeat(38)}-> ${c}; jig ended ${r.safe ? 'safe' : 'NOT SAFE'} (mains ${r.end?.mainsEnergised ? 'ON' : 'off'}, UART ${r.end?.uartConnected ? 'connected' : 'isolated'}, loads ${r.end?.loadsOn.length ? r.end.loadsOn.join(',') : 'off'})\n`);
+  };
+  const a = await runUnits([...onFactory, ...good], factory, SEED, print);
+  const verify = loadPlan('verify', PLANS);
+  const b = await runUnits([{ defects: [STOCK_FIRMWARE] }], verify, SEED + 100, print);
+  const faulted = rows.filter((r) => r.defects.length > 0);
+  const caught = faulted.filter((r) => classify(r) === 'caught by its step').length;
+  const goodFailed = rows.filter((r) => classify(r) === 'good, failed').length;
+  const unsafe = rows.filter((r) => !r.safe).length;
+  const wall = (performance.now() - wall0) / 1000;
+  const met = caught === faulted.length && goodFailed === 0 && unsafe === 0;
+  out(`\n${caught} of ${faulted.length} defects caught by the step that names them; ${faulted.filter((r) => classify(r) === 'caught by another step').length} by another step; ${faulted.filter((r) => classify(r) === 'missed').length} missed\n`);
+  out(`${rows.length - faulted.length - goodFailed} of ${rows.length - faulted.length} good units passed; ${rows.length - unsafe} of ${rows.length} slots ended in the safe state\n`);
+  out(`modelled ${((a.modelMs + b.modelMs) / 1000).toFixed(0)} s in ${Math.ceil(rows.length / SLOTS.length)} batches of up to ${SLOTS.length} slots; wall ${wall.toFixed(0)} s\n`);
+  out(`targets ${met ? 'met' : 'NOT met'}\n`);
+  if (args.json) process.stdout.write(JSON.stringify({ seed: SEED, rows: rows.map((r) => ({ defects: r.defects, plan: r.plan, firstFail: r.firstFail ?? null, detection: classify(r), safe: r.safe })), caught, faulted: faulted.length, goodFailed, unsafe, wallSeconds: wall, met }, null, 2) + '\n');
+  process.exitCode = met ? 0 : 1;
+} else {
+  // Many units with faults sprinkled in, drawn from the seed.
+  const rnd = mulberry32(SEED * 7477);
+  const faults = PLUG_DEFECT_NAMES;
+  const specs = Array.from({ length: UNITS }, () => (rnd() < FAULT_RATE ? { defects: [faults[Math.floor(rnd() * faults.length)]!] } : { defects: [] as string[] }));
+  out(`${UNITS} units through the factory plan on the virtual 4-slot jig (virtual time), seed ${SEED}, fault rate ${FAULT_RATE}\n`);
+  let done = 0;
+  const { rows, modelMs } = await runUnits(specs, factoryPlan(), SEED * 1000, (r) => {
+    done++;
+    const c = classify(r);
+    if (c !== 'good, passed' && c !== 'caught by its step') out(`  unit ${done} (slot ${r.slot}, ${r.mac}): ${r.defects.join('+') || 'good'}: ${c}: ${r.firstFail ? `${r.firstFail.name}: ${r.firstFail.reason}` : 'passed'}\n`);
+    if (done % 20 === 0) out(`  ... ${done} of ${UNITS} units, ${((performance.now() - wall0) / 1000).toFixed(0)} s\n`);
+  });
+  const wall = (performance.now() - wall0) / 1000;
+  const faulted = rows.filter((r) => r.defects.length > 0);
+  const good = rows.filter((r) => r.defects.length === 0);
+  const count = (xs: Row[], c: string): number => xs.filter((r) => classify(r) === c).length;
+  out(`\n${pad('fault', 22)}${pad('units', 7)}${pad('caught by its step', 20)}${pad('by another step', 17)}missed\n`);
+  for (const f of faults) {
+    const xs = faulted.filter((r) => r.defects[0] === f);
+    if (xs.length === 0) continue;
+    out(`${pad(f, 22)}${pad(String(xs.length), 7)}${pad(String(count(xs, 'caught by its step')), 20)}${pad(String(count(xs, 'caught by another step')), 17)}${count(xs, 'missed')}\n`);
+  }
+  const caught = count(faulted, 'caught by its step');
+  const goodFailed = count(good, 'good, failed');
+  const unsafe = rows.filter((r) => !r.safe).length;
+  const met = caught === faulted.length && goodFailed === 0 && unsafe === 0;
+  out(`\n${faulted.length} faulted units: ${caught} failed by the step naming their fault, ${count(faulted, 'caught by another step')} by another step, ${count(faulted, 'missed')} passed\n`);
+  out(`${good.length} good units: ${good.length - goodFailed} passed, ${goodFailed} failed\n`);
+  out(`${rows.length - unsafe} of ${rows.length} slots ended in the safe state\n`);
+  out(`modelled ${(modelMs / 1000).toFixed(0)} s of station time (${(modelMs / 1000 / Math.ceil(UNITS / SLOTS.length)).toFixed(0)} s per 4-slot batch, ${(modelMs / 1000 / UNITS).toFixed(1)} s per unit); wall ${wall.toFixed(0)} s\n`);
+  out(`targets ${met ? 'met' : 'NOT met'}\n`);
+  if (args.json) process.stdout.write(JSON.stringify({ seed: SEED, units: UNITS, faulted: faulted.length, caught, goodFailed, unsafe, modelSeconds: modelMs / 1000, wallSeconds: wall, met }, null, 2) + '\n');
+  process.exitCode = met ? 0 : 1;
+}
