@@ -4,6 +4,8 @@ import { join, resolve } from 'node:path';
 import { ConfigError } from '../../rig/core/errors.ts';
 import { PlanSchema, type Plan } from './schema.ts';
 
+const PLAN_SCHEMA = 'plugrig.plan/1';
+
 export interface LoadedPlan {
   plan: Plan;
   /** Absolute path of the plan file. */
@@ -20,13 +22,22 @@ export function parsePlan(input: unknown, source = '<plan>'): Plan {
   throw new ConfigError(`invalid plan ${source}:\n  ${problems.join('\n  ')}`, { step: 'plan', problems });
 }
 
-/** The names of the plans in a directory (file names without .json). */
+/** The names of the plans in a directory (file names without .json); other JSON there (a nightly matrix) is not a plan. */
 export function planNames(dir: string): string[] {
   if (!existsSync(dir)) return [];
   return readdirSync(dir)
-    .filter((f) => f.endsWith('.json'))
+    .filter((f) => f.endsWith('.json') && isPlanFile(join(dir, f)))
     .map((f) => f.slice(0, -'.json'.length))
     .sort();
+}
+
+function isPlanFile(path: string): boolean {
+  try {
+    return (JSON.parse(readFileSync(path, 'utf8')) as { schema?: unknown }).schema === PLAN_SCHEMA;
+  } catch {
+    // An unreadable or broken file is still offered by name: loading it then says what is wrong.
+    return true;
+  }
 }
 
 /** `ref` is a plan name (a file in `dir`) or a path to a plan file. */
