@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
@@ -46,7 +46,8 @@ t.test('an unknown unit, a missing store, a directory: one clear message, exit c
     plugrig('history', 'SN-42', '--store', join(dir, 'adir')),
     plugrig('run', '--sim', '--out', join(dir, 'run-fwd'), '--forward', 'http://example.invalid/db'),
   ]);
-  const procStore = await plugrig('run', '--sim', '--out', join(dir, 'run-proc'), '--store', '/proc/plugrig.sqlite');
+  writeFileSync(join(dir, 'text.sqlite'), 'not a database: a text file someone named .sqlite\n'.repeat(20));
+  const [procStore, notDb] = await Promise.all([plugrig('run', '--sim', '--out', join(dir, 'run-proc'), '--store', '/proc/plugrig.sqlite'), plugrig('history', 'SN-42', '--store', join(dir, 'text.sqlite'))]);
   t.equal(unknown.exitCode, 1);
   t.equal(unknown.stderr, `plugrig: no unit with MAC or serial SN-404 in ${path}`);
   t.equal(none.exitCode, 2);
@@ -61,5 +62,7 @@ t.test('an unknown unit, a missing store, a directory: one clear message, exit c
   t.match(procStore.stderr, /--store \/proc\/plugrig\.sqlite is on the proc pseudo file system/);
   t.notOk(existsSync(join(dir, 'run-proc')));
   t.notOk(existsSync(join(dir, 'runs')), 'no default store either');
-  for (const r of [unknown, none, isDir, badForward, procStore]) t.equal(r.stderr.trim().split('\n').length, 1, 'one line');
+  t.equal(notDb.exitCode, 2);
+  t.match(notDb.stderr, /cannot use .*text\.sqlite as a plugrig store: file is not a database/);
+  for (const r of [unknown, none, isDir, badForward, procStore, notDb]) t.equal(r.stderr.trim().split('\n').length, 1, 'one line');
 });

@@ -3,6 +3,7 @@ import { ConfigError } from '../../rig/core/errors.ts';
 import { openStoreForReading } from '../../rig/store/open-store.ts';
 import type { UnitHistoryEntry } from '../../rig/store/queries.ts';
 import { DEFAULT_STORE_PATH } from '../../rig/store/station-store.ts';
+import { cliStderr, cliStdout } from '../io.ts';
 import { printJson } from '../output.ts';
 
 interface HistoryArgs {
@@ -30,15 +31,15 @@ export const historyCommand: CommandModule<object, HistoryArgs> = {
     }
     if (args.json) printJson({ unit: key, store: store.where, entries });
     else if (entries.length) {
-      process.stdout.write(`unit ${key}: ${entries.length} run(s) in ${store.where}\n`);
+      cliStdout().write(`unit ${key}: ${entries.length} run(s) in ${store.where}\n`);
       for (const e of entries) {
         const verdict = e.verdict === null ? (e.aborted ? 'ABORTED' : 'UNFINISHED') : e.verdict === 'pass' ? (e.flagged ? 'PASS (flagged)' : 'PASS') : 'FAIL';
         const who = [e.mac ? `MAC ${e.mac}` : '', e.serial ? `serial ${e.serial}` : ''].filter(Boolean).join(', ');
-        process.stdout.write(`${e.startedAt}  ${verdict.padEnd(14)} station ${e.stationId} slot ${e.slot}  plan ${e.plan}${e.firmware ? `  firmware ${e.firmware}` : ''}  ${who}${e.attempts > 1 ? `  (${e.attempts} slot attempts)` : ''}\n`);
-        process.stdout.write(`    run ${e.runId}\n`);
-        for (const s of e.failedSteps) process.stdout.write(`    FAIL  ${s.name}${s.reason ? `: ${s.reason}` : ''}\n`);
+        cliStdout().write(`${e.startedAt}  ${verdict.padEnd(14)} station ${e.stationId} slot ${e.slot}  plan ${e.plan}${e.firmware ? `  firmware ${e.firmware}` : ''}  ${who}${e.attempts > 1 ? `  (${e.attempts} slot attempts)` : ''}\n`);
+        cliStdout().write(`    run ${e.runId}\n`);
+        for (const s of e.failedSteps) cliStdout().write(`    FAIL  ${s.name}${s.reason ? `: ${s.reason}` : ''}\n`);
       }
-    } else process.stderr.write(`plugrig: no unit with MAC or serial ${key} in ${store.where}\n`);
+    } else cliStderr().write(`plugrig: no unit with MAC or serial ${key} in ${store.where}\n`);
     if (!entries.length) process.exitCode = 1;
   },
 };

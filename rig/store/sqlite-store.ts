@@ -3,6 +3,7 @@ import { hostname } from 'node:os';
 import { dirname } from 'node:path';
 import { createHash } from 'node:crypto';
 import Database from 'better-sqlite3';
+import { ConfigError } from '../core/errors.ts';
 import type { RunInfo } from '../../suites/model/events.ts';
 import type { MeasurementResult } from '../../suites/model/measurement.ts';
 import type { SlotResult, StepResult } from '../../suites/model/step-result.ts';
@@ -66,7 +67,8 @@ export class SqliteStore {
       if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
       db = new Database(path);
     } catch (e) {
-      throw new StoreError(`cannot open the store ${path}: ${(e as Error).message}`, { path }, { cause: e });
+      // The operator named a path that cannot hold a store: bad input, not a store failure.
+      throw new ConfigError(`cannot open the store ${path}: ${(e as Error).message}`, { step: 'store', path }, { cause: e });
     }
     try {
       db.pragma('journal_mode = WAL');
@@ -80,7 +82,7 @@ export class SqliteStore {
     } catch (e) {
       db.close();
       if (e instanceof StoreError) throw e;
-      throw new StoreError(`cannot use ${path} as a plugrig store: ${(e as Error).message}`, { path }, { cause: e });
+      throw new ConfigError(`cannot use ${path} as a plugrig store: ${(e as Error).message}`, { step: 'store', path }, { cause: e });
     }
   }
 
