@@ -40,6 +40,7 @@ function unitFromRecord(r: UnitRecord): ReportUnit {
     startedAt: r.startedAt,
     ...(r.finishedAt ? { finishedAt: r.finishedAt } : {}),
     steps: [...r.steps].sort((a, b) => a.index - b.index),
-    ...(ratios ? { calibration: { ...ratios } } : {}),
+    // Quantities in name order, as the store returns them.
+    ...(ratios ? { calibration: Object.fromEntries(Object.entries(ratios).sort((a, b) => a[0].localeCompare(b[0]))) } : {}),
   };
 }
