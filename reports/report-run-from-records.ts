@@ -40,6 +40,8 @@ function unitFromRecord(r: UnitRecord): ReportUnit {
     startedAt: r.startedAt,
     ...(r.finishedAt ? { finishedAt: r.finishedAt } : {}),
     steps: [...r.steps].sort((a, b) => a.index - b.index),
+    // Unit records keep no instrument events; the store does.
+    waits: [],
     // Quantities in name order, as the store returns them.
     ...(ratios ? { calibration: Object.fromEntries(Object.entries(ratios).sort((a, b) => a[0].localeCompare(b[0]))) } : {}),
   };

@@ -1,6 +1,6 @@
 import type { StepResult } from '../suites/model/step-result.ts';
 import type { StoredRun, StoredStep, StoredUnit } from '../rig/store/types.ts';
-import type { ReportRun, ReportUnit } from './report-run.ts';
+import type { InstrumentWait, ReportRun, ReportUnit } from './report-run.ts';
 
 /**
  * The store's read model as the reports see it. Mechanical: steps and measurements are the result
@@ -37,8 +37,16 @@ function unitFromStore(u: StoredUnit): ReportUnit {
     startedAt: u.startedAt,
     ...(u.finishedAt ? { finishedAt: u.finishedAt } : {}),
     steps: [...u.steps].sort((a, b) => a.index - b.index).map(stepFromStore),
+    waits: waitsOf(u),
     ...(u.calibration.length ? { calibration } : {}),
   };
+}
+
+/** Each wait ends in an `acquired` (or `timeout`) event that says how long it lasted. */
+function waitsOf(u: StoredUnit): InstrumentWait[] {
+  return (u.timeline ?? [])
+    .flatMap((e): InstrumentWait[] => (e.type === 'instrument' && (e.kind === 'acquired' || e.kind === 'timeout') && (e.waitedMs ?? 0) > 0 ? [{ instrument: e.instrument, step: e.step, fromT: e.t - e.waitedMs!, toT: e.t, timedOut: e.kind === 'timeout' }] : []))
+    .sort((a, b) => a.fromT - b.fromT || a.instrument.localeCompare(b.instrument));
 }
 
 function stepFromStore(s: StoredStep): StepResult {

@@ -43,6 +43,17 @@ export interface ReportUnit {
   steps: StepResult[];
   /** Correction factors a calibrate step applied (quantity -> ratio), when one ran. */
   calibration?: Record<string, number>;
+  /** Stretches the unit's steps waited for a shared instrument (clock ms, like the steps' startedT). */
+  waits: InstrumentWait[];
+}
+
+export interface InstrumentWait {
+  instrument: string;
+  step: string;
+  fromT: number;
+  toT: number;
+  /** The wait ended in a timeout, not with the instrument. */
+  timedOut: boolean;
 }
 
 export type UnitOutcome = 'pass' | 'fail' | 'incomplete';

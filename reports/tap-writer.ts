@@ -63,6 +63,12 @@ export type StepOutcome<T> = { ok: true; value: T } | { ok: false; error: unknow
 /** Option names tap reads from an assertion's extra object; user diag keys with these names get a `_` suffix. */
 const TAP_OPTION_KEYS = new Set(['skip', 'todo', 'diagnostic', 'at', 'stack', 'source', 'name', 'timeout', 'bail', 'tapCaught']);
 const NO_SOURCE = { at: null, stack: '' };
+/**
+ * tap's filter plugin reads TAP_GREP / TAP_ONLY from the environment for every Test without its own
+ * grep: under a test runner started with --grep (or a child process inheriting that env) a report's
+ * subtests would be skipped. A report renders everything, always.
+ */
+const NO_FILTER = { grep: [] as string[], grepInvert: false, runOnly: false };
 
 function emptyCounts(): TapCounts {
   return { total: 0, pass: 0, fail: 0, skip: 0 };
@@ -268,7 +274,7 @@ export class TapReport {
   /** A nested group; a throw inside becomes a failing point of the group. Resolves to whether it passed. */
   async subtest(name: string, fn: (report: TapReport) => void | Promise<void>): Promise<boolean> {
     let child: TapReport | undefined;
-    await this.t.test(name, { ...NO_SOURCE }, async (st: Test) => {
+    await this.t.test(name, { ...NO_SOURCE, ...NO_FILTER }, async (st: Test) => {
       child = new TapReport(st, this.version, this.leaves);
       try {
         await fn(child);
@@ -323,7 +329,7 @@ export function openTapReport(path: string, options: TapReportOptions): TapRepor
   const version = options.version ?? 14;
   mkdirSync(dirname(path), { recursive: true });
   const file = createWriteStream(path);
-  const rootOptions: TestOpts = { name: options.title };
+  const rootOptions: TestOpts = { name: options.title, ...NO_FILTER };
   const root: Test = new Test(rootOptions);
   root.pipe(new TapLineFilter(version)).pipe(file);
   const report = new TapReportFile(root, file, version, path);
@@ -334,7 +340,7 @@ export function openTapReport(path: string, options: TapReportOptions): TapRepor
 /** Render a whole report into a string (for reports rendered from stored results, written atomically by the caller). */
 export async function renderTapReport(options: TapReportOptions, body: (report: TapReport) => Promise<void>): Promise<string> {
   const version = options.version ?? 14;
-  const rootOptions: TestOpts = { name: options.title };
+  const rootOptions: TestOpts = { name: options.title, ...NO_FILTER };
   const root: Test = new Test(rootOptions);
   const chunks: string[] = [];
   const sink = new Writable({

@@ -54,9 +54,9 @@ t.test('the plots carry the stored numbers', async (t) => {
 t.test('instrument waits are drawn on the timeline', async (t) => {
   const run = clone(passing);
   const step = run.units[0]!.steps.find((s) => s.measurements.length > 0)!;
-  step.data = { ...(step.data ?? {}), instrumentWaits: [{ instrument: 'meter pzem-1', fromT: step.startedT, toT: step.startedT + 1500 }] };
+  run.units[0]!.waits = [{ instrument: 'meter pzem-1', step: step.name, fromT: step.startedT, toT: step.startedT + 1500, timedOut: false }];
   const tl = /<svg id="plot-timeline"[\s\S]*?<\/svg>/.exec(renderHtml(run))![0];
-  t.match(tl, /<rect class="wait"[^>]*><title>slot 1 waited 1\.5 s for meter pzem-1<\/title>/);
+  t.match(tl, `<title>slot 1, ${step.name}: waited 1.5 s for meter pzem-1</title>`);
   t.match(tl, /1 instrument wait\(s\)/);
 });
 

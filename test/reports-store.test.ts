@@ -8,6 +8,7 @@ import { openStoreForReading } from '../rig/store/open-store.ts';
 import { reportRunFromStore } from '../reports/report-run-from-store.ts';
 import { readReportRun } from '../reports/store-reports.ts';
 import { REPORT_FILES, REPORT_FORMATS, renderReport } from '../reports/write-reports.ts';
+import type { ResultEvent } from '../suites/model/events.ts';
 import { fixtureRecords, fixtureRun } from './fixtures/reports/load.ts';
 import { replayIntoStore } from './fixtures/reports/replay.ts';
 
@@ -15,7 +16,14 @@ const BIN = new URL('../bin/plugrig.mjs', import.meta.url).pathname;
 const dir = mkdtempSync(join(tmpdir(), 'plugrig-report-store-'));
 t.teardown(() => rmSync(dir, { recursive: true, force: true }));
 const storePath = join(dir, 'store.sqlite');
-const calRun = await replayIntoStore(storePath, fixtureRecords('calibrate-4slot'));
+// Slot 2 waited 2.5 s for the shared meter before its calibration step (as station/instrument-lease reports it).
+const calRecords = fixtureRecords('calibrate-4slot');
+const calStep = calRecords[1]!.steps[2]!;
+const meterWait: ResultEvent[] = [
+  { type: 'instrument', slot: 2, step: calStep.name, instrument: 'meter', kind: 'wait', t: calStep.startedT - 2500, at: calStep.startedAt },
+  { type: 'instrument', slot: 2, step: calStep.name, instrument: 'meter', kind: 'acquired', t: calStep.startedT, at: calStep.startedAt, waitedMs: 2500 },
+];
+const calRun = await replayIntoStore(storePath, calRecords, { events: meterWait });
 const facRun = await replayIntoStore(storePath, fixtureRecords('factory-1slot'));
 
 t.test('a run read back from the store carries every step, measurement and factor the reports show', async (t) => {
@@ -35,6 +43,9 @@ t.test('a run read back from the store carries every step, measurement and facto
     const body = (s: string): string => s.slice(s.indexOf('# Subtest:'));
     t.equal(body(await renderReport(fromStore, 'tap')), body(await renderReport({ ...fromRecords, station: fromStore.station! }, 'tap')), `${name}: the TAP of the stored run is the TAP of the run`);
   }
+  const cal = await readReportRun(store.reader, calRun, store.where);
+  t.same(cal.units.map((u) => u.waits), [[], [{ instrument: 'meter', step: calStep.name, fromT: calStep.startedT - 2500, toT: calStep.startedT, timedOut: false }], [], []], 'instrument waits come from the stored unit timeline');
+  t.match(await renderReport(cal, 'html'), `<title>slot 2, ${calStep.name}: waited 2.5 s for meter</title>`, 'and are drawn on the slot timeline');
   const run = (await store.reader.readRun(facRun))!;
   t.equal(run.status, 'finished');
   t.equal(reportRunFromStore(run).station, 'test-station');

@@ -1,6 +1,6 @@
 import type { StepResult } from '../../suites/model/step-result.ts';
 import type { Verdict } from '../../suites/model/verdict.ts';
-import type { ReportRun, ReportUnit } from '../report-run.ts';
+import type { InstrumentWait, ReportRun, ReportUnit } from '../report-run.ts';
 
 /** What the HTML report's plots show, taken from the stored results; nothing is re-judged here. */
 
@@ -83,38 +83,19 @@ export function taktPerSlot(run: ReportRun): SlotTakt[] {
   return run.units.filter((u) => u.steps.length > 0).map((u) => ({ slot: u.slot, ms: Math.max(...u.steps.map((s) => s.finishedT)) - Math.min(...u.steps.map((s) => s.startedT)) }));
 }
 
-/** A stretch a step spent waiting for a shared instrument (clock ms, as the step's startedT). */
-export interface InstrumentWait {
-  instrument: string;
-  fromT: number;
-  toT: number;
-}
-
 export interface TimelineLane {
   slot: number;
   steps: Array<{ name: string; fromT: number; toT: number; status: StepResult['status'] }>;
   waits: InstrumentWait[];
 }
 
-/**
- * One lane per slot on the run's clock. Waits come from the step's data `instrumentWaits`
- * ({instrument, fromT, toT}[]), which steps that lease a shared instrument record.
- */
+/** One lane per slot on the run's clock, with the unit's waits for shared instruments. */
 export function timeline(run: ReportRun): { t0: number; t1: number; lanes: TimelineLane[] } {
   const lanes = run.units.map((u) => ({
     slot: u.slot,
     steps: u.steps.filter((s) => s.status !== 'skip').map((s) => ({ name: s.name, fromT: s.startedT, toT: s.finishedT, status: s.status })),
-    waits: u.steps.flatMap((s) => instrumentWaits(s)),
+    waits: u.waits,
   }));
   const ts = lanes.flatMap((l) => [...l.steps.flatMap((s) => [s.fromT, s.toT]), ...l.waits.flatMap((w) => [w.fromT, w.toT])]);
   return { t0: ts.length ? Math.min(...ts) : 0, t1: ts.length ? Math.max(...ts) : 1, lanes };
-}
-
-export function instrumentWaits(s: StepResult): InstrumentWait[] {
-  const raw = (s.data as { instrumentWaits?: unknown } | undefined)?.instrumentWaits;
-  if (!Array.isArray(raw)) return [];
-  return raw.flatMap((w): InstrumentWait[] => {
-    const x = w as { instrument?: unknown; fromT?: unknown; toT?: unknown };
-    return typeof x.instrument === 'string' && typeof x.fromT === 'number' && typeof x.toT === 'number' && x.toT >= x.fromT ? [{ instrument: x.instrument, fromT: x.fromT, toT: x.toT }] : [];
-  });
 }

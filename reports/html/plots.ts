@@ -154,7 +154,7 @@ export function timelinePlot(id: string, tl: { t0: number; t1: number; lanes: Ti
       const yb = band(l.slot)!;
       const h = band.bandwidth();
       const steps = l.steps.map((s) => `<rect class="step ${s.status}" x="${px(at(s.fromT))}" y="${px(yb)}" width="${px(Math.max(0.5, at(s.toT) - at(s.fromT)))}" height="${px(h)}"><title>slot ${l.slot}: ${esc(s.name)} (${s.status}, ${num((s.toT - s.fromT) / 1000, 3)} s)</title></rect>`).join('');
-      const ws = l.waits.map((w) => `<rect class="wait" x="${px(at(w.fromT))}" y="${px(yb - 3)}" width="${px(Math.max(0.5, at(w.toT) - at(w.fromT)))}" height="${px(h + 6)}"><title>slot ${l.slot} waited ${num((w.toT - w.fromT) / 1000, 3)} s for ${esc(w.instrument)}</title></rect>`).join('');
+      const ws = l.waits.map((w) => `<rect class="wait" x="${px(at(w.fromT))}" y="${px(yb - 3)}" width="${px(Math.max(0.5, at(w.toT) - at(w.fromT)))}" height="${px(h + 6)}"><title>slot ${l.slot}, ${esc(w.step)}: waited ${num((w.toT - w.fromT) / 1000, 3)} s for ${esc(w.instrument)}${w.timedOut ? ' (timed out)' : ''}</title></rect>`).join('');
       return `<g class="lane" data-slot="${l.slot}"><text x="${px(x0 - 6)}" y="${px(yb + h / 2)}" dy="0.32em" text-anchor="end">slot ${l.slot}</text>${steps}${ws}</g>`;
     })
     .join('');
