@@ -1,4 +1,5 @@
 import type { Clock } from '../core/clock.ts';
+import { BoardLiveness } from './board-liveness.ts';
 import type { JigBoard } from './jig-board.ts';
 import { pinNumber, type PinSpec } from './jig-config.ts';
 
@@ -29,7 +30,9 @@ interface HeartbeatIo {
  * interlock whose mains may be on) holds it. The pin feeds a charge-pump watchdog relay in series
  * with the mains contactor coils: if this process dies, however it dies, the toggling stops and the
  * relay drops mains without the host. Writes are not confirmed (Firmata keeps serial order, so the
- * edges reach the board before the mains write that follows them).
+ * edges reach the board before the mains write that follows them). Every tick also probes that
+ * the board still answers (BoardLiveness): a silent board with its port open is marked lost within
+ * SILENT_BOARD_DETECTION_MS, which trips the interlock and stops the toggling.
  */
 export class BoardHeartbeat implements MainsHeartbeat {
   readonly #jb: JigBoard;
@@ -40,11 +43,13 @@ export class BoardHeartbeat implements MainsHeartbeat {
   #edges = 0;
   #cancelTick: (() => void) | undefined;
   #waiters: Array<{ edges: number; resolve: () => void }> = [];
+  readonly #liveness: BoardLiveness;
 
   constructor(jb: JigBoard, pin: PinSpec, clock: Clock) {
     this.#jb = jb;
     this.#pin = pinNumber(pin);
     this.#clock = clock;
+    this.#liveness = new BoardLiveness(jb, clock);
   }
 
   running(): boolean {
@@ -58,6 +63,7 @@ export class BoardHeartbeat implements MainsHeartbeat {
       const io = this.#jb.board.io as unknown as HeartbeatIo;
       io.pinMode(this.#pin, io.MODES.OUTPUT);
       this.#edges = 0;
+      this.#liveness.reset();
       this.#tick();
     }
     if (this.#edges >= HEARTBEAT_PULL_IN_EDGES) return Promise.resolve();
@@ -70,6 +76,7 @@ export class BoardHeartbeat implements MainsHeartbeat {
   }
 
   #tick(): void {
+    this.#liveness.tick();
     if (!this.#jb.connected) {
       this.#stop();
       return;

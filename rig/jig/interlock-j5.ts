@@ -134,7 +134,12 @@ export class J5InterlockPorts implements InterlockOutputs, InterlockInputs {
     const jb = this.#board;
     const io = this.#io;
     if (!out || !jb || !io) return Promise.reject(new TransportError(`no I/O board bound for ${output}`, { step: 'interlock-write', output }));
-    if (!jb.connected) return Promise.reject(new TransportError(`I/O board ${jb.name} lost`, { step: 'interlock-write', unit: jb.name, output }));
+    if (!jb.connected) {
+      // A silent board's port is still open: send the break anyway (it may only have lost its TX
+      // line), never a make; it stays unconfirmed, so the write still fails.
+      if (!on && jb.loss?.reason === 'silent') out.relay.open();
+      return Promise.reject(new TransportError(`I/O board ${jb.name} lost (${jb.loss?.reason ?? 'gone'})`, { step: 'interlock-write', unit: jb.name, output }));
+    }
     if (on) out.relay.close();
     else out.relay.open();
     const level = on !== out.activeLow ? 1 : 0;

@@ -30,7 +30,8 @@ export interface OpenJigBoardOptions {
 
 /** Why the board stopped being usable. */
 export interface JigBoardLoss {
-  reason: 'close' | 'error';
+  /** 'silent': the port is open but the board stopped answering (rig/jig/board-liveness.ts). */
+  reason: 'close' | 'error' | 'silent';
   error?: Error;
 }
 
@@ -67,6 +68,14 @@ export class JigBoard extends EventEmitter<{ lost: [JigBoardLoss] }> {
 
   get connected(): boolean {
     return this.#loss === undefined;
+  }
+
+  /**
+   * The board stopped answering with its port open (a hung sketch): treated as lost, like a
+   * closed port, so the interlock trips and refuses mains until the board is reopened.
+   */
+  markSilent(error: Error): void {
+    this.#lose({ reason: 'silent', error });
   }
 
   #lose(loss: JigBoardLoss): void {

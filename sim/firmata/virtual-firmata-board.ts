@@ -75,6 +75,8 @@ export class VirtualFirmataBoard implements VirtualUartDevice {
   #dtr = false;
   #outputListeners = new Set<(pin: number, level: boolean | undefined) => void>();
   #pending: number[] = [];
+  /** Fault: the sketch hangs (port still open): no replies, no commands executed, outputs hold. */
+  #frozen = false;
 
   constructor(options: VirtualFirmataBoardOptions = {}) {
     this.layout = BOARD_LAYOUTS[options.layout ?? 'uno'];
@@ -103,7 +105,7 @@ export class VirtualFirmataBoard implements VirtualUartDevice {
   }
 
   receive(bytes: Uint8Array): void {
-    if (!this.#running) return; // the bootloader/dead board ignores host bytes
+    if (!this.#running || this.#frozen) return; // the bootloader/dead/hung board ignores host bytes
     for (const msg of this.#parser.push(bytes)) this.#handle(msg);
     this.#afterStep();
   }
@@ -124,6 +126,24 @@ export class VirtualFirmataBoard implements VirtualUartDevice {
       this.#cancelBoot = undefined;
       this.#boot();
     });
+  }
+
+  /**
+   * Fault injection, the silent-but-open board: the MCU hangs (a stuck ISR, a brown-out of the
+   * AVR alone). The USB-serial chip keeps the port open, but nothing answers, no command runs, no
+   * report goes out, and every output holds the level it had (a toggling pin stops toggling).
+   * A reset (DTR, reset()) recovers it.
+   */
+  freeze(): void {
+    this.#frozen = true;
+    this.#cancelSample?.();
+    this.#cancelSample = undefined;
+    this.#pending = [];
+  }
+
+  /** True while frozen by freeze(). */
+  frozen(): boolean {
+    return this.#frozen;
   }
 
   /** Unplug the board's USB power: pins float and every timer stops (call when a test ends). */
@@ -178,6 +198,7 @@ export class VirtualFirmataBoard implements VirtualUartDevice {
   }
 
   #halt(): void {
+    this.#frozen = false;
     this.#cancelBoot?.();
     this.#cancelBoot = undefined;
     this.#cancelSample?.();
@@ -355,6 +376,7 @@ export class VirtualFirmataBoard implements VirtualUartDevice {
 
   /** What loop() does after each command: report changed inputs, notify outputs, keep sampling. */
   #afterStep(): void {
+    if (this.#frozen) return;
     if (this.#running) {
       for (let port = 0; port < this.#reportPorts.length; port++) if (this.#reportPorts[port]) this.#outputPort(port, false);
     }
@@ -438,6 +460,7 @@ export class VirtualFirmataBoard implements VirtualUartDevice {
 
   /** One tx.send per processing step, like the sketch filling its serial buffer in one loop(). */
   #flush(): void {
+    if (this.#frozen) this.#pending = [];
     if (this.#pending.length === 0) return;
     const bytes = Uint8Array.from(this.#pending);
     this.#pending = [];
