@@ -3,8 +3,12 @@ import { Worker } from 'node:worker_threads';
 import type { BatchResult } from './jig-interlock-property.worker.ts';
 
 /**
- * >= 100 000 random command sequences against MainsInterlock and a recording fake board (see the
- * worker for the model and the invariants). Two worker threads, deterministic seeds.
+ * Random command sequences against MainsInterlock, its heartbeat and a recording fake board (see
+ * the worker for the model and the invariants): board loss, a board that hangs with its port open
+ * (silent, detected within 500 ms as BoardLiveness does), lid and E-stop mid-sequence, lost writes,
+ * crashes. 100 000 by default (INTERLOCK_SEQUENCES); scripts/soak.ts runs its own 100 000 too.
+ * Judged also at the plug: mains live (relay and watchdog) with the lid open or the E-stop
+ * pressed for longer than detection + watchdog hold is a violation. Two worker threads.
  */
 const SEQUENCES = Number(process.env.INTERLOCK_SEQUENCES ?? 100_000);
 const FIRST_SEED = 0x5eed0000;

@@ -12,6 +12,7 @@ import {
 } from '../rig/jig/mains-interlock.ts';
 import { installProcessGuard, type GuardedProcess } from '../rig/jig/process-guard.ts';
 import { mulberry32 as prng } from '../rig/core/prng.ts';
+import type { MainsHeartbeat } from '../rig/jig/heartbeat.ts';
 
 /**
  * Worker half of test/jig-interlock-property.test.ts (runs off tap's async hooks, which make every
@@ -22,6 +23,15 @@ import { mulberry32 as prng } from '../rig/core/prng.ts';
 
 const SILENT = createLogger({}, 'silent');
 const SETTLE = 20;
+/** A hung board is detected (BoardLiveness) at most this long after it went silent. */
+const DETECT_MS = 500;
+/** An unconfirmed write fails after this long (J5InterlockPorts' ack timeout). */
+const ACK_TIMEOUT_MS = 500;
+/** Heartbeat half-period; the watchdog relay pulls in after 2 edges and drops this long after the last. */
+const HEARTBEAT_MS = 100;
+const WATCHDOG_HOLD_MS = 300;
+/** Mains may be live with the lid open / E-stop pressed at most this long (a hung board: detection + the watchdog's hold). */
+const HAZARD_BOUND_MS = DETECT_MS + WATCHDOG_HOLD_MS + HEARTBEAT_MS;
 const LOADS = ['R25', 'R100'] as const;
 const OUTPUTS: InterlockOutput[] = ['mains', 'uart', 'power3v3', ...LOADS.map((l) => `load:${l}` as const)];
 
@@ -48,8 +58,8 @@ class SteppedClock implements Clock {
   sleepUntil(time: number): Promise<void> {
     return new Promise((resolve) => this.at(time, resolve));
   }
-  /** Fire the earliest live timer; false when none is left. */
-  step(): boolean {
+  /** Fire the earliest live timer if it is due by `limit`; false when none is. */
+  step(limit = Infinity): boolean {
     let best = -1;
     for (let i = 0; i < this.#timers.length; i++) {
       const x = this.#timers[i]!;
@@ -60,6 +70,7 @@ class SteppedClock implements Clock {
       this.#timers.length = 0;
       return false;
     }
+    if (this.#timers[best]!.t > limit) return false;
     const [x] = this.#timers.splice(best, 1);
     this.#now = x!.t;
     x!.fn();
@@ -86,7 +97,19 @@ class RecordingBoard implements InterlockOutputs, InterlockInputs {
   readonly lastOffEdge = new Map<InterlockOutput, number>(OUTPUTS.map((o) => [o, 0]));
   readonly violations: string[] = [];
   edges = 0;
+  /** What the interlock was last told (a hung board reports nothing). */
   inputs: InterlockInputState = { linkUp: true, lidClosed: true, estopClear: true };
+  /** The switches as they physically are. */
+  physicalLidClosed = true;
+  physicalEstopClear = true;
+  /** Hung with its port open: writes neither apply nor acknowledge, inputs are not reported. */
+  silent = false;
+  /** The watchdog relay in series with mains (closed = mains can reach the plug). */
+  watchdogClosed = false;
+  #hbEdges = 0;
+  #lastEdge = -Infinity;
+  /** Since when mains has been live at the plug with the lid open or the E-stop pressed. */
+  #hazardSince: number | undefined;
   /** The checker's own idea of "a fault must be latched now". */
   latched = false;
   pendingFault: Fault | undefined;
@@ -130,15 +153,31 @@ class RecordingBoard implements InterlockOutputs, InterlockInputs {
     }
     this.lastIssued.set(o, on);
     const epoch = this.#linkEpoch;
+    if (this.silent) {
+      // Nothing is executed; the write fails when its confirmation times out.
+      return new Promise((_, reject) =>
+        this.clock.at(now + ACK_TIMEOUT_MS, () => {
+          this.latched = true;
+          reject(new Error(`fake board: write ${o} unconfirmed (board silent)`));
+        }),
+      );
+    }
     const fault = this.inputs.linkUp ? this.pendingFault : 'reject';
     this.pendingFault = undefined;
     this.#applyAt = Math.max(this.#applyAt, now + Math.floor(this.rnd() * 4));
     this.#ackAt = Math.max(this.#ackAt, this.#applyAt + Math.floor(this.rnd() * 4));
     const applyAt = this.#applyAt;
     return new Promise((resolve, reject) => {
-      if (fault !== 'reject') this.clock.at(applyAt, () => epoch === this.#linkEpoch && this.#apply(o, on));
+      // A board that hung meanwhile neither applies nor confirms what was still on its way.
+      if (fault !== 'reject') this.clock.at(applyAt, () => epoch === this.#linkEpoch && !this.silent && this.#apply(o, on));
       this.clock.at(this.#ackAt, () => {
-        if (fault || epoch !== this.#linkEpoch) {
+        if (!fault && epoch === this.#linkEpoch && this.silent) {
+          // Hung before it confirmed: the host's ack timeout runs out.
+          this.clock.at(Math.max(this.clock.now(), now + ACK_TIMEOUT_MS), () => {
+            this.latched = true;
+            reject(new Error(`fake board: write ${o} unconfirmed (board hung)`));
+          });
+        } else if (fault || epoch !== this.#linkEpoch) {
           // The interlock learns of the failure now, and must latch.
           this.latched = true;
           reject(new Error(`fake board: write ${o} lost`));
@@ -171,16 +210,55 @@ class RecordingBoard implements InterlockOutputs, InterlockInputs {
     }
   }
 
+  /** One heartbeat edge reaches the board (only a board that runs toggles the pin). */
+  heartbeatEdge(): void {
+    if (this.silent || !this.inputs.linkUp) return;
+    this.#hbEdges++;
+    this.#lastEdge = this.clock.now();
+    if (this.#hbEdges >= 2) this.watchdogClosed = true;
+    const edge = this.#lastEdge;
+    this.clock.at(edge + WATCHDOG_HOLD_MS, () => {
+      if (this.#lastEdge === edge) {
+        this.watchdogClosed = false;
+        this.#hbEdges = 0;
+      }
+    });
+  }
+
+  /** Mains reaches the plug: relay closed and watchdog pulled in. */
+  mainsAtPlug(): boolean {
+    return this.physical.get('mains')! && this.watchdogClosed;
+  }
+
+  /** Mains live at the plug with the lid open or the E-stop pressed: allowed only for HAZARD_BOUND_MS. */
+  checkHazard(): void {
+    const hazard = this.mainsAtPlug() && (!this.physicalLidClosed || !this.physicalEstopClear);
+    const now = this.clock.now();
+    if (!hazard) {
+      this.#hazardSince = undefined;
+      return;
+    }
+    this.#hazardSince ??= now;
+    if (now - this.#hazardSince > HAZARD_BOUND_MS) {
+      this.#violate(`mains live at the plug for ${now - this.#hazardSince} ms with ${this.physicalLidClosed ? 'the E-stop pressed' : 'the lid open'}`);
+      this.#hazardSince = now; // one report per bound
+    }
+  }
+
   mainsSideLive(): boolean {
     return OUTPUTS.some((o) => (o === 'mains' || o.startsWith('load:')) && (this.physical.get(o) || this.lastIssued.get(o)));
   }
 
   setLid(closed: boolean): void {
+    this.physicalLidClosed = closed;
+    if (this.silent) return; // a hung board reports nothing
     if (!closed && this.inputs.lidClosed && this.mainsSideLive()) this.latched = true;
     this.inputs = { ...this.inputs, lidClosed: closed };
     this.#notify();
   }
   setEstop(pressed: boolean): void {
+    this.physicalEstopClear = !pressed;
+    if (this.silent) return;
     if (pressed) this.latched = true;
     this.inputs = { ...this.inputs, estopClear: !pressed };
     this.#notify();
@@ -192,25 +270,83 @@ class RecordingBoard implements InterlockOutputs, InterlockInputs {
     this.inputs = { ...this.inputs, linkUp: false };
     this.#notify();
   }
-  /** A re-opened StandardFirmata board resets: every output drops. */
+  /**
+   * The board hangs with its port open: outputs hold, nothing answers; the liveness probe marks it
+   * lost within DETECT_MS (as BoardLiveness does), which the interlock sees as a lost link.
+   */
+  hang(detectAfterMs: number): void {
+    if (this.silent || !this.inputs.linkUp) return;
+    this.silent = true;
+    this.clock.at(this.clock.now() + Math.min(DETECT_MS, detectAfterMs), () => this.disconnect());
+  }
+  /** A re-opened StandardFirmata board resets: every output drops; its inputs are read afresh. */
   reconnect(): void {
     if (this.inputs.linkUp) return;
+    this.silent = false;
     for (const o of OUTPUTS) {
       this.#apply(o, false);
       this.lastIssued.set(o, false);
     }
-    this.inputs = { ...this.inputs, linkUp: true };
+    this.inputs = { linkUp: true, lidClosed: this.physicalLidClosed, estopClear: this.physicalEstopClear };
     this.#notify();
   }
   onReset(): void {
     const s = this.inputs;
-    if (!s.linkUp || !s.lidClosed || !s.estopClear) this.#violate(`fault cleared with ${JSON.stringify(s)}`);
+    if (!s.linkUp || !s.lidClosed || !s.estopClear || this.silent) this.#violate(`fault cleared with ${JSON.stringify(s)}${this.silent ? ' on a hung board' : ''}`);
     this.latched = false;
   }
-  /** While a fault must be latched, nothing may stay commanded on. */
+  /** While a fault must be latched, nothing may stay commanded on (a hung board cannot be told; it is judged at the plug). */
   checkLatchedAllOff(): void {
-    if (!this.latched) return;
+    this.checkHazard();
+    if (!this.latched || this.silent) return;
     for (const o of OUTPUTS) if (this.lastIssued.get(o)) this.#violate(`${o} still commanded on while a fault must be latched`);
+  }
+}
+
+/**
+ * The interlock's heartbeat (rig/jig/heartbeat.ts) reduced to its contract: toggles while held,
+ * through the board (a hung or lost board makes no edges), ready after two edges.
+ */
+class FakeHeartbeat implements MainsHeartbeat {
+  readonly #holders = new Set<object>();
+  #cancel: (() => void) | undefined;
+  #edges = 0;
+  #waiters: Array<() => void> = [];
+  constructor(
+    readonly clock: SteppedClock,
+    readonly board: RecordingBoard,
+  ) {}
+  running(): boolean {
+    return this.#cancel !== undefined && this.board.inputs.linkUp;
+  }
+  acquire(holder: object): Promise<void> {
+    this.#holders.add(holder);
+    if (!this.#cancel) {
+      if (!this.board.inputs.linkUp) return Promise.resolve();
+      this.#edges = 0;
+      this.#tick();
+    }
+    if (this.#edges >= 2) return Promise.resolve();
+    return new Promise((resolve) => this.#waiters.push(resolve));
+  }
+  release(holder: object): void {
+    this.#holders.delete(holder);
+    if (this.#holders.size === 0) this.#stop();
+  }
+  #tick(): void {
+    if (!this.board.inputs.linkUp) {
+      this.#stop();
+      return;
+    }
+    this.board.heartbeatEdge();
+    this.#edges++;
+    this.#cancel = this.clock.at(this.clock.now() + HEARTBEAT_MS, () => this.#tick());
+    if (this.#edges >= 2) for (const w of this.#waiters.splice(0)) w();
+  }
+  #stop(): void {
+    this.#cancel?.();
+    this.#cancel = undefined;
+    for (const w of this.#waiters.splice(0)) w();
   }
 }
 
@@ -233,7 +369,8 @@ export async function runSequence(seed: number): Promise<SequenceResult> {
   const rnd = prng(seed);
   const clock = new SteppedClock();
   const board = new RecordingBoard(clock, rnd);
-  const interlock = new MainsInterlock({ outputs: board, inputs: board, clock, settleMs: SETTLE, loads: LOADS, slot: 1 });
+  const heartbeat = new FakeHeartbeat(clock, board);
+  const interlock = new MainsInterlock({ outputs: board, inputs: board, clock, settleMs: SETTLE, loads: LOADS, slot: 1, heartbeat });
   interlock.on('reset', () => board.onReset());
   const proc = new FakeProcess();
   const uninstall = installProcessGuard(() => [interlock], { proc, clock, flushMs: 50, log: SILENT });
@@ -270,7 +407,8 @@ export async function runSequence(seed: number): Promise<SequenceResult> {
       else if (r < 0.71) board.setLid(!board.inputs.lidClosed);
       else if (r < 0.75) board.setEstop(board.inputs.estopClear && rnd() < 0.5);
       else if (r < 0.79) board.pendingFault = pick(['reject', 'apply-then-reject'] as const);
-      else if (r < 0.82) board.disconnect();
+      else if (r < 0.80) board.disconnect();
+      else if (r < 0.82) board.hang(1 + Math.floor(rnd() * DETECT_MS));
       else if (r < 0.86) board.reconnect();
       else if (r < 0.88) {
         board.latched = true;
@@ -287,18 +425,24 @@ export async function runSequence(seed: number): Promise<SequenceResult> {
   }
   await drain();
   board.checkLatchedAllOff();
-  while (clock.step()) {
+  // The heartbeat ticks for as long as mains may be on: run to a while after the last command.
+  const end = at + DETECT_MS + ACK_TIMEOUT_MS + 2 * WATCHDOG_HOLD_MS;
+  while (clock.step(end)) {
     await drain();
     board.checkLatchedAllOff();
   }
   // End of run: the station's teardown drives everything off (on a healthy link, with no injected fault).
   board.pendingFault = undefined;
-  if (board.inputs.linkUp) {
+  if (board.inputs.linkUp && !board.silent) {
     track(interlock.safeState(), 'safeState');
     await drain();
-    while (clock.step()) await drain();
+    while (clock.step(end + 5000)) await drain();
     for (const o of OUTPUTS) if (board.physical.get(o)) board.violations.push(`${o} still on after the final safeState()`);
+  } else {
+    while (clock.step(end + 5000)) await drain();
   }
+  if (heartbeat.running()) board.violations.push('heartbeat still running at the end (mains watchdog held)');
+  if (board.mainsAtPlug()) board.violations.push('mains still live at the plug at the end');
   if (proc.exits.some((c) => c === 0)) board.violations.push('a signal/crash exited with status 0');
   uninstall();
   interlock.dispose();
