@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
+import { FaultsSchema } from './fault-spec.ts';
 import { ConfigError } from '../core/errors.ts';
 
 /**
@@ -156,6 +157,8 @@ export const SlotSchema = z
     sim: z.object({ defects: z.array(z.string().min(1)).default([]) }).strict().optional(),
     /** Where the slot's plug serves HTTP once it runs OpenBeken (rig/dut/plug-locator.ts). */
     plug: PlugLocationSchema.optional(),
+    /** Virtual jig only: faults injected for this slot (rig/jig/fault-spec.ts), over the jig's own `faults`. */
+    faults: FaultsSchema.optional(),
   })
   .strict();
 export type SlotSpec = z.infer<typeof SlotSchema>;
@@ -211,6 +214,8 @@ export const JigSchema = z
     provisioning: z.object({ wifiSsid: z.string().min(1).max(63).optional(), secrets: z.string().min(1).optional() }).strict().optional(),
     /** Interlock timing: break-before-make settle between isolating UART and closing mains. */
     interlock: z.object({ settleMs: z.number().min(0).default(100) }).strict().default({}),
+    /** Virtual jig only: faults injected in every slot of the run (rig/jig/fault-spec.ts). */
+    faults: FaultsSchema.optional(),
     slots: z.array(SlotSchema).min(1),
   })
   // The cross-checks (pins, ports, references) run in parseJig on the raw object: they need to know

@@ -19,6 +19,8 @@ import { WatchdogRelay } from './watchdog-relay.ts';
 import { VirtualUsbBus } from './virtual-usb-bus.ts';
 import { boardOutputs, pinWireOf, readSlotWiring, type PinWire, type SlotWiring } from './wiring.ts';
 import { VirtualMeterMux } from './virtual-meter-mux.ts';
+import { chipFaultOptions, slotLine } from './slot-faults.ts';
+import { slotFaults } from '../../rig/jig/fault-spec.ts';
 import { mulberry32 } from '../../rig/core/prng.ts';
 import { syntheticOpenBekenApp } from '../bk7231/factory-content.ts';
 import { buildConfigSector, OBK_CONFIG_ADDR } from '../plug/obk-config-sector.ts';
@@ -289,6 +291,8 @@ export class VirtualJig {
   readonly clock: Clock;
   readonly mains: MainsNetwork;
   readonly boards = new Map<string, VirtualFirmataBoard>();
+  /** What each slot UART is attached as: the slot link, or the faulty line in front of it (jig file `faults.uart`). */
+  readonly #lines = new Map<number, VirtualUartDevice>();
   readonly meters = new Map<string, VirtualPzem | VirtualWt310e>();
   readonly slots = new Map<number, VirtualSlot>();
   /** The station network every slot's plug joins. */
@@ -327,8 +331,12 @@ export class VirtualJig {
     for (const s of spec.slots) {
       const board = this.boards.get(s.io);
       if (!board) throw new ConfigError(`slot ${s.id}: unknown I/O board "${s.io}"`, { slot: s.id, step: 'virtual-jig' });
-      const slot = new VirtualSlot(s, board, this.mains.branch(`slot${s.id}`), options, seed, this.network, this.watchdogs.get(s.io));
+      // The jig file's `faults`: chip faults go into the slot's chip, line faults in front of its UART.
+      const faults = slotFaults(spec.faults, s.faults);
+      const slotOptions = faults.chip ? { ...options, chipOptions: (id: number) => ({ ...options.chipOptions?.(id), ...chipFaultOptions(faults.chip) }) } : options;
+      const slot = new VirtualSlot(s, board, this.mains.branch(`slot${s.id}`), slotOptions, seed, this.network, this.watchdogs.get(s.io));
       this.slots.set(s.id, slot);
+      this.#lines.set(s.id, slotLine(slot.uart, faults.uart, s.id));
       for (const [pin, { wire, apply }] of slot.outputPins()) {
         const key = `${s.io}:${pin}`;
         const prev = claimed.get(key);
@@ -420,7 +428,7 @@ export class VirtualJig {
     }
     for (const slot of this.slots.values()) {
       const port = slot.spec.uart.port;
-      if (port?.startsWith(SIM)) out.push({ path: port, device: slot.uart, options: { modemLines: true } });
+      if (port?.startsWith(SIM)) out.push({ path: port, device: this.#lines.get(slot.id) ?? slot.uart, options: { modemLines: true } });
     }
     return out;
   }

@@ -1,0 +1,50 @@
+import { z } from 'zod';
+
+/**
+ * The jig file's `faults` block: faults the VIRTUAL jig injects (the rig ignores it on real
+ * hardware). At the top level it applies to every slot of the run; a slot's own `faults` replaces
+ * the top-level `uart` / `chip` sub-block it names. Rates are probabilities in [0, 1].
+ */
+const rate = z.number().min(0).max(1);
+const ms = z.number().min(0).finite();
+
+/** Line faults of the slot's UART (sim/serial/uart-faults.ts). */
+export const UartFaultsSchema = z
+  .object({
+    seed: z.number().int().min(0).optional(),
+    byteErrorRate: rate.optional(),
+    dropRate: rate.optional(),
+    duplicateRate: rate.optional(),
+    replyLossRate: rate.optional(),
+    delayRate: rate.optional(),
+    delayMs: ms.optional(),
+    staleLinkCheckRate: rate.optional(),
+    staleDelayMs: ms.optional(),
+    direction: z.enum(['both', 'to-device', 'to-host']).optional(),
+  })
+  .strict();
+
+const SECTOR_ADDRESS = /^(0x[0-9a-fA-F]+|\d+)$/;
+
+/** Faults of the slot's BK7231N and its flash (sim/bk7231/virtual-bk7231.ts Bk7231Faults). */
+export const ChipFaultsSchema = z
+  .object({
+    missLinkWindows: z.number().int().min(0).optional(),
+    brownOuts: z.array(z.object({ during: z.enum(['erase', 'write']), nth: z.number().int().min(1) }).strict()).optional(),
+    statusRegisterLocked: z.boolean().optional(),
+    /** The flash answers a JEDEC ID no table knows. */
+    unknownFlashId: z.boolean().optional(),
+    /** Sector address ("0x16000") -> how many program commands fail there, or "always". */
+    failPrograms: z
+      .record(z.string().regex(SECTOR_ADDRESS, 'failPrograms keys are sector addresses like "0x16000"'), z.union([z.number().int().min(1), z.literal('always')]))
+      .optional(),
+  })
+  .strict();
+
+export const FaultsSchema = z.object({ uart: UartFaultsSchema.optional(), chip: ChipFaultsSchema.optional() }).strict();
+export type FaultsSpec = z.infer<typeof FaultsSchema>;
+
+/** The faults that apply to one slot: the slot's sub-blocks over the run's. */
+export function slotFaults(run: FaultsSpec | undefined, slot: FaultsSpec | undefined): FaultsSpec {
+  return { ...run, ...slot };
+}
