@@ -130,11 +130,14 @@ if (UNITS === undefined) {
   const specs = Array.from({ length: UNITS }, () => (rnd() < FAULT_RATE ? { defects: [faults[Math.floor(rnd() * faults.length)]!] } : { defects: [] as string[] }));
   out(`${UNITS} units through the factory plan on the virtual 4-slot jig (virtual time), seed ${SEED}, fault rate ${FAULT_RATE}\n`);
   let done = 0;
+  const tally: Record<string, number> = { faulted: 0, good: 0, 'caught by its step': 0, 'caught by another step': 0, missed: 0, 'good, passed': 0, 'good, failed': 0 };
   const { rows, modelMs } = await runUnits(specs, factoryPlan(), SEED * 1000, (r) => {
     done++;
     const c = classify(r);
     if (c !== 'good, passed' && c !== 'caught by its step') out(`  unit ${done} (slot ${r.slot}, ${r.mac}): ${r.defects.join('+') || 'good'}: ${c}: ${r.firstFail ? `${r.firstFail.name}: ${r.firstFail.reason}` : 'passed'}\n`);
-    if (done % 20 === 0) out(`  ... ${done} of ${UNITS} units, ${((performance.now() - wall0) / 1000).toFixed(0)} s\n`);
+    tally[c === 'good, passed' || c === 'good, failed' ? 'good' : 'faulted']++;
+    tally[c]++;
+    if (done % 20 === 0) out(`  ... ${done} of ${UNITS} units, ${((performance.now() - wall0) / 1000).toFixed(0)} s: ${tally.faulted} faulted (${tally['caught by its step']} by their step), ${tally.good} good (${tally['good, failed']} failed)\n`);
   });
   const wall = (performance.now() - wall0) / 1000;
   const faulted = rows.filter((r) => r.defects.length > 0);
