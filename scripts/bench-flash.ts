@@ -326,7 +326,7 @@ function e2eRows(e2e: E2eResult | string): Row[] {
     );
   }
   rows.push(
-    { case: '5', metric: '  plugrig --help, start to exit', value: s(e2e.helpMs), mode: 'real' },
+    { case: '5', metric: `  plugrig --help, start to exit (${e2e.plugrigEntry === 'dist' ? 'compiled dist/' : 'sources via tsx: run npm run build'})`, value: s(e2e.helpMs), mode: 'real' },
     { case: '5', metric: '  chip CRC after every run = image CRC', value: `0x${e2e.runs[0]?.chipCrc.toString(16) ?? '-'} (${e2e.runs.length} runs)`, mode: 'real' },
     { case: '5', metric: '  load average before / after', value: `${e2e.loadAverage.before.map((x) => x.toFixed(1)).join(' ')} / ${e2e.loadAverage.after.map((x) => x.toFixed(1)).join(' ')}`, mode: 'real' },
   );

@@ -9,7 +9,7 @@
  * checkout; its only help is the pty shim (pty-modem-shim/sitecustomize.py).
  */
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, openSync, closeSync, writeFileSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, openSync, closeSync, writeFileSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -44,6 +44,8 @@ export interface E2eResult {
   runs: E2eRun[];
   /** `plugrig --help`, process start to exit, ms (how much of each of our runs is start-up). */
   helpMs: number;
+  /** What bin/plugrig.mjs runs: the compiled dist/ (as after `npm ci`), or the sources through tsx. */
+  plugrigEntry: 'dist' | 'tsx';
   loadAverage: { before: number[]; after: number[] };
 }
 
@@ -63,6 +65,24 @@ export interface E2eOptions {
 /** A local bk7231tools checkout (BK7231TOOLS_DIR), or null. */
 export function findBk7231tools(dir = process.env.BK7231TOOLS_DIR): string | null {
   return dir && existsSync(join(dir, 'bk7231tools', '__main__.py')) ? dir : null;
+}
+
+/** The same test bin/plugrig.mjs makes: dist/ is used only when no source is newer than it. */
+function plugrigEntry(): 'dist' | 'tsx' {
+  let built: number;
+  try {
+    built = statSync(join(ROOT, 'dist/cli/main.js')).mtimeMs;
+  } catch {
+    return 'tsx';
+  }
+  if (process.env.PLUGRIG_FROM_SOURCE) return 'tsx';
+  for (const dir of ['cli', 'rig', 'sim', 'station', 'firmware', 'suites', 'reports']) {
+    if (!existsSync(join(ROOT, dir))) continue;
+    for (const e of readdirSync(join(ROOT, dir), { recursive: true, withFileTypes: true })) {
+      if (e.isFile() && e.name.endsWith('.ts') && statSync(join(e.parentPath, e.name)).mtimeMs > built) return 'tsx';
+    }
+  }
+  return 'dist';
 }
 
 /** Run a process to its exit; resolves with its wall time and exit code, output to `logFile`. */
@@ -152,5 +172,5 @@ export async function runThirdPartyE2e(o: E2eOptions): Promise<E2eResult> {
     if (sim.exitCode === null && sim.signalCode === null) sim.kill('SIGKILL');
     closeSync(simLog);
   }
-  return { workDir: work, bk7231toolsDir: o.bk7231toolsDir, runs, helpMs, loadAverage: { before, after: loadavg() } };
+  return { workDir: work, bk7231toolsDir: o.bk7231toolsDir, runs, helpMs, plugrigEntry: plugrigEntry(), loadAverage: { before, after: loadavg() } };
 }
