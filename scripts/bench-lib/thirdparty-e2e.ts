@@ -31,6 +31,7 @@ export interface E2eRun {
   tool: E2eTool;
   start: E2eStart;
   baud: number;
+  round: number;
   /** Process start to exit, ms of wall time. */
   ms: number;
   /** The chip's CRC of the region after the run, asked by us, equal to the image's. */
@@ -58,6 +59,8 @@ export interface E2eOptions {
   offset: number;
   baud: number;
   starts: readonly E2eStart[];
+  /** Rounds of (ours, bk7231tools) per start, interleaved so that load drift hits both alike. */
+  rounds?: number;
   log: Logger;
   progress: (message: string) => void;
 }
@@ -143,12 +146,13 @@ export async function runThirdPartyE2e(o: E2eOptions): Promise<E2eResult> {
     if (!existsSync(chipPath)) throw new Error(`plugrig sim --pty did not come up: ${readFileSync(join(work, 'sim.log'), 'utf8')}`);
     const blank = new Uint8Array(o.image.length).fill(0xff);
     const want = crc32Raw(o.image);
+    for (let round = 1; round <= (o.rounds ?? 1); round++)
     for (const start of o.starts) {
       for (const tool of ['plugrig', 'bk7231tools'] as const) {
-        o.progress(`e2e: ${tool} @${o.baud}, ${start === 'factory' ? 'chip holding another image' : 'blank chip'}: preparing the chip`);
+        o.progress(`e2e round ${round}: ${tool} @${o.baud}, ${start === 'factory' ? 'chip holding another image' : 'blank chip'}: preparing the chip`);
         await session(chipPath, o.log, async (f) => void (await f.write(start === 'factory' ? o.other : blank, o.offset)));
         o.progress(`e2e: ${tool} @${o.baud}: timed run`);
-        const logFile = join(work, `${tool}-${start}.log`);
+        const logFile = join(work, `${tool}-${start}-${round}.log`);
         const { ms, code } =
           tool === 'plugrig'
             ? await timedRun(process.execPath, ['bin/plugrig.mjs', 'flash', imagePath, '--port', chipPath, '--baud', String(o.baud)], { cwd: ROOT, logFile, timeoutMs: 600_000 })
@@ -163,7 +167,7 @@ export async function runThirdPartyE2e(o: E2eOptions): Promise<E2eResult> {
         if (chipCrc !== want) {
           throw new FlashError(`${tool} exited 0 but the chip's CRC of the region is 0x${chipCrc.toString(16)}, the image's 0x${want.toString(16)} (${start})`, { phase: 'bench', chipCrc, expectedCrc: want });
         }
-        runs.push({ tool, start, baud: o.baud, ms, chipCrc, log: logFile });
+        runs.push({ tool, start, baud: o.baud, round, ms, chipCrc, log: logFile });
       }
     }
   } finally {
