@@ -1,4 +1,4 @@
-import { accessSync, constants, mkdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { accessSync, closeSync, constants, mkdirSync, openSync, readFileSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { execa } from 'execa';
 import { RealClock } from '../../rig/core/clock.ts';
@@ -17,6 +17,8 @@ const SIM = 'sim:';
 export const GENERATED_JIG_FILE = 'jig.json';
 /** The virtual station network's DHCP leases (dnsmasq format) inside the link directory. */
 export const LEASES_FILE = 'dnsmasq.leases';
+/** Holds the pid of the `plugrig sim --jig` that owns the link directory's links. */
+export const LOCK_FILE = 'plugrig-sim.lock';
 /** A pty symlink is named after its `sim:` name, so that name must be a plain file name. */
 const LINK_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
 
@@ -150,6 +152,61 @@ function prepareLinkDir(dir: string): void {
   }
 }
 
+/** Is `pid` a live process that could be a plugrig sim (not a pid since reused by something else)? */
+function liveSim(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'EPERM') return false;
+  }
+  try {
+    return /node|plugrig|tsx/.test(readFileSync(`/proc/${pid}/cmdline`, 'utf8'));
+  } catch {
+    return true; // no /proc to ask: alive is all we know
+  }
+}
+
+/**
+ * Take the link directory for this process: a second sim on the same directory would replace the first
+ * one's links and delete them when it ends. A lock whose pid is gone (a sim killed with -9) is stale and
+ * taken over. Returns the release function (removes the lock only while it is still ours).
+ */
+export function lockLinkDir(linkDir: string, log?: Logger): () => void {
+  const lock = join(linkDir, LOCK_FILE);
+  for (let attempt = 0; attempt < 2; attempt++) {
+    let fd: number;
+    try {
+      fd = openSync(lock, 'wx');
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw new ConfigError(`cannot create the lock file ${lock}: ${(e as Error).message}`, { step: 'sim-jig', path: lock }, { cause: e });
+      const text = (() => {
+        try {
+          return readFileSync(lock, 'utf8').trim();
+        } catch {
+          return '';
+        }
+      })();
+      const pid = Number(text);
+      if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && liveSim(pid)) {
+        throw new ConfigError(`link directory ${linkDir} is in use by plugrig sim pid ${pid} (lock file ${lock}); stop that sim or choose another --link-dir`, { step: 'sim-jig', path: linkDir, pid });
+      }
+      log?.warn({ lock, pid: text }, 'stale lock of a sim that is gone: taking the link directory over');
+      rmSync(lock, { force: true });
+      continue;
+    }
+    writeSync(fd, `${process.pid}\n`);
+    closeSync(fd);
+    return () => {
+      try {
+        if (Number(readFileSync(lock, 'utf8').trim()) === process.pid) rmSync(lock, { force: true });
+      } catch {
+        // already gone
+      }
+    };
+  }
+  throw new ConfigError(`cannot take the lock file ${lock} (another sim keeps recreating it?)`, { step: 'sim-jig', path: lock });
+}
+
 /**
  * Run the whole virtual jig of a jig file in this process on a RealClock: every serial `sim:`
  * device on its own pty (symlinked as <linkDir>/<name>), every SCPI `sim:` meter on a loopback
@@ -161,13 +218,20 @@ export async function startVirtualJigOnPtys(o: StartPtyJigOptions): Promise<PtyJ
   const planned = planSimDevices(jig);
   const linkDir = resolve(o.linkDir);
   prepareLinkDir(linkDir);
+  const unlock = lockLinkDir(linkDir, log);
   const socat = o.socatPath ?? 'socat';
-  await assertSocat(socat);
-
   const clock = new RealClock();
-  // Every plug serves HTTP on one port at its own loopback lease address, found by MAC in the leases file.
-  const network = new StationNetwork({ clock, ...virtualStationWifi(), leasesFile: join(linkDir, LEASES_FILE), httpPort: await freeStationPort() });
-  const vj = VirtualJig.fromSpec(jig, { clock, seed: o.seed, network });
+  let network: StationNetwork;
+  let vj: VirtualJig;
+  try {
+    await assertSocat(socat);
+    // Every plug serves HTTP on one port at its own loopback lease address, found by MAC in the leases file.
+    network = new StationNetwork({ clock, ...virtualStationWifi(), leasesFile: join(linkDir, LEASES_FILE), httpPort: await freeStationPort() });
+    vj = VirtualJig.fromSpec(jig, { clock, seed: o.seed, network });
+  } catch (e) {
+    unlock();
+    throw e;
+  }
   const bridges: PtyBridge[] = [];
   const servers: ScpiTcpServer[] = [];
   const jigFile = join(linkDir, GENERATED_JIG_FILE);
@@ -181,6 +245,7 @@ export async function startVirtualJigOnPtys(o: StartPtyJigOptions): Promise<PtyJ
     // The file describes ptys that no longer exist.
     if (written) rmSync(jigFile, { force: true });
     rmSync(join(linkDir, LEASES_FILE), { force: true });
+    unlock();
   };
 
   try {

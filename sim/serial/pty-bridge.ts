@@ -1,4 +1,4 @@
-import { lstatSync, mkdtempSync, readlinkSync, rmSync, unlinkSync } from 'node:fs';
+import { accessSync, constants, lstatSync, mkdtempSync, readlinkSync, rmSync, unlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -24,6 +24,16 @@ export interface PtyBridgeOptions {
 }
 
 const PTY_LINE = /PTY is (\/dev\/\S+)/;
+
+/** util-linux setpriv (Linux), used to give socat a parent-death signal; undefined where there is none. */
+const SETPRIV = ['/usr/bin/setpriv', '/bin/setpriv'].find((p) => {
+  try {
+    accessSync(p, constants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
+});
 
 /**
  * Exposes a VirtualUartDevice on a pseudo-terminal so external programs (bk7231tools, a terminal,
@@ -74,11 +84,12 @@ export class PtyBridge {
     const dir = mkdtempSync(join(tmpdir(), 'plugrig-pty-'));
     const internalLink = join(dir, 'internal');
     const socat = o.socatPath ?? 'socat';
-    const proc = execa(
-      socat,
-      ['-d', '-d', `pty,raw,echo=0,link=${internalLink}`, `pty,raw,echo=0,link=${o.link}`],
-      { stdin: 'ignore', stdout: 'ignore', stderr: 'pipe', buffer: false, reject: false },
-    );
+    const socatArgs = ['-d', '-d', `pty,raw,echo=0,link=${internalLink}`, `pty,raw,echo=0,link=${o.link}`];
+    // Through setpriv --pdeathsig: the kernel sends socat SIGTERM when we die, even by kill -9, so no
+    // orphan keeps a pty (and its symlink) alive. setpriv execs socat in place: same pid, no shell.
+    const proc = SETPRIV
+      ? execa(SETPRIV, ['--pdeathsig', 'SIGTERM', '--', socat, ...socatArgs], { stdin: 'ignore', stdout: 'ignore', stderr: 'pipe', buffer: false, reject: false })
+      : execa(socat, socatArgs, { stdin: 'ignore', stdout: 'ignore', stderr: 'pipe', buffer: false, reject: false });
     const stderrTail: string[] = [];
     const cleanup = (): void => {
       proc.kill();
