@@ -1,6 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
 import { InstrumentError } from '../rig/core/errors.ts';
+import type { InterlockState, MainsInterlock } from '../rig/jig/mains-interlock.ts';
+import type { GuardedProcess } from '../rig/jig/process-guard.ts';
 import type { ReferenceMeter } from '../rig/meter/reference-meter.ts';
 import type { ResultEvent } from '../suites/model/events.ts';
 import type { Step } from '../suites/runner/step.ts';
@@ -60,6 +62,8 @@ export interface RunStationOptions {
   signals?: StationSignals | false;
   /** Operator-scanned serials by slot (validated by the caller against the plan's pattern). */
   serials?: ReadonlyMap<number, string>;
+  /** Told once every slot's interlock confirmed all outputs off (the jig's safe state at start). */
+  onOpened?: (slots: Array<{ slot: number; state: InterlockState }>) => void;
   /** How long a step may wait for a shared instrument before it fails (default 10 min). */
   leaseTimeoutMs?: number;
   /** The state file of the interrupted run this one resumes (its unfinished slots only). */
@@ -120,6 +124,7 @@ export async function runStationDetailed(o: RunStationOptions): Promise<StationR
   const pendingStates: ResultEvent[] = [];
   const state = new StationStateWriter(o.outDir, {
     ...(o.resume ? { previous: o.resume } : {}),
+    slots: wanted,
     onPhase: (slot, from, to, step) => pendingStates.push({ type: 'slot-state', slot, state: to, from, ...(step ? { step } : {}), t: o.clock.now(), at: new Date().toISOString() }),
   });
   const extras = teeSink(...(o.sinks ?? []));
@@ -160,9 +165,10 @@ export async function runStationDetailed(o: RunStationOptions): Promise<StationR
     if (abortReason !== undefined) return;
     abortReason = reason;
     o.log.warn({ reason }, 'run aborted: mains and loads off first, then UART/3V3, then the records');
-    // Mains and loads off at once (the interlock issues mains, loads, then UART/3V3), then the slots stop.
-    const tripped = trip ? tripAll(trip.why, trip.detail) : Promise.resolve();
-    void tripped.finally(() => abort.abort(new InstrumentError(reason, { step: 'abort' })));
+    // The trip issues mains, loads, then UART/3V3 off synchronously; then the slots are told to stop
+    // (their cleanup and safe state confirm it, then the records are written).
+    if (trip) void tripAll(trip.why, trip.detail);
+    abort.abort(new InstrumentError(reason, { step: 'abort' }));
   }
   const signals = o.signals === false ? undefined : (o.signals ?? (process as unknown as StationSignals));
   const onSignal = (sig: string) => (): void => {
@@ -184,7 +190,8 @@ export async function runStationDetailed(o: RunStationOptions): Promise<StationR
   try {
     station = await openStation(o.jig, { clock: o.clock, log: o.log, endpoints: o.endpoints, slots: wanted });
     const st = station;
-    const interlocks = (): Array<import('../rig/jig/mains-interlock.ts').MainsInterlock> => [...st.slots.values()].map((s) => s.io.interlock);
+    o.onOpened?.([...st.slots.entries()].map(([slot, s]) => ({ slot, state: s.io.interlock.state() })));
+    const interlocks = (): MainsInterlock[] => [...st.slots.values()].map((s) => s.io.interlock);
     tripAll = async (why, detail) => {
       await Promise.allSettled(interlocks().map((il) => il.emergencyOff(why, detail)));
     };
@@ -317,7 +324,7 @@ function leasedMeter(meter: ReferenceMeter, lease: InstrumentLease, slot: number
 }
 
 /** The real process for the process guard, minus its signal handling (the station's own). */
-function withoutSignals(): import('../rig/jig/process-guard.ts').GuardedProcess {
+function withoutSignals(): GuardedProcess {
   const skip = new Set<string>(STATION_SIGNALS);
   return {
     on: (ev, fn) => (skip.has(ev) ? undefined : process.on(ev, fn)),

@@ -91,7 +91,7 @@ export class StationStateWriter implements ResultSink {
   #writing: Promise<void> = Promise.resolve();
   readonly #planned = new Map<number, Array<{ name: string; kind: StepKind; suite?: string }>>();
 
-  constructor(dir: string, o: { previous?: StationState; wallTime?: () => string; onPhase?: (slot: number, from: SlotPhase, to: SlotPhase, step?: string) => void } = {}) {
+  constructor(dir: string, o: { previous?: StationState; slots?: readonly number[]; wallTime?: () => string; onPhase?: (slot: number, from: SlotPhase, to: SlotPhase, step?: string) => void } = {}) {
     this.dir = dir;
     this.#now = o.wallTime ?? ((): string => new Date().toISOString());
     this.#onPhase = o.onPhase;
@@ -100,6 +100,8 @@ export class StationStateWriter implements ResultSink {
       ? { ...o.previous, pid: process.pid, status: 'running', history: [...o.previous.history, { at, event: `resumed by pid ${process.pid}` }], updatedAt: at }
       : { schema: STATION_STATE_SCHEMA, pid: process.pid, status: 'running', history: [], slots: {}, startedAt: at, updatedAt: at };
     delete this.state.abortReason;
+    // Every slot of the run is listed from the start: one killed before it began is still unfinished.
+    for (const slot of o.slots ?? []) this.state.slots[String(slot)] ??= { phase: 'idle', finishedSteps: 0, plannedSteps: 0, unit: {}, complete: false, interrupted: [], updatedAt: at };
   }
 
   standing(slot: number): SlotStanding | undefined {

@@ -1,7 +1,9 @@
+import { closeSync, openSync, writeSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
+import { createInterface } from 'node:readline';
 import { basename, dirname, join, resolve } from 'node:path';
 import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
-import { RealClock } from '../../rig/core/clock.ts';
+import { RealClock, VirtualClock, type Clock } from '../../rig/core/clock.ts';
 import { ConfigError, ImageError } from '../../rig/core/errors.ts';
 import { logDestinationChosen, logToFile, rootLogger } from '../../rig/core/log.ts';
 import { checkBaud, prepareOutputDir } from '../args.ts';
@@ -15,7 +17,12 @@ import { DEFAULT_VIRTUAL_WIFI } from '../../sim/jig/virtual-jig.ts';
 import { DEVICES_DIR, plugResolver, simPlugAddress, stationProvisioning } from './dut.ts';
 import { resolveDeviceTemplate } from '../../rig/dut/device-template.ts';
 import { loadSimTemplate } from '../../sim/plug/obk-template.ts';
-import { runStation, type StationSlotResult } from '../../station/run-station.ts';
+import { runStationDetailed, type StationSlotResult } from '../../station/run-station.ts';
+import { describeUnfinished, findInterrupted, findInterruptedRuns, markAborted, processAlive, unfinishedSlots } from '../../station/recover.ts';
+import { readStationState, type StationState } from '../../station/station-state.ts';
+import { parseSerialOption, scanSerials } from '../../station/unit-serial.ts';
+import type { ResultSink } from '../../suites/model/events.ts';
+import { RunView } from '../run-view.ts';
 import { loadPlan } from '../../suites/plan/load-plan.ts';
 import { assertRunnable } from '../../suites/registry.ts';
 import type { MeasurementResult } from '../../suites/model/measurement.ts';
@@ -36,7 +43,11 @@ interface RunArgs {
   image?: string;
   baud: number;
   out?: string;
-  slot?: number[];
+  slot?: Array<string | number>;
+  serial?: string[];
+  resume?: string;
+  simTime: 'real' | 'virtual';
+  events?: string;
   json?: boolean;
   store: string;
   forward?: string;
@@ -51,23 +62,35 @@ export const runCommand: CommandModule<object, RunArgs> = {
       .option('plan', { type: 'string', default: DEFAULT_PLAN, describe: 'plan name (fixtures/plans/<name>.json) or path to a plan file' })
       .option('image', { type: 'string', describe: 'OpenBeken image (default with --sim: a synthetic OpenBK7231N QIO image)' })
       .option('baud', { type: 'number', default: DEFAULT_BAUD })
-      .option('slot', { type: 'array', number: true, describe: 'only these slot ids' })
+      .option('slot', { type: 'array', string: true, describe: 'only these slot ids (--slot 1,2 or --slot 1 2)' })
+      .option('serial', { type: 'array', string: true, describe: 'operator serials per slot: --serial 1=ABC,2=DEF (else scanned from stdin when the plan asks)' })
+      .option('resume', { type: 'string', describe: 'resume the unfinished units of an interrupted run directory' })
+      .option('sim-time', { choices: ['real', 'virtual'] as const, default: 'real' as const, describe: 'with --sim: model time instead of wall time (fast; takt figures are model time)' })
+      .option('events', { type: 'string', describe: 'append every result event to FILE as NDJSON, written before the run goes on' })
       .option('out', { type: 'string', describe: 'directory for TAP reports, unit records and plugrig.log; must be new or empty (default runs/<timestamp>)' })
       .option('store', { type: 'string', default: DEFAULT_STORE_PATH, describe: "the station's traceability store (SQLite); every finished step is committed to it" })
       .option('forward', { type: 'string', describe: 'central store (postgres://...) to forward finished units to at the end of the run; the station store keeps them until it succeeds' })
       .option('json', { type: 'boolean' }) as unknown as Argv<RunArgs>,
   handler: async (args: ArgumentsCamelCase<RunArgs>) => {
     const log = rootLogger().child({ cmd: 'run' });
-    const plan = loadPlan(args.plan, PLAN_DIR);
+    // --resume: the interrupted run's own plan, jig and directory; only its unfinished units.
+    let resume: StationState | undefined;
+    if (args.resume) resume = await resumable(resolve(args.resume));
+    const plan = loadPlan(resume?.run?.plan.source ?? args.plan, PLAN_DIR);
     assertRunnable(plan.plan, plan.source);
-    const jigPath = args.jig ?? (args.sim ? DEFAULT_SIM_JIG : undefined);
-    if (!jigPath) throw new ConfigError('no jig: give --jig <file>, or --sim for the virtual jig', { step: 'args' });
+    const jigArg = resume?.run?.jig.source ?? args.jig ?? (args.sim ? DEFAULT_SIM_JIG : undefined);
+    if (!jigArg) throw new ConfigError('no jig: give --jig <file>, or --sim for the virtual jig', { step: 'args' });
+    const jigPath = resolve(jigArg);
     const jig = loadJigFile(jigPath);
     const virtual = usesSim(jig);
     if (args.sim && !virtual) throw new ConfigError(`--sim given, but jig ${jigPath} names real ports (no sim: devices)`, { step: 'args' });
+    if (args.simTime === 'virtual' && !virtual) throw new ConfigError('--sim-time virtual needs the virtual jig (--sim)', { step: 'args' });
     checkBaud(args.baud);
-    const unknownSlot = args.slot?.find((id) => !jig.slots.some((s) => s.id === id));
-    if (unknownSlot !== undefined) throw new ConfigError(`--slot ${unknownSlot}: jig ${jig.name} has slot(s) ${jig.slots.map((s) => s.id).join(', ')}`, { step: 'args' });
+    const slots = resume ? unfinishedSlots(resume).map((u) => u.slot) : parseSlots(args.slot, jig.slots.map((x) => x.id));
+    if (resume && slots.length === 0) throw new ConfigError(`run ${args.resume} has no unfinished unit to resume`, { step: 'args' });
+    const serialPattern = plan.plan.unit?.serial?.pattern;
+    const serials = parseSerialOption(args.serial ?? [], { slots, ...(serialPattern !== undefined ? { pattern: serialPattern } : {}) });
+    if (resume) for (const u of unfinishedSlots(resume)) if (typeof u.standing.unit.serial === 'string' && !serials.has(u.slot)) serials.set(u.slot, u.standing.unit.serial);
 
     // A plan without a flash suite (verify, calibrate) needs no image.
     const flashes = plan.plan.suites.some((e) => e.suite === 'flash');
@@ -92,16 +115,41 @@ export const runCommand: CommandModule<object, RunArgs> = {
       const toWrite = info.bytesToWrite(false);
       image = { bytes: toWrite.bytes, offset: toWrite.offset, name: `${im.name} (synthetic)`, sha256: info.sha256 };
     } else throw new ConfigError('give --image <OpenBK7231N_QIO_*.bin> for a real jig', { step: 'args' });
+    const wasImage = resume?.run?.image?.sha256;
+    if (wasImage && image?.sha256 && wasImage !== image.sha256) throw new ConfigError(`run ${args.resume} flashed an image with sha256 ${wasImage.slice(0, 16)}…; give the same --image to resume it`, { step: 'args' });
+    // The plan asks for a serial per unit: the ones not given are scanned (one line per unit).
+    if (serialPattern !== undefined) {
+      const missing = slots.filter((id) => !serials.has(id));
+      if (missing.length) {
+        const rl = createInterface({ input: process.stdin, terminal: false });
+        try {
+          const scanned = await scanSerials(missing, { pattern: serialPattern, lines: rl[Symbol.asyncIterator](), prompt: (text) => process.stderr.write(text), have: serials });
+          for (const [id, v] of scanned) serials.set(id, v);
+        } finally {
+          rl.close();
+        }
+      }
+    }
 
     checkStorePath(args.store);
     if (args.forward !== undefined && !isPostgresUrl(args.forward)) throw new ConfigError(`--forward ${args.forward}: not a postgres:// URL`, { step: 'args' });
     // Last of the checks, so a refused run leaves no directory behind; still before any hardware.
-    const outDir = await prepareOutputDir(args.out ?? join('runs', new Date().toISOString().replace(/[:.]/g, '-')), {
-      option: '--out',
-      mustBeEmpty: 'a run directory holds one batch: name a new directory, or leave --out out for runs/<timestamp>',
-    });
-    if (!logDestinationChosen()) logToFile(join(outDir, 'plugrig.log'));
-    const clock = new RealClock(); // johnny-five keeps wall-clock timers: stations run in real time
+    const outDir = resume
+      ? resolve(args.resume!)
+      : await prepareOutputDir(args.out ?? join('runs', new Date().toISOString().replace(/[:.]/g, '-')), {
+          option: '--out',
+          mustBeEmpty: 'a run directory holds one batch: name a new directory, or leave --out out for runs/<timestamp>',
+        });
+    if (!logDestinationChosen()) logToFile(join(outDir, resume ? `plugrig-resume-${Date.now()}.log` : 'plugrig.log'));
+    // A station that died left its runs marked running: say where their units stood, mark them aborted.
+    if (!resume) {
+      for (const r of findInterruptedRuns(dirname(outDir))) {
+        await markAborted(r);
+        process.stderr.write(`run ${r.dir} was interrupted: its station (pid ${r.state.pid}) died; marked aborted\n${describeUnfinished(r).map((l) => `  ${l}\n`).join('')}  resume its unfinished units: plugrig run --resume ${r.dir}\n`);
+      }
+    }
+    // johnny-five keeps wall-clock timers, so real jigs run in real time; the in-process virtual jig can run on model time.
+    const clock: Clock = args.simTime === 'virtual' ? new VirtualClock() : new RealClock();
     // The composition root: the machine's endpoints, plus the virtual jig's when the file names one.
     const endpoints = nativeEndpoints();
     // A plan that provisions gets the flash-backed OpenBeken plug. TRANSITIONAL for the others (verify,
@@ -133,9 +181,15 @@ export const runCommand: CommandModule<object, RunArgs> = {
       },
     });
     const t0 = clock.now();
+    const sinks: ResultSink[] = [];
+    if (!args.json) sinks.push(new RunView());
+    const events = args.events ? ndjsonSink(args.events) : undefined;
+    if (events) sinks.push(events.sink);
     let results: StationSlotResult[];
+    let abortSignal: string | undefined;
+    let abortReason: string | undefined;
     try {
-      results = await runStation({
+      const run = await runStationDetailed({
         jig,
         jigPath,
         plan,
@@ -145,13 +199,23 @@ export const runCommand: CommandModule<object, RunArgs> = {
         clock,
         log,
         endpoints,
-        ...(args.slot ? { slots: args.slot } : {}),
-        sinks: [stored.sink],
+        slots,
+        serials,
+        sinks: [stored.sink, ...sinks],
+        ...(resume ? { resume } : {}),
+        onOpened: (states) => {
+          const safe = states.every((x) => x.state.mains === 'off' && x.state.uart === 'off' && x.state.power3v3 === 'off' && Object.values(x.state.loads).every((l) => l === 'off'));
+          process.stderr.write(`jig ${safe ? 'in its safe state' : 'NOT confirmed safe'}: slots ${states.map((x) => x.slot).join(', ')} mains, loads, UART and 3V3 ${safe ? 'off (confirmed by the I/O board)' : 'not all confirmed off'}\n`);
+        },
         ...(provisioning ? { provisioning, resolveHttp: plugResolver(sim, endpoints), ...(virtual ? { defaultPlug: (id: number) => ({ url: simPlugAddress(id) }) } : {}) } : {}),
       });
+      results = run.slots;
+      abortSignal = run.signal;
+      abortReason = run.abortReason;
     } finally {
       await sim?.vj.dispose();
       stored.store.close();
+      events?.close();
     }
     const forwarded = args.forward ? await forwardRun(stored.store.path, args.forward) : undefined;
     // TAP 14/13, JUnit, HTML and JSON of the run, rendered from what the store holds.
@@ -187,11 +251,14 @@ export const runCommand: CommandModule<object, RunArgs> = {
         }
         for (const m of r.steps.flatMap((st) => st.measurements)) process.stdout.write(`        ${formatMeasurement(m)}\n`);
       }
-      process.stdout.write(`\n${passed} of ${results.length} slots passed in ${seconds.toFixed(1)} s\n`);
+      process.stdout.write(`\n${passed} of ${results.length} slots passed in ${seconds.toFixed(1)} s${args.simTime === 'virtual' ? ' (model time)' : ''}\n`);
+      process.stdout.write(yieldTable(results, plan.plan.policy.minYieldPct, abortReason));
       if ('paths' in reports) process.stdout.write(`reports ${[...reports.paths.values()].join(' ')}\n`);
       process.stdout.write(`store ${args.store}, run ${stored.sink.runId ?? '?'}${forwarded ? `; forwarded ${forwarded.forwarded} unit(s) to ${forwarded.to}${forwarded.error ? ` (stopped: ${forwarded.error})` : ''}` : ''}\n`);
     }
-    if (passed !== results.length) process.exitCode = 9;
+    const yieldPct = results.length ? (100 * passed) / results.length : 0;
+    if (abortSignal) process.exitCode = SIGNAL_EXIT[abortSignal] ?? 130;
+    else if (abortReason !== undefined || yieldPct < plan.plan.policy.minYieldPct) process.exitCode = 9;
     else if ('error' in reports) process.exitCode = 1;
   },
 };
@@ -220,6 +287,68 @@ async function forwardRun(storePath: string, url: string): Promise<{ to: string;
   } finally {
     local.close();
   }
+}
+
+const SIGNAL_EXIT: Record<string, number> = { SIGINT: 130, SIGTERM: 143, SIGHUP: 129 };
+
+/** The run directory to resume: its station must be gone (a crash is marked aborted here) and it must have unfinished units. */
+async function resumable(dir: string): Promise<StationState> {
+  const st = readStationState(dir);
+  if (!st) throw new ConfigError(`--resume ${dir}: no station-state.json there (not a run directory)`, { step: 'args' });
+  if (st.status === 'running') {
+    if (processAlive(st.pid)) throw new ConfigError(`--resume ${dir}: that run is still in progress (pid ${st.pid})`, { step: 'args' });
+    const crashed = findInterrupted(dir)!;
+    const marked = await markAborted(crashed);
+    process.stderr.write(`run ${dir} was interrupted: its station (pid ${st.pid}) died; marked aborted\n${describeUnfinished(crashed).map((l) => `  ${l}\n`).join('')}`);
+    return marked;
+  }
+  return st;
+}
+
+/** --slot 1,2 / --slot 1 2: ids of the jig, each once. */
+function parseSlots(values: ReadonlyArray<string | number> | undefined, known: readonly number[]): number[] {
+  if (!values) return [...known];
+  const ids = values.flatMap((v) => String(v).split(',')).map((v) => v.trim()).filter((v) => v !== '');
+  const out: number[] = [];
+  for (const v of ids) {
+    const n = Number(v);
+    if (!Number.isInteger(n)) throw new ConfigError(`--slot ${v} is not a slot number`, { step: 'args' });
+    if (!known.includes(n)) throw new ConfigError(`--slot ${n}: the jig has slots ${known.join(', ')}`, { step: 'args' });
+    if (!out.includes(n)) out.push(n);
+  }
+  if (out.length === 0) throw new ConfigError('--slot names no slot', { step: 'args' });
+  return out;
+}
+
+/** Every event as one JSON line, written synchronously: on disk (page cache) before the run goes on. */
+function ndjsonSink(path: string): { sink: ResultSink; close(): void } {
+  const fd = openSync(path, 'a');
+  return {
+    sink: { emit: (e) => void writeSync(fd, JSON.stringify(e) + '\n') },
+    close: () => closeSync(fd),
+  };
+}
+
+/** The final yield table: one row per unit, then yield, first-pass yield and the plan's policy. */
+function yieldTable(results: StationSlotResult[], minYieldPct: number, abortReason: string | undefined): string {
+  const rows = results.map((r) => {
+    const unit = [r.unit.mac, r.unit.serial].filter((x) => x !== undefined).map(String).join(' ') || '?';
+    const verdict = r.aborted ? 'ABORTED' : r.verdict === 'pass' ? (r.flagged ? 'PASS*' : 'PASS') : 'FAIL';
+    const first = r.steps.find((x) => x.status === 'fail');
+    return [`${r.slot}`, unit, verdict, `${(r.ms / 1000).toFixed(1)} s`, first ? `${first.name}${first.reason ? `: ${first.reason}` : ''}` : ''];
+  });
+  const head = ['slot', 'unit', 'verdict', 'time', 'first failure'];
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  const fmt = (r: string[]): string => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join('  ').trimEnd();
+  const n = results.length;
+  const pass = results.filter((r) => r.verdict === 'pass').length;
+  const firstPass = results.filter((r) => r.verdict === 'pass' && r.steps.every((x) => x.attempt <= 1)).length;
+  const pct = (k: number): string => (n ? `${((100 * k) / n).toFixed(0)} %` : '-');
+  const met = !abortReason && n > 0 && (100 * pass) / n >= minYieldPct;
+  return (
+    `\n${[head, ...rows].map(fmt).join('\n')}\n` +
+    `yield ${pass}/${n} = ${pct(pass)}, first pass ${firstPass}/${n} = ${pct(firstPass)}; policy: at least ${minYieldPct} % ${met ? 'met' : `NOT met${abortReason ? ` (${abortReason})` : ''}`}\n`
+  );
 }
 
 /** Suites that reach the plug over HTTP (and read the plan's device template back). */

@@ -241,6 +241,27 @@ export const PlanSchema = z
       .strict()
       .default({}),
     suites: z.array(SuiteEntrySchema).min(1, 'a plan runs at least one suite'),
+    /** What identifies a unit besides its ROM MAC: an operator-scanned serial matching `pattern` (anchored). */
+    unit: z
+      .object({
+        serial: z
+          .object({
+            pattern: z.string().min(1).refine((p) => {
+              try {
+                new RegExp(`^(?:${p})$`);
+                return true;
+              } catch {
+                return false;
+              }
+            }, 'not a valid regular expression'),
+          })
+          .strict()
+          .optional(),
+      })
+      .strict()
+      .optional(),
+    /** When `plugrig run` exits 0: at least this share of the units passed (default all of them). */
+    policy: z.object({ minYieldPct: z.number().min(0).max(100).default(100) }).strict().default({}),
   })
   .strict();
 export type Plan = z.infer<typeof PlanSchema>;

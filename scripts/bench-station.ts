@@ -1,0 +1,148 @@
+/**
+ * Station throughput on the virtual jig, from one invocation (npx tsx scripts/bench-station.ts):
+ *  1. takt of the factory plan for 1 slot in REAL time with a WT310E-class reference (target <= 60 s),
+ *     with the per-step breakdown;
+ *  2. 8 slots with a meter each vs 1 slot, throughput ratio (target >= 7.2x);
+ *  3. 8 slots sharing one WT310E-class meter through select relays vs the bound that meter's busy
+ *     time sets (target >= 0.85).
+ * 2 and 3 run in MODEL time (VirtualClock): 8 virtual plugs with their byte-level UARTs do not keep
+ * up with wall time on a 2-core machine. `--quick` skips the real-time takt.
+ */
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { RealClock, VirtualClock, type Clock } from '../rig/core/clock.ts';
+import { createLogger } from '../rig/core/log.ts';
+import { parseJig, type JigSpec } from '../rig/jig/jig-config.ts';
+import { classifyImage } from '../firmware/image.ts';
+import { makeSyntheticImage } from '../firmware/synthetic.ts';
+import { runStationDetailed } from '../station/run-station.ts';
+import { loadPlan } from '../suites/plan/load-plan.ts';
+import type { ResultEvent } from '../suites/model/events.ts';
+import { startVirtualJig } from '../sim/jig/in-process-jig.ts';
+import { DEFAULT_VIRTUAL_WIFI } from '../sim/jig/virtual-jig.ts';
+import { loadDeviceTemplate } from '../rig/dut/device-template.ts';
+import { plugResolver, simPlugAddress } from '../cli/commands/dut.ts';
+
+const ROOT = new URL('..', import.meta.url).pathname;
+const PLANS = join(ROOT, 'fixtures/plans');
+const FOUR = JSON.parse(readFileSync(join(ROOT, 'fixtures/jigs/virtual-4slot.json'), 'utf8')) as Record<string, unknown> & { slots: Array<Record<string, unknown>> };
+const WT = { kind: 'scpi', model: 'WT310E', address: 'sim:wt0', serial: 'C2QD00001', calibrationDate: '2026-06-01' };
+
+/** n slots (up to 8): slots 1-4 on io0, 5-8 on io1 with the same pins; a PZEM each, or one shared WT310E through select relays. */
+function jig(n: number, meters: 'pzem-each' | 'wt-each' | 'wt-shared'): JigSpec {
+  const raw = structuredClone(FOUR) as Record<string, unknown> & { slots: Array<Record<string, unknown>> };
+  raw.name = `bench-${n}slot-${meters}`;
+  raw.ioBoards = { io0: { port: 'sim:io0', baudRate: 57600, layout: 'mega2560', heartbeat: 52 }, io1: { port: 'sim:io1', baudRate: 57600, layout: 'mega2560', heartbeat: 52 } };
+  const m: Record<string, unknown> = {};
+  raw.slots = Array.from({ length: n }, (_, i) => {
+    const s = structuredClone(FOUR.slots[i % 4]!) as Record<string, unknown>;
+    const id = i + 1;
+    s.id = id;
+    s.io = i < 4 ? 'io0' : 'io1';
+    s.uart = { port: `sim:uart${id}` };
+    if (meters === 'pzem-each') {
+      m[`ref${id}`] = { kind: 'pzem004t', port: `sim:pzem${id}`, address: 1, serial: `PZEM-B-${id}` };
+      s.meter = { ref: `ref${id}`, channel: 1 };
+    } else if (meters === 'wt-each') {
+      m[`wt${id}`] = { ...WT, address: `sim:wt${id}`, serial: `C2QD0000${id}` };
+      s.meter = { ref: `wt${id}`, channel: 1 };
+    } else {
+      m.wt = WT;
+      s.meter = { ref: 'wt', channel: 1, select: 41 + (i % 4) };
+    }
+    return s;
+  });
+  raw.meters = m;
+  return parseJig(raw, raw.name as string);
+}
+
+const im = makeSyntheticImage({ chip: 'BK7231N', kind: 'qio', version: '1.18.42', seed: 1 });
+const info = classifyImage({ name: im.name, bytes: im.bytes, targetChip: 'BK7231N' });
+const toWrite = info.bytesToWrite(false);
+
+interface Outcome {
+  makespanMs: number;
+  passed: number;
+  slots: number;
+  steps: Array<{ name: string; ms: number }>;
+  /** Per unit: clock time the meter was first taken, held in total, and the slot's end. */
+  meter: Array<{ slot: number; firstAt: number; heldMs: number; waitedMs: number; startT: number; endT: number }>;
+}
+
+async function run(spec: JigSpec, clock: Clock): Promise<Outcome> {
+  const sim = startVirtualJig(spec, { clock });
+  const events: ResultEvent[] = [];
+  try {
+    const t0 = clock.now();
+    const r = await runStationDetailed({
+      jig: spec,
+      jigPath: spec.name,
+      plan: loadPlan('factory', PLANS),
+      image: { bytes: toWrite.bytes, offset: toWrite.offset, name: im.name, sha256: info.sha256 },
+      baudRate: 2_000_000,
+      outDir: mkdtempSync(join(tmpdir(), 'plugrig-bench-station-')),
+      clock,
+      log: createLogger({}, 'silent'),
+      endpoints: sim.endpoints,
+      signals: false,
+      sinks: [{ emit: (e) => void events.push(e) }],
+      provisioning: { template: loadDeviceTemplate(join(ROOT, 'fixtures/devices/rmc021.json')), wifi: DEFAULT_VIRTUAL_WIFI, secrets: [] },
+      resolveHttp: plugResolver(sim, sim.endpoints),
+      defaultPlug: (id) => ({ url: simPlugAddress(id) }),
+    });
+    const makespanMs = clock.now() - t0;
+    const meter = r.slots.map((s) => {
+      const mine = events.filter((e): e is Extract<ResultEvent, { type: 'instrument' }> => e.type === 'instrument' && e.slot === s.slot);
+      const acq = mine.filter((e) => e.kind === 'acquired');
+      return {
+        slot: s.slot,
+        firstAt: acq[0]?.t ?? NaN,
+        heldMs: mine.filter((e) => e.kind === 'released').reduce((a, e) => a + (e.heldMs ?? 0), 0),
+        waitedMs: acq.reduce((a, e) => a + (e.waitedMs ?? 0), 0),
+        startT: s.steps[0]?.startedT ?? t0,
+        endT: s.steps.at(-1)?.finishedT ?? clock.now(),
+      };
+    });
+    const bad = r.slots.filter((s) => s.verdict !== 'pass');
+    for (const s of bad) process.stderr.write(`  slot ${s.slot} FAILED: ${s.reason ?? '?'}\n`);
+    return { makespanMs, passed: r.slots.length - bad.length, slots: r.slots.length, steps: r.slots[0]!.steps.map((s) => ({ name: s.name, ms: s.ms })), meter };
+  } finally {
+    await sim.vj.dispose();
+  }
+}
+
+const s = (ms: number): string => (ms / 1000).toFixed(2);
+const quick = process.argv.includes('--quick');
+
+if (!quick) {
+  process.stdout.write('1. factory plan, 1 slot, REAL time, WT310E-class reference (sim:wt1)\n');
+  const w = performance.now();
+  const one = await run(jig(1, 'wt-each'), new RealClock());
+  for (const st of one.steps) process.stdout.write(`   ${s(st.ms).padStart(7)} s  ${st.name}\n`);
+  process.stdout.write(`   takt ${s(one.makespanMs)} s per unit (wall ${s(performance.now() - w)} s), ${one.passed}/${one.slots} passed; target <= 60 s: ${one.makespanMs <= 60_000 ? 'met' : 'NOT met'}\n\n`);
+}
+
+process.stdout.write('2. 8 slots with a PZEM each vs 1 slot (MODEL time)\n');
+const base = await run(jig(1, 'pzem-each'), new VirtualClock());
+const eight = await run(jig(8, 'pzem-each'), new VirtualClock());
+const ratio = (eight.passed / eight.makespanMs) / (base.passed / base.makespanMs);
+process.stdout.write(`   1 slot: ${s(base.makespanMs)} s for ${base.passed} unit(s); 8 slots: ${s(eight.makespanMs)} s for ${eight.passed} units\n`);
+process.stdout.write(`   throughput 8 vs 1: ${ratio.toFixed(2)}x; target >= 7.2x: ${ratio >= 7.2 ? 'met' : 'NOT met'}\n\n`);
+
+process.stdout.write('3. 8 slots sharing ONE WT310E-class meter through select relays (MODEL time)\n');
+const base1 = await run(jig(1, 'wt-each'), new VirtualClock());
+const shared = await run(jig(8, 'wt-shared'), new VirtualClock());
+// The bound: the meter serves the 8 units back to back from the earliest moment a unit can need it
+// (one slot's lead-in before its first meter step), and the last unit then needs its lead-out.
+const b = base1.meter[0]!;
+const leadIn = b.firstAt - b.startT;
+const leadOut = b.endT - (b.firstAt + b.heldMs);
+const busy = shared.meter.reduce((a, m) => a + m.heldMs, 0);
+const boundMs = Math.max(base1.makespanMs, leadIn + busy + leadOut);
+const achieved = shared.passed / shared.makespanMs;
+const bound = shared.slots / boundMs;
+process.stdout.write(`   meter busy ${s(busy)} s for 8 units (${s(busy / 8)} s per unit); lead-in ${s(leadIn)} s, lead-out ${s(leadOut)} s of one slot\n`);
+process.stdout.write(`   waits for the meter per slot: ${shared.meter.map((m) => `${m.slot}:${s(m.waitedMs)}`).join(' ')} s\n`);
+process.stdout.write(`   bound: ${s(boundMs)} s for 8 units = ${(bound * 3_600_000).toFixed(0)} units/h; achieved ${s(shared.makespanMs)} s, ${shared.passed} passed = ${(achieved * 3_600_000).toFixed(0)} units/h\n`);
+process.stdout.write(`   achieved / bound = ${(achieved / bound).toFixed(3)}; target >= 0.85: ${achieved / bound >= 0.85 ? 'met' : 'NOT met'}\n`);
