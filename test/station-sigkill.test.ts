@@ -30,9 +30,24 @@ const runDir = join(runs, 'batch');
 const im = makeSyntheticImage({ chip: 'BK7231N', kind: 'ua', version: '1.18.42', seed: 9, appBytes: 60_000 });
 const imagePath = join(tmp, im.name);
 writeFileSync(imagePath, im.bytes);
-const plan = JSON.parse(readFileSync(FACTORY, 'utf8')) as { name: string; suites: Array<Record<string, unknown>> };
-plan.name = 'sigkill';
-for (const s of plan.suites) if (s.suite === 'flash') delete s.backup;
+// The factory plan's flash, provision and smoke suites (its device template and image version).
+const factory = JSON.parse(readFileSync(FACTORY, 'utf8')) as Record<string, unknown>;
+const plan = {
+  schema: 'plugrig.plan/1',
+  name: 'sigkill',
+  image: factory.image,
+  device: factory.device,
+  suites: [
+    { suite: 'flash', retries: 1, timeoutMs: 180000, diff: true, limits: { flashTime: { high: 60, guardBand: 'none' } } },
+    { suite: 'provision' },
+    {
+      suite: 'smoke',
+      retries: 1,
+      timeoutMs: 20000,
+      limits: { mainsVoltage: { tolerancePct: 10, marginalPct: 5 }, loadPower: { tolerancePct: 10, tolerance: 2 }, powerFactor: { tolerance: 0.1 } },
+    },
+  ],
+};
 const planPath = join(tmp, 'sigkill.json');
 writeFileSync(planPath, JSON.stringify(plan));
 
