@@ -1,6 +1,7 @@
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+// The one module that knows where the package lives, sources or dist/ (build-layout.test.ts).
+import { PACKAGE_ROOT } from '../../cli/package-root.ts';
 import { StoreError } from './store-error.ts';
 
 export interface Migration {
@@ -9,15 +10,8 @@ export interface Migration {
   sql: string;
 }
 
-/** The package root, from the sources or from dist/ (the .sql files are not compiled, they stay in rig/store/migrations). */
-function packageRoot(from: string): string {
-  for (let dir = from; ; dir = dirname(dir)) {
-    if (existsSync(join(dir, 'package.json'))) return dir;
-    if (dirname(dir) === dir) throw new StoreError(`no package.json above ${from}: cannot find the store migrations`);
-  }
-}
-
-export const MIGRATIONS_DIR = join(packageRoot(dirname(fileURLToPath(import.meta.url))), 'rig/store/migrations');
+/** The .sql files are not compiled: the build in dist/ reads them from the package's rig/store/migrations. */
+export const MIGRATIONS_DIR = join(PACKAGE_ROOT, 'rig/store/migrations');
 
 /** `NNN-name.sql` files in version order; a gap or a duplicate version is a packaging error. */
 export function loadMigrations(dir = MIGRATIONS_DIR): Migration[] {
