@@ -319,6 +319,9 @@ t.test('schema: dcttech loads and hub-port 3V3', async (t) => {
   const two = JSON.parse(JSON.stringify(raw)) as typeof raw;
   const s2 = JSON.parse(JSON.stringify(raw.slots[0])) as (typeof raw.slots)[0] & { id: number };
   s2.id = 2;
+  // Its own UART and LED sensor input (sharing those is refused too, and is tested elsewhere).
+  (s2 as unknown as { uart: Record<string, unknown> }).uart = { ...(s2 as unknown as { uart: Record<string, unknown> }).uart, usbPath: '1-1.2' };
+  (s2.pins as Record<string, unknown>).ledSensor = { ...(s2.pins['ledSensor'] as Record<string, unknown>), analog: 1 };
   Object.assign(s2.pins, { cen: 23, uartIsolation: 27, mains: 29, button: 37, relaySense: { pin: 39, activeLow: true } });
   s2.pins.loads = [{ name: 'R25', relay: { kind: 'dcttech', serial: 'QAAMZ', channel: 4 }, watts: 25 }, { name: 'X', relay: { kind: 'dcttech', serial: 'QAAMZ', channel: 2 }, watts: 10 }];
   two.slots.push(s2);
