@@ -3,8 +3,8 @@ import type { ObkHttpClient } from '../rig/dut/obk-http-client.ts';
 import type { LoadSpec } from '../rig/jig/jig-config.ts';
 import type { AccuracySpec, MeterReading } from '../rig/meter/reference-meter.ts';
 import type { MeasurementSpec } from './model/measurement.ts';
-import { ERROR_BUDGET, errorTerms, plannedWindows, windowPlan, type ErrorTerms, type MeteredQuantity } from './metrology/budget.ts';
-import { driftPctPerWindow, emptyWindowPool, mean, sampleAlignedWindows, sampleTimedWindows, windowsCounting, type AlignedWindow, type WindowPool, type WindowRun } from './metrology/sample-windows.ts';
+import { combinedPct, ERROR_BUDGET, errorTerms, plannedWindows, windowPlan, type ErrorTerms, type MeteredQuantity } from './metrology/budget.ts';
+import { driftPctPerWindow, emptyWindowPool, joinRuns, mean, sampleAlignedWindows, sampleTimedWindows, windowsCounting, type AlignedWindow, type WindowPool, type WindowRun } from './metrology/sample-windows.ts';
 import { declareMeasurement, type PlanDefaults } from './plan/declare.ts';
 import type { PlanLimit, SuiteEntry } from './plan/schema.ts';
 import type { Step, StepContext } from './runner/step.ts';
@@ -30,6 +30,8 @@ const MIN_WINDOWS = 2;
 const MAX_WINDOWS = 30;
 /** Most windows planned from a tolerance alone (a plan wanting more states an uncertainty target). */
 const MAX_AUTO_WINDOWS = 8;
+/** Most windows one attempt extends to while a value is undecided (no discard: cheaper than a retest). */
+const MAX_SEQUENTIAL_WINDOWS = 12;
 const CREEP_WINDOWS = 2;
 
 const PF_BUDGET = { k: 2, contributions: [{ name: 'reference accuracy', distribution: 'rectangular' as const }, { name: 'pulse quantization (±1 count)', distribution: 'rectangular' as const }] };
@@ -90,8 +92,8 @@ function rangeOf(r: MeterReading | undefined, q: MeteredQuantity): { range?: num
 }
 
 /** Offset between the plug's and the reference's 1 s intervals, as a fraction of a window (latency of the poll plus the reading). */
-function offsetFraction(run: WindowRun): number {
-  return Math.min(1, mean(run.windows.map((w) => w.offsetMs)) / 1000 + 0.05);
+function offsetFraction(windows: readonly AlignedWindow[]): number {
+  return Math.min(1, mean(windows.map((w) => w.offsetMs)) / 1000 + 0.05);
 }
 
 /** Half-width of a symmetric limit (tolerance, or half the low..high span), for planning. */
@@ -149,7 +151,43 @@ export async function measurePoint(ctx: StepContext, hw: SlotHardware, client: O
         ),
       );
     };
-    const run = await sampleAlignedWindows(sources, o.windows ?? plan, { discardFirst: !alreadyOn });
+    /**
+     * Error and budget of quantity q over windows `ws` (paired ratios: each window against the
+     * reading of the same second, so the drift cancels; V and I only from the windows that counted
+     * them: a stale value belongs to the second before); `n`: the budget as if n windows were taken.
+     */
+    const assess = (q: MeteredQuantity, ws: readonly AlignedWindow[], consecutive: boolean, runs: number, n = ws.length): { err: number; terms: ErrorTerms; U: number } => {
+      const err = 100 * (mean(windowsCounting(ws, PLUG_FIELD[q]).map((w) => w.plug[PLUG_FIELD[q]] / w.ref[q])) - 1);
+      const value = mean(ws.map((w) => w.ref[q]));
+      const terms = errorTerms({ quantity: q, value, accuracy: refAccuracy(hw, q), ...rangeOf(ws[ws.length - 1]!.ref, q), plan: windowPlan(q, n, consecutive, runs), driftPctPerWindow: driftPctPerWindow(ws.map((w) => w.ref[q])), offsetFraction: offsetFraction(ws) });
+      return { err, terms, U: 2 * combinedPct(terms) };
+    };
+    let run = await sampleAlignedWindows(sources, o.windows ?? plan, { discardFirst: !alreadyOn });
+    // Sequential: while a quantity is undecided (value ± U straddles its limit) and more windows of
+    // this run could decide it within the cap, take them now, before giving up to a retest.
+    for (let round = 0; o.windows === undefined && round < 3; round++) {
+      const ws = [...pool.windows, ...run.windows];
+      const runs = pool.runs + 1;
+      const consecutive = pool.consecutive && run.consecutive;
+      let extra = 0;
+      for (const q of judged) {
+        const tol = toleranceOf(spec(q));
+        if (tol === undefined) continue;
+        const a = assess(q, ws, consecutive, runs);
+        const margin = tol - Math.abs(a.err);
+        if (a.U <= margin || Math.abs(a.err) - a.U >= tol || margin <= 0) continue;
+        const cap = Math.min(MAX_WINDOWS, MAX_SEQUENTIAL_WINDOWS + pool.windows.length);
+        for (let n = ws.length + 1; n <= cap; n++) {
+          if (assess(q, ws, consecutive, runs, n).U <= margin) {
+            extra = Math.max(extra, n - ws.length);
+            break;
+          }
+        }
+      }
+      if (extra === 0) break;
+      const more = await sampleAlignedWindows(sources, extra, { continues: run.windows[run.windows.length - 1]! });
+      run = joinRuns(run, more);
+    }
     // Each attempt's windows are one run: counts telescope within a run, not across the gap.
     pool.windows.push(...run.windows);
     pool.runs += 1;
@@ -166,12 +204,8 @@ export async function measurePoint(ctx: StepContext, hw: SlotHardware, client: O
       errorPct: {},
       U: {},
     };
-    const off = offsetFraction(run);
     for (const q of judged) {
-      // Paired ratios: each window against the reading of the same second, so the drift cancels
-      // (V and I only from the windows that counted them: a stale value belongs to the second before).
-      const err = 100 * (mean(windowsCounting(ws, PLUG_FIELD[q]).map((w) => w.plug[PLUG_FIELD[q]] / w.ref[q])) - 1);
-      const terms: ErrorTerms = errorTerms({ quantity: q, value: result.ref[q], accuracy: refAccuracy(hw, q), ...rangeOf(ws[ws.length - 1]!.ref, q), plan: windowPlan(q, ws.length, consecutive, runs), driftPctPerWindow: driftPctPerWindow(ws.map((w) => w.ref[q])), offsetFraction: off });
+      const { err, terms } = assess(q, ws, consecutive, runs);
       const m = ctx.measure(QUANTITY_ID[q], err, { contributions: { ...terms }, diag: { plug: result.plug[q], ref: result.ref[q], windows: ws.length } });
       if (m.verdict === 'marginal') marginalNow[q] = err;
       result.errorPct[q] = err;

@@ -93,5 +93,86 @@ t.test('calibrate on the virtual jig: average at R100, factors set in one window
   const after = steps.find((s) => s.name.startsWith('after calibration'))!;
   const p = after.measurements.find((m) => m.id === 'powerErrorPct')!;
   t.ok(Math.abs(p.value!) < 0.3, `power error at the cal point after calibration ${p.value?.toFixed(3)} % (was ~9 %)`);
+  const v = after.measurements.find((m) => m.id === 'voltageErrorPct')!;
+  const i = after.measurements.find((m) => m.id === 'currentErrorPct')!;
+  t.ok(Math.abs(v.value!) < 0.3 && Math.abs(i.value!) < 1, `V and I at the cal point after calibration ${v.value?.toFixed(3)} % and ${i.value?.toFixed(3)} % (were ~4 % and ~-5 %)`);
   t.comment(`modelled ${(r.modelMs / 1000).toFixed(1)} s`);
+});
+
+// ---- the method's parts on their own ----
+
+import { markFreshness, sampleAlignedWindows, type AlignedWindow } from '../suites/metrology/sample-windows.ts';
+import { combinedPct, errorTerms, plannedWindows, windowPlan, ERROR_BUDGET } from '../suites/metrology/budget.ts';
+import type { ObkEnergy } from '../rig/dut/obk-http-client.ts';
+import { Bl0937Chip } from '../sim/plug/bl0937/bl0937-chip.ts';
+
+function snap(v: number, i: number, p: number, wh: number): ObkEnergy {
+  return { voltage: v, current: i, power: p, apparentPower: 0, reactivePower: 0, factor: 1, consumptionTotalWh: wh };
+}
+
+t.test('V/I freshness follows the SEL parity, not whether a value changed', async (t) => {
+  // The driver alternates: window 0 counts V, 1 counts I, 2 V, ... The I count repeats (34 counts
+  // twice) and one stale V shows re-divided by a short window (240 → 301): a "did it change" rule
+  // gets both wrong.
+  const published = [snap(240.1, 0.4, 111, 1), snap(240.1, 0.403, 111, 2), snap(240.5, 0.403, 112, 3), snap(240.5, 0.403, 111, 4), snap(240.2, 0.403, 111, 5), snap(301.0, 0.41, 111, 6), snap(240.3, 0.41, 111, 7)];
+  const windows: AlignedWindow[] = published.slice(1).map((plug, k) => ({ plug, ref: { volts: 230, amps: 0.4, watts: 100, pf: 1, hz: 50, timestamp: k }, seenAt: k * 1000, offsetMs: 0, fresh: { voltage: true, current: true }, follows: true }));
+  markFreshness(windows, published.slice(0, -1).map((snapshot) => ({ snapshot, adjacent: true })));
+  t.same(windows.map((w) => (w.fresh.voltage ? 'V' : 'I')), ['I', 'V', 'I', 'V', 'I', 'V'], 'one parity over the run');
+  // A missed boundary starts a new stretch, whose parity is decided on its own evidence.
+  const w2 = windows.map((w) => ({ ...w }));
+  markFreshness(w2, published.slice(0, -1).map((snapshot, k) => ({ snapshot, adjacent: k !== 3 })));
+  t.equal(w2[3]!.follows, false, 'the window after a gap has no clean predecessor for its PF');
+});
+
+t.test('the budget: quantization is triangular and each run adds one ±1 count', async (t) => {
+  t.equal(ERROR_BUDGET.contributions.find((c) => c.name === 'pulse quantization (±1 count)')!.distribution, 'triangular');
+  const accuracy = { pctOfReading: 0, source: 'test' };
+  const one = errorTerms({ quantity: 'watts', value: 60, accuracy, plan: windowPlan('watts', 8, true, 1), driftPctPerWindow: 0, offsetFraction: 0 });
+  const two = errorTerms({ quantity: 'watts', value: 60, accuracy, plan: windowPlan('watts', 8, true, 2), driftPctPerWindow: 0, offsetFraction: 0 });
+  t.ok(Math.abs(one['pulse quantization (±1 count)'] - 100 / (40 * 8)) < 1e-9, '±1 count over the run: 1/(counts per window × windows)');
+  t.ok(Math.abs(two['pulse quantization (±1 count)'] / one['pulse quantization (±1 count)'] - Math.SQRT2) < 1e-9, 'two runs: √2 as much');
+  t.ok(Math.abs(combinedPct({ ...one, 'BL0937 jitter': 0 }) - one['pulse quantization (±1 count)'] / Math.sqrt(6)) < 1e-9, 'divisor √6');
+});
+
+t.test('window planning: a retest plans for the marginal value, hopeless limits get the minimum', async (t) => {
+  const accuracy = { pctOfReading: 0.1, source: 'test' };
+  const terms = (q: 'watts' | 'amps', value: number) => (n: number) => errorTerms({ quantity: q, value, accuracy, plan: windowPlan(q, n, true), driftPctPerWindow: 0, offsetFraction: 0 });
+  const U = (f: (n: number) => ReturnType<typeof errorTerms>, n: number): number => 2 * combinedPct(f(n));
+  const p60 = terms('watts', 60);
+  const n = plannedWindows({ targetPct: undefined, tolerancePct: 1, min: 2, max: 8, terms: p60 });
+  t.ok(U(p60, n) <= 0.6 && (n === 2 || U(p60, n - 1) > 0.6), `fewest windows for U ≤ 0.6 of the tolerance (${n})`);
+  // I at 0.26 A: no count within 8 windows gets U under the ±1 % tolerance: the minimum, not 8.
+  t.equal(plannedWindows({ targetPct: undefined, tolerancePct: 1, min: 2, max: 8, terms: terms('amps', 0.26) }), 2);
+  const r = plannedWindows({ targetPct: undefined, tolerancePct: 1, min: 2, max: 30, terms: p60, marginalValuePct: 0.7 });
+  t.ok(U(p60, r) <= 0.3 && U(p60, r - 1) > 0.3, `a value of 0.7 % needs U ≤ 0.3 % (${r} windows)`);
+  t.equal(plannedWindows({ targetPct: undefined, tolerancePct: 1, min: 2, max: 8, terms: p60, marginalValuePct: 0.95 }), 2, 'U cannot get under 0.05 %: no point measuring long');
+});
+
+t.test('discardFirst: the window a load switch fell in is never used', async (t) => {
+  const clock = new VirtualClock();
+  // The plug publishes at every whole second; the load goes from 0 to 100 W at t = 300 ms.
+  const switchAt = 300;
+  const published = (t: number): ObkEnergy => {
+    const k = Math.floor(t / 1000);
+    const p = k === 0 ? 30 : 100; // window 0 mixed the two loads
+    return snap(230 + k * 0.01, 0.4 + k * 0.001, p, k);
+  };
+  await clock.sleep(switchAt);
+  const run = await sampleAlignedWindows({ clock, plugEnergy: async () => published(clock.now()), reference: async () => ({ volts: 230, amps: 0.43, watts: 100, pf: 1, hz: 50, timestamp: clock.now() }) }, 3, { discardFirst: true });
+  t.equal(run.windows.length, 3);
+  t.ok(run.windows.every((w) => w.plug.power === 100), `no mixed window (saw ${run.windows.map((w) => w.plug.power).join(', ')})`);
+  t.equal(run.windows[0]!.follows, false, 'the first kept window follows the mixed one');
+  t.ok(run.consecutive);
+});
+
+t.test('a metering fault injected into the BL0937: its nonlinearity peaks at the given amplitude', async (t) => {
+  const clock = new VirtualClock();
+  const chip = new Bl0937Chip({ clock, seed: 5, input: () => ({ volts: 230, amps: 1, watts: 230 }) });
+  chip.injectNonlinearity({ amplitude: 0.012, shape: [1, 0, 0] });
+  t.equal(chip.truth().nonlinearityAmplitude.power, 0.012);
+  const tr = chip.truth().transfer;
+  // Linear in log level: +1.2 % at full scale (30 A), −1.2 % at the bottom of the 2500:1 range.
+  const at = (amps: number): number => chip.frequencyOf('current', { volts: 230, amps, watts: 230 * amps }) / (tr.hzPerAmp * amps) - 1;
+  // (the unit's shunt is within ±5 % of 1 mΩ, so the level sits a little off the range ends)
+  t.ok(Math.abs(at(30) - 0.012) < 5e-4 && Math.abs(at(30 / 2500) + 0.012) < 5e-4 && at(0.26) < at(8.7), `ends of the range: ${at(30)}, ${at(30 / 2500)}`);
 });

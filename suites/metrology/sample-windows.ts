@@ -49,6 +49,8 @@ export function emptyWindowPool(): WindowPool {
 
 export interface WindowRun {
   windows: AlignedWindow[];
+  /** Per window: the snapshot published just before it and whether that was the adjacent window. */
+  priors: Array<{ snapshot: ObkEnergy; adjacent: boolean }>;
   /** Every window was the one right after the previous (no boundary missed). */
   consecutive: boolean;
 }
@@ -76,10 +78,14 @@ async function energy(src: WindowSources): Promise<ObkEnergy> {
  * than a fixed settling wait and never keeps a mixed window. `count` may be a function of the first
  * window taken (planning from a reading that shows the new load, with the instrument's ranges).
  */
-export async function sampleAlignedWindows(src: WindowSources, count: number | ((first: AlignedWindow) => number), o: { discardFirst?: boolean } = {}): Promise<WindowRun> {
+export async function sampleAlignedWindows(
+  src: WindowSources,
+  count: number | ((first: AlignedWindow) => number),
+  o: { discardFirst?: boolean; continues?: AlignedWindow } = {},
+): Promise<WindowRun> {
   const windows: AlignedWindow[] = [];
   let prev = await energy(src);
-  let lastSeen = src.clock.now();
+  let lastSeen = o.continues?.seenAt ?? src.clock.now();
   let consecutive = true;
   const before: Array<{ snapshot: ObkEnergy; adjacent: boolean }> = [];
   // A function decides the count from the first window taken (its reading shows this load's ranges).
@@ -96,7 +102,7 @@ export async function sampleAlignedWindows(src: WindowSources, count: number | (
       const ref = await src.reference();
       // A gap of more than a window and a half since the last boundary means one was missed.
       if (i > 0 && seenAt - lastSeen > 1.5 * WINDOW_MS) consecutive = false;
-      windows.push({ plug: cur, ref, seenAt, offsetMs: Math.max(0, ref.timestamp - seenAt), fresh: { voltage: true, current: true }, follows: i > 0 });
+      windows.push({ plug: cur, ref, seenAt, offsetMs: Math.max(0, ref.timestamp - seenAt), fresh: { voltage: true, current: true }, follows: i > 0 || (o.continues !== undefined && seenAt - lastSeen <= 1.5 * WINDOW_MS) });
       before.push({ snapshot: prev, adjacent: seenAt - lastSeen <= 1.5 * WINDOW_MS });
       if (i === 0 && typeof count === 'function') total = Math.max(1, count(windows[0]!));
     }
@@ -107,7 +113,15 @@ export async function sampleAlignedWindows(src: WindowSources, count: number | (
     if (sleep > 0 && i < total - 1) await src.clock.sleep(sleep, src.signal);
   }
   markFreshness(windows, before);
-  return { windows, consecutive };
+  return { windows, priors: before, consecutive };
+}
+
+/** A run continued by another taken right after it: one run when no boundary was missed between them. */
+export function joinRuns(a: WindowRun, b: WindowRun): WindowRun {
+  const windows = [...a.windows, ...b.windows];
+  const priors = [...a.priors, ...b.priors];
+  markFreshness(windows, priors);
+  return { windows, priors, consecutive: a.consecutive && b.consecutive && (b.priors[0]?.adjacent ?? true) };
 }
 
 /**
@@ -123,7 +137,7 @@ export async function sampleTimedWindows(src: WindowSources, count: number): Pro
     const ref = await src.reference();
     windows.push({ plug, ref, seenAt, offsetMs: Math.max(0, ref.timestamp - seenAt), fresh: { voltage: true, current: true }, follows: false });
   }
-  return { windows, consecutive: false };
+  return { windows, priors: windows.map((w) => ({ snapshot: w.plug, adjacent: false })), consecutive: false };
 }
 
 /**
