@@ -150,12 +150,13 @@ t.test('window planning: a retest plans for the marginal value, hopeless limits 
 
 t.test('discardFirst: the window a load switch fell in is never used', async (t) => {
   const clock = new VirtualClock();
-  // The plug publishes at every whole second; the load goes from 0 to 100 W at t = 300 ms.
+  // The plug publishes window k (k s .. k+1 s) at k+1 s; the load goes from 0 to 100 W at 300 ms,
+  // so window 0, published from 1 s on, mixed the two loads.
   const switchAt = 300;
   const published = (t: number): ObkEnergy => {
-    const k = Math.floor(t / 1000);
-    const p = k === 0 ? 30 : 100; // window 0 mixed the two loads
-    return snap(230 + k * 0.01, 0.4 + k * 0.001, p, k);
+    const k = Math.floor(t / 1000) - 1;
+    const p = k < 0 ? 0 : k === 0 ? 30 : 100;
+    return snap(230 + k * 0.01, 0.4 + k * 0.001, p, k + 1);
   };
   await clock.sleep(switchAt);
   const run = await sampleAlignedWindows({ clock, plugEnergy: async () => published(clock.now()), reference: async () => ({ volts: 230, amps: 0.43, watts: 100, pf: 1, hz: 50, timestamp: clock.now() }) }, 3, { discardFirst: true });
