@@ -81,6 +81,9 @@ t.test('decision: the plan\'s marginal action, retests bounded by the attempts l
   t.equal(decide('marginal', 'pass-with-flag', 0), 'accept-flagged');
   t.equal(decide('marginal', 'fail', 3), 'reject');
   t.equal(decide('marginal', 'retest', 1), 'retest');
+  t.equal(decide('marginal', 'retest-then-flag', 1), 'retest', 'retest-then-flag retests while attempts are left');
+  t.equal(decide('marginal', 'retest-then-flag', 0), 'accept-flagged', 'then accepts with a flag');
+  t.equal(decide('fail', 'retest-then-flag', 0), 'reject', 'a clear failure is never flagged through');
   t.equal(decide('marginal', 'retest', 0), 'reject', 'no attempt left: a marginal unit is rejected');
   t.same(['accept', 'accept-flagged', 'retest', 'reject'].map((d) => isAccepted(d as never)), [true, true, false, false]);
 });

@@ -4,7 +4,12 @@ import type { ResolvedLimits } from './limits.ts';
 export type Verdict = 'pass' | 'marginal' | 'fail';
 
 /** What a marginal verdict does (plan data). */
-export type MarginalAction = 'retest' | 'fail' | 'pass-with-flag';
+/**
+ * What a marginal result (value ± U straddles a limit) does. `retest-then-flag`: retest while attempts are
+ * left, then accept with a flag — for points where the product limit is within a few U of zero (10 W,
+ * 0.26 A), so scrapping every undecided unit would reject good ones and accepting silently would hide them.
+ */
+export type MarginalAction = 'retest' | 'fail' | 'pass-with-flag' | 'retest-then-flag';
 
 /**
  * How the expanded uncertainty U enters the decision. `uncertainty` (guarded acceptance): accept only
@@ -51,7 +56,8 @@ export function decide(verdict: Verdict, onMarginal: MarginalAction, attemptsLef
   if (verdict === 'pass') return 'accept';
   if (verdict === 'fail') return 'reject';
   if (onMarginal === 'pass-with-flag') return 'accept-flagged';
-  if (onMarginal === 'retest' && attemptsLeft > 0) return 'retest';
+  if ((onMarginal === 'retest' || onMarginal === 'retest-then-flag') && attemptsLeft > 0) return 'retest';
+  if (onMarginal === 'retest-then-flag') return 'accept-flagged';
   return 'reject';
 }
 

@@ -6,7 +6,7 @@ import { z } from 'zod';
  * plan can be written and validated before its suite exists (the registry then refuses to run it).
  */
 
-const MarginalActionSchema = z.enum(['retest', 'fail', 'pass-with-flag']);
+const MarginalActionSchema = z.enum(['retest', 'fail', 'pass-with-flag', 'retest-then-flag']);
 const GuardBandSchema = z.enum(['uncertainty', 'none']);
 const finite = z.number().finite();
 const nonNegative = z.number().finite().nonnegative();
