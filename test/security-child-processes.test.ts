@@ -45,7 +45,7 @@ t.test('child processes: execa with an argument array, no shell, no command stri
       if (m[3] !== '[' && !/^[A-Za-z_]/.test(m[3]!)) problems.push(`${rel}: ${m[1]}(${m[2]}, …) without an argument array`);
     }
     if (/\bshell\s*:\s*(true|['"`])/.test(text)) problems.push(`${rel}: a shell option`);
-    if (/\bexeca(Command|CommandSync|Node)?\s*`|\$\s*`|\bexecaCommand/.test(text)) problems.push(`${rel}: a command line as one string (execaCommand / template tag)`);
+    if (/\bexeca(Command|CommandSync|Node)?\s*`|(?:^|[\s=(,;])\$\s*`|\bexecaCommand/m.test(text)) problems.push(`${rel}: a command line as one string (execaCommand / template tag)`);
     for (const m of text.matchAll(/\bexeca(Sync)?\(\s*([^,()]+(?:\([^()]*\))?)\s*,\s*(\S)/g)) {
       calls++;
       const [, , program, second] = m;

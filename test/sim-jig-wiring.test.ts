@@ -115,7 +115,7 @@ t.test('a virtual jig with dcttech load relays and hub-port 3V3 runs the factory
   const [slot] = await runStation({
     jig,
     jigPath: 'dcttech (virtual)',
-    plan: loadPlan('factory', PLANS),
+    plan: loadPlan('smoke', PLANS),
     image: { bytes: plan.bytes, offset: plan.offset, name: im.name },
     baudRate: 2_000_000,
     outDir: mkdtempSync(join(tmpdir(), 'plugrig-usbjig-')),
