@@ -2,7 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import Database from 'better-sqlite3';
+import { SqliteConnection } from '../rig/store/sqlite-connection.ts';
 import t from 'tap';
 import { loadMigrations } from '../rig/store/migrations.ts';
 import { SqlRunReader } from '../rig/store/run-reader.ts';
@@ -20,7 +20,7 @@ function tmp(t: { teardown(fn: () => void): void }): string {
   return dir;
 }
 
-const count = (db: Database.Database, sql: string, ...p: unknown[]): number => (db.prepare(sql).get(...p) as { n: number }).n;
+const count = (db: SqliteConnection, sql: string, ...p: unknown[]): number => (db.prepare(sql).get(...p) as { n: number }).n;
 
 /** A stored step/measurement minus what the store adds, to compare with the runner's own result. */
 function asRunnerMeasurement(m: StoredMeasurement): MeasurementResult {
@@ -70,7 +70,7 @@ t.test('schema: WAL, foreign keys on, migrations applied once in order, a newer 
   writeFileSync(join(mdir, '002-two.sql'), 'CREATE TABLE two (x INTEGER); INSERT INTO no_such_table VALUES (1);');
   const p2 = join(dir, 'b.sqlite');
   t.throws(() => SqliteStore.open(p2, { migrations: loadMigrations(mdir) }), /no such table/);
-  const raw = new Database(p2);
+  const raw = new SqliteConnection(p2);
   t.same(raw.prepare('SELECT version FROM schema_version').all(), [], 'the failed batch left no version');
   t.equal(count(raw, "SELECT COUNT(*) AS n FROM sqlite_master WHERE name IN ('one', 'two')"), 0, 'and no table of it');
   raw.close();
@@ -149,7 +149,7 @@ t.test('each finished step is committed when it finishes, with all its measureme
   const store = SqliteStore.open(path);
   t.teardown(() => store.close());
   // A second connection, as another process (a report, the forwarder) would read it.
-  const reader = new Database(path, { readonly: true });
+  const reader = new SqliteConnection(path, { readonly: true });
   t.teardown(() => reader.close());
   let checked = 0;
   let runId = '';

@@ -2,12 +2,12 @@ import { mkdirSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { dirname } from 'node:path';
 import { createHash } from 'node:crypto';
-import Database from 'better-sqlite3';
 import { ConfigError } from '../core/errors.ts';
 import type { RunInfo } from '../../suites/model/events.ts';
 import type { MeasurementResult } from '../../suites/model/measurement.ts';
 import type { SlotResult, StepResult } from '../../suites/model/step-result.ts';
 import { checkNotNewer, loadMigrations, SCHEMA_VERSION_DDL, type Migration } from './migrations.ts';
+import { SqliteConnection } from './sqlite-connection.ts';
 import type { SqlDb, SqlValue } from './sql-db.ts';
 import { StoreError } from './store-error.ts';
 import type { StoredCalibrationFactor, StoredFirmwareImage, StoredInstrument, StoredStation, StoredUnitEvent } from './types.ts';
@@ -52,20 +52,20 @@ const json = (v: unknown): string | null => (v === undefined ? null : JSON.strin
  * into one transaction that no other slot's write can interleave with.
  */
 export class SqliteStore {
-  readonly db: Database.Database;
+  readonly db: SqliteConnection;
   readonly path: string;
 
-  private constructor(db: Database.Database, path: string) {
+  private constructor(db: SqliteConnection, path: string) {
     this.db = db;
     this.path = path;
   }
 
   /** Open (creating the file and its directory) and bring the schema up to date. */
   static open(path: string, o: { migrations?: Migration[] } = {}): SqliteStore {
-    let db: Database.Database;
+    let db: SqliteConnection;
     try {
       if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
-      db = new Database(path);
+      db = new SqliteConnection(path);
     } catch (e) {
       // The operator named a path that cannot hold a store: bad input, not a store failure.
       throw new ConfigError(`cannot open the store ${path}: ${(e as Error).message}`, { step: 'store', path }, { cause: e });
@@ -258,13 +258,13 @@ export class SqliteStore {
   }
 }
 
-function upsertInstrument(db: Database.Database, key: string, i: StoredInstrument): void {
+function upsertInstrument(db: SqliteConnection, key: string, i: StoredInstrument): void {
   db.prepare(
     'INSERT INTO instruments (instrument_key, kind, manufacturer, model, serial, firmware, calibration_date) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (instrument_key) DO UPDATE SET calibration_date = CASE WHEN excluded.calibration_date > COALESCE(instruments.calibration_date, \'\') THEN excluded.calibration_date ELSE instruments.calibration_date END',
   ).run(key, i.kind ?? null, i.manufacturer ?? null, i.model, i.serial ?? null, i.firmware ?? null, i.calibrationDate ?? null);
 }
 
-function insertMeasurement(db: Database.Database, unitId: string, slotAttempt: number, stepIndex: number, stepAttempt: number, seq: number, m: MeasurementResult): void {
+function insertMeasurement(db: SqliteConnection, unitId: string, slotAttempt: number, stepIndex: number, stepAttempt: number, seq: number, m: MeasurementResult): void {
   const v = encodeNumber(m.value);
   db.prepare(
     'INSERT INTO measurements (unit_id, slot_attempt, step_index, step_attempt, seq, measurement_id, name, unit, taken, value, value_text, u_std, k, u_expanded, contributions, limit_low, limit_high, limit_nominal, marginal_low, marginal_high, guard_band, verdict, decision, reason, t, taken_at, diag) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
