@@ -42,7 +42,9 @@ t.test('plugrig sim --plug: a flashed, provisioned plug on HTTP, driven with cur
   await new Promise((r) => setTimeout(r, 4500)); // a few BL0937 windows with the relay closed
   const s8 = JSON.parse(await curl(`${url}/cm?cmnd=STATUS%208`)) as { StatusSNS: { ENERGY: { Power: number; Voltage: number } } };
   t.ok(Math.abs(s8.StatusSNS.ENERGY.Power - 100) < 12, `STATUS 8 Power ${s8.StatusSNS.ENERGY.Power} W for the 100 W load (±5 % parts, drift)`);
-  t.ok(Math.abs(s8.StatusSNS.ENERGY.Voltage - 230) < 15, `Voltage ${s8.StatusSNS.ENERGY.Voltage} V`);
+  // Uncalibrated: divider and reference are each within ±5 % (sim/plug/bl0937/front-end.ts), so the voltage
+  // gain alone spans 0.9025..1.1025, and the mains drifts on wall time (a CI machine at load reads it later).
+  t.ok(Math.abs(s8.StatusSNS.ENERGY.Voltage / 230 - 1) < 0.1025 + 0.03, `Voltage ${s8.StatusSNS.ENERGY.Voltage} V (±10.25 % parts, ±3 % mains)`);
   const pins = JSON.parse(await curl(`${url}/api/pins`)) as { roles: number[] };
   t.same([pins.roles[6], pins.roles[7], pins.roles[8], pins.roles[10], pins.roles[24], pins.roles[26]], [19, 18, 9, 3, 17, 1], 'the RMC021 pin map');
 
