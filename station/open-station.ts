@@ -11,6 +11,7 @@ import type { ReferenceMeter } from '../rig/meter/reference-meter.ts';
 import type { UsbDeviceSource } from '../rig/usb/usb-source.ts';
 import { resolveUartRef } from '../rig/usb/usb-uart.ts';
 import { MeterMux } from './meter-mux.ts';
+import { MainsGroup } from '../rig/jig/mains-group.ts';
 
 /** An opened station: every I/O board ready, every slot's interlock initialised (all off), meters open. */
 export interface OpenStation {
@@ -19,6 +20,8 @@ export interface OpenStation {
   slots: Map<number, { io: SlotIo; meter: ReferenceMeter; meterRef: string; uartPath: string }>;
   /** The mux of every meter several opened slots share (its select relays, all open). */
   muxes: Map<string, MeterMux>;
+  /** The shared mains relays (jig file `mainsGroups`) by name, every member opened. */
+  mainsGroups: Map<string, MainsGroup>;
   close(): Promise<void>;
 }
 
@@ -32,6 +35,7 @@ export async function openStation(jig: JigSpec, o: { clock: Clock; log: Logger; 
   const slots = new Map<number, { io: SlotIo; meter: ReferenceMeter; meterRef: string; uartPath: string }>();
   const meters = new Map<string, ReferenceMeter>();
   const muxes = new Map<string, MeterMux>();
+  const mainsGroups = new Map<string, MainsGroup>();
   const close = async (): Promise<void> => {
     for (const s of slots.values()) {
       await s.io.interlock.safeState().catch(() => undefined);
@@ -60,6 +64,15 @@ export async function openStation(jig: JigSpec, o: { clock: Clock; log: Logger; 
       if (!spec) throw new ConfigError(`jig ${jig.name} has no slot ${id}`, { step: 'open-station' });
       return spec;
     });
+    // One relay feeds the whole group: its mains can only be judged safe with every plug it feeds under the interlock.
+    for (const [name, g] of Object.entries(jig.mainsGroups ?? {})) {
+      const opened = g.slots.filter((id) => wanted.includes(id));
+      if (opened.length === 0) continue;
+      if (opened.length < g.slots.length) {
+        throw new ConfigError(`slots ${g.slots.join(', ')} share mains group ${name} (one mains relay): run them together (--slot ${g.slots.join(',')}), not slot ${opened.join(', ')} alone`, { step: 'open-station', group: name });
+      }
+      mainsGroups.set(name, new MainsGroup(name, g.slots, o.clock));
+    }
     // A meter several slots share is switched between them by select relays: every user needs one.
     for (const ref of new Set(specs.map((s) => s.meter.ref))) {
       const users = specs.filter((s) => s.meter.ref === ref);
@@ -70,7 +83,8 @@ export async function openStation(jig: JigSpec, o: { clock: Clock; log: Logger; 
     for (const spec of specs) {
       const id = spec.id;
       const usb = usbSourceOf(o.endpoints, spec);
-      const io = await SlotIo.open(boards.get(spec.io)!, jig, id, { clock: o.clock, log: o.log, ...(usb ? { usb } : {}) });
+      const group = [...mainsGroups.values()].find((g) => g.slots.includes(id));
+      const io = await SlotIo.open(boards.get(spec.io)!, jig, id, { clock: o.clock, log: o.log, ...(usb ? { usb } : {}), ...(group ? { mainsGroup: group } : {}) });
       const ref = spec.meter.ref;
       let meter = meters.get(ref);
       if (!meter) {
@@ -89,7 +103,7 @@ export async function openStation(jig: JigSpec, o: { clock: Clock; log: Logger; 
     await close();
     throw e;
   }
-  return { boards, slots, muxes, close };
+  return { boards, slots, muxes, mainsGroups, close };
 }
 
 /** The one USB bus a slot's relay boards and hub live on (undefined when it switches nothing over USB). */

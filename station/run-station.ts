@@ -205,6 +205,11 @@ export async function runStationDetailed(o: RunStationOptions): Promise<StationR
     const pool = instrumentPool(st, o, (e) => {
       void Promise.resolve(sink.emit(instrumentEvent(e))).catch(() => undefined);
     });
+    // A slot waiting at its mains group's barrier lends its shared instruments out meanwhile.
+    const lending = new Map<number, { begin(): void; end(): Promise<void> }>();
+    for (const g of st.mainsGroups.values()) {
+      g.setWaitHooks({ begin: (slot) => lending.get(slot)?.begin(), end: async (slot) => lending.get(slot)?.end() });
+    }
     // Suites that talk to the plug over HTTP (and compare with the plan's device template).
     const provisions = o.plan.plan.suites.some((e) => HTTP_SUITES.has(e.suite));
     // Every slot's program is built before any slot starts: a plan that does not fit the jig fails here.
@@ -235,9 +240,46 @@ export async function runStationDetailed(o: RunStationOptions): Promise<StationR
             }
           : {}),
       });
-      const acquire = (step: Step, signal: AbortSignal): Promise<() => void> =>
-        pool.acquireAll((step.needs ?? []).map((n) => `${n}:${s.meterRef}`), { slot: id, step: step.name }, { timeoutMs: o.leaseTimeoutMs ?? DEFAULT_LEASE_TIMEOUT_MS, signal });
-      return { id, log, steps, acquire };
+      const leaseTimeoutMs = o.leaseTimeoutMs ?? DEFAULT_LEASE_TIMEOUT_MS;
+      // What the slot holds right now, so a wait at its mains group's barrier can lend it out.
+      const held = { names: [] as string[], step: '', release: undefined as (() => void) | undefined };
+      lending.set(id, {
+        begin: () => {
+          held.release?.();
+          held.release = undefined;
+        },
+        end: async () => {
+          if (held.names.length && !held.release) held.release = await pool.acquireAll(held.names, { slot: id, step: held.step }, { timeoutMs: leaseTimeoutMs, signal: abort.signal });
+        },
+      });
+      const acquire = async (step: Step, signal: AbortSignal): Promise<() => void> => {
+        const names = (step.needs ?? []).map((n) => `${n}:${s.meterRef}`);
+        const release = await pool.acquireAll(names, { slot: id, step: step.name }, { timeoutMs: leaseTimeoutMs, signal });
+        Object.assign(held, { names, step: step.name, release });
+        return () => {
+          held.release?.();
+          Object.assign(held, { names: [], step: '', release: undefined });
+        };
+      };
+      const group = s.io.interlock.group;
+      // A slot on a shared mains relay is only off when the whole group is: it waits for its partners here.
+      const grouped: Step[] = group
+        ? [
+            ...steps,
+            {
+              name: `mains group ${group.name}: mains off once no slot of the group needs it (shared relay)`,
+              kind: 'cleanup',
+              timeoutMs: leaseTimeoutMs,
+              run: async () => {
+                await s.io.interlock.disconnectUart();
+                await s.io.interlock.power3v3(false);
+                await s.io.interlock.mainsOff();
+                return { group: group.name, mains: s.io.interlock.state().mains };
+              },
+            },
+          ]
+        : steps;
+      return { id, log, steps: grouped, acquire };
     });
     await Promise.all(
       programs.map(async ({ id, log, steps, acquire }) => {
@@ -251,6 +293,8 @@ export async function runStationDetailed(o: RunStationOptions): Promise<StationR
           signal: abort.signal,
           acquire,
         });
+        // Its program ended: its group's barrier stops waiting for it.
+        st.slots.get(id)?.io.interlock.group?.leave(id);
         results.push({ ...result, tap: tap.paths.get(id) ?? '', record: records.paths.get(id) ?? '' });
       }),
     );

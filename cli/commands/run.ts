@@ -1,4 +1,4 @@
-import { closeSync, openSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, openSync, writeSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { createInterface } from 'node:readline';
 import { basename, dirname, join, resolve } from 'node:path';
@@ -57,7 +57,7 @@ export const runCommand: CommandModule<object, RunArgs> = {
   command: 'run',
   builder: (y: Argv) =>
     y
-      .option('jig', { type: 'string', describe: 'jig file (default with --sim: fixtures/jigs/virtual-4slot.json)' })
+      .option('jig', { type: 'string', describe: 'jig file, or the name of one in fixtures/jigs (default with --sim: fixtures/jigs/virtual-4slot.json)' })
       .option('sim', { type: 'boolean', describe: 'run on the in-process virtual jig' })
       .option('plan', { type: 'string', default: DEFAULT_PLAN, describe: 'plan name (fixtures/plans/<name>.json) or path to a plan file' })
       .option('image', { type: 'string', describe: 'OpenBeken image (default with --sim: a synthetic OpenBK7231N QIO image)' })
@@ -80,7 +80,7 @@ export const runCommand: CommandModule<object, RunArgs> = {
     assertRunnable(plan.plan, plan.source);
     const jigArg = resume?.run?.jig.source ?? args.jig ?? (args.sim ? DEFAULT_SIM_JIG : undefined);
     if (!jigArg) throw new ConfigError('no jig: give --jig <file>, or --sim for the virtual jig', { step: 'args' });
-    const jigPath = resolve(jigArg);
+    const jigPath = jigFileOf(jigArg);
     const jig = loadJigFile(jigPath);
     const virtual = usesSim(jig);
     if (args.sim && !virtual) throw new ConfigError(`--sim given, but jig ${jigPath} names real ports (no sim: devices)`, { step: 'args' });
@@ -363,4 +363,10 @@ function formatMeasurement(m: MeasurementResult): string {
   const value = m.taken ? `${n(m.value)}${m.U > 0 ? ` ± ${Number(m.U.toPrecision(2))}` : ''} ${m.unit}`.trimEnd() : 'not taken';
   const verdict = m.decision === 'accept' ? 'pass' : m.decision === 'accept-flagged' ? 'marginal (flagged)' : `${m.verdict.toUpperCase()}: ${m.reason}`;
   return `${m.name} = ${value} ${limits} ${verdict}`;
+}
+
+/** `--jig NAME` (no path, no .json) names a jig file of fixtures/jigs when no such file is here. */
+function jigFileOf(arg: string): string {
+  const bundled = join(PACKAGE_ROOT, 'fixtures/jigs', `${arg}.json`);
+  return /^[\w.-]+$/.test(arg) && !arg.endsWith('.json') && !existsSync(arg) && existsSync(bundled) ? bundled : resolve(arg);
 }

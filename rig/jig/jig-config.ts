@@ -199,6 +199,15 @@ export const MeterSchema = z.discriminatedUnion('kind', [
 ]);
 export type MeterSpec = z.infer<typeof MeterSchema>;
 
+export const MainsGroupSchema = z
+  .object({
+    pin: PinSchema,
+    /** Slot ids the relay feeds (at least two; a slot is in at most one group). */
+    slots: z.array(z.number().int().min(1)).min(2),
+  })
+  .strict();
+export type MainsGroupSpec = z.infer<typeof MainsGroupSchema>;
+
 export const JigSchema = z
   .object({
     name: z.string().min(1),
@@ -216,6 +225,12 @@ export const JigSchema = z
     interlock: z.object({ settleMs: z.number().min(0).default(100) }).strict().default({}),
     /** Virtual jig only: faults injected in every slot of the run (rig/jig/fault-spec.ts). */
     faults: FaultsSchema.optional(),
+    /**
+     * Mains relays that feed several slots (one pin, one contactor): by group name, the pin and the
+     * slots it feeds. Every member's `pins.mains` names that pin on the same I/O board; the station
+     * switches the group once, when every member is ready for it (rig/jig/mains-group.ts).
+     */
+    mainsGroups: z.record(MainsGroupSchema).optional(),
     slots: z.array(SlotSchema).min(1),
   })
   // The cross-checks (pins, ports, references) run in parseJig on the raw object: they need to know
@@ -319,6 +334,7 @@ function crossCheck(raw: unknown): CrossIssue[] {
     used.set(name, new Map([[n, { slot: -1, fn: 'heartbeat' }]]));
   }
   checkSerialPortsShared(jig, out);
+  const groupOf = checkMainsGroups(jig, slots, out);
   const claimUsb = (path: Array<string | number>, key: string, what: string, who: string): void => {
     const prev = usbUsed.get(key);
     if (prev) out.push({ path, message: `${what} already used by ${prev}` });
@@ -345,10 +361,12 @@ function crossCheck(raw: unknown): CrossIssue[] {
         return;
       }
       const prev = onBoard.get(n);
-      const shared = prev && prev.slot !== i && prev.fn === fn && SHAREABLE_INPUTS.has(fn);
+      const inOneGroup = fn === 'mains' && prev !== undefined && prev.fn === 'mains' && groupOf.get(s.id) !== undefined && groupOf.get(s.id) === groupOf.get(rec(slots[prev.slot])?.id);
+      const shared = prev && prev.slot !== i && prev.fn === fn && (SHAREABLE_INPUTS.has(fn) || inOneGroup);
       if (prev && !shared) {
         const who = prev.slot === i || prev.slot < 0 ? prev.fn : `slot ${String(rec(slots[prev.slot])?.id)} ${prev.fn}`;
-        out.push({ path, message: `${pinLabel(s.io, n)} on ${s.io} already used by ${who}` });
+        const hint = fn === 'mains' && prev.fn === 'mains' && prev.slot !== i ? ' (one mains relay for several slots: declare them in "mainsGroups")' : '';
+        out.push({ path, message: `${pinLabel(s.io, n)} on ${s.io} already used by ${who}${hint}` });
       }
       if (!prev) onBoard.set(n, { slot: i, fn });
     };
@@ -397,6 +415,44 @@ function crossCheck(raw: unknown): CrossIssue[] {
     });
   });
   return out;
+}
+
+/**
+ * Mains groups: known slots, each in one group at most, all on one I/O board, each member's
+ * pins.mains the group's pin. Returns slot id -> group name (for the pin-clash check).
+ */
+function checkMainsGroups(jig: Record<string, unknown> | undefined, slots: unknown[], out: CrossIssue[]): Map<unknown, string> {
+  const rec = (v: unknown): Record<string, unknown> | undefined => (v && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined);
+  const groupOf = new Map<unknown, string>();
+  const pinOf = (p: unknown): number | undefined => (typeof p === 'number' ? p : typeof rec(p)?.pin === 'number' ? (rec(p)!.pin as number) : undefined);
+  for (const [name, g] of Object.entries(rec(jig?.mainsGroups) ?? {})) {
+    const group = rec(g);
+    const members = Array.isArray(group?.slots) ? (group.slots as unknown[]) : [];
+    const pin = pinOf(group?.pin);
+    const boards = new Set<unknown>();
+    if (rec(group?.pin)?.activeLow === true) out.push({ path: ['mainsGroups', name, 'pin'], message: 'the mains relay must not be active-low: StandardFirmata boots with outputs LOW, which would energise mains' });
+    members.forEach((id, k) => {
+      const at = ['mainsGroups', name, 'slots', k];
+      const slot = slots.map(rec).find((s) => s?.id === id);
+      if (!slot) {
+        out.push({ path: at, message: `mains group ${name}: no slot ${String(id)} in this jig` });
+        return;
+      }
+      const prev = groupOf.get(id);
+      if (prev !== undefined) {
+        out.push({ path: at, message: `slot ${String(id)} is in mains groups ${prev} and ${name}; a plug has one mains feed` });
+        return;
+      }
+      groupOf.set(id, name);
+      boards.add(slot.io);
+      const own = pinOf(rec(slot.pins)?.mains);
+      if (pin !== undefined && own !== undefined && own !== pin) {
+        out.push({ path: at, message: `slot ${String(id)} is fed by mains group ${name} (pin ${pin}) but its pins.mains is ${own}; write the group's pin there` });
+      }
+    });
+    if (boards.size > 1) out.push({ path: ['mainsGroups', name, 'slots'], message: `mains group ${name}: its slots are on different I/O boards (${[...boards].map(String).join(', ')}); one relay pin is on one board` });
+  }
+  return groupOf;
 }
 
 /**

@@ -3,6 +3,7 @@ import type { Clock } from '../core/clock.ts';
 import { InterlockError } from '../core/errors.ts';
 import type { Logger } from '../core/log.ts';
 import type { MainsHeartbeat } from './heartbeat.ts';
+import type { MainsGroup, MainsGroupMember } from './mains-group.ts';
 
 /**
  * The single owner of everything that can make the plug dangerous: the mains relay, the load bank, and
@@ -80,6 +81,11 @@ export interface MainsInterlockOptions {
    * on a trip. Absent: the jig has no watchdog and mains stays on if this process dies.
    */
   heartbeat?: MainsHeartbeat;
+  /**
+   * The mains relay is shared with other slots (jig file `mainsGroups`): the mains output is the
+   * group's, closed only when safe for every plug it feeds, switched once for the whole group.
+   */
+  group?: MainsGroup;
 }
 
 interface OutputTrack {
@@ -114,6 +120,9 @@ export class MainsInterlock extends EventEmitter<{ fault: [InterlockFault]; rese
   #input: InterlockInputState;
   readonly #unsubscribe: () => void;
   readonly #heartbeat: MainsHeartbeat | undefined;
+  readonly #group: MainsGroup | undefined;
+  /** What the group sees of this interlock. */
+  readonly #member: MainsGroupMember;
 
   constructor(options: MainsInterlockOptions) {
     super();
@@ -129,8 +138,27 @@ export class MainsInterlock extends EventEmitter<{ fault: [InterlockFault]; rese
       // Until init() we do not know what the board drives: assume the worst.
       this.#track.set(o, { commanded: false, confirmed: 'unknown', inflight: 0, offAckAt: -Infinity, settled: Promise.resolve(), driven: false, inflightOn: 0 });
     }
+    this.#group = options.group;
+    // One track for the shared relay: every member sees (and breaks) the same output.
+    if (this.#group) this.#track.set('mains', this.#group.track);
+    this.#member = {
+      slot: this.slot,
+      mainsBlockedBy: (now) => this.#mainsBlockedBy(now),
+      dropLoadsNow: () => {
+        for (const l of this.#loads) {
+          const t = this.#t(l);
+          if (t.commanded || (t.confirmed !== false && t.inflight === 0)) this.#write('group-mains-off', l, false).catch(() => undefined);
+        }
+      },
+    };
     this.#input = this.#inputs.read();
     this.#unsubscribe = this.#inputs.subscribe((s) => this.#onInputs(s));
+    this.#group?.join(this.#member);
+  }
+
+  /** The mains group this slot's relay belongs to (undefined: the slot has its own mains relay). */
+  get group(): MainsGroup | undefined {
+    return this.#group;
   }
 
   // ---- commands (queued, run one at a time) -------------------------------------------------------
@@ -168,6 +196,7 @@ export class MainsInterlock extends EventEmitter<{ fault: [InterlockFault]; rese
 
   /** Isolate the UART side, wait settleMs, then close the mains relay. */
   mainsOn(): Promise<void> {
+    if (this.#group) return this.#enqueue('mainsOn', (epoch) => this.#groupMainsOn(this.#group!, epoch));
     return this.#enqueue('mainsOn', async (epoch) => {
       this.#requireMakeAllowed('mainsOn', epoch, { lid: true });
       const m = this.#t('mains');
@@ -176,7 +205,7 @@ export class MainsInterlock extends EventEmitter<{ fault: [InterlockFault]; rese
       await this.#settle('mainsOn', epoch, UART_SIDE);
       this.#requireMakeAllowed('mainsOn', epoch, { lid: true });
       if (this.#heartbeat) {
-        await this.#heartbeat.acquire(this);
+        await this.#heartbeat.acquire(this.#hbHolder());
         if (!this.#heartbeat.running()) {
           this.#releaseHeartbeatIfOff();
           throw this.#refuse('mainsOn', 'the heartbeat to the mains watchdog relay is not running');
@@ -193,8 +222,19 @@ export class MainsInterlock extends EventEmitter<{ fault: [InterlockFault]; rese
     });
   }
 
-  /** Loads off, then mains off; both confirmed. */
+  /**
+   * Loads off, then mains off; both confirmed. In a mains group: this slot's loads off, then it waits
+   * until no other running member wants mains (the last one switches the shared relay off).
+   */
   mainsOff(): Promise<void> {
+    const group = this.#group;
+    if (group) {
+      return this.#enqueue('mainsOff', async () => {
+        await this.#breakAll('mainsOff', this.#loads);
+        await group.release(this.#member, () => this.#breakAll('mainsOff', ['mains']));
+        if (this.#t('mains').confirmed !== false) throw this.#refuse('mainsOff', 'the shared mains relay could not be confirmed off');
+      });
+    }
     return this.#enqueue('mainsOff', () => this.#breakAll('mainsOff', [...this.#loads, 'mains']));
   }
 
@@ -245,6 +285,7 @@ export class MainsInterlock extends EventEmitter<{ fault: [InterlockFault]; rese
    */
   async safeState(): Promise<void> {
     this.#epoch++;
+    this.#group?.cancel(this.#member, this.#refuse('mainsOn', 'cancelled by safeState()'));
     const pending = this.#issueAllOff('safeState');
     const results = await Promise.allSettled(pending);
     const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
@@ -283,7 +324,7 @@ export class MainsInterlock extends EventEmitter<{ fault: [InterlockFault]; rese
   /** Stop listening to the inputs (the outputs are left as they are: call safeState() first). */
   dispose(): void {
     this.#unsubscribe();
-    this.#heartbeat?.release(this);
+    this.#heartbeat?.release(this.#hbHolder());
   }
 
   // ---- internals ------------------------------------------------------------------------------------
@@ -346,7 +387,10 @@ export class MainsInterlock extends EventEmitter<{ fault: [InterlockFault]; rese
         // Writes are FIFO, so the last acknowledgement is the current level.
         if (t.confirmed !== 'unknown' || t.inflight === 0) t.confirmed = on;
         if (!on) t.offAckAt = this.#clock.now();
-        if (o === 'mains' && !on) this.#releaseHeartbeatIfOff();
+        if (o === 'mains' && !on) {
+          this.#releaseHeartbeatIfOff();
+          this.#group?.confirmedOff();
+        }
         this.#changed();
       },
       (e: unknown) => {
@@ -400,9 +444,13 @@ export class MainsInterlock extends EventEmitter<{ fault: [InterlockFault]; rese
     this.#requireMakeAllowed(step, epoch, { lid: false });
     const t = this.#t(o);
     if (t.commanded && t.confirmed === true && t.inflight === 0) return;
+    // A shared relay opens for every plug it feeds: the partners' loads go first.
+    this.#group?.forceOff(this.#member);
     await this.#breakAll(step, [...this.#loads, 'mains']);
     await this.#settle(step, epoch, ['mains']);
     this.#requireMakeAllowed(step, epoch, { lid: false });
+    // A partner may have closed the shared relay since the settle: checked again, synchronously with the write.
+    if (this.#group?.live()) throw this.#refuse(step, `mains group ${this.#group.name} switched mains on meanwhile`);
     await this.#write(step, o, true);
     this.#requireMakeAllowed(step, epoch, { lid: false });
   }
@@ -443,9 +491,13 @@ export class MainsInterlock extends EventEmitter<{ fault: [InterlockFault]; rese
       this.#log?.warn({ slot: this.slot, fault: this.#fault }, 'interlock tripped');
       this.emit('fault', this.#fault);
     }
+    if (this.#group) {
+      this.#group.forceOff(this.#member);
+      this.#group.tripped(this.#member, this.#refuse('mainsOn', `slot ${this.slot} tripped (${reason})`));
+    }
     for (const p of this.#issueAllOff(`trip:${reason}`, which)) p.catch(() => undefined);
     // Stopping the heartbeat drops the watchdog relay even if the mains write never arrives.
-    this.#heartbeat?.release(this);
+    this.#heartbeat?.release(this.#hbHolder());
     this.#changed();
   }
 
@@ -463,7 +515,64 @@ export class MainsInterlock extends EventEmitter<{ fault: [InterlockFault]; rese
   /** Let go of the heartbeat once mains is confirmed off (nothing of it in flight). */
   #releaseHeartbeatIfOff(): void {
     const m = this.#t('mains');
-    if (!m.commanded && m.confirmed === false && m.inflight === 0) this.#heartbeat?.release(this);
+    if (!m.commanded && m.confirmed === false && m.inflight === 0) this.#heartbeat?.release(this.#hbHolder());
+  }
+
+  /** Who holds the board's heartbeat for this mains relay: the group when it is shared. */
+  #hbHolder(): object {
+    return this.#group ?? this;
+  }
+
+  /** Why the (shared) mains relay may not close for this slot's plug now. Synchronous. */
+  #mainsBlockedBy(now: number): string | undefined {
+    if (this.#fault) return `latched fault (${this.#fault.reason})`;
+    if (this.#needsReinit) return 'outputs not initialised';
+    const s = this.#input;
+    if (!s.linkUp) return 'I/O board connection lost';
+    if (!s.estopClear) return 'E-stop pressed';
+    if (!s.lidClosed) return 'lid open';
+    for (const o of UART_SIDE) {
+      const t = this.#t(o);
+      if (t.commanded || t.confirmed !== false || t.inflight > 0) return `${o === 'uart' ? 'UART' : '3V3'} not confirmed off`;
+      if (now < t.offAckAt + this.settleMs) return `${o === 'uart' ? 'UART' : '3V3'} off for less than ${this.settleMs} ms`;
+    }
+    return undefined;
+  }
+
+  /**
+   * mainsOn in a group: isolate this slot's UART side, then ask the group; the relay closes once
+   * every running member asked, after checking every plug it feeds, right before the write.
+   */
+  async #groupMainsOn(group: MainsGroup, epoch: number): Promise<void> {
+    const step = 'mainsOn';
+    this.#requireMakeAllowed(step, epoch, { lid: true });
+    await this.#breakAll(step, UART_SIDE);
+    await this.#settle(step, epoch, UART_SIDE);
+    this.#requireMakeAllowed(step, epoch, { lid: true });
+    await group.requestOn(this.#member, async () => {
+      const blocked = (): void => {
+        this.#requireMakeAllowed(step, epoch, { lid: true });
+        const why = group.blockedBy();
+        if (why) throw this.#refuse(step, why);
+      };
+      blocked();
+      if (this.#heartbeat) {
+        await this.#heartbeat.acquire(this.#hbHolder());
+        if (!this.#heartbeat.running()) {
+          this.#releaseHeartbeatIfOff();
+          throw this.#refuse(step, 'the heartbeat to the mains watchdog relay is not running');
+        }
+      }
+      try {
+        blocked();
+      } catch (e) {
+        this.#releaseHeartbeatIfOff();
+        throw e;
+      }
+      await this.#write(step, 'mains', true);
+      blocked();
+    });
+    this.#requireMakeAllowed(step, epoch, { lid: true });
   }
 
   /** Mains or a load is, may be, or is about to be on. */

@@ -11,6 +11,7 @@ import type { JigBoard } from './jig-board.ts';
 import { isHubPort, slotUsesUsb, type JigSpec, type PinSpec, type SlotSpec } from './jig-config.ts';
 import { heartbeatOf, type MainsHeartbeat } from './heartbeat.ts';
 import { MainsInterlock } from './mains-interlock.ts';
+import type { MainsGroup } from './mains-group.ts';
 
 export interface SlotIoOptions {
   clock: Clock;
@@ -22,6 +23,8 @@ export interface SlotIoOptions {
    * such outputs; default: the machine's bus through node-usb (NodeUsbSource).
    */
   usb?: UsbDeviceSource;
+  /** The shared mains relay of the slot's group (required when the jig file puts the slot in one). */
+  mainsGroup?: MainsGroup;
 }
 
 /**
@@ -57,6 +60,7 @@ export class SlotIo {
       settleMs,
       loads: p.loads.map((l) => l.name),
       slot: slot.id,
+      ...(options.mainsGroup ? { group: options.mainsGroup } : {}),
       ...(heartbeatPin !== undefined
         ? {
             heartbeat: {
@@ -79,6 +83,11 @@ export class SlotIo {
   static async open(jb: JigBoard, jig: JigSpec, slotId: number, options: SlotIoOptions): Promise<SlotIo> {
     const slot = jig.slots.find((s) => s.id === slotId);
     if (!slot) throw new ConfigError(`jig ${jig.name} has no slot ${slotId}`, { step: 'slot-io', slot: slotId });
+    // A slot on a shared mains relay switched on its own would energise its partners unchecked.
+    const group = Object.entries(jig.mainsGroups ?? {}).find(([, g]) => g.slots.includes(slotId));
+    if (group && options.mainsGroup?.name !== group[0]) {
+      throw new ConfigError(`slot ${slotId} is fed by mains group ${group[0]}: its interlock needs that group (slots ${group[1].slots.join(', ')})`, { step: 'slot-io', slot: slotId });
+    }
     const usb = slotUsesUsb(slot) ? await openSlotUsbOutputs(options.usb ?? (await nodeUsbSource()), slot, { clock: options.clock }) : undefined;
     const io = new SlotIo(jb, slot, jig.interlock.settleMs, options, usb, jig.ioBoards[slot.io]?.heartbeat);
     await io.interlock.init();

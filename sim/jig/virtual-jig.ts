@@ -317,6 +317,7 @@ export class VirtualJig {
       this.boards.set(name, new VirtualFirmataBoard({ layout, bootMs: options.firmataBootMs ?? 0 }));
     }
     const claimed = new Map<string, string>();
+    const sharedMains = mainsGroupWires(spec);
     for (const [name, board] of this.boards) {
       const hb = heartbeatWire(spec, name);
       if (!hb) continue;
@@ -340,8 +341,11 @@ export class VirtualJig {
       for (const [pin, { wire, apply }] of slot.outputPins()) {
         const key = `${s.io}:${pin}`;
         const prev = claimed.get(key);
-        if (prev) throw new ConfigError(`pin ${pin} of ${s.io} is used by ${prev} and slot ${s.id}`, { slot: s.id, step: 'virtual-jig' });
-        claimed.set(key, `slot ${s.id}`);
+        // One mains relay may feed several slots, only when the jig file says so (mainsGroups).
+        const group = pin === slot.wiring.mains.pin ? sharedMains.get(key) : undefined;
+        const shared = group !== undefined && group.has(s.id) && prev !== undefined && prev.startsWith(`mains group ${[...group].join('+')}`);
+        if (prev && !shared) throw new ConfigError(`pin ${pin} of ${s.io} is used by ${prev} and slot ${s.id}`, { slot: s.id, step: 'virtual-jig' });
+        claimed.set(key, group?.has(s.id) ? `mains group ${[...group].join('+')}` : `slot ${s.id}`);
         board.onOutput((p, level) => {
           if (p === pin) apply(VirtualSlot.logical(wire, level));
         });
@@ -475,6 +479,30 @@ export class VirtualJig {
       unit: name,
     });
   }
+}
+
+/**
+ * The jig file's mains groups read as plain data: "board:pin" -> the slots that one relay feeds
+ * (the board is the members' own; a member on another board or with another pin is not wired to it).
+ */
+function mainsGroupWires(spec: JigSpec): Map<string, Set<number>> {
+  const out = new Map<string, Set<number>>();
+  const groups = (spec as unknown as Record<string, unknown>).mainsGroups;
+  if (!groups || typeof groups !== 'object') return out;
+  for (const g of Object.values(groups as Record<string, unknown>)) {
+    const raw = g as Record<string, unknown>;
+    const pin = pinWireOf(0, raw.pin).pin;
+    const ids = Array.isArray(raw.slots) ? (raw.slots as unknown[]).filter((x): x is number => typeof x === 'number') : [];
+    for (const id of ids) {
+      const slot = spec.slots.find((x) => x.id === id);
+      if (!slot || readSlotWiring(slot).mains.pin !== pin) continue;
+      const key = `${slot.io}:${pin}`;
+      const set = out.get(key) ?? new Set<number>();
+      set.add(id);
+      out.set(key, set);
+    }
+  }
+  return out;
 }
 
 /** The board's heartbeat pin as the jig file writes it (read as plain data, like wiring.ts). */
