@@ -32,6 +32,10 @@ export interface MainsGroupMember {
   readonly slot: number | string;
   /** Why mains may not close for this member's plug now (undefined: it may). Synchronous. */
   mainsBlockedBy(now: number): string | undefined;
+  /** When this member's UART side will have been off for settleMs (Infinity: it is not off). */
+  uartSideSettledAt(): number;
+  /** A latched fault that stops this member's plug getting mains until reset (undefined: none). */
+  fault(): string | undefined;
   /** Issue this member's load relays off at once and cancel its makes in progress (the shared relay is about to open). */
   dropLoadsNow(): void;
 }
@@ -96,6 +100,16 @@ export class MainsGroup {
     return undefined;
   }
 
+  /**
+   * When every member's UART side will have been off for settleMs (the performer waits for it):
+   * -Infinity for none, Infinity when some member's UART side is not off at all.
+   */
+  settledAt(): number {
+    let at = -Infinity;
+    for (const m of this.#members.values()) at = Math.max(at, m.uartSideSettledAt());
+    return at;
+  }
+
   /** The shared relay is commanded or confirmed on, or a make is in flight. */
   live(): boolean {
     const t = this.track;
@@ -117,6 +131,11 @@ export class MainsGroup {
    */
   async requestOn(member: MainsGroupMember, perform: () => Promise<void>): Promise<void> {
     const id = Number(member.slot);
+    for (const [other, m] of this.#members) {
+      const fault = m.fault();
+      // Waiting would be for nothing: that plug gets no mains until its interlock is reset.
+      if (fault) throw new InterlockError(`slot ${id}: mainsOn refused: mains group ${this.name}, slot ${other}: latched fault (${fault})`, { slot: id, step: 'mainsOn', group: this.name });
+    }
     this.#claims.add(id);
     if (this.onNow()) return;
     const done = new Promise<void>((resolve, reject) => this.#onWaiters.push({ member, perform, resolve, reject }));

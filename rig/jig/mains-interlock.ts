@@ -144,6 +144,16 @@ export class MainsInterlock extends EventEmitter<{ fault: [InterlockFault]; rese
     this.#member = {
       slot: this.slot,
       mainsBlockedBy: (now) => this.#mainsBlockedBy(now),
+      uartSideSettledAt: () => {
+        let at = -Infinity;
+        for (const o of UART_SIDE) {
+          const t = this.#t(o);
+          if (t.commanded || t.confirmed !== false || t.inflight > 0) return Infinity;
+          at = Math.max(at, t.offAckAt + this.settleMs);
+        }
+        return at;
+      },
+      fault: () => this.#fault?.reason,
       dropLoadsNow: () => {
         for (const l of this.#loads) {
           const t = this.#t(l);
@@ -555,6 +565,9 @@ export class MainsInterlock extends EventEmitter<{ fault: [InterlockFault]; rese
         const why = group.blockedBy();
         if (why) throw this.#refuse(step, why);
       };
+      // A partner that isolated its UART a moment ago: wait out its settle time, like our own.
+      const settledAt = group.settledAt();
+      if (Number.isFinite(settledAt) && settledAt > this.#clock.now()) await this.#clock.sleepUntil(settledAt);
       blocked();
       if (this.#heartbeat) {
         await this.#heartbeat.acquire(this.#hbHolder());
