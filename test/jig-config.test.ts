@@ -76,10 +76,39 @@ t.test('pins clash across slots on one board, except a shared lid / E-stop', asy
   second.pins.lid = 12;
   t.same(problems(t, () => parseJig(two)).sort(), [
     'slots.1.pins.lid: pin 12 on io0 already used by slot 1 estop',
-    'slots.1.pins.mains: pin 5 on io0 already used by slot 1 mains',
+    'slots.1.pins.mains: pin 5 on io0 already used by slot 1 mains (one mains relay for several slots: declare them in "mainsGroups")',
   ]);
   second.id = 1;
   t.match(problems(t, () => parseJig(two)), ['slots.1.id: duplicate slot id 1']);
+});
+
+t.test('mainsGroups: one mains relay may feed several slots, only when declared, and the declaration must fit', async (t) => {
+  const two = clone();
+  const second = structuredClone(two.slots[0]!);
+  second.id = 2;
+  second.uart = { port: 'sim:uart2' };
+  for (const k of ['cen', 'power3v3', 'uartIsolation', 'button', 'relaySense']) second.pins[k] = second.pins[k] + 20;
+  second.pins.loads = [];
+  second.pins.ledSensor = { ...second.pins.ledSensor, analog: 1 };
+  two.slots.push(second);
+  const mainsPin = two.slots[0]!.pins.mains as number;
+  const declared = { ...two, mainsGroups: { A: { pin: mainsPin, slots: [1, 2] } } };
+  t.equal(parseJig(declared).mainsGroups?.A?.slots.length, 2, 'two slots on one declared mains pin');
+  t.match(problems(t, () => parseJig(two)), [/pins\.mains: pin 5 on io0 already used by slot 1 mains \(one mains relay/], 'undeclared: still a clash');
+  t.same(
+    problems(t, () => parseJig({ ...two, mainsGroups: { A: { pin: mainsPin + 1, slots: [1, 2, 3] }, B: { pin: { pin: mainsPin, activeLow: true }, slots: [2, 1] } } })).sort(),
+    [
+      'mainsGroups.A.slots.0: slot 1 is fed by mains group A (pin 6) but its pins.mains is 5; write the group\'s pin there',
+      'mainsGroups.A.slots.1: slot 2 is fed by mains group A (pin 6) but its pins.mains is 5; write the group\'s pin there',
+      'mainsGroups.A.slots.2: mains group A: no slot 3 in this jig',
+      'mainsGroups.B.pin: the mains relay must not be active-low: StandardFirmata boots with outputs LOW, which would energise mains',
+      'mainsGroups.B.slots.0: slot 2 is in mains groups A and B; a plug has one mains feed',
+      'mainsGroups.B.slots.1: slot 1 is in mains groups A and B; a plug has one mains feed',
+    ],
+    'every misfit named with its path',
+  );
+  t.match(problems(t, () => parseJig({ ...two, mainsGroups: { A: { pin: mainsPin, slots: [1] } } })), ['mainsGroups.A.slots: Array must contain at least 2 element(s)']);
+  t.doesNotThrow(() => loadJigFile(DIR + 'virtual-4slot-shared.json'), 'the shared fixture is valid');
 });
 
 t.test('missing top-level fields and unreadable files', async (t) => {
