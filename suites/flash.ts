@@ -1,4 +1,4 @@
-import { Bk7231Flasher } from '../rig/bk7231/flasher.ts';
+import { Bk7231Flasher, type FlashCopy } from '../rig/bk7231/flasher.ts';
 import { ConfigError } from '../rig/core/errors.ts';
 import { declareMeasurement, stepPolicy, type PlanDefaults } from './plan/declare.ts';
 import type { SuiteEntry } from './plan/schema.ts';
@@ -23,6 +23,8 @@ export function flashSuite(entry: FlashSuiteEntry, hw: SlotHardware, defaults: P
   if (entry.backup && !outDir) throw new ConfigError(`plan backs up the stock firmware (flash backup '${entry.backup}') but the run has no output directory`, { slot: hw.spec.id, step: 'plan' });
   // Taken once per run: a retry after a failed write must not dump the half-written flash as 'stock'.
   let backup: StockBackup | undefined;
+  // Its bytes: the copy the flasher restores stray writes outside the image from (used only where its CRC equals the chip's).
+  let original: FlashCopy | undefined;
   return [
     {
       name: 'connect UART and 3V3 (mains off)',
@@ -62,6 +64,7 @@ export function flashSuite(entry: FlashSuiteEntry, hw: SlotHardware, defaults: P
             const release = ctx.clock.hold?.();
             try {
               backup = await saveStockBackup(outDir, backupFileName(hw.spec.id, info.mac), r.offset, data);
+            original = { offset: r.offset, data };
             } finally {
               release?.();
             }
@@ -70,7 +73,7 @@ export function flashSuite(entry: FlashSuiteEntry, hw: SlotHardware, defaults: P
             ctx.log.info({ backup: backup.path, bytes: backup.bytes }, 'stock firmware backed up');
           }
           await flasher.unprotect();
-          const w = await flasher.write(image.bytes, image.offset, { diff: entry.diff });
+          const w = await flasher.write(image.bytes, image.offset, { diff: entry.diff, ...(original ? { original } : {}) });
           if (hw.romSession) hw.romSession.mac = info.mac ?? undefined;
           // Same ROM session, right after the image (offline provisioning of the OpenBeken config).
           const more: Record<string, unknown> = {};
@@ -78,6 +81,8 @@ export function flashSuite(entry: FlashSuiteEntry, hw: SlotHardware, defaults: P
           await flasher.reboot();
           ctx.measure('flashTime', (ctx.clock.now() - t0 - backupMs) / 1000);
           ctx.unit({ sectorsWritten: w.sectorsWritten });
+          // Stray writes outside the image that were put back (each proved by the chip's CRC).
+          if (w.outsideRestored.length) ctx.unit({ outsideRestored: w.outsideRestored.map(({ region, start, length, source, sectors }) => ({ region, start, length, source, sectors })) });
           return { mac: info.mac, flash: info.flashIdHex, written: w.sectorsWritten, unchanged: w.sectorsUnchanged, crc: '0x' + w.crc.toString(16), ...(backup ? { backup } : {}), ...more };
         } finally {
           ctx.signal.removeEventListener('abort', onAbort);

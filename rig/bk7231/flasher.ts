@@ -16,6 +16,9 @@ import * as F from './protocol/frame.ts';
 import { decodeCrc, decodeJedecId, decodeRead4K, decodeRegister, decodeStatusRegister, type JedecId } from './protocol/reply.ts';
 import type { ResetStrategy } from './reset.ts';
 import { RF_SECTOR_ADDRESS, macFromRfSector } from './rf-sector.ts';
+import { OutsideImageGuard, blankCrc, type FlashCopy, type GuardedChip, type OutsideRestore } from './outside-guard.ts';
+
+export { blankCrc, type FlashCopy, type OutsideRestore } from './outside-guard.ts';
 
 export const CHIP_ID_REGISTER = 0x00800000;
 export const CHIP_NAMES: Record<number, string> = { 0x7231c: 'BK7231N', 0x7231: 'BK7231Q', 0x7238: 'BK7238', 0x7252: 'BK7252' };
@@ -70,11 +73,13 @@ export interface Bk7231FlasherOptions {
    */
   retries?: { write?: number; verify?: number; read?: number; unprotect?: number; command?: number; relink?: number };
   /**
-   * CRC the flash outside the image (per 64 KiB block) before writing and again after the
-   * verify: a stray erase or write (an address bit flipped on the line) fails the write instead
-   * of passing unseen; a damaged RF/MAC sector is restored from the copy read (CRC-checked) at
-   * connect(). Costs one CheckCRC per 64 KiB outside the image twice (~0.5 s on 2 MiB). Default
-   * false (benchmarks and command-count proofs); the station's flash suite and `plugrig flash` set it.
+   * CRC the flash outside the image (per 64 KiB block, cut at region edges) before writing and
+   * again after the verify (outside-guard.ts): a stray erase or write (an address bit flipped on
+   * the line) never passes unseen. A changed range is restored when its content is known: blank
+   * before, the RF/MAC sector (copy read CRC-checked at connect()), or inside `WriteOptions.original`;
+   * every restore is proved by the chip's CRC; any other changed range fails the write naming its
+   * region. Costs about one CheckCRC pass over the flash outside the image twice. Default false
+   * (benchmarks and command-count proofs); the station's flash suite and `plugrig flash` set it.
    */
   guardOutsideImage?: boolean;
   /** Use 32 KiB erases where cheaper (checked once per session, see #eraseStep). Default true. */
@@ -89,6 +94,12 @@ export interface WriteOptions {
   force?: boolean;
   /** Allow 0x0..0x11000 (still refuses the RF sector unless forced). */
   writeBootloader?: boolean;
+  /**
+   * The chip's content from before this write, read CRC-checked (the station's stock backup): the
+   * guard restores from it what a stray write changed outside the image. Each range of it is used
+   * only where its CRC equals the chip's taken before writing.
+   */
+  original?: FlashCopy;
   onProgress?: (p: FlashProgress) => void;
 }
 
@@ -115,6 +126,8 @@ export interface WriteResult {
    * CheckCRC; write() throws instead of returning when it differs from the image's.
    */
   crc: number;
+  /** Ranges outside the image a stray write changed, restored and proved by the chip's CRC (guardOutsideImage). */
+  outsideRestored: OutsideRestore[];
 }
 
 /**
@@ -144,17 +157,6 @@ export function checkWriteRequest(length: number, offset: number, opts: Pick<Wri
   return regions;
 }
 
-const blankCrcs = new Map<number, number>();
-/** Raw chip CRC of `length` bytes of 0xFF (what CheckCRC answers for an erased range). */
-export function blankCrc(length: number): number {
-  let c = blankCrcs.get(length);
-  if (c === undefined) {
-    c = crc32Raw(new Uint8Array(length).fill(0xff));
-    blankCrcs.set(length, c);
-  }
-  return c;
-}
-
 /** What recovery cost so far (the soak script and the unit record report it). */
 export interface FlasherRecoveryStats {
   /** Commands re-sent after a lost, late or garbled reply. */
@@ -167,6 +169,8 @@ export interface FlasherRecoveryStats {
   baudFallbacks: number;
   /** RF/MAC sectors restored from the connect() copy after a stray write hit them. */
   rfRestores: number;
+  /** Ranges outside the image restored after a stray write (any source, RF/MAC included). */
+  outsideRestores: number;
 }
 
 /** Quiet time and limit of the drain after a lost reply: a late reply must not answer the re-sent command. */
@@ -180,7 +184,7 @@ function chipSilent(e: unknown): boolean {
 
 export class Bk7231Flasher {
   readonly channel: CommandChannel;
-  readonly stats: FlasherRecoveryStats = { commandRetries: 0, relinks: 0, sectorRewrites: 0, baudFallbacks: 0, rfRestores: 0 };
+  readonly stats: FlasherRecoveryStats = { commandRetries: 0, relinks: 0, sectorRewrites: 0, baudFallbacks: 0, rfRestores: 0, outsideRestores: 0 };
   readonly #opts: Bk7231FlasherOptions;
   readonly #log: Logger;
   readonly #planner = new FlashPlanner();
@@ -257,14 +261,18 @@ export class Bk7231Flasher {
     const info = this.#requireInfo();
     checkWriteRequest(image.length, offset, { ...opts, flashSize: info.flashSize });
     const padded = await this.#padToSectors(image, offset, opts.onProgress);
-    const guard = this.#opts.guardOutsideImage === true ? await this.#outsideCrcs(offset, padded.length) : null;
+    const guard =
+      this.#opts.guardOutsideImage === true
+        ? await OutsideImageGuard.snapshot(this.#guardedChip(), { offset, length: padded.length, flashSize: info.flashSize, rfCopy: this.#rfCopy, ...(opts.original ? { copy: opts.original } : {}) })
+        : null;
+    // Restores survive a re-link: the record says what was put back, whichever attempt did it.
+    const restored: OutsideRestore[] = [];
     const relinks = this.#opts.retries?.relink ?? 3;
     for (let attempt = 0; ; attempt++) {
       try {
         // After a re-link the chip holds part of the image: the CRC diff finds what is left to do.
         const result = await this.#writeOnce(image, padded, offset, attempt === 0 ? opts : { ...opts, diff: true });
-        if (guard) await this.#checkOutside(guard, offset, padded.length);
-        return result;
+        return guard ? await this.#proveOutside(guard, padded, offset, result, restored) : result;
       } catch (e) {
         if (!chipSilent(e) || attempt >= relinks) throw e;
         this.stats.relinks++;
@@ -324,6 +332,7 @@ export class Bk7231Flasher {
       sectorsUnchanged: all - touched,
       sectorsRepaired: repaired.size,
       crc,
+      outsideRestored: [],
     };
   }
 
@@ -704,39 +713,40 @@ export class Bk7231Flasher {
     }
   }
 
-  /** The chip's CRC of every 64 KiB block (clipped) outside [offset, offset+length). */
-  async #outsideCrcs(offset: number, length: number): Promise<Map<number, { length: number; crc: number }>> {
-    const { flashSize } = this.#requireInfo();
-    const out = new Map<number, { length: number; crc: number }>();
-    const end = offset + length;
-    for (const [from, to] of [[0, offset], [end, flashSize]] as const) {
-      for (let a = from; a < to; ) {
-        const next = Math.min(to, a - (a % BLOCK_SIZE) + BLOCK_SIZE);
-        out.set(a, { length: next - a, crc: await this.#crcIn('verify', a, next - a) });
-        a = next;
-      }
-    }
-    return out;
+  /** The chip as the outside guard sees it: CRCs, sector restores (erase + program), the model clock. */
+  #guardedChip(): GuardedChip {
+    return {
+      crc: (start, length) => this.#crcIn('verify', start, length),
+      rewriteSector: async (address, data) => {
+        await this.channel.drain(5, 50);
+        await this.#erase(EraseOpcode.Sector4K, address);
+        if (!isBlank(data)) await this.#transact(F.flashWrite4K(address, data), { phase: 'write', address, operationMs: 200 });
+      },
+      now: () => this.channel.port.clock.now(),
+    };
   }
 
   /**
-   * Prove nothing outside the image changed. A changed RF/MAC sector is rewritten from the copy
-   * taken at connect() (it is the one sector no image can restore); anything else changed fails.
+   * Prove the flash outside the image unchanged, restoring what a stray write changed. A restore
+   * sends erases and writes over the same line, so after one the image is proved (and repaired)
+   * again and the outside checked again, until a check finds nothing to restore (bounded).
    */
-  async #checkOutside(before: Map<number, { length: number; crc: number }>, offset: number, length: number): Promise<void> {
-    for (const [start, { length: n, crc }] of before) {
-      if ((await this.#crcIn('verify', start, n)) === crc) continue;
-      const rf = { start: RF_SECTOR_ADDRESS, end: RF_SECTOR_ADDRESS + SECTOR_SIZE };
-      if (this.#rfCopy && start <= rf.start && rf.end <= start + n && (await this.#crcIn('verify', rf.start, SECTOR_SIZE)) !== crc32Raw(this.#rfCopy)) {
-        this.#log.warn({ address: rf.start }, 'RF/MAC sector changed by a stray write: restoring it from the copy read at connect');
-        await this.#rewriteSector(rf.start, this.#rfCopy, this.#opts.retries?.write ?? 3, new FlashError('RF sector changed', { phase: 'verify', address: rf.start }));
-        this.stats.rfRestores++;
-        if ((await this.#crcIn('verify', start, n)) === crc) continue;
+  async #proveOutside(guard: OutsideImageGuard, padded: Uint8Array, offset: number, result: WriteResult, restored: OutsideRestore[]): Promise<WriteResult> {
+    const chip = this.#guardedChip();
+    for (let round = 0; ; round++) {
+      const back = await guard.check(chip, { offset, length: padded.length });
+      if (back.length === 0) return { ...result, outsideRestored: [...restored] };
+      for (const r of back) {
+        this.#log.warn({ region: r.region, start: r.start, sectors: r.sectors.length, source: r.source }, 'stray write outside the image: range restored and proved by CRC');
+        this.stats.outsideRestores++;
+        if (r.source === 'rf-copy') this.stats.rfRestores++;
       }
-      throw new FlashError(
-        `flash outside the image changed: block 0x${start.toString(16)}..0x${(start + n).toString(16)} (image 0x${offset.toString(16)}..0x${(offset + length).toString(16)}); the chip's CRC differs from the one taken before writing`,
-        { phase: 'verify', address: start, region: start < offset ? 'before-image' : 'after-image' },
-      );
+      restored.push(...back);
+      if (round >= 2) {
+        throw new FlashError(`flash outside the image kept changing: ${restored.length} ranges restored in ${round + 1} rounds`, { phase: 'verify', address: offset, restored: restored.map((r) => r.start) });
+      }
+      const { crc } = await this.#verifyAndRepair(padded, offset);
+      result = { ...result, crc };
     }
   }
 

@@ -67,6 +67,11 @@ export class HostFrameParser {
     this.#got = 0;
   }
 
+  /** Body bytes of the frame being received so far; -1 when no frame body is under way (cheap: no copy). */
+  get pendingBodyLength(): number {
+    return this.#state === S.Body ? this.#got : -1;
+  }
+
   pending(): PartialHostFrame | undefined {
     if (this.#state !== S.Body) return undefined;
     return { form: this.#form, declaredLength: this.#len, body: this.#body.subarray(0, this.#got) };

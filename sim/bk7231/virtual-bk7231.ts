@@ -119,6 +119,19 @@ export interface Bk7231Counters {
   lastLinkMs: number | undefined;
 }
 
+/**
+ * An erase or program command the chip starts, with the address exactly as it arrived (before the
+ * flash wraps it): what a soak needs to see where a flipped address bit sent it.
+ */
+export interface FlashOperation {
+  kind: 'erase' | 'program';
+  /** Address field of the command as received (may lie beyond the flash; the flash aliases it). */
+  address: number;
+  length: number;
+  /** Modelled time the chip started it, ms. */
+  atMs: number;
+}
+
 interface Write4KPipeline {
   address: number;
   /** Injected fault: this command programs nothing. */
@@ -177,6 +190,7 @@ export class VirtualBk7231 implements VirtualUartDevice {
   #firmware: BootImage | undefined;
   readonly #appDoesNotBoot: boolean;
   readonly #stateListeners = new Set<(state: ChipState) => void>();
+  readonly #flashOpListeners = new Set<(op: FlashOperation) => void>();
   readonly #failPrograms: Map<number, number>;
   readonly #garbleReads: Map<number, number>;
   #missLinkWindows: number;
@@ -273,6 +287,16 @@ export class VirtualBk7231 implements VirtualUartDevice {
   restartFromApp(): void {
     if (this.#state !== 'app') return;
     this.#reset();
+  }
+
+  /** Called for every erase and program command the chip starts (observation only). Returns an unsubscribe function. */
+  onFlashOperation(listener: (op: FlashOperation) => void): () => void {
+    this.#flashOpListeners.add(listener);
+    return () => this.#flashOpListeners.delete(listener);
+  }
+
+  #flashOp(kind: FlashOperation['kind'], address: number, length: number, atMs: number): void {
+    for (const fn of this.#flashOpListeners) fn({ kind, address, length, atMs });
   }
 
   /** Busy (running a command or sending its reply) at the current clock time. */
@@ -432,12 +456,18 @@ export class VirtualBk7231 implements VirtualUartDevice {
 
   /** FlashWrite4K programs each 256-byte page as soon as it has arrived and the previous one is done. */
   #trackWrite4K(t: number): void {
+    // Called for every byte: only the address (5 body bytes) and page boundaries need a look.
+    const got = this.#parser.pendingBodyLength;
+    if (got < 0) {
+      this.#write4k = undefined;
+      return;
+    }
+    if (got !== 5 && (got < 5 || (got - 5) % FLASH_PAGE_BYTES !== 0)) return;
     const p = this.#parser.pending();
     if (!p || p.form !== 'long' || p.body[0] !== LongCmd.FlashWrite4K || p.declaredLength !== WRITE_4K_LEN) {
       this.#write4k = undefined;
       return;
     }
-    const got = p.body.length;
     if (got === 5) {
       this.#write4k = { address: readLe32(p.body, 1), pages: 0, end: t };
     } else if (this.#write4k && got > 5 && (got - 5) % FLASH_PAGE_BYTES === 0) {
@@ -450,7 +480,10 @@ export class VirtualBk7231 implements VirtualUartDevice {
     const start = Math.max(t, w.end);
     w.end = start + this.flashTiming.pageProgramMs;
     const address = w.address + w.pages * FLASH_PAGE_BYTES;
-    if (w.pages === 0) w.fails = this.#hitFault(this.#failPrograms, w.address);
+    if (w.pages === 0) {
+      w.fails = this.#hitFault(this.#failPrograms, w.address);
+      this.#flashOp('program', w.address, 16 * FLASH_PAGE_BYTES, start);
+    }
     w.pages++;
     this.counters.programBusyMs += this.flashTiming.pageProgramMs;
     const fails = w.fails === true;
@@ -614,6 +647,7 @@ export class VirtualBk7231 implements VirtualUartDevice {
         const busy = this.flashTiming.pageProgramMs;
         this.counters.programBusyMs += busy;
         const fails = this.#hitFault(this.#failPrograms, addr);
+        this.#flashOp('program', addr, data.length, now);
         this.#reply(now + ta + busy, longReply(LongCmd.FlashWrite, Status.Ok, echo), () => {
           if (!fails) this.flash.program(addr, data);
         });
@@ -631,6 +665,7 @@ export class VirtualBk7231 implements VirtualUartDevice {
         const t = this.flashTiming;
         const busy = unit === 4096 ? t.erase4kMs : unit === 32768 ? t.erase32kMs : t.erase64kMs;
         this.counters.eraseBusyMs += busy;
+        this.#flashOp('erase', addr, unit, now);
         if (this.#brownOutNow('erase', ++this.#erases)) {
           const cut = now + ta + busy / 2;
           this.#at(cut, () => this.flash.eraseInterrupted(addr, unit, 0.5));
