@@ -13,7 +13,7 @@
  *
  *   node --import=tsx scripts/soak.ts [--units 1000] [--image-kib N] [--backup app|full|none]
  *                                     [--ber 1e-5] [--seed 1] [--sequences 100000] [--kills 50]
- *                                     [--defect-units 200] [--json]
+ *                                     [--defect-units 200] [--workers 2] [--json]
  *
  * --image-kib N flashes an N KiB pattern instead of the OpenBeken image; --sequences 0, --kills 0 and
  * --defect-units 0 skip figures (c), (b), (d). Exit 0 when every target is met (completed >= 99.5 % of
@@ -24,19 +24,10 @@
 import { spawn } from 'node:child_process';
 import { parseArgs } from 'node:util';
 import { Worker } from 'node:worker_threads';
-import { makeSyntheticImage } from '../firmware/synthetic.ts';
-import { Bk7231Flasher, type FlashCopy, type FlasherRecoveryStats, type OutsideRestore } from '../rig/bk7231/flasher.ts';
-import { flashRegionOf, type FlashRegion } from '../rig/bk7231/outside-guard.ts';
-import { ModemLineReset } from '../rig/bk7231/reset.ts';
-import { VirtualClock } from '../rig/core/clock.ts';
-import { PlugrigError } from '../rig/core/errors.ts';
-import { createLogger } from '../rig/core/log.ts';
-import { mulberry32 } from '../rig/core/prng.ts';
-import { SerialLink } from '../rig/serial/serial-link.ts';
-import { backupRange, type StockBackupRegion } from '../suites/flash-backup.ts';
-import { VirtualBk7231, type Bk7231Faults, type FlashOperation } from '../sim/bk7231/virtual-bk7231.ts';
-import { FaultyUart, type UartFaultOptions } from '../sim/serial/uart-faults.ts';
-import { VirtualSerialBus } from '../sim/serial/virtual-binding.ts';
+import type { FlasherRecoveryStats } from '../rig/bk7231/flasher.ts';
+import type { FlashRegion } from '../rig/bk7231/outside-guard.ts';
+import type { StockBackupRegion } from '../suites/flash-backup.ts';
+import { CAUSE, FlashSoak, OFFSET, type UnitOutcome } from './bench-lib/flash-soak.ts';
 
 const { values: args } = parseArgs({
   options: {
@@ -48,6 +39,7 @@ const { values: args } = parseArgs({
     sequences: { type: 'string', default: '100000' },
     kills: { type: 'string', default: '50' },
     'defect-units': { type: 'string', default: '200' },
+    workers: { type: 'string', default: '2' },
     json: { type: 'boolean', default: false },
   },
 });
@@ -64,6 +56,7 @@ const SEED = intArg('seed', args.seed, 0);
 const SEQUENCES = intArg('sequences', args.sequences, 0);
 const KILLS = intArg('kills', args.kills, 0);
 const DEFECT_UNITS = intArg('defect-units', args['defect-units'], 0);
+const WORKERS = intArg('workers', args.workers, 1);
 const BER = Number(args.ber);
 if (!(BER >= 0 && BER <= 1)) {
   process.stderr.write(`soak: --ber must be a probability, got "${args.ber}"\n`);
@@ -74,172 +67,28 @@ if (!['app', 'full', 'none'].includes(args.backup!)) {
   process.exit(2);
 }
 const BACKUP = args.backup === 'none' ? null : (args.backup as StockBackupRegion);
-const OFFSET = 0x11000;
-const FLASH_SIZE = 0x200000;
-const obk = makeSyntheticImage({ chip: 'BK7231N', kind: 'ua', version: '1.18.42', seed: 1 });
-function pattern(length: number, seed: number): Uint8Array {
-  let x = seed * 2654435761 || 1;
-  return Uint8Array.from({ length }, () => ((x = (x * 1103515245 + 12345) >>> 0) >>> 16) & 0xff);
-}
-const image = args['image-kib'] === undefined ? obk.bytes : pattern(intArg('image-kib', args['image-kib'], 4) * 1024, 424242);
-const IMAGE_NAME = args['image-kib'] === undefined ? `${obk.name} (${image.length} bytes)` : `${image.length / 1024} KiB pattern`;
-/** The image as written: whole sectors (the flasher keeps the flash's bytes in a partial last one). */
-const IMAGE_END = OFFSET + Math.ceil(image.length / 4096) * 4096;
-const log = createLogger({}, 'silent');
+const soak = new FlashSoak({ seed: SEED, ber: BER, backup: BACKUP, ...(args['image-kib'] === undefined ? {} : { imageKib: intArg('image-kib', args['image-kib'], 4) }) });
+const image = soak.image;
+const IMAGE_NAME = soak.imageName;
 
-/** A fault that no recovery can (or may) undo: the unit must fail, naming it. */
-type Permanent = 'locked-sr' | 'unknown-flash-id' | 'dead-sector' | 'no-link';
-/** What the unit must fail with when its fault is permanent. */
-const CAUSE: Record<Permanent, RegExp> = {
-  'locked-sr': /status register still protects the flash/,
-  'unknown-flash-id': /unknown SPI flash part/,
-  'dead-sector': /verify failed at|writing sector .* failed/,
-  'no-link': /no reply to LinkCheck/,
-};
-
-interface UnitPlan {
-  seed: number;
-  chip: Bk7231Faults;
-  flashId?: [number, number, number];
-  line: UartFaultOptions;
-  recoverable: string[];
-  permanent?: Permanent;
-}
-
-/**
- * Fault sprinkling per unit (seeded): every unit sees the line's byte errors and occasional late and
- * stale replies; recoverable chip faults hit about one unit in six each; a permanent fault about one
- * unit in a hundred.
- */
-/** Sectors of the image the flasher programs (an all-0xFF sector is erased only: a program fault there hits nothing). */
-const PROGRAMMED = Array.from({ length: (IMAGE_END - OFFSET) / 4096 }, (_, k) => OFFSET + 4096 * k).filter((a) => image.subarray(a - OFFSET, a - OFFSET + 4096).some((b) => b !== 0xff));
-
-function planUnit(i: number, faults: boolean): UnitPlan {
-  const rnd = mulberry32(SEED * 1_000_003 + i);
-  const seed = 1 + i;
-  if (!faults) return { seed, chip: {}, line: {}, recoverable: [] };
-  const sectors = (IMAGE_END - OFFSET) / 4096;
-  const chip: Bk7231Faults = {};
-  const recoverable: string[] = [];
-  const brownOuts: Array<{ during: 'erase' | 'write'; nth: number }> = [];
-  if (rnd() < 0.15) {
-    brownOuts.push({ during: 'erase', nth: 1 + Math.floor(rnd() * 4) });
-    recoverable.push('brown-out mid-erase');
-  }
-  if (rnd() < 0.15) {
-    brownOuts.push({ during: 'write', nth: 1 + Math.floor(rnd() * sectors) });
-    recoverable.push('brown-out mid-write');
-  }
-  if (brownOuts.length) chip.brownOuts = brownOuts;
-  if (rnd() < 0.15) {
-    chip.missLinkWindows = 1 + Math.floor(rnd() * 2);
-    recoverable.push('missed link window');
-  }
-  if (rnd() < 0.15) {
-    chip.failPrograms = { [PROGRAMMED[Math.floor(rnd() * PROGRAMMED.length)]!]: 1 + Math.floor(rnd() * 2) };
-    recoverable.push('sector fails to program (transient)');
-  }
-  const line: UartFaultOptions = { seed: seed * 7919, byteErrorRate: BER, delayRate: 0.002, delayMs: 300, staleLinkCheckRate: 0.002 };
-  const plan: UnitPlan = { seed, chip, line, recoverable };
-  const p = rnd();
-  if (p < 0.0025) {
-    plan.permanent = 'locked-sr';
-    chip.statusRegisterLocked = true;
-  } else if (p < 0.005) {
-    plan.permanent = 'unknown-flash-id';
-    plan.flashId = [0x5e, 0x77, 0x15];
-  } else if (p < 0.0075) {
-    plan.permanent = 'dead-sector';
-    chip.failPrograms = { ...chip.failPrograms, [PROGRAMMED[Math.floor(rnd() * PROGRAMMED.length)]!]: Infinity };
-  } else if (p < 0.01) {
-    plan.permanent = 'no-link';
-    chip.missLinkWindows = 1000;
-  }
-  return plan;
-}
-
-interface UnitOutcome {
-  plan: UnitPlan;
-  passed: boolean;
-  error?: string;
-  /** Region the flasher's error names (a changed range outside the image it could not restore). */
-  errorRegion?: string;
-  /** The simulated flash holds the image, and nothing outside it changed. */
-  contentRight: boolean;
-  outsideRight: boolean;
-  /** Flash time (connect + write), the backup read left out as the station does. */
-  modelMs: number;
-  backupMs: number;
-  stats: FlasherRecoveryStats;
-  restores: OutsideRestore[];
-  /** Erase/program commands the chip ran outside the image that the flasher did not send there. */
-  strays: Array<{ region: FlashRegion; kind: FlashOperation['kind']; address: number }>;
-  lineFaults: number;
-  brownOuts: number;
-}
-
-/** Outside-image operations the chip ran, minus the guard's own restores (its sectors, inside its time span). */
-function strayOperations(ops: readonly FlashOperation[], restores: readonly OutsideRestore[]): UnitOutcome['strays'] {
-  const out: UnitOutcome['strays'] = [];
-  for (const op of ops) {
-    const wrapped = op.address % FLASH_SIZE;
-    if (op.address < FLASH_SIZE && wrapped >= OFFSET && wrapped < IMAGE_END) continue;
-    const sector = wrapped - (wrapped % 4096);
-    if (op.address < FLASH_SIZE && restores.some((r) => r.sectors.includes(sector) && op.atMs >= r.fromMs && op.atMs <= r.toMs)) continue;
-    out.push({ region: flashRegionOf(op.address, FLASH_SIZE), kind: op.kind, address: op.address });
-  }
-  return out;
-}
-
-async function flashUnit(plan: UnitPlan): Promise<UnitOutcome> {
-  const clock = new VirtualClock();
-  const bus = new VirtualSerialBus(clock);
-  // Factory case: the stock Tuya firmware (bootloader, app, storage, RF/MAC), block-protected SR.
-  const chip = new VirtualBk7231({ seed: plan.seed, initialSr: 0x4004, faults: plan.chip, ...(plan.flashId ? { flashId: plan.flashId } : {}) });
-  const line = new FaultyUart(chip, plan.line);
-  bus.attach('dut', line, { modemLines: true });
-  chip.powerOn();
-  const link = await SerialLink.open({ path: 'sim:dut', baudRate: 115200, clock, binding: bus.binding });
-  await link.setModemLines({ dtr: false, rts: false });
-  await clock.sleep(400);
-  const before = chip.flash.read(0, chip.flash.size);
-  const ops: FlashOperation[] = [];
-  chip.onFlashOperation((op) => ops.push(op));
-  const flasher = new Bk7231Flasher({ port: link, reset: ModemLineReset.bk7231tools(), log, guardOutsideImage: true });
-  const t0 = clock.now();
-  let backupMs = 0;
-  let passed = false;
-  let error: string | undefined;
-  let errorRegion: string | undefined;
-  let restores: OutsideRestore[] = [];
-  try {
-    const info = await flasher.connect();
-    let original: FlashCopy | undefined;
-    if (BACKUP) {
-      // As the flash suite does: the stock backup before anything is written (CRC-checked reads).
-      const r = backupRange(BACKUP, info.flashSize);
-      const b0 = clock.now();
-      original = { offset: r.offset, data: await flasher.read(r.offset, r.length) };
-      backupMs = clock.now() - b0;
-    }
-    const w = await flasher.write(image, OFFSET, original ? { original } : {});
-    restores = w.outsideRestored;
-    passed = true;
-  } catch (e) {
-    error = e instanceof Error ? e.message : String(e);
-    if (e instanceof PlugrigError && typeof e.context.region === 'string') errorRegion = e.context.region;
-  }
-  const modelMs = clock.now() - t0 - backupMs;
-  await link.close();
-  const now = chip.flash.read(0, chip.flash.size);
-  const contentRight = Buffer.compare(now.subarray(OFFSET, OFFSET + image.length), image) === 0;
-  const outsideRight = Buffer.compare(now.subarray(0, OFFSET), before.subarray(0, OFFSET)) === 0 && Buffer.compare(now.subarray(OFFSET + image.length), before.subarray(OFFSET + image.length)) === 0;
-  const c = line.counters;
-  return {
-    plan, passed, contentRight, outsideRight, modelMs, backupMs, stats: { ...flasher.stats }, restores, strays: strayOperations(ops, restores),
-    lineFaults: c.flipped + c.dropped + c.duplicated + c.delayed + c.staleLinkChecks, brownOuts: chip.counters.brownOuts,
-    ...(error ? { error } : {}), ...(errorRegion ? { errorRegion } : {}),
-  };
+/** Units [from, to) in WORKERS threads (contiguous shares, merged in order): a unit's result depends only on its index. */
+async function flashUnits(from: number, to: number, faults: boolean, onProgress: () => void): Promise<UnitOutcome[]> {
+  const url = new URL('./bench-lib/flash-soak.worker.ts', import.meta.url);
+  const boot = `import('tsx/esm/api').then((m) => { m.register(); return import(${JSON.stringify(url.href)}); })`;
+  const share = Math.ceil((to - from) / WORKERS);
+  const parts = Array.from({ length: WORKERS }, (_, k) => [from + k * share, Math.min(to, from + (k + 1) * share)] as const).filter(([a, b]) => a < b);
+  const done = await Promise.all(
+    parts.map(
+      ([a, b]) =>
+        new Promise<UnitOutcome[]>((resolve, reject) => {
+          const w = new Worker(boot, { eval: true, workerData: { config: soak.config, from: a, to: b, faults }, execArgv: [] });
+          w.on('message', (m: { progress?: number; outcomes?: UnitOutcome[] }) => (m.outcomes ? resolve(m.outcomes) : onProgress()));
+          w.once('error', reject);
+          w.once('exit', (code) => code !== 0 && reject(new Error(`flash soak worker exited with ${code}`)));
+        }),
+    ),
+  );
+  return done.flat();
 }
 
 /** Interlock property sequences in two worker threads (test/jig-interlock-property.worker.ts). */
@@ -333,13 +182,13 @@ const defectsP = DEFECT_UNITS > 0 ? timed(() => defectRun(DEFECT_UNITS)) : undef
 
 // Fault-free baseline: the same image, backup and starting content on a clean line.
 const BASELINE_UNITS = Math.min(20, UNITS);
-const baseline: UnitOutcome[] = [];
-for (let i = 0; i < BASELINE_UNITS; i++) baseline.push(await flashUnit(planUnit(i, false)));
-const outcomes: UnitOutcome[] = [];
-for (let i = 0; i < UNITS; i++) {
-  outcomes.push(await flashUnit(planUnit(i, true)));
-  if (!args.json && process.stderr.isTTY && i % 10 === 9) process.stderr.write(`\rsoak: ${i + 1}/${UNITS} units`);
-}
+let flashed = 0;
+const progress = (): void => {
+  flashed++;
+  if (!args.json && process.stderr.isTTY && flashed % 10 === 0) process.stderr.write(`\rsoak: ${flashed}/${BASELINE_UNITS + UNITS} units`);
+};
+const baseline = await flashUnits(0, BASELINE_UNITS, false, progress);
+const outcomes = await flashUnits(0, UNITS, true, progress);
 if (!args.json && process.stderr.isTTY) process.stderr.write('\n');
 const flashWallS = since(started);
 const interlock = await interlockP;
