@@ -1,8 +1,7 @@
 import { existsSync } from 'node:fs';
-import { autoDetect } from '@serialport/bindings-cpp';
 import { EndpointRegistry } from './registry.ts';
+import { nativeSerialBinding } from '../serial/native-binding.ts';
 import { connectTcpScpi } from '../meter/scpi/stream-transport.ts';
-import { openUsbtmcDevice, UsbtmcTransport } from '../meter/usbtmc/usbtmc-transport.ts';
 import type { UsbDevice, UsbDeviceSource } from '../usb/usb-source.ts';
 
 /** The machine's USB bus, loaded on first use: node-usb is a native addon that pin-only jigs never need. */
@@ -28,7 +27,7 @@ export function nativeEndpoints(): EndpointRegistry {
     matches: () => true,
     resolve: (path) => ({
       path,
-      binding: autoDetect(),
+      binding: nativeSerialBinding(),
       // Windows COM names are not filesystem paths; everywhere else a missing node means no device.
       ...(process.platform !== 'win32' ? { present: () => existsSync(path) } : {}),
       via: 'native serial',
@@ -41,6 +40,8 @@ export function nativeEndpoints(): EndpointRegistry {
       a.kind === 'tcp'
         ? (clock) => connectTcpScpi(a.host, a.port, clock)
         : async () => {
+            // node-usb (a native addon) is loaded only when a USBTMC meter is opened, as for the USB source above.
+            const { openUsbtmcDevice, UsbtmcTransport } = await import('../meter/usbtmc/usbtmc-transport.ts');
             const dev = await openUsbtmcDevice(a.vendorId, a.productId, a.serial);
             const hex4 = (n: number): string => n.toString(16).padStart(4, '0');
             return new UsbtmcTransport(dev, `usbtmc:${hex4(a.vendorId)}:${hex4(a.productId)}`);

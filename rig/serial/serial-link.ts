@@ -1,12 +1,12 @@
 import { SerialPortStream } from '@serialport/stream';
 import type { BindingInterface } from '@serialport/bindings-interface' with { 'resolution-mode': 'require' }; // its exports map has no ESM types
-import { autoDetect } from '@serialport/bindings-cpp';
 import type { Clock } from '../core/clock.ts';
 import { TimeoutError, TransportError } from '../core/errors.ts';
 import { hex } from '../core/hex.ts';
 import type { Logger } from '../core/log.ts';
 import { openFailureMessage, vanishedPortError } from '../endpoints/serial-port.ts';
 import { ByteQueue } from './byte-queue.ts';
+import { nativeSerialBinding } from './native-binding.ts';
 
 export interface SerialLinkOptions {
   path: string;
@@ -84,7 +84,7 @@ export class SerialLink {
   }
 
   static async open(o: SerialLinkOptions): Promise<SerialLink> {
-    const binding = o.binding ?? autoDetect();
+    const binding = o.binding ?? nativeSerialBinding();
     let port: SerialPortStream;
     try {
       port = new SerialPortStream({ binding, path: o.path, baudRate: o.baudRate, autoOpen: false });
@@ -111,7 +111,8 @@ export class SerialLink {
 
   async write(bytes: Uint8Array): Promise<void> {
     this.#assertAlive('write');
-    this.#log?.trace({ path: this.path, tx: hex(bytes) }, 'tx');
+    // hex() of a 4 KiB frame costs more than the write itself: only when someone traces.
+    if (this.#log?.isLevelEnabled('trace')) this.#log.trace({ path: this.path, tx: hex(bytes) }, 'tx');
     await new Promise<void>((resolve, reject) => {
       this.#port.write(Buffer.from(bytes), (err) => {
         if (err) reject(new TransportError(`write to ${this.path} failed: ${err.message}`, { path: this.path }, { cause: err }));
@@ -241,7 +242,7 @@ export class SerialLink {
   #onData(chunk: Buffer): void {
     const bytes = new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength);
     this.#lastRxAt = this.clock.now();
-    this.#log?.trace({ path: this.path, rx: hex(bytes) }, 'rx');
+    if (this.#log?.isLevelEnabled('trace')) this.#log.trace({ path: this.path, rx: hex(bytes) }, 'rx');
     this.#rx.push(bytes);
     for (const tap of this.#taps) tap(bytes);
     if (this.#waiter?.check()) this.#waiter = null;
