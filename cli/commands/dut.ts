@@ -18,7 +18,7 @@ import { loadProvisioningSecrets, type ProvisioningSecrets } from '../../rig/dut
 import type { OpenStation } from '../../station/open-station.ts';
 import type { InProcessJig } from '../../sim/jig/in-process-jig.ts';
 import { printJson } from '../output.ts';
-import { PACKAGE_ROOT } from '../package-root.ts';
+import { PACKAGE_ROOT } from '../../rig/core/package-root.ts';
 import { cliStdout } from '../io.ts';
 
 export const DEVICES_DIR = join(PACKAGE_ROOT, 'fixtures/devices');

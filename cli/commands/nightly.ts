@@ -12,7 +12,7 @@ import { basePlanPath, loadNightly, planVariant, relativeTo } from '../../report
 import { readReportRun } from '../../reports/store-reports.ts';
 import { prepareOutputDir } from '../args.ts';
 import { printJson } from '../output.ts';
-import { PACKAGE_ROOT } from '../package-root.ts';
+import { PACKAGE_ROOT } from '../../rig/core/package-root.ts';
 
 interface NightlyArgs {
   plan: string;

@@ -27,7 +27,7 @@ import { loadPlan } from '../../suites/plan/load-plan.ts';
 import { assertRunnable } from '../../suites/registry.ts';
 import type { MeasurementResult } from '../../suites/model/measurement.ts';
 import { printJson } from '../output.ts';
-import { PACKAGE_ROOT } from '../package-root.ts';
+import { PACKAGE_ROOT } from '../../rig/core/package-root.ts';
 import { checkStorePath, DEFAULT_STORE_PATH, openStationStore } from '../../rig/store/station-store.ts';
 import { isPostgresUrl, redactUrl } from '../../rig/store/store-location.ts';
 import { writeRunReportsFromStore } from '../../reports/store-reports.ts';

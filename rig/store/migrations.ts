@@ -1,7 +1,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 // The one module that knows where the package lives, sources or dist/ (build-layout.test.ts).
-import { PACKAGE_ROOT } from '../../cli/package-root.ts';
+import { PACKAGE_ROOT } from '../core/package-root.ts';
 import { StoreError } from './store-error.ts';
 
 export interface Migration {
