@@ -4,9 +4,7 @@ import { rootLogger } from '../rig/core/log.ts';
 import { AutoReset, ModemLineReset, NoReset, BK7231TOOLS_RESET_SEQUENCE, HID_DOWNLOAD_RESET_SEQUENCE, type ResetStrategy } from '../rig/bk7231/reset.ts';
 import { openLink } from '../rig/serial/open-link.ts';
 import type { SerialLink } from '../rig/serial/serial-link.ts';
-import { VirtualSerialBus } from '../sim/serial/virtual-binding.ts';
-import { VirtualBk7231 } from '../sim/bk7231/virtual-bk7231.ts';
-import { busEndpoints } from '../sim/serial/bus-endpoints.ts';
+import type { VirtualBk7231 } from '../sim/bk7231/virtual-bk7231.ts';
 import { cliStderr } from './io.ts';
 
 /** Options every chip-facing command shares. */
@@ -59,6 +57,12 @@ export async function openTarget(args: TargetArgs): Promise<Target> {
   const reset = resetFrom(args.reset ?? 'auto');
   const log = rootLogger();
   if (args.sim) {
+    // Loaded only for --sim: a real port's flash, backup or info does not pay for the simulator's modules.
+    const [{ VirtualSerialBus }, { VirtualBk7231 }, { busEndpoints }] = await Promise.all([
+      import('../sim/serial/virtual-binding.ts'),
+      import('../sim/bk7231/virtual-bk7231.ts'),
+      import('../sim/serial/bus-endpoints.ts'),
+    ]);
     const clock = args['sim-time'] === 'virtual' ? new VirtualClock() : new RealClock();
     const bus = new VirtualSerialBus(clock);
     const chip = new VirtualBk7231({ seed: args['sim-seed'] ?? 1, initialSr: args['sim-protected'] === false ? 0 : 0x4004 });

@@ -5,7 +5,7 @@ import { Bk7231Flasher, DEFAULT_BAUD, checkWriteRequest, type ChipInfo, type Fla
 import { ConfigError, FlashError, ImageError, PlugrigError } from '../../rig/core/errors.ts';
 import { rootLogger } from '../../rig/core/log.ts';
 import { classifyImage, type ImageInfo } from '../../firmware/image.ts';
-import { openTapReport, type TapReportFile } from '../../reports/tap-writer.ts';
+import type { TapReportFile } from '../../reports/tap-writer.ts';
 import { openTarget, parseSize, targetOptions, type TargetArgs } from '../target.ts';
 import { PhaseProgress } from '../progress.ts';
 import { chipSummary, writeBackup } from './backup.ts';
@@ -80,8 +80,9 @@ export const flashCommand: CommandModule<object, FlashArgs> = {
       await checkNewOutputFile(args.backup, { option: '--backup', overwrite: args.overwrite ?? false, inputs });
     }
 
+    // The TAP writer pulls in the whole tap framework (about a second of start-up on a busy machine): only for --tap.
     const tap: TapReportFile | undefined = args.tap
-      ? openTapReport(args.tap, { title: `plugrig flash ${basename(args.image)}`, meta: { image: args.image, sha256: info?.sha256, offset: '0x' + plan.offset.toString(16) } })
+      ? (await import('../../reports/tap-writer.ts')).openTapReport(args.tap, { title: `plugrig flash ${basename(args.image)}`, meta: { image: args.image, sha256: info?.sha256, offset: '0x' + plan.offset.toString(16) } })
       : undefined;
     const progress = new PhaseProgress();
     const state = new FlashState(plan.offset, plan.bytes.length, args.diff ?? false);
