@@ -72,15 +72,17 @@ export async function openDutSession(args: DutArgs, o: { openStation?: boolean; 
   const clock = new RealClock();
   const log = rootLogger().child({ cmd: 'dut', slot: spec.id });
   const endpoints = nativeEndpoints();
-  const sim = virtual ? startVirtualJig(jig, { clock, endpoints, chipOptions: (id) => preloadedOpenBeken(id, o.simPlugs ?? 'provisioned') }) : undefined;
   const secretsFile = jig.provisioning?.secrets ? resolve(dirname(args.jig), jig.provisioning.secrets) : undefined;
+  const loaded = loadProvisioningSecrets({ ...(secretsFile ? { secretsFile } : {}), ...(jig.provisioning?.wifiSsid ? { wifiSsid: jig.provisioning.wifiSsid } : {}) });
+  // The virtual station network is the station's network: the credentials the plugs are given (or its own).
+  const wifi = loaded.wifi ?? DEFAULT_VIRTUAL_WIFI;
+  const sim = virtual ? startVirtualJig(jig, { clock, endpoints, wifi, chipOptions: (id) => preloadedOpenBeken(id, o.simPlugs ?? 'provisioned', wifi) }) : undefined;
   let station: OpenStation | undefined;
   const close = async (): Promise<void> => {
     await station?.close();
     sim?.vj.dispose();
   };
   try {
-    const loaded = loadProvisioningSecrets({ ...(secretsFile ? { secretsFile } : {}), ...(jig.provisioning?.wifiSsid ? { wifiSsid: jig.provisioning.wifiSsid } : {}) });
     // The in-process virtual jig's station network has its own (non-secret) credentials.
     const secrets: ProvisioningSecrets =
       sim && !loaded.wifi ? { ...loaded, wifi: { ...DEFAULT_VIRTUAL_WIFI }, secrets: [...loaded.secrets, DEFAULT_VIRTUAL_WIFI.pass], sources: [...loaded.sources, 'the virtual station network'] } : loaded;
@@ -119,7 +121,7 @@ export async function openDutSession(args: DutArgs, o: { openStation?: boolean; 
  */
 export type SimPlugState = 'provisioned' | 'unconfigured';
 
-function preloadedOpenBeken(slotId: number, state: SimPlugState): { mac: Uint8Array; initialImages: Array<{ address: number; data: Uint8Array }> } {
+function preloadedOpenBeken(slotId: number, state: SimPlugState, wifi: { ssid: string; pass: string }): { mac: Uint8Array; initialImages: Array<{ address: number; data: Uint8Array }> } {
   const mac = Uint8Array.from([0xc8, 0x47, 0x8c, 0x00, 0x01, slotId & 0xff]);
   const im = makeSyntheticImage({ chip: 'BK7231N', kind: 'qio', version: '1.18.42', seed: 1 });
   const plan = classifyImage({ name: im.name, bytes: im.bytes, targetChip: 'BK7231N' }).bytesToWrite(false);
@@ -127,7 +129,7 @@ function preloadedOpenBeken(slotId: number, state: SimPlugState): { mac: Uint8Ar
   if (state === 'provisioned') {
     const t = loadDeviceTemplate(resolve(DEVICES_DIR, 'rmc021.json'));
     const { roles, channels, channels2 } = templatePinArrays(t);
-    images.push({ address: OBK_CONFIG_ADDRESS, data: buildObkConfigSector({ mac, pins: { roles, channels, channels2 }, flags: effectiveFlags(t), startupCommand: t.command, wifi: DEFAULT_VIRTUAL_WIFI }) });
+    images.push({ address: OBK_CONFIG_ADDRESS, data: buildObkConfigSector({ mac, pins: { roles, channels, channels2 }, flags: effectiveFlags(t), startupCommand: t.command, wifi }) });
   }
   return { mac, initialImages: images };
 }

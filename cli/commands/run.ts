@@ -163,16 +163,18 @@ export const runCommand: CommandModule<object, RunArgs> = {
     const preflash = virtual && !flashes && !provisions && talksHttp;
     const templatePath = plan.plan.device ? resolveDeviceTemplate(plan.plan.device.template, { baseDir: dirname(plan.source), devicesDir: DEVICES_DIR }) : undefined;
     if (preflash && !templatePath) throw new ConfigError(`plan '${plan.plan.name}' talks to OpenBeken but names no device template (plan "device": {"template": ...})`, { step: 'plan' });
+    const provisioning = provisions || talksHttp
+      ? stationProvisioning({ ...(plan.plan.device ? { templateRef: plan.plan.device.template } : {}), planDir: dirname(plan.source), jig, jigPath, ...(virtual ? { virtualWifi: DEFAULT_VIRTUAL_WIFI } : {}) })
+      : undefined;
     const sim = virtual
       ? startVirtualJig(jig, {
           clock,
           endpoints,
+          // The virtual station network is the station's network: the credentials the plugs are given.
+          ...(provisioning?.wifi ? { wifi: provisioning.wifi } : {}),
           plugModel: provisions || preflash ? 'obk' : 'pin-level',
           ...(preflash ? { preflashed: { template: loadSimTemplate(templatePath!), ...(plan.plan.image.version ? { version: plan.plan.image.version } : {}) } } : {}),
         })
-      : undefined;
-    const provisioning = provisions || talksHttp
-      ? stationProvisioning({ ...(plan.plan.device ? { templateRef: plan.plan.device.template } : {}), planDir: dirname(plan.source), jig, jigPath, ...(virtual ? { virtualWifi: DEFAULT_VIRTUAL_WIFI } : {}) })
       : undefined;
     const stored = openStationStore({
       path: args.store,

@@ -1,4 +1,5 @@
 import { pino, destination, type Logger as PinoLogger } from 'pino';
+import { scrubSecretForms } from './secret-forms.ts';
 
 /** Structured logger (JSON lines). Child loggers carry slot/unit/step context. */
 export type Logger = PinoLogger;
@@ -9,6 +10,13 @@ interface LogSink {
 }
 let sink: LogSink | undefined;
 let sinkName: 'none' | 'stderr' | 'file' = 'none';
+/** Secret values no log line may carry in any form (a trace of the bytes written to the ROM holds the config sector). */
+const logSecrets = new Set<string>();
+
+/** Scrub these values (Wi-Fi and web passwords) from every log line from now on, at the sink. */
+export function redactInLogs(values: readonly string[]): void {
+  for (const v of values) if (v.length > 0) logSecrets.add(v);
+}
 
 /**
  * stderr belongs to the one clear message of a failure (and the progress bar), stdout to the output and
@@ -37,7 +45,7 @@ export function logDestinationChosen(): boolean {
  */
 export function createLogger(bindings: Record<string, unknown> = {}, level?: string): Logger {
   const lvl = level ?? process.env.PLUGRIG_LOG ?? (process.env.TAP ? 'silent' : 'info');
-  return pino({ level: lvl, base: { ...bindings } }, { write: (line: string) => sink?.write(line) });
+  return pino({ level: lvl, base: { ...bindings } }, { write: (line: string) => sink?.write(logSecrets.size ? scrubSecretForms(line, [...logSecrets]) : line) });
 }
 
 let root: Logger | undefined;

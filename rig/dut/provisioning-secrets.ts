@@ -6,6 +6,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { ConfigError } from '../core/errors.ts';
+import { redactInLogs } from '../core/log.ts';
 
 export const SECRET_KEYS = { wifiSsid: 'PLUGRIG_WIFI_SSID', wifiPass: 'PLUGRIG_WIFI_PASS', webPassword: 'PLUGRIG_WEB_PASS' } as const;
 
@@ -71,10 +72,13 @@ export function loadProvisioningSecrets(o: { env?: NodeJS.ProcessEnv; secretsFil
       { step: 'secrets' },
     );
   }
+  const secrets = [pass, webPassword].filter((s): s is string => s !== undefined && s.length > 0);
+  // Every log line of the process is scrubbed of them, whichever layer logs (the ROM trace carries the config sector).
+  redactInLogs(secrets);
   return {
     ...(ssid !== undefined && pass !== undefined ? { wifi: { ssid, pass } } : {}),
     ...(webPassword !== undefined ? { webPassword } : {}),
-    secrets: [pass, webPassword].filter((s): s is string => s !== undefined && s.length > 0),
+    secrets,
     sources,
   };
 }
