@@ -2,6 +2,7 @@ import { constants } from 'node:fs';
 import { access, mkdir, readdir, stat } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { ConfigError } from '../rig/core/errors.ts';
+import { checkPathText } from '../rig/core/confined-path.ts';
 
 /**
  * Argument checks every command runs before it opens a port or touches a chip: a refused argument
@@ -33,6 +34,7 @@ export function checkCount(value: number, option: string, min = 1): number {
  * (e.g. `flash IMG --backup IMG` would replace the image with the chip dump) even with `overwrite`.
  */
 export async function checkNewOutputFile(path: string, o: { option: string; overwrite: boolean; inputs?: Array<{ path: string; what: string }> }): Promise<void> {
+  checkPathText(path, o.option);
   const target = resolve(path);
   for (const input of o.inputs ?? []) {
     if (await sameFile(target, resolve(input.path))) {
@@ -72,6 +74,7 @@ const PSEUDO_FS = ['/proc', '/sys', '/dev'];
  * not writable, under /proc, /sys or /dev, or (with `mustBeEmpty`) already holds files.
  */
 export async function prepareOutputDir(path: string, o: { option: string; mustBeEmpty?: string }): Promise<string> {
+  checkPathText(path, o.option);
   const dir = resolve(path);
   // Returns `path` as given (relative paths stay relative in reports).
   if (PSEUDO_FS.some((p) => dir === p || dir.startsWith(p + '/'))) {

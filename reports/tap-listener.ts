@@ -1,4 +1,4 @@
-import { join } from 'node:path';
+import { confinedPath } from '../rig/core/confined-path.ts';
 import type { ResultEvent, ResultSink, RunInfo } from '../suites/model/events.ts';
 import type { StepResult } from '../suites/model/step-result.ts';
 import { openTapReport, type TapReport, type TapReportFile, type TapVersion } from './tap-writer.ts';
@@ -27,7 +27,7 @@ export class TapListener implements ResultSink {
         this.#run = e.run;
         return;
       case 'slot-started': {
-        const path = join(this.#dir, `slot-${e.slot}.tap`);
+        const path = confinedPath(this.#dir, `slot-${e.slot}.tap`, 'TAP report');
         const run = this.#run;
         const title = run ? `plugrig run ${run.runId}, plan ${run.plan.name}, jig ${run.jig.name}, slot ${e.slot}` : `slot ${e.slot}`;
         const meta = run ? { plan: `${run.plan.name} sha256 ${run.plan.sha256}`, jig: run.jig.source, image: run.image?.name, sha256: run.image?.sha256 } : {};

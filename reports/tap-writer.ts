@@ -15,11 +15,12 @@
  * - A step that throws becomes a `not ok` with the error in its YAML; the report keeps going.
  *   `withTapReport` closes the file even if the whole body throws.
  */
-import { createWriteStream, mkdirSync, type WriteStream } from 'node:fs';
+import { createWriteStream, mkdirSync, openSync, type WriteStream } from 'node:fs';
 import { dirname } from 'node:path';
 import { Transform, Writable, type TransformCallback } from 'node:stream';
 import tapRoot, { Test, type TestOpts } from 'tap';
-import { PlugrigError } from '../rig/core/errors.ts';
+import { WRITE_NOFOLLOW } from '../rig/core/confined-path.ts';
+import { ConfigError, PlugrigError } from '../rig/core/errors.ts';
 import { hex } from '../rig/core/hex.ts';
 import type { MeasurementResult } from '../suites/model/measurement.ts';
 import { isAccepted } from '../suites/model/verdict.ts';
@@ -328,7 +329,15 @@ function writeHeader(report: TapReport, options: TapReportOptions): void {
 export function openTapReport(path: string, options: TapReportOptions): TapReportFile {
   const version = options.version ?? 14;
   mkdirSync(dirname(path), { recursive: true });
-  const file = createWriteStream(path);
+  // Never through a symbolic link planted under the report's name.
+  let fd: number;
+  try {
+    fd = openSync(path, WRITE_NOFOLLOW);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new ConfigError(`cannot write TAP report ${path}: ${code === 'ELOOP' ? 'it is a symbolic link; refusing to write through it' : (e as Error).message}`, { step: 'report' });
+  }
+  const file = createWriteStream(path, { fd });
   const rootOptions: TestOpts = { name: options.title, ...NO_FILTER };
   const root: Test = new Test(rootOptions);
   root.pipe(new TapLineFilter(version)).pipe(file);

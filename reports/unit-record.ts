@@ -1,5 +1,5 @@
 import { mkdir, open, rename } from 'node:fs/promises';
-import { join } from 'node:path';
+import { confinedPath, WRITE_NOFOLLOW } from '../rig/core/confined-path.ts';
 import type { ResultEvent, ResultSink, RunInfo } from '../suites/model/events.ts';
 import type { SlotResult, StepResult } from '../suites/model/step-result.ts';
 
@@ -102,10 +102,10 @@ export class UnitRecordWriter implements ResultSink {
   async #write(slot: number): Promise<void> {
     const r = this.#records.get(slot)!;
     r.updatedAt = this.#now();
-    const path = join(this.#dir, `slot-${slot}.json`);
+    const path = confinedPath(this.#dir, `slot-${slot}.json`, 'unit record');
     const tmp = `${path}.tmp-${process.pid}`;
     await mkdir(this.#dir, { recursive: true });
-    const fh = await open(tmp, 'w');
+    const fh = await open(tmp, WRITE_NOFOLLOW);
     try {
       await fh.writeFile(JSON.stringify(r, null, 2) + '\n');
       await fh.sync();

@@ -1,5 +1,5 @@
 import { mkdir, open, rename, rm } from 'node:fs/promises';
-import { join } from 'node:path';
+import { confinedPath, WRITE_NOFOLLOW } from '../rig/core/confined-path.ts';
 import { renderHtml } from './html/html-report.ts';
 import { renderJsonSummary } from './json-summary.ts';
 import { renderJunit } from './junit.ts';
@@ -44,7 +44,7 @@ export async function writeReports(run: ReportRun, dir: string, formats: readonl
   await mkdir(dir, { recursive: true });
   const paths = new Map<ReportFormat, string>();
   for (const [f, text] of rendered) {
-    const path = join(dir, REPORT_FILES[f]);
+    const path = confinedPath(dir, REPORT_FILES[f], 'report');
     await writeAtomically(path, text);
     paths.set(f, path);
   }
@@ -54,7 +54,7 @@ export async function writeReports(run: ReportRun, dir: string, formats: readonl
 async function writeAtomically(path: string, text: string): Promise<void> {
   const tmp = `${path}.tmp-${process.pid}`;
   try {
-    const fh = await open(tmp, 'w');
+    const fh = await open(tmp, WRITE_NOFOLLOW);
     try {
       await fh.writeFile(text);
       await fh.sync();

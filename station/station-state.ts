@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { open, rename } from 'node:fs/promises';
 import { join } from 'node:path';
+import { confinedPath, WRITE_NOFOLLOW } from '../rig/core/confined-path.ts';
 import { ConfigError } from '../rig/core/errors.ts';
 import type { ResultEvent, ResultSink, RunInfo } from '../suites/model/events.ts';
 import type { StepKind } from '../suites/model/step-result.ts';
@@ -59,9 +60,9 @@ export function readStationState(dir: string): StationState | undefined {
 
 /** Write the whole file to a temporary, fsync it, rename it over the state file, fsync the directory. */
 export async function writeStationState(dir: string, state: StationState): Promise<void> {
-  const path = join(dir, STATION_STATE_FILE);
+  const path = confinedPath(dir, STATION_STATE_FILE, 'station state');
   const tmp = `${path}.tmp-${process.pid}`;
-  const fh = await open(tmp, 'w');
+  const fh = await open(tmp, WRITE_NOFOLLOW);
   try {
     await fh.writeFile(JSON.stringify(state, null, 2) + '\n');
     await fh.sync();

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { link, open, rm } from 'node:fs/promises';
-import { join } from 'node:path';
 import { BK7231N_PARTITIONS } from '../firmware/flash-layout.ts';
+import { confinedPath } from '../rig/core/confined-path.ts';
 import { ConfigError } from '../rig/core/errors.ts';
 
 /** What the plan's flash entry may ask to keep before the ROM session writes anything. */
@@ -32,7 +32,7 @@ export function backupFileName(slot: number, mac: string | null): string {
  * name (link fails on an existing name where rename would replace it), then the directory fsync'ed.
  */
 export async function saveStockBackup(dir: string, name: string, offset: number, data: Uint8Array): Promise<StockBackup> {
-  const path = join(dir, name);
+  const path = confinedPath(dir, name, 'stock backup');
   const tmp = `${path}.part-${process.pid}`;
   try {
     const fh = await open(tmp, 'wx');

@@ -5,6 +5,7 @@ import { basename, dirname, join, resolve } from 'node:path';
 import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
 import { RealClock, VirtualClock, type Clock } from '../../rig/core/clock.ts';
 import { ConfigError, ImageError } from '../../rig/core/errors.ts';
+import { checkPathText, confinedPath } from '../../rig/core/confined-path.ts';
 import { logDestinationChosen, logToFile, rootLogger } from '../../rig/core/log.ts';
 import { checkBaud, prepareOutputDir } from '../args.ts';
 import { loadJigFile } from '../../rig/jig/jig-config.ts';
@@ -132,6 +133,7 @@ export const runCommand: CommandModule<object, RunArgs> = {
     }
 
     checkStorePath(args.store);
+    if (args.events !== undefined) checkPathText(args.events, '--events');
     if (args.forward !== undefined && !isPostgresUrl(args.forward)) throw new ConfigError(`--forward ${args.forward}: not a postgres:// URL`, { step: 'args' });
     // Last of the checks, so a refused run leaves no directory behind; still before any hardware.
     const outDir = resume
@@ -140,7 +142,7 @@ export const runCommand: CommandModule<object, RunArgs> = {
           option: '--out',
           mustBeEmpty: 'a run directory holds one batch: name a new directory, or leave --out out for runs/<timestamp>',
         });
-    if (!logDestinationChosen()) logToFile(join(outDir, resume ? `plugrig-resume-${Date.now()}.log` : 'plugrig.log'));
+    if (!logDestinationChosen()) logToFile(confinedPath(outDir, resume ? `plugrig-resume-${Date.now()}.log` : 'plugrig.log', 'log file'));
     // A station that died left its runs marked running: say where their units stood, mark them aborted.
     if (!resume) {
       for (const r of findInterruptedRuns(dirname(outDir))) {
