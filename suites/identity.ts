@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { Bk7231Flasher } from '../rig/bk7231/flasher.ts';
-import { DutError, PlugrigError, TimeoutError } from '../rig/core/errors.ts';
+import { DutError, PlugrigError, ProtocolError, TimeoutError, TransportError } from '../rig/core/errors.ts';
+import type { ObkHttpClient } from '../rig/dut/obk-http-client.ts';
 import { PIN_COUNT, type DeviceTemplate } from '../rig/dut/device-template.ts';
 import { findLease, parseDnsmasqLeases } from '../rig/dut/plug-locator.ts';
 import { edges, sampleLight } from './light-samples.ts';
@@ -72,7 +73,8 @@ export function identitySuite(entry: IdentitySuiteEntry, hw: SlotHardware, defau
       name: 'boots OpenBeken on mains (not the stock Tuya app, not nothing)',
       critical: true,
       ...policy,
-      timeoutMs: Math.max(policy.timeoutMs, entry.bootWithinMs + 5000),
+      // The boot window, then the diagnostic request that names an HTTP fault.
+      timeoutMs: Math.max(policy.timeoutMs, entry.bootWithinMs + 5000 + DIAGNOSTIC_WAIT_MS),
       run: async (ctx) => {
         await il.power3v3(false);
         await il.disconnectUart();
@@ -82,7 +84,9 @@ export function identitySuite(entry: IdentitySuiteEntry, hw: SlotHardware, defau
           online = await withinModelTime(ctx, entry.bootWithinMs + 1000, plugOnline(hw, ctx, entry.bootWithinMs), 'no reply to GET /api/info');
         } catch (e) {
           await led.stop();
-          throw classifyNoOpenBeken(e, led.samples, entry.bootWithinMs, hw.spec.id);
+          const byLed = classifyNoOpenBeken(e, led.samples, entry.bootWithinMs, hw.spec.id);
+          // On the network with the LED solid: what the HTTP server does decides (one long-waiting request).
+          throw byLed === ON_THE_NETWORK ? await diagnoseHttp(hw, ctx, e, entry.bootWithinMs, diagLed(led.samples, hw.spec.id)) : byLed;
         }
         await led.stop();
         ctx.check('OpenBeken answers /api/info', true, { url: online.client.url, uptime: online.info.uptime_s });
@@ -202,10 +206,11 @@ const WENT_DARK_MS = 5000;
  * the request saw. The stock Tuya app blinks its pairing pattern (250 ms) and serves nothing; OpenBeken
  * that never joins the station network blinks its not-connected pattern (~525 ms) or, with its AP
  * open, ~275 ms; a boot loop blinks in bursts cut short by restarts until the 5th quick boot enters
- * safe mode, which opens its AP and drives no LED; a unit that boots nothing keeps the LED dark;
- * OpenBeken joined (LED solid) whose HTTP server does not answer is a stalled server.
+ * safe mode, which opens its AP and drives no LED; a unit that boots nothing keeps the LED dark.
+ * OpenBeken joined (LED solid) without a usable API is ON_THE_NETWORK: diagnoseHttp says what its
+ * HTTP server does wrong.
  */
-function classifyNoOpenBeken(e: unknown, samples: ReadonlyArray<{ t: number; lit: boolean }>, withinMs: number, slot: number): PlugrigError {
+function classifyNoOpenBeken(e: unknown, samples: ReadonlyArray<{ t: number; lit: boolean }>, withinMs: number, slot: number): PlugrigError | typeof ON_THE_NETWORK {
   const msg = e instanceof Error ? e.message : String(e);
   const s = (withinMs / 1000).toFixed(0);
   if (/safe mode/.test(msg)) return new DutError(`OpenBeken boots in safe mode (/api/* not served): ${msg}`, { slot, step: 'identity' }, { cause: e });
@@ -235,8 +240,64 @@ function classifyNoOpenBeken(e: unknown, samples: ReadonlyArray<{ t: number; lit
       { cause: e },
     );
   }
-  if (toggles.length === 0 || (end?.lit === true && last !== undefined && end.t - last >= WENT_DARK_MS)) {
-    return new DutError(`HTTP stalls: OpenBeken is on the station network (LED solid) but does not answer /api/info within ${s} s: ${msg}`, diag, { cause: e });
-  }
+  if (toggles.length === 0 || (end?.lit === true && last !== undefined && end.t - last >= WENT_DARK_MS)) return ON_THE_NETWORK;
   return new DutError(`no OpenBeken HTTP within ${s} s (LED lit at times, ${toggles.length} toggles): ${msg}`, diag, { cause: e });
+}
+
+/** classifyNoOpenBeken's verdict when the LED says OpenBeken runs and joined: ask the HTTP server. */
+const ON_THE_NETWORK = Symbol('on the network');
+
+/** How long the diagnostic request waits: long enough to tell a slow server from a stalled one. */
+const DIAGNOSTIC_WAIT_MS = 15_000;
+
+function diagLed(samples: ReadonlyArray<{ t: number; lit: boolean }>, slot: number): Record<string, unknown> {
+  return { slot, step: 'identity', litSamples: samples.filter((x) => x.lit).length, samples: samples.length };
+}
+
+/**
+ * OpenBeken is on the station network (LED solid) but its API did not come up within the boot
+ * window: one GET /api/info that waits DIAGNOSTIC_WAIT_MS, without retries, says which fault it is
+ * (a negative status, JSON cut short or garbled, a body that stops, nothing at all, late replies, a
+ * port that refuses connections), each in one message that starts with its name.
+ */
+async function diagnoseHttp(hw: SlotHardware, ctx: StepContext, first: unknown, withinMs: number, diag: Record<string, unknown>): Promise<PlugrigError> {
+  const s = (withinMs / 1000).toFixed(0);
+  const firstMsg = first instanceof Error ? first.message : String(first);
+  let client: ObkHttpClient;
+  try {
+    client = await hw.plug!.connect(hw.romSession?.mac, ctx.signal, { timeoutMs: 5000 });
+  } catch (e) {
+    return new DutError(`no OpenBeken HTTP within ${s} s and the plug cannot be located (LED solid): ${e instanceof Error ? e.message : String(e)}`, diag, { cause: first });
+  }
+  const waits = client.withTiming({ timeoutMs: DIAGNOSTIC_WAIT_MS, retries: 0 });
+  const t0 = ctx.clock.now();
+  try {
+    await waits.info();
+    const took = ctx.clock.now() - t0;
+    const normal = Math.min(client.timeoutMs, 2000);
+    if (took > normal) {
+      return new DutError(`HTTP times out: GET /api/info was answered only after ${(took / 1000).toFixed(1)} s, longer than the ${(normal / 1000).toFixed(1)} s the rig waits for a reply`, { ...diag, replyMs: took }, { cause: first });
+    }
+    return new DutError(`HTTP came up late: OpenBeken answered GET /api/info only after the ${s} s boot window (${firstMsg})`, diag, { cause: first });
+  } catch (e) {
+    if (!(e instanceof PlugrigError)) throw e;
+    const c = e.context;
+    const d = { ...diag, diagnostic: e.message };
+    if (e instanceof ProtocolError && typeof c.status === 'number' && c.status < 0) {
+      return new DutError(`HTTP negative status: OpenBeken answers GET /api/info with status ${c.status} ("HTTP/1.1 ${c.status} OK", an OpenBeken REST error code where an HTTP status belongs)`, d, { cause: e });
+    }
+    if (e instanceof ProtocolError && c.jsonFault === 'truncated') return new DutError(`HTTP reply truncated: ${e.message}`, d, { cause: e });
+    if (e instanceof ProtocolError && c.jsonFault === 'malformed') return new DutError(`HTTP reply malformed: ${e.message}`, d, { cause: e });
+    if (e instanceof TimeoutError && c.waiting === 'body') {
+      return new DutError(`HTTP stalls mid-body: the status line and headers of GET /api/info arrive, then part of the body, then nothing for ${(DIAGNOSTIC_WAIT_MS / 1000).toFixed(0)} s (${e.message})`, d, { cause: e });
+    }
+    if (e instanceof TimeoutError) {
+      return new DutError(`HTTP stalls: OpenBeken is on the station network (LED solid) and accepts the connection, but GET /api/info gets no reply within ${s} s nor in ${(DIAGNOSTIC_WAIT_MS / 1000).toFixed(0)} s more`, d, { cause: e });
+    }
+    if (e instanceof TransportError && c.errno === 'ECONNREFUSED') {
+      return new DutError(`HTTP connection refused: OpenBeken is on the station network (LED solid) but ${client.url} refuses connections ${s} s after mains on (nothing listens on port ${client.port})`, d, { cause: e });
+    }
+    if (/safe mode/.test(e.message)) return new DutError(`OpenBeken boots in safe mode (/api/* not served): ${e.message}`, d, { cause: e });
+    return new DutError(`no OpenBeken HTTP within ${s} s (LED solid): ${e.message}`, d, { cause: e });
+  }
 }

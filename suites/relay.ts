@@ -125,13 +125,16 @@ export function relaySuite(entry: RelaySuiteEntry, hw: SlotHardware, defaults: P
           await api.restart();
           const off = await waitFor(ctx.clock, entry.rebootWithinMs, () => c().relayOn(), (v) => v === false, ctx.signal);
           ctx.check('relay sense OFF across the restart', off === false);
-          const back = await api.waitOnline({ timeoutMs: entry.rebootWithinMs, what: 'back after the restart', until: (i) => (i.uptime_s < before.uptime_s ? true : `still up for ${i.uptime_s} s`) });
-          const state = (await api.cmnd('POWER')).res as { POWER?: unknown } | undefined;
+          // Located again: after a reboot the plug may be at another address (a new lease), and a
+          // client kept from before would knock on a closed port.
+          const back = await plugOnline(hw, ctx, entry.rebootWithinMs, (i) => (i.uptime_s < before.uptime_s ? true : `still up for ${i.uptime_s} s`));
+          client = back.client;
+          const state = (await back.client.cmnd('POWER')).res as { POWER?: unknown } | undefined;
           ctx.check('API reports POWER OFF after the restart', state?.POWER === 'OFF', { reply: state ?? null });
           ctx.check('relay sense still OFF after the boot', c().relayOn() === false);
           const seen = await waitMeter(hw, ctx, meterWait, (amps) => amps <= offHigh);
           ctx.check('reference meter sees no load current after the boot', seen !== undefined, { offHighA: offHigh });
-          return { uptimeBefore: before.uptime_s, uptimeAfter: back.uptime_s };
+          return { uptimeBefore: before.uptime_s, uptimeAfter: back.info.uptime_s };
         } finally {
           await il.setLoad(load.name, false);
         }

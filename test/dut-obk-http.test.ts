@@ -316,7 +316,7 @@ t.test('timeouts, bounded retries, typed errors', async (t) => {
   const c4 = new ObkHttpClient({ url: half.url, log: quiet, timeoutMs: 150, retries: 0 });
   const to = await c4.info().catch((x: unknown) => x);
   t.type(to, TimeoutError);
-  t.match((to as Error).message, /GET \/api\/info to http:\/\/127\.0\.0\.1:\d+: no complete reply within 150 ms \(waiting for the reply\)/);
+  t.match((to as Error).message, /GET \/api\/info to http:\/\/127\.0\.0\.1:\d+: no complete reply within 150 ms \(waiting for the reply after 60 bytes\)/);
   t.equal(text((to as TimeoutError).context.bytesSeen!), text(T.API_INFO.subarray(0, 60)), 'the bytes seen are in the error');
   t.equal((to as TimeoutError).context.command, 'GET /api/info');
 

@@ -141,6 +141,16 @@ export class ObkHttpClient {
     this.#secrets = [...(o.secrets ?? []), ...(o.webPassword ? [o.webPassword] : [])].filter((s) => s.length > 0);
   }
 
+  /** The same plug with other timing (e.g. one long-waiting diagnostic request without retries). */
+  withTiming(o: Pick<ObkHttpClientOptions, 'timeoutMs' | 'retries'>): ObkHttpClient {
+    return new ObkHttpClient({ ...this.#o, clock: this.#clock, ...o });
+  }
+
+  /** Per-attempt timeout, ms. */
+  get timeoutMs(): number {
+    return this.#o.timeoutMs ?? 5000;
+  }
+
   /** `/cm?cmnd=`: Tasmota-style; always HTTP 200, so a failure is invisible here. Returns the body text. */
   async cm(command: string, o: { idempotent?: boolean } = {}): Promise<{ text: string; json: unknown }> {
     const r = await this.request({
@@ -278,10 +288,15 @@ export class ObkHttpClient {
       await this.#clock.sleep(Math.min(o.pollMs ?? 500, Math.max(0, deadline - this.#clock.now())));
     }
     const why = last instanceof Error ? last.message : 'no answer';
-    throw new TimeoutError(`plug ${this.url} not ${o.what ?? 'online'} within ${(o.timeoutMs / 1000).toFixed(1)} s: ${why}`, {
-      ...this.#ctx('GET /api/info'),
-      ...(last instanceof PlugrigError && last.context.bytesSeen ? { bytesSeen: last.context.bytesSeen } : {}),
-    });
+    throw new TimeoutError(
+      `plug ${this.url} not ${o.what ?? 'online'} within ${(o.timeoutMs / 1000).toFixed(1)} s: ${why}`,
+      {
+        ...this.#ctx('GET /api/info'),
+        ...(last instanceof PlugrigError && last.context.bytesSeen ? { bytesSeen: last.context.bytesSeen } : {}),
+      },
+      // The last attempt's own error says what kind of failure it was (refused, timed out, garbled).
+      last instanceof Error ? { cause: last } : undefined,
+    );
   }
 
   /** One request with bounded retries, under the plug's lock. */
@@ -319,15 +334,19 @@ export class ObkHttpClient {
     let sent = false;
     const parser = new ObkReplyParser();
     // A socket lives on wall time whatever the clock: a real timer, cleared when the reply is in
-    // (a cancelled RealClock timer would keep the process alive until it was due).
+    // (a cancelled RealClock timer would keep the process alive until it was due). On a virtual
+    // clock the plug's delays are model time, so the same bound runs on it too: a plug that answers
+    // 10 s late in the model has timed out, however fast the wall clock got there.
     const timer = setTimeout(() => ctrl.abort(), timeoutMs);
+    const cancelModelTimer = this.#clock.kind === 'virtual' ? this.#clock.at(this.#clock.now() + timeoutMs, () => ctrl.abort()) : undefined;
     let stream: Duplex | undefined;
     try {
       try {
         stream = await (this.#o.connect ?? ((s) => tcpConnect(this.host, this.port, s)))(ctrl.signal);
       } catch (e) {
         if (ctrl.signal.aborted) throw new AttemptError(false, this.#timeout(req, timeoutMs, 'connecting', parser));
-        throw new AttemptError(false, new TransportError(`cannot connect to ${this.url} for ${req.label}: ${(e as Error).message}`, { ...this.#ctx(req.label), phase: 'connect' }, { cause: e }));
+        const errno = (e as NodeJS.ErrnoException).code;
+        throw new AttemptError(false, new TransportError(`cannot connect to ${this.url} for ${req.label}: ${(e as Error).message}`, { ...this.#ctx(req.label), phase: 'connect', ...(errno ? { errno } : {}) }, { cause: e }));
       }
       return await new Promise<ObkReply>((resolve, reject) => {
         const s = stream!;
@@ -377,15 +396,20 @@ export class ObkHttpClient {
       });
     } finally {
       clearTimeout(timer);
+      cancelModelTimer?.();
       stream?.destroy();
     }
   }
 
   #timeout(req: ObkRequest, ms: number, what: string, parser: ObkReplyParser): TimeoutError {
-    return new TimeoutError(`${req.label} to ${this.url}: no complete reply within ${ms} ms (${what})`, {
+    const seen = parser.bytesSeen();
+    const body = parser.headersComplete ? ` after the headers and ${parser.bodyLength()} body bytes` : seen.length > 0 ? ` after ${seen.length} bytes` : '';
+    return new TimeoutError(`${req.label} to ${this.url}: no complete reply within ${ms} ms (${what}${body})`, {
       ...this.#ctx(req.label),
       phase: 'reply',
-      bytesSeen: this.#scrub(parser.bytesSeen()),
+      waiting: parser.headersComplete ? 'body' : seen.length > 0 ? 'headers' : 'reply',
+      timeoutMs: ms,
+      bytesSeen: this.#scrub(seen),
     });
   }
 
@@ -423,9 +447,10 @@ export class ObkHttpClient {
       });
     }
     try {
-      return parseObkJson(text, label);
+      return parseObkJson(text, `${label} to ${this.url}`);
     } catch (e) {
-      throw this.#protocol({ label } as ObkRequest, e);
+      if (!(e instanceof ProtocolError)) throw e;
+      throw new ProtocolError(e.message, { ...e.context, ...this.#ctx(label), bytesSeen: this.#scrub(e.context.bytesSeen ?? new Uint8Array()) });
     }
   }
 

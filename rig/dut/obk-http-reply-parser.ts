@@ -39,6 +39,11 @@ export class ObkReplyParser {
     return this.#inBody;
   }
 
+  /** Body bytes received so far. */
+  bodyLength(): number {
+    return this.#bodyChunks.reduce((n, c) => n + c.length, 0);
+  }
+
   push(chunk: Uint8Array): void {
     if (chunk.length === 0) return;
     this.#seen.push(chunk);

@@ -3,7 +3,7 @@ import { z } from 'zod';
 /**
  * The jig file's `faults` block: faults the VIRTUAL jig injects (the rig ignores it on real
  * hardware). At the top level it applies to every slot of the run; a slot's own `faults` replaces
- * the top-level `uart` / `chip` sub-block it names. Rates are probabilities in [0, 1].
+ * the top-level `uart` / `chip` / `plug` sub-block it names. Rates are probabilities in [0, 1].
  */
 const rate = z.number().min(0).max(1);
 const ms = z.number().min(0).finite();
@@ -41,7 +41,29 @@ export const ChipFaultsSchema = z
   })
   .strict();
 
-export const FaultsSchema = z.object({ uart: UartFaultsSchema.optional(), chip: ChipFaultsSchema.optional() }).strict();
+/** Transport faults of the virtual plug's HTTP server (sim/plug/obk/http-faults.ts says what each does). */
+export const PLUG_HTTP_FAULT_KINDS = ['timeout', 'stall-mid-body', 'refuse-during-boot', 'truncated-json', 'malformed-json', 'negative-status'] as const;
+
+/** Faults of the slot's virtual plug: its HTTP transport, and a firmware that reboots until safe mode. */
+export const PlugFaultsSchema = z
+  .object({
+    http: z
+      .object({
+        kind: z.enum(PLUG_HTTP_FAULT_KINDS),
+        rate: rate.optional(),
+        afterRequests: z.number().int().min(0).optional(),
+        delayMs: ms.optional(),
+        refuseMs: ms.optional(),
+        seed: z.number().int().min(0).optional(),
+      })
+      .strict()
+      .optional(),
+    /** The firmware crashes ~2 s into every boot until the 5th quick boot enters safe mode. */
+    rebootLoop: z.boolean().optional(),
+  })
+  .strict();
+
+export const FaultsSchema = z.object({ uart: UartFaultsSchema.optional(), chip: ChipFaultsSchema.optional(), plug: PlugFaultsSchema.optional() }).strict();
 export type FaultsSpec = z.infer<typeof FaultsSchema>;
 
 /** The faults that apply to one slot: the slot's sub-blocks over the run's. */

@@ -44,7 +44,7 @@ export function onVirtualJigStarted(listener: (jig: InProcessJig) => void): () =
  */
 export function startVirtualJig(
   jig: JigSpec,
-  o: { clock: Clock; seed?: number; endpoints?: EndpointRegistry } & Pick<VirtualJigOptions, 'plugModel' | 'wifi' | 'network' | 'http' | 'defects' | 'chipOptions' | 'preflashed'>,
+  o: { clock: Clock; seed?: number; endpoints?: EndpointRegistry } & Pick<VirtualJigOptions, 'plugModel' | 'wifi' | 'network' | 'http' | 'defects' | 'httpFaults' | 'chipOptions' | 'preflashed'>,
 ): InProcessJig {
   const { clock, seed, endpoints: given, ...plugs } = o;
   const endpoints = given ?? nativeEndpoints();

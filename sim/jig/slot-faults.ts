@@ -1,5 +1,6 @@
 import type { FaultsSpec } from '../../rig/jig/fault-spec.ts';
 import type { VirtualBk7231Options } from '../bk7231/virtual-bk7231.ts';
+import type { VirtualJigOptions } from './virtual-jig.ts';
 import { FaultyUart } from '../serial/uart-faults.ts';
 import type { VirtualUartDevice } from '../serial/uart-device.ts';
 
@@ -26,4 +27,18 @@ export function chipFaultOptions(chip: FaultsSpec['chip']): Pick<VirtualBk7231Op
 /** The slot's UART as the host sees it: behind a faulty line when `faults.uart` is given. */
 export function slotLine(device: VirtualUartDevice, uart: FaultsSpec['uart'], slotId: number): VirtualUartDevice {
   return uart ? new FaultyUart(device, { seed: slotId, ...uart }) : device;
+}
+
+/**
+ * The slot's options with the jig file's `faults.plug` block in them: HTTP transport faults (the
+ * block's, else a test's `httpFaults`) and a boot loop as the 'boot-loop' defect.
+ */
+export function withPlugFaults<O extends Pick<VirtualJigOptions, 'httpFaults' | 'defects'>>(options: O, plug: FaultsSpec['plug']): O {
+  if (!plug) return options;
+  const { http, rebootLoop } = plug;
+  return {
+    ...options,
+    ...(http ? { httpFaults: (id: number) => ({ seed: id, ...http }) } : {}),
+    ...(rebootLoop ? { defects: (id: number) => [...(options.defects?.(id) ?? []), 'boot-loop'] } : {}),
+  };
 }

@@ -7,6 +7,7 @@ import { VirtualFirmataBoard } from '../firmata/virtual-firmata-board.ts';
 import { MainsNetwork, type MainsBranch, type MainsNetworkOptions, type PowerQuantities } from '../mains/mains-network.ts';
 import { StationNetwork } from '../net/station-network.ts';
 import { ObkPlug, type ObkFirmwareFactory, type PlugNetwork } from '../plug/obk-plug.ts';
+import type { ObkHttpFaultSpec } from '../plug/obk/http-faults.ts';
 import { parsePlugDefects } from '../plug/plug-defects.ts';
 import { PinLevelPlug } from '../plug/pin-level-plug.ts';
 import { VirtualPzem } from '../pzem/virtual-pzem.ts';
@@ -19,7 +20,7 @@ import { WatchdogRelay } from './watchdog-relay.ts';
 import { VirtualUsbBus } from './virtual-usb-bus.ts';
 import { boardOutputs, pinWireOf, readSlotWiring, type PinWire, type SlotWiring } from './wiring.ts';
 import { VirtualMeterMux } from './virtual-meter-mux.ts';
-import { chipFaultOptions, slotLine } from './slot-faults.ts';
+import { chipFaultOptions, slotLine, withPlugFaults } from './slot-faults.ts';
 import { slotFaults } from '../../rig/jig/fault-spec.ts';
 import { mulberry32 } from '../../rig/core/prng.ts';
 import { syntheticOpenBekenApp } from '../bk7231/factory-content.ts';
@@ -53,6 +54,8 @@ export interface VirtualJigOptions {
   http?: boolean;
   /** Defects per slot by name (added to the jig file's `sim.defects`), e.g. for tests. */
   defects?: (slotId: number) => readonly string[];
+  /** HTTP transport faults per slot's plug, e.g. for tests (a jig file's `faults.plug.http` wins). */
+  httpFaults?: (slotId: number) => ObkHttpFaultSpec | undefined;
   /**
    * 'obk' (default): the flash-backed plug that runs what its flash holds. 'pin-level': the earlier
    * model whose app lights the LED and toggles the relay without any config; TRANSITIONAL, only for
@@ -150,6 +153,7 @@ export class VirtualSlot {
             seed: unitSeed,
             defects: defects.plug,
             http: options.http ?? true,
+            ...(options.httpFaults?.(spec.id) ? { httpFaults: options.httpFaults(spec.id)! } : {}),
             ...(options.firmware ? { firmware: options.firmware } : {}),
           });
     this.uart = new SlotUartLink(this.chip, options.clock, (lines) => {
@@ -334,7 +338,8 @@ export class VirtualJig {
       if (!board) throw new ConfigError(`slot ${s.id}: unknown I/O board "${s.io}"`, { slot: s.id, step: 'virtual-jig' });
       // The jig file's `faults`: chip faults go into the slot's chip, line faults in front of its UART.
       const faults = slotFaults(spec.faults, s.faults);
-      const slotOptions = faults.chip ? { ...options, chipOptions: (id: number) => ({ ...options.chipOptions?.(id), ...chipFaultOptions(faults.chip) }) } : options;
+      const chipped = faults.chip ? { ...options, chipOptions: (id: number) => ({ ...options.chipOptions?.(id), ...chipFaultOptions(faults.chip) }) } : options;
+      const slotOptions = withPlugFaults(chipped, faults.plug);
       const slot = new VirtualSlot(s, board, this.mains.branch(`slot${s.id}`), slotOptions, seed, this.network, this.watchdogs.get(s.io));
       this.slots.set(s.id, slot);
       this.#lines.set(s.id, slotLine(slot.uart, faults.uart, s.id));

@@ -42,6 +42,7 @@ export function obkFirmwareFactory(o: ObkFirmwareFactoryOptions = {}): ObkFirmwa
           return env.httpStalled();
         },
       },
+      ...(env.httpFaults ? { httpFaults: env.httpFaults } : {}),
       build: { ...DEFAULT_BUILD, version: env.image.version },
       onReboot: () => env.reboot(),
     });
@@ -51,7 +52,11 @@ export function obkFirmwareFactory(o: ObkFirmwareFactoryOptions = {}): ObkFirmwa
         const a = fw.httpAddress();
         if (a) env.httpListening?.(a.port);
       },
-      (e: unknown) => o.onError?.(e),
+      (e: unknown) => {
+        // Never silent: a boot that could not listen leaves a plug that refuses every connection.
+        fw.log.write('Error', 'HTTP', `boot failed: ${e instanceof Error ? e.message : String(e)}`);
+        o.onError?.(e);
+      },
     );
     return {
       get safeMode() {

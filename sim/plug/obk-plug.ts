@@ -8,6 +8,7 @@ import type { Bl0937Defects } from './bl0937/defects.ts';
 import { createObkBl0937Driver } from './bl0937/obk-bl0937-driver.ts';
 import type { ObkEnergyDriver, ObkEnergyDriverOptions, ObkGpio, ObkStorage, ObkWifiEnvironment } from './obk/contracts.ts';
 import type { ObkFirmware } from './obk/firmware.ts';
+import { ObkHttpFaults, type ObkHttpFaultSpec } from './obk/http-faults.ts';
 import { obkFirmwareFactory } from './obk-firmware-factory.ts';
 import { FlashObkStorage } from './obk-storage.ts';
 import { CB2S_PLUG_PINS, type PlugHardware } from './plug-hardware.ts';
@@ -48,6 +49,8 @@ export interface ObkFirmwareEnv {
   httpListening?: (port: number) => void;
   /** Defect: the HTTP server stalls. */
   httpStalled: () => boolean;
+  /** Transport faults of the HTTP server (one instance for the plug's life). */
+  httpFaults?: ObkHttpFaults;
   /** Reset the chip (restart command, watchdog). */
   reboot(): void;
 }
@@ -83,6 +86,8 @@ export interface ObkPlugOptions {
   /** Serve the firmware's HTTP API on loopback (default true when a network is given). */
   http?: boolean;
   defects?: ObkPlugDefects;
+  /** Transport faults of the plug's HTTP server (jig file `faults.plug.http`, or a test). */
+  httpFaults?: ObkHttpFaultSpec;
   /** BL0937 model options (seed, tolerance, ...); the input comes from the branch. */
   bl0937?: Partial<Omit<Bl0937ChipOptions, 'clock' | 'input' | 'defects'>>;
   /** Per-unit seed (BL0937 front end). */
@@ -115,6 +120,7 @@ export class ObkPlug implements PlugHardware {
   readonly #network: PlugNetwork | undefined;
   readonly #firmwareFactory: ObkFirmwareFactory;
   readonly #http: boolean;
+  readonly #httpFaults: ObkHttpFaults | undefined;
   #supply3v3 = false;
   #mains = false;
   #buttonDown = false;
@@ -139,6 +145,7 @@ export class ObkPlug implements PlugHardware {
     this.#network = o.network;
     this.#firmwareFactory = o.firmware ?? obkFirmwareFactory();
     this.#http = o.http ?? o.network !== undefined;
+    this.#httpFaults = o.httpFaults ? new ObkHttpFaults({ seed: o.seed ?? 1, ...o.httpFaults }) : undefined;
     this.storage = new FlashObkStorage(this.chip.flash);
     const branch = o.branch;
     this.bl0937 = new Bl0937Chip({
@@ -305,6 +312,7 @@ export class ObkPlug implements PlugHardware {
           }
         : {}),
       httpStalled: () => this.defects.httpStalls === true,
+      ...(this.#httpFaults ? { httpFaults: this.#httpFaults } : {}),
       reboot: () => this.chip.restartFromApp(),
     };
   }

@@ -41,6 +41,7 @@ import type {
 } from './contracts.ts';
 import { DEFAULT_BUILD, type ObkBuildInfo, type ObkFirmwareHost, type ObkNetworkStatus } from './firmware-host.ts';
 import { handleObkHttp } from './http-routes.ts';
+import type { ObkHttpFaults } from './http-faults.ts';
 import { ObkHttpServer } from './http-server.ts';
 import { apMac, formatMacLower, formatMacUpper } from './mac.ts';
 import { bootOkSeconds, cloneConfig, defaultConfig, hasFlag, OBK_FLAG } from './obk-config.ts';
@@ -69,6 +70,8 @@ export interface ObkFirmwareOptions {
   /** The HTTP server on a loopback socket (default 127.0.0.1, port 0), or false for none. */
   http?: ObkHttpOptions | false;
   defects?: { httpStall?: boolean };
+  /** Transport faults of the plug's HTTP server (kept by the plug across boots). */
+  httpFaults?: ObkHttpFaults;
   build?: ObkBuildInfo;
   log?: ObkLog;
   /** START_MS_DELAY (250 ms on BK7231N). */
@@ -266,6 +269,7 @@ export class ObkFirmware implements ObkFirmwareHost {
         clock: this.clock,
         handle: (raw) => this.handleHttp(raw),
         stalled: () => this.#opt.defects?.httpStall === true,
+        ...(this.#opt.httpFaults ? { faults: this.#opt.httpFaults } : {}),
         onHandlerError: (e) => this.log.write('Error', 'HTTP', `handler failed: ${String(e)}`),
         ...this.#opt.http,
         port: this.#httpPort ?? this.#opt.http?.port ?? 0,

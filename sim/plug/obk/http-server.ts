@@ -1,5 +1,6 @@
 import net from 'node:net';
 import type { Clock } from '../../../rig/core/clock.ts';
+import type { ObkHttpFaults } from './http-faults.ts';
 import { WIRE_ENCODING } from './http-wire.ts';
 
 /**
@@ -11,7 +12,9 @@ import { WIRE_ENCODING } from './http-wire.ts';
  * - a client that waits `clientDelayMs` (20 ms), then reads once: the bytes that have arrived by then
  *   (or the first burst, if none had) are the request; a body sent later is never seen;
  * - one request per connection, the reply written, the socket closed (never keep-alive);
- * - the optional "HTTP stalls" defect: connections are accepted and never answered.
+ * - the optional "HTTP stalls" defect: connections are accepted and never answered;
+ * - optional transport faults (http-faults.ts) between the handler's reply and the socket: late,
+ *   cut, hanging or garbled replies, and a port that refuses connections for a while after boot.
  * Loopback by default; port 0 picks a free port. Timers run on the given clock (use a RealClock: the
  * socket I/O runs on wall time).
  */
@@ -29,6 +32,8 @@ export interface ObkHttpServerOptions {
   stalled?: () => boolean;
   /** A handler threw (a simulator bug): reported here, the client sees a closed connection. */
   onHandlerError?: (error: unknown) => void;
+  /** Transport faults of this plug (shared across its boots). */
+  faults?: ObkHttpFaults;
 }
 
 interface Waiting {
@@ -38,14 +43,16 @@ interface Waiting {
 }
 
 export class ObkHttpServer {
-  readonly #opt: Required<Omit<ObkHttpServerOptions, 'stalled' | 'onHandlerError'>> &
-    Pick<ObkHttpServerOptions, 'stalled' | 'onHandlerError'>;
+  readonly #opt: Required<Omit<ObkHttpServerOptions, 'stalled' | 'onHandlerError' | 'faults'>> &
+    Pick<ObkHttpServerOptions, 'stalled' | 'onHandlerError' | 'faults'>;
   readonly #server: net.Server;
   readonly #sockets = new Set<net.Socket>();
   readonly #backlog: Waiting[] = [];
   readonly #cancels = new Set<() => void>();
   #acceptBusy = false;
   #stopped = false;
+  /** While a refuse-during-boot fault keeps the port closed: where the server will listen. */
+  #refusing: { host: string; port: number } | undefined;
 
   constructor(options: ObkHttpServerOptions) {
     this.#opt = {
@@ -60,11 +67,30 @@ export class ObkHttpServer {
     this.#server = net.createServer((socket) => this.#onConnection(socket));
   }
 
-  /** Listen; resolves with the bound address. */
-  start(): Promise<{ host: string; port: number }> {
+  /**
+   * Listen; resolves with the bound address. With a refuse-during-boot fault the port is bound (so
+   * it is known and kept), closed again at once, and listened on for real only after the fault's time.
+   */
+  async start(): Promise<{ host: string; port: number }> {
+    const bound = await this.#listen(this.#opt.port);
+    const refuseMs = this.#opt.faults?.refuseAfterBootMs() ?? 0;
+    if (refuseMs <= 0) return bound;
+    this.#refusing = bound;
+    await new Promise<void>((resolve) => this.#server.close(() => resolve()));
+    this.#after(refuseMs, () => {
+      if (this.#stopped) return;
+      this.#listen(bound.port).then(
+        () => (this.#refusing = undefined),
+        (e: unknown) => this.#opt.onHandlerError?.(e),
+      );
+    });
+    return bound;
+  }
+
+  #listen(port: number): Promise<{ host: string; port: number }> {
     return new Promise((resolve, reject) => {
       this.#server.once('error', reject);
-      this.#server.listen({ host: this.#opt.host, port: this.#opt.port }, () => {
+      this.#server.listen({ host: this.#opt.host, port }, () => {
         this.#server.off('error', reject);
         resolve(this.address()!);
       });
@@ -72,6 +98,7 @@ export class ObkHttpServer {
   }
 
   address(): { host: string; port: number } | undefined {
+    if (this.#refusing) return { ...this.#refusing };
     const a = this.#server.address();
     return a && typeof a === 'object' ? { host: a.address, port: a.port } : undefined;
   }
@@ -79,6 +106,7 @@ export class ObkHttpServer {
   /** Stop listening and drop every connection (power loss or reboot: nothing is answered). */
   async stop(): Promise<void> {
     this.#stopped = true;
+    this.#refusing = undefined;
     for (const cancel of this.#cancels) cancel();
     this.#cancels.clear();
     for (const s of this.#sockets) s.destroy();
@@ -162,7 +190,14 @@ export class ObkHttpServer {
       reply = undefined;
       this.#opt.onHandlerError?.(e);
     }
-    if (reply === undefined || reply === '') w.socket.end();
-    else w.socket.end(Buffer.from(reply, WIRE_ENCODING));
+    if (reply === undefined || reply === '') {
+      w.socket.end();
+      return;
+    }
+    const plan = this.#opt.faults?.planReply(reply) ?? { kind: 'send' as const, bytes: reply };
+    const out = Buffer.from(plan.bytes, WIRE_ENCODING);
+    if (plan.kind === 'send') w.socket.end(out);
+    else if (plan.kind === 'send-and-hang') w.socket.write(out);
+    else this.#after(plan.delayMs, () => void (w.socket.destroyed || w.socket.end(out)));
   }
 }
