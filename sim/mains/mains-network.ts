@@ -180,6 +180,11 @@ export class MainsBranch {
     this.#net.mutate(() => (load.closed = closed));
   }
 
+  /** The network this branch hangs on (its changes move this branch's voltage too). */
+  get network(): MainsNetwork {
+    return this.#net;
+  }
+
   mainsRelayClosed(): boolean {
     return this.#mainsRelay;
   }

@@ -4,6 +4,7 @@ import type { BootImage } from '../bk7231/boot-image.ts';
 import type { MainsBranch } from '../mains/mains-network.ts';
 import type { VirtualUartDevice } from '../serial/uart-device.ts';
 import { Bl0937Chip, type Bl0937ChipOptions } from './bl0937/bl0937-chip.ts';
+import { bl0937InputFromBranch, syncOnMainsChange } from './bl0937/branch-input.ts';
 import type { Bl0937Defects } from './bl0937/defects.ts';
 import { createObkBl0937Driver } from './bl0937/obk-bl0937-driver.ts';
 import type { ObkEnergyDriver, ObkEnergyDriverOptions, ObkGpio, ObkStorage, ObkWifiEnvironment } from './obk/contracts.ts';
@@ -136,6 +137,7 @@ export class ObkPlug implements PlugHardware {
   readonly #relayListeners = new Set<(closed: boolean) => void>();
   readonly #ledListeners = new Set<(lit: boolean) => void>();
   readonly #unsubscribe: () => void;
+  readonly #unsubscribeMains: () => void;
 
   constructor(o: ObkPlugOptions) {
     this.chip = o.chip;
@@ -154,14 +156,14 @@ export class ObkPlug implements PlugHardware {
       clock: o.clock,
       powered: false,
       defects: this.defects.bl0937 ?? {},
-      // The divider sits across the input terminals; the shunt carries the load current behind the relay.
-      input: () => {
-        if (!branch) return { volts: 0, amps: 0, watts: 0 };
-        const input = branch.measure('input');
-        const output = branch.measure('output');
-        return { volts: input.volts, amps: output.amps, watts: output.watts };
-      },
+      // The divider sits across the input terminals; the shunt carries the load current behind the
+      // relay; both as they were at each moment the chip integrates (a window that spans a load
+      // switch counts both loads, each for its share of the window).
+      input: branch ? bl0937InputFromBranch(branch) : () => ({ volts: 0, amps: 0, watts: 0 }),
     });
+    // Any change on the network (this slot's relays and loads, another slot's load sagging the
+    // node) is a boundary of the stretches the chip integrates, so each counts from its moment.
+    this.#unsubscribeMains = branch ? syncOnMainsChange(this.bl0937, branch.network) : () => {};
     this.gpio = this.#makeGpio();
     this.#network?.attach(this.chip.mac, { hostname: () => this.#hostname() }, { neverJoins: this.defects.wifiNeverJoins });
     this.#unsubscribe = this.chip.onStateChange(() => this.#follow());
@@ -238,6 +240,7 @@ export class ObkPlug implements PlugHardware {
     this.#mains = false;
     this.#updatePower();
     this.#unsubscribe();
+    this.#unsubscribeMains();
     await this.#stopping;
   }
 
