@@ -4,7 +4,7 @@ import type { LoadSpec } from '../rig/jig/jig-config.ts';
 import type { AccuracySpec, MeterReading } from '../rig/meter/reference-meter.ts';
 import type { MeasurementSpec } from './model/measurement.ts';
 import { combinedPct, ERROR_BUDGET, errorTerms, plannedWindows, windowPlan, type ErrorTerms, type MeteredQuantity } from './metrology/budget.ts';
-import { driftPctPerWindow, emptyWindowPool, joinRuns, mean, sampleAlignedWindows, sampleTimedWindows, windowsCounting, type AlignedWindow, type WindowPool, type WindowRun } from './metrology/sample-windows.ts';
+import { driftPctPerWindow, emptyWindowPool, joinRuns, mean, sampleAlignedWindows, sampleQuietWindows, windowsCounting, type AlignedWindow, type WindowPool } from './metrology/sample-windows.ts';
 import { declareMeasurement, type PlanDefaults } from './plan/declare.ts';
 import type { PlanLimit, SuiteEntry } from './plan/schema.ts';
 import type { Step, StepContext } from './runner/step.ts';
@@ -117,16 +117,22 @@ export async function measurePoint(ctx: StepContext, hw: SlotHardware, client: O
   const il = hw.io.interlock;
   const alreadyOn = load !== undefined && il.state().loads[load.name] === 'on';
   if (load && !alreadyOn) await il.setLoad(load.name, true);
+  if (!load) {
+    // No load: every load relay confirmed open first (a load the step before left on, or switched off
+    // moments ago, must not reach the windows read).
+    for (const [name, level] of Object.entries(il.state().loads)) if (level !== 'off') await il.setLoad(name, false);
+  }
+  // The windows used start after the last switch (plus settling): the one it fell in mixes two loads.
+  const cleanAfter = alreadyOn ? undefined : ctx.clock.now() + o.settleMs;
   let keep = false;
   try {
-    if (!alreadyOn) await ctx.clock.sleep(o.settleMs, ctx.signal);
     const sources = { clock: ctx.clock, plugEnergy: () => client.energy(), reference: () => hw.meter.read(), signal: ctx.signal };
     if (!load) {
-      const run = await sampleTimedWindows(sources, CREEP_WINDOWS);
-      const p = mean(run.windows.map((w) => w.plug.power));
+      const run = await sampleQuietWindows(sources, CREEP_WINDOWS, { cleanAfter: cleanAfter! });
+      const p = mean(run.readings.map((w) => w.plug.power));
       // A single count in a window reads as one pulse weight: the mean's ±1 count is weight/N.
-      ctx.measure('creepW', p, { contributions: { 'pulse quantization (±1 count)': 1.5 / run.windows.length }, diag: { windows: run.windows.length } });
-      return { load: 'none', windows: run.windows.length, consecutive: run.consecutive, plug: { volts: 0, amps: 0, watts: p, pf: 0 }, ref: { volts: 0, amps: 0, watts: 0, pf: 0 }, errorPct: {}, U: {} };
+      ctx.measure('creepW', p, { contributions: { 'pulse quantization (±1 count)': 1.5 / run.readings.length }, diag: { windows: run.readings.length, referenceW: run.reference.watts } });
+      return { load: 'none', windows: run.readings.length, consecutive: false, plug: { volts: 0, amps: 0, watts: p, pf: 0 }, ref: { volts: run.reference.volts, amps: run.reference.amps, watts: run.reference.watts, pf: 0 }, errorPct: {}, U: {} };
     }
     const nominal = { volts: hw.mainsVolts, amps: load.watts / load.pf / hw.mainsVolts, watts: load.watts } as const;
     const spec = (q: MeteredQuantity): MeasurementSpec | undefined => o.specs.find((s) => s.id === QUANTITY_ID[q]);
@@ -162,7 +168,7 @@ export async function measurePoint(ctx: StepContext, hw: SlotHardware, client: O
       const terms = errorTerms({ quantity: q, value, accuracy: refAccuracy(hw, q), ...rangeOf(ws[ws.length - 1]!.ref, q), plan: windowPlan(q, n, consecutive, runs), driftPctPerWindow: driftPctPerWindow(ws.map((w) => w.ref[q])), offsetFraction: offsetFraction(ws) });
       return { err, terms, U: 2 * combinedPct(terms) };
     };
-    let run = await sampleAlignedWindows(sources, o.windows ?? plan, { discardFirst: !alreadyOn });
+    let run = await sampleAlignedWindows(sources, o.windows ?? plan, cleanAfter === undefined ? {} : { cleanAfter });
     // Sequential: while a quantity is undecided (value ± U straddles its limit) and more windows of
     // this run could decide it within the cap, take them now, before giving up to a retest.
     for (let round = 0; o.windows === undefined && round < 3; round++) {

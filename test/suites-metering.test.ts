@@ -101,7 +101,7 @@ t.test('calibrate on the virtual jig: average at R100, factors set in one window
 
 // ---- the method's parts on their own ----
 
-import { markFreshness, sampleAlignedWindows, type AlignedWindow } from '../suites/metrology/sample-windows.ts';
+import { markFreshness, sampleAlignedWindows, sampleQuietWindows, type AlignedWindow } from '../suites/metrology/sample-windows.ts';
 import { combinedPct, errorTerms, plannedWindows, windowPlan, ERROR_BUDGET } from '../suites/metrology/budget.ts';
 import type { ObkEnergy } from '../rig/dut/obk-http-client.ts';
 import { Bl0937Chip } from '../sim/plug/bl0937/bl0937-chip.ts';
@@ -148,22 +148,64 @@ t.test('window planning: a retest plans for the marginal value, hopeless limits 
   t.equal(plannedWindows({ targetPct: undefined, tolerancePct: 1, min: 2, max: 8, terms: p60, marginalValuePct: 0.95 }), 2, 'U cannot get under 0.05 %: no point measuring long');
 });
 
-t.test('discardFirst: the window a load switch fell in is never used', async (t) => {
-  const clock = new VirtualClock();
-  // The plug publishes window k (k s .. k+1 s) at k+1 s; the load goes from 0 to 100 W at 300 ms,
-  // so window 0, published from 1 s on, mixed the two loads.
-  const switchAt = 300;
-  const published = (t: number): ObkEnergy => {
+/**
+ * A plug that publishes window k (k s .. k+1 s) at k+1 s, with the load switched at `switchAt`
+ * (0 W before, 100 W after): the window the switch falls in reads the mix.
+ */
+function switchingPlug(switchAt: number, watts = { before: 0, after: 100 }) {
+  return (t: number): ObkEnergy => {
     const k = Math.floor(t / 1000) - 1;
-    const p = k < 0 ? 0 : k === 0 ? 30 : 100;
+    const start = k * 1000;
+    const end = start + 1000;
+    const share = Math.min(1, Math.max(0, (end - switchAt) / 1000));
+    const p = k < 0 ? watts.before : watts.before * (1 - share) + watts.after * share;
     return snap(230 + k * 0.01, 0.4 + k * 0.001, p, k + 1);
   };
-  await clock.sleep(switchAt);
-  const run = await sampleAlignedWindows({ clock, plugEnergy: async () => published(clock.now()), reference: async () => ({ volts: 230, amps: 0.43, watts: 100, pf: 1, hz: 50, timestamp: clock.now() }) }, 3, { discardFirst: true });
+}
+const REF = (clock: VirtualClock) => async () => ({ volts: 230, amps: 0.43, watts: 100, pf: 1, hz: 50, timestamp: clock.now() });
+
+t.test('cleanAfter: the window a load switch fell in is never used, and settling costs only the windows it overlaps', async (t) => {
+  const clock = new VirtualClock();
+  const published = switchingPlug(300);
+  await clock.sleep(300);
+  const run = await sampleAlignedWindows({ clock, plugEnergy: async () => published(clock.now()), reference: REF(clock) }, 3, { cleanAfter: clock.now() });
   t.equal(run.windows.length, 3);
   t.ok(run.windows.every((w) => w.plug.power === 100), `no mixed window (saw ${run.windows.map((w) => w.plug.power).join(', ')})`);
   t.equal(run.windows[0]!.follows, false, 'the first kept window follows the mixed one');
   t.ok(run.consecutive);
+  t.ok(run.windows[0]!.seenAt < 2100, `the first clean window (1 s .. 2 s) is the first kept (seen at ${run.windows[0]!.seenAt} ms)`);
+
+  // Switched at 800 ms with 300 ms of settling: the window 1 s .. 2 s still overlaps the settling.
+  const c2 = new VirtualClock();
+  const p2 = switchingPlug(800);
+  await c2.sleep(800);
+  const settled = await sampleAlignedWindows({ clock: c2, plugEnergy: async () => p2(c2.now()), reference: REF(c2) }, 2, { cleanAfter: c2.now() + 300 });
+  t.ok(settled.windows[0]!.seenAt >= 3000 && settled.windows[0]!.seenAt < 3100, `first kept window is 2 s .. 3 s (seen at ${settled.windows[0]!.seenAt} ms)`);
+
+  // Without cleanAfter the window running at the start is taken: this is what the option guards.
+  const c3 = new VirtualClock();
+  const p3 = switchingPlug(300);
+  await c3.sleep(300);
+  const raw = await sampleAlignedWindows({ clock: c3, plugEnergy: async () => p3(c3.now()), reference: REF(c3) }, 1);
+  t.ok(raw.windows[0]!.plug.power < 100, `without it the mixed window is read (${raw.windows[0]!.plug.power} W)`);
+});
+
+t.test('no-load windows: only windows that began after the last switch, though most boundaries do not show', async (t) => {
+  const clock = new VirtualClock();
+  // A 2 kW load switched off at 1.2 s; at no load only the voltage moves, and only every other window.
+  const switchAt = 1200;
+  const published = (now: number): ObkEnergy => {
+    const k = Math.floor(now / 1000) - 1;
+    const share = Math.min(1, Math.max(0, (k * 1000 + 1000 - switchAt) / 1000));
+    const p = k < 0 ? 2000 : 2000 * (1 - share);
+    const vWindow = Math.floor(k / 2) * 2;
+    return snap(229 + (vWindow % 7) * 0.13, 0, p, k <= 1 ? 1 + k : 2);
+  };
+  await clock.sleep(switchAt);
+  const run = await sampleQuietWindows({ clock, plugEnergy: async () => published(clock.now()), reference: REF(clock) }, 2, { cleanAfter: clock.now() });
+  t.same(run.readings.map((r) => r.plug.power), [0, 0], 'both readings are of clean windows');
+  t.ok(run.readings[0]!.seenAt >= 3000 && run.readings[1]!.seenAt >= 4000 && run.readings[1]!.seenAt < 5000, `read at ${run.readings.map((r) => r.seenAt).join(', ')} ms`);
+  t.equal(run.reference.watts, 100, 'the reference read alongside');
 });
 
 t.test('a metering fault injected into the BL0937: its nonlinearity peaks at the given amplitude', async (t) => {

@@ -73,48 +73,115 @@ async function energy(src: WindowSources): Promise<ObkEnergy> {
  * Take `count` windows synchronised to the plug's window boundary: poll STATUS 8 until it changes,
  * then read the reference at once, so both cover (nearly) the same second of the drifting mains.
  * When the values cannot show a boundary (no load: nothing moves) the poll gives up after a window
- * and a half and takes the reading as it is. `discardFirst`: the window running when the sampling
- * starts is thrown away (a load was just switched: that window mixes two loads), which costs less
- * than a fixed settling wait and never keeps a mixed window. `count` may be a function of the first
- * window taken (planning from a reading that shows the new load, with the instrument's ranges).
+ * and a half and takes the reading as it is (use sampleQuietWindows there).
+ *
+ * `cleanAfter` (clock ms, e.g. the moment a load switch was confirmed plus any settling time): only
+ * windows known to have started after it are kept. A window starts at the boundary before it, and
+ * a boundary seen as a change lies after the moment the last poll that still showed the old values
+ * was sent, so a window is kept when that moment is not before `cleanAfter`; the window a switch
+ * fell in (it mixes two loads) is never kept, and a settling time costs no more than the windows it
+ * overlaps. `count` may be a function of the first window kept (planning from a reading that shows
+ * the new load, with the instrument's ranges).
  */
 export async function sampleAlignedWindows(
   src: WindowSources,
   count: number | ((first: AlignedWindow) => number),
-  o: { discardFirst?: boolean; continues?: AlignedWindow } = {},
+  o: { cleanAfter?: number; continues?: AlignedWindow } = {},
 ): Promise<WindowRun> {
   const windows: AlignedWindow[] = [];
+  if (o.cleanAfter !== undefined && o.cleanAfter > src.clock.now()) await src.clock.sleep(o.cleanAfter - src.clock.now(), src.signal);
+  // When the last poll that showed `prev` was sent: the next boundary seen lies after it.
+  let prevShownSince = src.clock.now();
   let prev = await energy(src);
   let lastSeen = o.continues?.seenAt ?? src.clock.now();
+  // Whether the window now running started after cleanAfter (a continued run's is adjacent, clean).
+  let runningIsClean = o.continues !== undefined || o.cleanAfter === undefined;
   let consecutive = true;
   const before: Array<{ snapshot: ObkEnergy; adjacent: boolean }> = [];
   // A function decides the count from the first window taken (its reading shows this load's ranges).
   let total = typeof count === 'number' ? count : 1;
-  for (let i = o.discardFirst ? -1 : 0; i < total; i++) {
+  while (windows.length < total) {
     const deadline = src.clock.now() + 1.5 * WINDOW_MS;
     let cur = prev;
+    let curSent = prevShownSince;
     while (sameWindow(cur, prev) && src.clock.now() < deadline) {
       await src.clock.sleep(POLL_MS, src.signal);
+      const sent = src.clock.now();
       cur = await energy(src);
+      curSent = sent;
+      if (sameWindow(cur, prev)) prevShownSince = sent;
     }
     const seenAt = src.clock.now();
-    if (i >= 0) {
+    const boundaryAfter = prevShownSince;
+    if (runningIsClean) {
       const ref = await src.reference();
+      const i = windows.length;
       // A gap of more than a window and a half since the last boundary means one was missed.
       if (i > 0 && seenAt - lastSeen > 1.5 * WINDOW_MS) consecutive = false;
       windows.push({ plug: cur, ref, seenAt, offsetMs: Math.max(0, ref.timestamp - seenAt), fresh: { voltage: true, current: true }, follows: i > 0 || (o.continues !== undefined && seenAt - lastSeen <= 1.5 * WINDOW_MS) });
       before.push({ snapshot: prev, adjacent: seenAt - lastSeen <= 1.5 * WINDOW_MS });
       if (i === 0 && typeof count === 'function') total = Math.max(1, count(windows[0]!));
     }
+    // The window that starts at this boundary is clean when the boundary is known to lie after cleanAfter.
+    runningIsClean = o.cleanAfter === undefined || boundaryAfter >= o.cleanAfter;
     lastSeen = seenAt;
     prev = cur;
+    prevShownSince = curSent;
     // Nothing changes within the next ~0.9 s: sleep most of the window, then poll again.
     const sleep = WINDOW_MS - POLL_MS * 2 - (src.clock.now() - seenAt);
-    if (sleep > 0 && i < total - 1) await src.clock.sleep(sleep, src.signal);
+    if (sleep > 0 && windows.length < total) await src.clock.sleep(sleep, src.signal);
   }
   markFreshness(windows, before);
   return { windows, priors: before, consecutive };
 }
+
+/** The plug's readings at no load, and one reference reading taken alongside. */
+export interface QuietRun {
+  /** The snapshots, one window apart, each of a window that started after `cleanAfter`. */
+  readings: Array<{ plug: ObkEnergy; seenAt: number }>;
+  reference: MeterReading;
+}
+
+/**
+ * `count` readings of windows that started after `cleanAfter`, at no load, where a boundary shows
+ * only when some value moves (the voltage in every other window; nothing else at zero power): wait
+ * for one change (a boundary after `cleanAfter`), then read one window length and a margin later,
+ * `count` times (each reading is the window last published, which began at or after that boundary).
+ * If nothing moves for three windows, the plug shows the same snapshot throughout (zero power and a
+ * voltage count that repeats, or a driver that stopped) and it is read as it is. The reference is
+ * read once, while the windows run.
+ */
+export async function sampleQuietWindows(src: WindowSources, count: number, o: { cleanAfter: number }): Promise<QuietRun> {
+  if (o.cleanAfter > src.clock.now()) await src.clock.sleep(o.cleanAfter - src.clock.now(), src.signal);
+  const first = await energy(src);
+  const deadline = src.clock.now() + 3 * WINDOW_MS;
+  let cur = first;
+  while (sameWindow(cur, first) && src.clock.now() < deadline) {
+    await src.clock.sleep(POLL_MS, src.signal);
+    cur = await energy(src);
+  }
+  let boundary = src.clock.now();
+  const reference = src.reference();
+  const readings: QuietRun['readings'] = [];
+  let last = cur;
+  for (let i = 0; i < count; i++) {
+    await src.clock.sleep(Math.max(0, boundary + WINDOW_MS + QUIET_MARGIN_MS - src.clock.now()), src.signal);
+    let plug = await energy(src);
+    // With power flowing the counter moves every window: the same snapshot is the same window (a late tick).
+    const until = src.clock.now() + 1.5 * WINDOW_MS;
+    while (last.power > 0 && sameWindow(plug, last) && src.clock.now() < until) {
+      await src.clock.sleep(POLL_MS, src.signal);
+      plug = await energy(src);
+    }
+    boundary = Math.max(boundary + WINDOW_MS, src.clock.now() - QUIET_MARGIN_MS);
+    readings.push({ plug, seenAt: src.clock.now() });
+    last = plug;
+  }
+  return { readings, reference: await reference };
+}
+
+/** How long after an expected boundary a quiet reading is taken (poll granularity plus the plug's late ticks). */
+const QUIET_MARGIN_MS = 80;
 
 /** A run continued by another taken right after it: one run when no boundary was missed between them. */
 export function joinRuns(a: WindowRun, b: WindowRun): WindowRun {
@@ -122,22 +189,6 @@ export function joinRuns(a: WindowRun, b: WindowRun): WindowRun {
   const priors = [...a.priors, ...b.priors];
   markFreshness(windows, priors);
   return { windows, priors, consecutive: a.consecutive && b.consecutive && (b.priors[0]?.adjacent ?? true) };
-}
-
-/**
- * Take `count` readings one window apart without waiting for boundaries: at no load nothing the
- * plug publishes moves, so a boundary cannot be seen; each reading is the window last published.
- */
-export async function sampleTimedWindows(src: WindowSources, count: number): Promise<WindowRun> {
-  const windows: AlignedWindow[] = [];
-  for (let i = 0; i < count; i++) {
-    await src.clock.sleep(WINDOW_MS, src.signal);
-    const plug = await energy(src);
-    const seenAt = src.clock.now();
-    const ref = await src.reference();
-    windows.push({ plug, ref, seenAt, offsetMs: Math.max(0, ref.timestamp - seenAt), fresh: { voltage: true, current: true }, follows: false });
-  }
-  return { windows, priors: windows.map((w) => ({ snapshot: w.plug, adjacent: false })), consecutive: false };
 }
 
 /**
