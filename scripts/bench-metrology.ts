@@ -14,7 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { mulberry32 } from '../rig/core/prng.ts';
 import { loadSimTemplate } from '../sim/plug/obk-template.ts';
 import { BENCH_LOADS, type BenchReference } from './bench-lib/metrology-jig.ts';
-import { BENCH_CAL_LOAD, benchPlan, LOW_CURRENT_TOLERANCE_PCT } from './bench-lib/metrology-plan.ts';
+import { BENCH_CAL_LOAD, BENCH_CAL_WINDOWS, benchPlan, LOW_CURRENT_TOLERANCE_PCT } from './bench-lib/metrology-plan.ts';
 import { coverage, decisionTable, expectedRigErrorPct, faultyUnits, magnitudes, type DecisionTable, type MagnitudeSummary, type UnitOutcome } from './bench-lib/metrology-stats.ts';
 import { runBenchUnit, type BenchUnitResult, type MeteringFault } from './bench-lib/metrology-unit.ts';
 import { percentile } from './bench-lib/stats.ts';
@@ -174,7 +174,7 @@ function report(a: Args, done: Done[], wallMs: number, load0: number[]): { text:
   const targets: Array<{ name: string; measured: string; target: string; ok: boolean }> = [];
   const faults = wt.filter((r) => r.fault).length;
   out.push(`plugrig metrology bench — ${wt.length} units (seed ${a.seed}, ${faults} with a metering fault), WT310E-class reference; ${pz.length} of them again with a PZEM-004T`);
-  out.push(`calibration at ${BENCH_CAL_LOAD} (2000 W), 8 windows; re-verified at no load, ${BENCH_LOADS.filter((l) => l.name !== BENCH_CAL_LOAD).map((l) => `${l.name} (${l.watts} W${l.pf < 1 ? `, PF ${l.pf}` : ''})`).join(', ')}; virtual time, ${a.jobs} worker process(es) × ${a.concurrency}`);
+  out.push(`calibration at ${BENCH_CAL_LOAD} (2000 W), ${BENCH_CAL_WINDOWS} windows; re-verified at no load, ${BENCH_LOADS.filter((l) => l.name !== BENCH_CAL_LOAD).map((l) => `${l.name} (${l.watts} W${l.pf < 1 ? `, PF ${l.pf}` : ''})`).join(', ')}; virtual time, ${a.jobs} worker process(es) × ${a.concurrency}`);
   out.push(`load average at start ${load0.map((x) => x.toFixed(2)).join(' ')}\n`);
 
   // 1. Transfer error.

@@ -2,7 +2,7 @@ import { ConfigError } from '../rig/core/errors.ts';
 import type { ObkHttpClient } from '../rig/dut/obk-http-client.ts';
 import type { LoadSpec } from '../rig/jig/jig-config.ts';
 import type { AccuracySpec, MeterReading } from '../rig/meter/reference-meter.ts';
-import type { MeasurementSpec } from './model/measurement.ts';
+import type { MeasurementResult, MeasurementSpec } from './model/measurement.ts';
 import { combinedPct, ERROR_BUDGET, errorTerms, plannedWindows, windowPlan, type ErrorTerms, type MeteredQuantity } from './metrology/budget.ts';
 import { driftPctPerWindow, emptyWindowPool, joinRuns, mean, sampleAlignedWindows, sampleQuietWindows, windowsCounting, type AlignedWindow, type WindowPool } from './metrology/sample-windows.ts';
 import { declareMeasurement, type PlanDefaults } from './plan/declare.ts';
@@ -91,6 +91,21 @@ function rangeOf(r: MeterReading | undefined, q: MeteredQuantity): { range?: num
   return range !== undefined ? { range } : {};
 }
 
+/**
+ * How many of `ws` counted V or I (they alternate on CF1, so N windows hold ⌊N/2⌋ or ⌈N/2⌉ of
+ * each, by the SEL parity), plus, for a budget as if `n` windows were taken, the share of the extra
+ * windows that will: they go on alternating from the last one. Undefined for P (every window), or
+ * when no window shows the parity (the budget then assumes the better half).
+ */
+export function countingWindows(ws: readonly AlignedWindow[], q: MeteredQuantity, n = ws.length): number | undefined {
+  if (q === 'watts') return undefined;
+  const field = q === 'volts' ? 'voltage' : 'current';
+  const counted = ws.filter((w) => w.fresh[field]).length;
+  if (counted === 0 || counted === ws.length) return undefined;
+  const extra = Math.max(0, n - ws.length);
+  return counted + (ws[ws.length - 1]!.fresh[field] ? Math.floor(extra / 2) : Math.ceil(extra / 2));
+}
+
 /** Offset between the plug's and the reference's 1 s intervals, as a fraction of a window (latency of the poll plus the reading). */
 function offsetFraction(windows: readonly AlignedWindow[]): number {
   return Math.min(1, mean(windows.map((w) => w.offsetMs)) / 1000 + 0.05);
@@ -105,25 +120,35 @@ function toleranceOf(spec: MeasurementSpec | undefined): number | undefined {
 }
 
 /**
- * Measure at one load point with the relay closed and the load on: switch the load, wait the
- * settling time, throw away the window the switch fell in, choose the window count from the plan's
+ * Measure at one load point with the relay closed and the load on: switch the load (and off any
+ * other), keep only windows that began after the switch plus the settling time (the one it fell in
+ * mixes two loads), choose the window count from the plan's
  * uncertainty target (else from the tolerance, see plannedWindows), take the windows aligned with
  * the reference, and judge the plug's V, I, P (and PF) against the reference with guard-banded
  * limits. A load already on (the calibration point right after the factors were set) is measured at
  * once: its windows are clean. `pool`: the step's earlier attempts' windows; a retest (the earlier
- * attempt was marginal) adds its windows to them, so it halves U² instead of starting over.
+ * attempt was marginal) adds its windows to them, so it halves U² instead of starting over; the
+ * load stays on into it (the runner repeats the step at once), so it needs no switching window.
  */
 export async function measurePoint(ctx: StepContext, hw: SlotHardware, client: ObkHttpClient, load: LoadSpec | undefined, o: { settleMs: number; specs: MeasurementSpec[]; windows?: number; keepLoadOn?: boolean; pool?: WindowPool }): Promise<PointResult> {
   const il = hw.io.interlock;
+  // Only this point's load: any other still on (a step that ended early left it) goes off first.
+  // At no load that also confirms every load relay open: one switched off moments ago must not
+  // reach the windows read, so creep always waits for windows that began after this moment.
+  let switched = load === undefined;
+  for (const [name, level] of Object.entries(il.state().loads)) {
+    if (name === load?.name || level === 'off') continue;
+    await il.setLoad(name, false);
+    switched = true;
+  }
   const alreadyOn = load !== undefined && il.state().loads[load.name] === 'on';
-  if (load && !alreadyOn) await il.setLoad(load.name, true);
-  if (!load) {
-    // No load: every load relay confirmed open first (a load the step before left on, or switched off
-    // moments ago, must not reach the windows read).
-    for (const [name, level] of Object.entries(il.state().loads)) if (level !== 'off') await il.setLoad(name, false);
+  if (load && !alreadyOn) {
+    await il.setLoad(load.name, true);
+    switched = true;
   }
   // The windows used start after the last switch (plus settling): the one it fell in mixes two loads.
-  const cleanAfter = alreadyOn ? undefined : ctx.clock.now() + o.settleMs;
+  // A load already on with nothing switched (the cal point after the factors were set, a retest) is clean at once.
+  const cleanAfter = switched ? ctx.clock.now() + o.settleMs : undefined;
   let keep = false;
   try {
     const sources = { clock: ctx.clock, plugEnergy: () => client.energy(), reference: () => hw.meter.read(), signal: ctx.signal };
@@ -165,15 +190,21 @@ export async function measurePoint(ctx: StepContext, hw: SlotHardware, client: O
     const assess = (q: MeteredQuantity, ws: readonly AlignedWindow[], consecutive: boolean, runs: number, n = ws.length): { err: number; terms: ErrorTerms; U: number } => {
       const err = 100 * (mean(windowsCounting(ws, PLUG_FIELD[q]).map((w) => w.plug[PLUG_FIELD[q]] / w.ref[q])) - 1);
       const value = mean(ws.map((w) => w.ref[q]));
-      const terms = errorTerms({ quantity: q, value, accuracy: refAccuracy(hw, q), ...rangeOf(ws[ws.length - 1]!.ref, q), plan: windowPlan(q, n, consecutive, runs), driftPctPerWindow: driftPctPerWindow(ws.map((w) => w.ref[q])), offsetFraction: offsetFraction(ws) });
+      const terms = errorTerms({ quantity: q, value, accuracy: refAccuracy(hw, q), ...rangeOf(ws[ws.length - 1]!.ref, q), plan: windowPlan(q, n, consecutive, runs, countingWindows(ws, q, n)), driftPctPerWindow: driftPctPerWindow(ws.map((w) => w.ref[q])), offsetFraction: offsetFraction(ws) });
       return { err, terms, U: 2 * combinedPct(terms) };
     };
-    let run = await sampleAlignedWindows(sources, o.windows ?? plan, cleanAfter === undefined ? {} : { cleanAfter });
+    // The load stayed on since the pool's last window (a retest right after its attempt): the run
+    // goes on from that window, and when no boundary was missed in between it is the same run (its
+    // counts telescope across both attempts).
+    const continuing = cleanAfter === undefined && pool.loadStayedOn && pool.windows.length > 0;
+    pool.loadStayedOn = false;
+    let run = await sampleAlignedWindows(sources, o.windows ?? plan, cleanAfter !== undefined ? { cleanAfter } : continuing ? { continues: pool.windows[pool.windows.length - 1]! } : {});
+    const newRun = !(continuing && run.consecutive && (run.priors[0]?.adjacent ?? false));
     // Sequential: while a quantity is undecided (value ± U straddles its limit) and more windows of
     // this run could decide it within the cap, take them now, before giving up to a retest.
-    for (let round = 0; o.windows === undefined && round < 3; round++) {
+    for (let round = 0; o.windows === undefined && round < 6; round++) {
       const ws = [...pool.windows, ...run.windows];
-      const runs = pool.runs + 1;
+      const runs = pool.runs + (newRun ? 1 : 0);
       const consecutive = pool.consecutive && run.consecutive;
       let extra = 0;
       for (const q of judged) {
@@ -196,11 +227,12 @@ export async function measurePoint(ctx: StepContext, hw: SlotHardware, client: O
     }
     // Each attempt's windows are one run: counts telescope within a run, not across the gap.
     pool.windows.push(...run.windows);
-    pool.runs += 1;
+    pool.runs += newRun ? 1 : 0;
     pool.consecutive &&= run.consecutive;
     const ws = pool.windows;
     const { runs, consecutive } = pool;
     const marginalNow: WindowPool['marginal'] = {};
+    const decisions: Array<MeasurementResult['decision']> = [];
     const result: PointResult = {
       load: load.name,
       windows: ws.length,
@@ -214,6 +246,7 @@ export async function measurePoint(ctx: StepContext, hw: SlotHardware, client: O
       const { err, terms } = assess(q, ws, consecutive, runs);
       const m = ctx.measure(QUANTITY_ID[q], err, { contributions: { ...terms }, diag: { plug: result.plug[q], ref: result.ref[q], windows: ws.length } });
       if (m.verdict === 'marginal') marginalNow[q] = err;
+      decisions.push(m.decision);
       result.errorPct[q] = err;
       result.U[q] = m.U;
     }
@@ -225,10 +258,15 @@ export async function measurePoint(ctx: StepContext, hw: SlotHardware, client: O
       const pfBand = hw.meter.uncertainty('pf', result.ref.pf);
       // PF = P/(V·I): its ±1-count term is dominated by the current's few counts.
       const iCounts = Math.max(1, result.plug.amps / 0.0118577075);
-      const m = ctx.measure('pfError', err, { contributions: { 'reference accuracy': pfBand, 'pulse quantization (±1 count)': result.ref.pf / (iCounts * Math.sqrt(Math.ceil(ws.length / 2))) }, diag: { plug: result.plug.pf, ref: result.ref.pf } });
+      const m = ctx.measure('pfError', err, { contributions: { 'reference accuracy': pfBand, 'pulse quantization (±1 count)': result.ref.pf / (iCounts * Math.sqrt(Math.max(1, countingWindows(ws, 'amps') ?? Math.ceil(ws.length / 2)))) }, diag: { plug: result.plug.pf, ref: result.ref.pf } });
       result.U.pf = m.U;
+      decisions.push(m.decision);
     }
-    keep = o.keepLoadOn === true;
+    // A retest follows at once (the runner repeats the step): its load stays on, so the retest's
+    // windows are clean from its first boundary instead of losing one to switching it on again.
+    const retestFollows = decisions.includes('retest') && !decisions.includes('reject');
+    keep = o.keepLoadOn === true || retestFollows;
+    pool.loadStayedOn = retestFollows;
     return result;
   } finally {
     if (load && !keep) await il.setLoad(load.name, false);

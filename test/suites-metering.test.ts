@@ -104,6 +104,7 @@ t.test('calibrate on the virtual jig: average at R100, factors set in one window
 import { markFreshness, sampleAlignedWindows, sampleQuietWindows, type AlignedWindow } from '../suites/metrology/sample-windows.ts';
 import { combinedPct, errorTerms, plannedWindows, windowPlan, ERROR_BUDGET } from '../suites/metrology/budget.ts';
 import type { ObkEnergy } from '../rig/dut/obk-http-client.ts';
+import { countingWindows } from '../suites/metering-point.ts';
 import { Bl0937Chip } from '../sim/plug/bl0937/bl0937-chip.ts';
 
 function snap(v: number, i: number, p: number, wh: number): ObkEnergy {
@@ -132,6 +133,19 @@ t.test('the budget: quantization is triangular and each run adds one ±1 count',
   t.ok(Math.abs(one['pulse quantization (±1 count)'] - 100 / (40 * 8)) < 1e-9, '±1 count over the run: 1/(counts per window × windows)');
   t.ok(Math.abs(two['pulse quantization (±1 count)'] / one['pulse quantization (±1 count)'] - Math.SQRT2) < 1e-9, 'two runs: √2 as much');
   t.ok(Math.abs(combinedPct({ ...one, 'BL0937 jitter': 0 }) - one['pulse quantization (±1 count)'] / Math.sqrt(6)) < 1e-9, 'divisor √6');
+});
+
+t.test('the budget counts the V and I windows the SEL parity gave, not the better half of them', async (t) => {
+  const w = (vFresh: boolean): AlignedWindow => ({ plug: snap(230, 0.4, 92, 1), ref: { volts: 230, amps: 0.4, watts: 92, pf: 1, hz: 50, timestamp: 0 }, seenAt: 0, offsetMs: 0, fresh: { voltage: vFresh, current: !vFresh }, follows: true });
+  const ivi = [w(false), w(true), w(false)];
+  t.equal(countingWindows(ivi, 'volts'), 1, 'I, V, I: one voltage window');
+  t.equal(countingWindows(ivi, 'amps'), 2, 'I, V, I: two current windows');
+  t.equal(countingWindows(ivi, 'volts', 4), 2, 'one more window would count V (they alternate)');
+  t.equal(countingWindows(ivi, 'amps', 4), 2, 'and not I');
+  t.equal(countingWindows(ivi, 'watts'), undefined, 'P: every window');
+  const accuracy = { pctOfReading: 0.1, source: 'test' };
+  const U = (counted?: number) => 2 * combinedPct(errorTerms({ quantity: 'volts', value: 230, accuracy, plan: windowPlan('volts', 3, true, 1, counted), driftPctPerWindow: 0, offsetFraction: 0 }));
+  t.ok(U(countingWindows(ivi, 'volts')) > U(), `U of V from one window (${U(1).toFixed(3)} %) is larger than the two ⌈3/2⌉ would claim (${U().toFixed(3)} %)`);
 });
 
 t.test('window planning: a retest plans for the marginal value, hopeless limits get the minimum', async (t) => {

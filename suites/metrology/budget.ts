@@ -92,9 +92,12 @@ export function errorTerms(o: {
   };
 }
 
-/** Distinct windows for a quantity among N polled: P every window, V and I every other one. */
-export function windowPlan(quantity: MeteredQuantity, windows: number, consecutive: boolean, runs = 1): WindowPlan {
-  const distinct = quantity === 'watts' ? windows : Math.ceil(windows / 2);
+/**
+ * Distinct windows for a quantity among N polled: P every window, V and I every other one (at
+ * best half rounded up; `counted`: how many of them actually counted it, when known).
+ */
+export function windowPlan(quantity: MeteredQuantity, windows: number, consecutive: boolean, runs = 1, counted?: number): WindowPlan {
+  const distinct = quantity === 'watts' ? windows : (counted ?? Math.ceil(windows / 2));
   // V and I alternate on CF1: their windows are never adjacent, so their counts do not telescope.
   return { windows, distinct, consecutive: consecutive && quantity === 'watts', runs };
 }

@@ -41,10 +41,12 @@ export interface WindowPool {
   consecutive: boolean;
   /** Values (percent) of the quantities the last attempt left marginal: what the retest must resolve. */
   marginal: Partial<Record<'volts' | 'amps' | 'watts', number>>;
+  /** The load stayed on after the last window (a retest follows at once): the next attempt can continue the run. */
+  loadStayedOn: boolean;
 }
 
 export function emptyWindowPool(): WindowPool {
-  return { windows: [], runs: 0, consecutive: true, marginal: {} };
+  return { windows: [], runs: 0, consecutive: true, marginal: {}, loadStayedOn: false };
 }
 
 export interface WindowRun {
