@@ -73,14 +73,22 @@ export function describeUnfinished(run: { unfinished: Array<{ slot: number; stan
 /**
  * Before a resumed run re-tests `slots`, keep each one's interrupted record and TAP file under a new
  * name (slot-N.interrupted-K.json/.tap), listed in the state: finished steps are never overwritten.
+ * K follows the kept files on disk as well as the list: a start killed between its renames and the
+ * state write that lists them left kept files the state does not name yet, which are listed now.
  */
 export async function interruptPartialRecords(dir: string, state: StationState, slots: readonly number[]): Promise<void> {
+  const files = readdirSync(dir);
   for (const slot of slots) {
     const standing = state.slots[String(slot)];
     if (standing?.complete) continue;
+    const keptK = new Map(files.flatMap((f) => {
+      const m = new RegExp(`^slot-${slot}\\.interrupted-(\\d+)\\.json$`).exec(f);
+      return m ? [[f, Number(m[1])] as const] : [];
+    }));
+    if (standing) for (const f of [...keptK.keys()].sort((a, b) => keptK.get(a)! - keptK.get(b)!)) if (!standing.interrupted.includes(f)) standing.interrupted.push(f);
     const rec = join(dir, `slot-${slot}.json`);
     if (!existsSync(rec)) continue;
-    const k = (standing?.interrupted.length ?? 0) + 1;
+    const k = Math.max(standing?.interrupted.length ?? 0, ...keptK.values()) + 1;
     const kept = `slot-${slot}.interrupted-${k}.json`;
     await rename(rec, join(dir, kept));
     const tap = join(dir, `slot-${slot}.tap`);

@@ -45,8 +45,10 @@ export async function forwardOutbox(local: SqliteStore, central: PostgresStore, 
       const rows = unitRows(local, runId, unitId);
       const inserted = await central.transaction(async (c) => {
         await copyReferences(c, rows);
-        const u = await c.query('INSERT INTO units (' + cols(rows.unit) + ') VALUES (' + marks(rows.unit) + ') ON CONFLICT (unit_id) DO NOTHING RETURNING unit_id', values(rows.unit));
-        if (u.rowCount === 0) return false; // committed by an earlier pass: its children are there too
+        // A unit the server holds incomplete (an aborted try forwarded before its run was resumed) is
+        // brought up to date; one it holds complete was committed by an earlier pass, children and all.
+        const u = await c.query('INSERT INTO units (' + cols(rows.unit) + ') VALUES (' + marks(rows.unit) + ') ON CONFLICT (unit_id) DO UPDATE SET ' + updates(rows.unit, 'unit_id') + ' WHERE units.complete = 0 RETURNING unit_id', values(rows.unit));
+        if (u.rowCount === 0) return false;
         for (const [table, list] of [
           ['slot_attempts', rows.slotAttempts],
           ['steps', rows.steps],
@@ -123,7 +125,7 @@ function unitRows(local: SqliteStore, runId: string, unitId?: string): UnitRows 
   };
 }
 
-/** Station, image, templates, instruments, the run (its status only moves on from 'running') and its instruments. */
+/** Station, image, templates, instruments, the run (a finished run is final; an aborted one may be resumed) and its instruments. */
 async function copyReferences(c: pg.PoolClient, r: UnitRows): Promise<void> {
   await insertMany(c, 'stations', [r.station]);
   if (r.image) await insertMany(c, 'firmware_images', [r.image]);
@@ -134,7 +136,7 @@ async function copyReferences(c: pg.PoolClient, r: UnitRows): Promise<void> {
       values(i),
     );
   await c.query(
-    `INSERT INTO runs (${cols(r.run)}) VALUES (${marks(r.run)}) ON CONFLICT (run_id) DO UPDATE SET status = excluded.status, finished_at = excluded.finished_at, aborted_at = excluded.aborted_at, abort_reason = excluded.abort_reason WHERE runs.status = 'running'`,
+    `INSERT INTO runs (${cols(r.run)}) VALUES (${marks(r.run)}) ON CONFLICT (run_id) DO UPDATE SET status = excluded.status, finished_at = excluded.finished_at, aborted_at = excluded.aborted_at, abort_reason = excluded.abort_reason WHERE runs.status <> 'finished'`,
     values(r.run),
   );
   await insertMany(c, 'run_instruments', r.runInstruments);
@@ -159,3 +161,8 @@ function strip(r: Row): Row {
 const cols = (r: Row): string => Object.keys(r).join(', ');
 const marks = (r: Row): string => Object.keys(r).map((_, i) => `$${i + 1}`).join(', ');
 const values = (r: Row): unknown[] => Object.values(r);
+const updates = (r: Row, key: string): string =>
+  Object.keys(r)
+    .filter((k) => k !== key)
+    .map((k) => `${k} = excluded.${k}`)
+    .join(', ');

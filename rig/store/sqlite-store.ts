@@ -150,7 +150,11 @@ export class SqliteStore {
     return tx.immediate();
   }
 
-  /** Station, image, instruments and the run row (status running, owned by this process). Idempotent. */
+  /**
+   * Station, image, instruments and the run row (status running, owned by this process). Idempotent.
+   * A run found aborted (its station died) and now resumed is running again, owned by this process;
+   * aborted_at / abort_reason keep its last abort.
+   */
   beginRun(run: RunInfo, meta: RunMeta): void {
     const tx = this.db.transaction(() => {
       this.db.prepare('INSERT INTO stations (station_id, name, line, first_seen) VALUES (?, ?, ?, ?) ON CONFLICT (station_id) DO NOTHING').run(meta.station.id, meta.station.name, meta.station.line ?? null, run.startedAt);
@@ -161,7 +165,7 @@ export class SqliteStore {
         this.db.prepare('INSERT INTO firmware_images (image_key, sha256, name, version, origin) VALUES (?, ?, ?, ?, ?) ON CONFLICT (image_key) DO NOTHING').run(imgKey, image.sha256 ?? null, image.name, image.version ?? null, image.origin ?? null);
       }
       this.db
-        .prepare("INSERT INTO runs (run_id, station_id, plan_name, plan_sha256, plan_source, jig_name, jig_source, image_key, status, started_at, owner_host, owner_pid) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'running', ?, ?, ?) ON CONFLICT (run_id) DO NOTHING")
+        .prepare("INSERT INTO runs (run_id, station_id, plan_name, plan_sha256, plan_source, jig_name, jig_source, image_key, status, started_at, owner_host, owner_pid) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'running', ?, ?, ?) ON CONFLICT (run_id) DO UPDATE SET status = 'running', owner_host = excluded.owner_host, owner_pid = excluded.owner_pid, finished_at = NULL WHERE runs.status = 'aborted'")
         .run(run.runId, meta.station.id, run.plan.name, run.plan.sha256, run.plan.source, run.jig.name, run.jig.source, imgKey, run.startedAt, hostname(), process.pid);
       for (const i of meta.instruments) {
         const key = instrumentKey(i, meta.station.id);
@@ -181,8 +185,9 @@ export class SqliteStore {
       if (mine) return mine.attempt;
       const next = (this.db.prepare('SELECT COALESCE(MAX(attempt), 0) + 1 AS n FROM slot_attempts WHERE unit_id = ?').get(unitId) as { n: number }).n;
       this.db.prepare('INSERT INTO slot_attempts (unit_id, attempt, session_id, started_at) VALUES (?, ?, ?, ?)').run(unitId, next, o.sessionId, o.at);
-      // A resumed unit is running again.
-      this.db.prepare('UPDATE units SET aborted = 0 WHERE unit_id = ? AND complete = 0').run(unitId);
+      // A resumed unit is running again, and no longer final: an earlier forward of its aborted try is
+      // superseded, so it goes to the central store again once it finishes.
+      this.db.prepare('UPDATE units SET aborted = 0, forwarded_at = NULL WHERE unit_id = ? AND complete = 0').run(unitId);
       return next;
     });
     return { unitId, attempt: tx.immediate() };
