@@ -13,6 +13,7 @@ import type { ResultEvent } from '../suites/model/events.ts';
 import type { MeasurementResult } from '../suites/model/measurement.ts';
 import type { StepResult } from '../suites/model/step-result.ts';
 import { fixtureRun, macOf } from './store-run-fixture.ts';
+import { failureClassOf } from '../cli/failure.ts';
 
 function tmp(t: { teardown(fn: () => void): void }): string {
   const dir = mkdtempSync(join(tmpdir(), 'plugrig-store-'));
@@ -250,4 +251,32 @@ t.test('a run killed mid-way keeps its finished steps and is marked aborted by t
   t.equal(after.units.flatMap((u) => u.steps).length, committed.length, 'aborting keeps every finished step');
   t.equal((await reader.readRun('live-run'))!.status, 'running', "a live process's run is left alone");
   t.equal((await reader.readRun('next-run'))!.status, 'running');
+});
+
+t.test('a full disk and a store locked past its busy timeout are store failures (E_STORE, exit 11), naming the cause', async (t) => {
+  const path = join(tmp(t), 'plugrig.sqlite');
+  const store = SqliteStore.open(path);
+  t.teardown(() => store.close());
+  const f = await fixtureRun({ store, seed: 5, units: [{ slot: 1, mac: macOf(5) }] });
+  const unitId = `${f.run.runId}:1`;
+  const step = structuredClone(f.results[0]!.steps.find((s) => s.suite === 'metering')!);
+  step.index = 70;
+  step.data = { blob: 'x'.repeat(64 * 1024) };
+  // SQLite's own size limit stands in for a full disk: the same SQLITE_FULL a full file system gives.
+  const pages = store.db.pragma('page_count', { simple: true }) as number;
+  store.db.pragma(`max_page_count = ${pages}`);
+  t.throws(() => store.commitStep(unitId, 1, step), { code: 'E_STORE', message: /the disk \(or the store\) is full \(SQLITE_FULL/ });
+  t.equal(count(store.db, 'SELECT COUNT(*) AS n FROM steps WHERE unit_id = ? AND step_index = 70', unitId), 0, 'nothing of the refused step');
+  store.db.pragma(`max_page_count = ${pages * 100}`);
+  t.equal(store.commitStep(unitId, 1, step), true, 'with room again, the step goes in');
+
+  // Another process holding the write lock: the busy timeout (shortened here) runs out.
+  const other = new SqliteConnection(path);
+  t.teardown(() => other.close());
+  other.exec('BEGIN IMMEDIATE');
+  store.db.pragma('busy_timeout = 100');
+  t.throws(() => store.finishRun(f.run.runId, 'x'), { code: 'E_STORE', message: /another process holds the store locked past its busy timeout \(SQLITE_BUSY/ });
+  other.exec('ROLLBACK');
+  t.equal(failureClassOf('E_STORE').exitCode, 11, 'the store class has its own exit code');
+  t.equal(failureClassOf('E_STORE').name, 'store');
 });

@@ -28,6 +28,7 @@ import { loadPlan } from '../../suites/plan/load-plan.ts';
 import { assertRunnable } from '../../suites/registry.ts';
 import type { MeasurementResult } from '../../suites/model/measurement.ts';
 import { printJson } from '../output.ts';
+import { EXIT } from '../failure.ts';
 import { PACKAGE_ROOT } from '../../rig/core/package-root.ts';
 import { checkStorePath, DEFAULT_STORE_PATH, openStationStore } from '../../rig/store/station-store.ts';
 import { isPostgresUrl, redactUrl } from '../../rig/store/store-location.ts';
@@ -263,7 +264,10 @@ export const runCommand: CommandModule<object, RunArgs> = {
       process.stdout.write(`store ${args.store}, run ${stored.sink.runId ?? '?'}${forwarded ? `; forwarded ${forwarded.forwarded} unit(s) to ${forwarded.to}${forwarded.error ? ` (stopped: ${forwarded.error})` : ''}` : ''}\n`);
     }
     const yieldPct = results.length ? (100 * passed) / results.length : 0;
+    // A store that refused a write (disk full, locked) failed the run, whatever the units did.
+    if (stored.sink.failure) process.stderr.write(`plugrig: ${stored.sink.failure.message}\n`);
     if (abortSignal) process.exitCode = SIGNAL_EXIT[abortSignal] ?? 130;
+    else if (stored.sink.failure) process.exitCode = EXIT.E_STORE!;
     else if (abortReason !== undefined || yieldPct < plan.plan.policy.minYieldPct) process.exitCode = 9;
     else if ('error' in reports) process.exitCode = 1;
   },

@@ -82,6 +82,9 @@ export class SqliteStore {
     } catch (e) {
       db.close();
       if (e instanceof StoreError) throw e;
+      // Locked, full, unwritable: the store failed. Anything else (not a database): the operator's path.
+      const failed = storeFailure(e, path);
+      if (failed) throw failed;
       throw new ConfigError(`cannot use ${path} as a plugrig store: ${(e as Error).message}`, { step: 'store', path }, { cause: e });
     }
   }
@@ -147,7 +150,7 @@ export class SqliteStore {
       }
       return out;
     });
-    return tx.immediate();
+    return this.#write(() => tx.immediate());
   }
 
   /**
@@ -173,7 +176,7 @@ export class SqliteStore {
         this.db.prepare('INSERT INTO run_instruments (run_id, instrument_id, instrument_key, calibration_date) VALUES (?, ?, ?, ?) ON CONFLICT (run_id, instrument_id) DO NOTHING').run(run.runId, i.id, key, i.calibrationDate ?? null);
       }
     });
-    tx.immediate();
+    this.#write(() => tx.immediate());
   }
 
   /** The unit row (once per run and slot) and this session's slot attempt (once per session). */
@@ -190,7 +193,7 @@ export class SqliteStore {
       this.db.prepare('UPDATE units SET aborted = 0, forwarded_at = NULL WHERE unit_id = ? AND complete = 0').run(unitId);
       return next;
     });
-    return { unitId, attempt: tx.immediate() };
+    return { unitId, attempt: this.#write(() => tx.immediate()) };
   }
 
   /** Merge facts the steps found (MAC, serial, template, ...) into the unit. */
@@ -205,7 +208,7 @@ export class SqliteStore {
         .prepare('UPDATE units SET facts = ?, mac = COALESCE(?, mac), serial = COALESCE(?, serial), template_key = COALESCE(?, template_key) WHERE unit_id = ?')
         .run(JSON.stringify(merged), typeof merged.mac === 'string' ? merged.mac : null, typeof merged.serial === 'string' ? merged.serial : null, template, unitId);
     });
-    tx.immediate();
+    this.#write(() => tx.immediate());
   }
 
   /**
@@ -233,16 +236,16 @@ export class SqliteStore {
       }
       return true;
     });
-    return tx.immediate();
+    return this.#write(() => tx.immediate());
   }
 
   /** A slot-state or instrument event on the unit's timeline (once: keyed by a digest of the event). */
   addUnitEvent(unitId: string, slotAttempt: number, e: StoredUnitEvent): void {
     const payload = JSON.stringify(e);
     const key = createHash('sha256').update(payload).digest('hex').slice(0, 32);
-    this.db
+    this.#write(() => this.db
       .prepare('INSERT INTO unit_events (unit_id, slot_attempt, event_key, seq, type, t, at, payload) SELECT ?, ?, ?, COALESCE(MAX(seq), 0) + 1, ?, ?, ?, ? FROM unit_events WHERE unit_id = ? ON CONFLICT DO NOTHING')
-      .run(unitId, slotAttempt, key, e.type, e.t, e.at, payload, unitId);
+      .run(unitId, slotAttempt, key, e.type, e.t, e.at, payload, unitId));
   }
 
   finishUnit(unitId: string, slotAttempt: number, r: SlotResult): void {
@@ -255,11 +258,20 @@ export class SqliteStore {
         .run(r.verdict, r.flagged ? 1 : 0, r.aborted ? 1 : 0, r.reason ?? null, JSON.stringify(facts), typeof facts.mac === 'string' ? facts.mac : null, typeof facts.serial === 'string' ? facts.serial : null, r.finishedAt, r.ms, unitId);
       this.db.prepare('UPDATE slot_attempts SET finished_at = ? WHERE unit_id = ? AND attempt = ?').run(r.finishedAt, unitId, slotAttempt);
     });
-    tx.immediate();
+    this.#write(() => tx.immediate());
   }
 
   finishRun(runId: string, finishedAt: string): void {
-    this.db.prepare("UPDATE runs SET status = 'finished', finished_at = ? WHERE run_id = ? AND status = 'running'").run(finishedAt, runId);
+    this.#write(() => this.db.prepare("UPDATE runs SET status = 'finished', finished_at = ? WHERE run_id = ? AND status = 'running'").run(finishedAt, runId));
+  }
+
+  /** A write that SQLite refused (disk full, locked past the busy timeout, I/O) is a store failure. */
+  #write<T>(fn: () => T): T {
+    try {
+      return fn();
+    } catch (e) {
+      throw storeFailure(e, this.path) ?? e;
+    }
   }
 }
 
@@ -278,6 +290,23 @@ function insertMeasurement(db: SqliteConnection, unitId: string, slotAttempt: nu
     m.limits?.low ?? null, m.limits?.high ?? null, m.limits?.nominal ?? null, m.limits?.marginalLow ?? null, m.limits?.marginalHigh ?? null,
     m.guardBand, m.verdict, m.decision, m.reason, m.t ?? null, m.at ?? null, json(m.diag),
   );
+}
+
+/** SQLite result codes that mean the store itself failed, not that the path names something else. */
+const STORE_FAILURES: Array<[RegExp, string]> = [
+  [/^SQLITE_FULL/, 'the disk (or the store) is full'],
+  [/^SQLITE_(BUSY|LOCKED)/, 'another process holds the store locked past its busy timeout'],
+  [/^SQLITE_IOERR/, 'an I/O error writing the store'],
+  [/^SQLITE_READONLY/, 'the store is read-only'],
+];
+
+/** A better-sqlite3 error as a StoreError naming the cause, or undefined when it is not a store failure. */
+export function storeFailure(e: unknown, path: string): StoreError | undefined {
+  const code = (e as { code?: unknown }).code;
+  if (typeof code !== 'string') return undefined;
+  const hit = STORE_FAILURES.find(([re]) => re.test(code));
+  if (!hit) return undefined;
+  return new StoreError(`store ${path}: ${hit[1]} (${code}: ${(e as Error).message})`, { store: path, sqlite: code }, { cause: e });
 }
 
 function processAlive(pid: number): boolean {

@@ -43,7 +43,22 @@ export class StoreSink implements ResultSink {
     return this.#runId;
   }
 
+  /** The first write the store refused (the run then fails its units and exits with the store's code). */
+  get failure(): Error | undefined {
+    return this.#failure;
+  }
+  #failure: Error | undefined;
+
   emit(e: ResultEvent): void {
+    try {
+      this.#emit(e);
+    } catch (err) {
+      this.#failure ??= err as Error;
+      throw err;
+    }
+  }
+
+  #emit(e: ResultEvent): void {
     switch (e.type) {
       case 'run-started': {
         const aborted = this.#store.abortUnfinishedRuns(this.#o.meta.station.id, { reason: 'found unfinished when the next run started' });

@@ -13,7 +13,7 @@
  */
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, readSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { makeSyntheticImage } from '../../firmware/synthetic.ts';
@@ -67,6 +67,8 @@ export interface SigkillFigures {
   /** Events of one uncut 4-slot run, and its wall time. */
   calibration: { events: number; ms: number };
   wallMs: number;
+  /** CPU time of this process (the checks and polling), apart from the stations'. */
+  checkerCpuMs: number;
   dir: string;
 }
 
@@ -94,6 +96,7 @@ interface Batch {
 /** Run the kills; never throws for a finding (it is a violation), only for a broken set-up. */
 export async function runSigkillSoak(o: SigkillOptions): Promise<SigkillFigures> {
   const t0 = Date.now();
+  const cpu0 = process.cpuUsage();
   const rand = mulberry32(o.seed);
   const dir = mkdtempSync(join(tmpdir(), 'plugrig-sigkill-'));
   const runs = join(dir, 'runs');
@@ -111,7 +114,7 @@ export async function runSigkillSoak(o: SigkillOptions): Promise<SigkillFigures>
   const f: SigkillFigures = {
     kills: 0, killsInStateWrite: 0, tries: 0, batches: 0, stepsChecked: 0, stepsLost: 0, unitsTwice: 0,
     restartsOpeningJig: 0, jigConfirmedSafe: 0, diedRunning: 0, abortedReported: 0, stateUnreadable: 0,
-    violations: [], calibration: { events: 0, ms: 0 }, wallMs: 0, dir,
+    violations: [], calibration: { events: 0, ms: 0 }, wallMs: 0, checkerCpuMs: 0, dir,
   };
   const bad = (msg: string): void => void f.violations.push(msg);
   let tryNo = 0;
@@ -221,6 +224,8 @@ export async function runSigkillSoak(o: SigkillOptions): Promise<SigkillFigures>
   checkStore(store, batches, bad, f);
   f.batches = batches.length;
   f.wallMs = Date.now() - t0;
+  const cpu = process.cpuUsage(cpu0);
+  f.checkerCpuMs = Math.round((cpu.user + cpu.system) / 1000);
   if (!o.keepDir) rmSync(dir, { recursive: true, force: true });
   return f;
 }
@@ -267,7 +272,12 @@ async function runTry(args: string[], eventsPath: string, moment: Moment | undef
       while (!exited && !stderr.includes(PAUSE_MARKER)) await sleep(5);
       paused = !exited;
     } else if (moment) {
-      while (!exited && countLines(eventsPath) < moment.afterEvents) await sleep(10);
+      const lines = lineCounter(eventsPath);
+      try {
+        while (!exited && lines() < moment.afterEvents) await sleep(10);
+      } finally {
+        lines.close();
+      }
       if (!exited) await sleep(moment.delayMs);
     }
     if (moment && !exited) killed = child.kill('SIGKILL');
@@ -278,12 +288,23 @@ async function runTry(args: string[], eventsPath: string, moment: Moment | undef
   }
 }
 
-function countLines(path: string): number {
-  if (!existsSync(path)) return 0;
-  const text = readFileSync(path, 'utf8');
-  let n = 0;
-  for (let i = text.indexOf('\n'); i >= 0; i = text.indexOf('\n', i + 1)) n++;
-  return n;
+/** Lines in a growing file, reading only what was appended since the last call. */
+function lineCounter(path: string): { (): number; close(): void } {
+  let fd: number | undefined;
+  let lines = 0;
+  const buf = Buffer.alloc(64 * 1024);
+  const count = (): number => {
+    if (fd === undefined) {
+      if (!existsSync(path)) return 0;
+      fd = openSync(path, 'r');
+    }
+    for (let n = readSync(fd, buf); n > 0; n = readSync(fd, buf)) for (let i = 0; i < n; i++) if (buf[i] === 10) lines++;
+    return lines;
+  };
+  count.close = (): void => {
+    if (fd !== undefined) closeSync(fd);
+  };
+  return count;
 }
 
 /** The events a child wrote before it died (a torn last line is not an event it reported). */
