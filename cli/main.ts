@@ -80,6 +80,11 @@ const COMMANDS: ReadonlyArray<{ command: string; describe: string; load: () => P
     load: async () => (await import('./commands/provision.ts')).provisionCommand,
   },
   {
+    command: 'forward',
+    describe: "push the station store's finished units to the central PostgreSQL store now (idempotent; says what it sent)",
+    load: async () => (await import('./commands/forward.ts')).forwardCommand,
+  },
+  {
     command: 'history <unit>',
     describe: "a unit's runs by MAC or serial from the store: verdicts, stations, slots, failed steps",
     load: async () => (await import('./commands/history.ts')).historyCommand,

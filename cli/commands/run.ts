@@ -32,6 +32,7 @@ import { EXIT } from '../failure.ts';
 import { PACKAGE_ROOT } from '../../rig/core/package-root.ts';
 import { checkStorePath, DEFAULT_STORE_PATH, openStationStore } from '../../rig/store/station-store.ts';
 import { isPostgresUrl, redactUrl } from '../../rig/store/store-location.ts';
+import { loadStationConfig } from '../../rig/store/station-config.ts';
 import { writeRunReportsFromStore } from '../../reports/store-reports.ts';
 
 export const DEFAULT_SIM_JIG = join(PACKAGE_ROOT, 'fixtures/jigs/virtual-4slot.json');
@@ -53,6 +54,7 @@ interface RunArgs {
   json?: boolean;
   store: string;
   forward?: string;
+  station?: string;
 }
 
 export const runCommand: CommandModule<object, RunArgs> = {
@@ -72,6 +74,7 @@ export const runCommand: CommandModule<object, RunArgs> = {
       .option('out', { type: 'string', describe: 'directory for TAP reports, unit records and plugrig.log; must be new or empty (default runs/<timestamp>)' })
       .option('store', { type: 'string', default: DEFAULT_STORE_PATH, describe: "the station's traceability store (SQLite); every finished step is committed to it" })
       .option('forward', { type: 'string', describe: 'central store (postgres://...) to forward finished units to at the end of the run; the station store keeps them until it succeeds' })
+      .option('station', { type: 'string', describe: 'station config file (fixtures/stations/*.json): the station id, name and line its runs are stored under, and the central store to forward to' })
       .option('json', { type: 'boolean' }) as unknown as Argv<RunArgs>,
   handler: async (args: ArgumentsCamelCase<RunArgs>) => {
     const log = rootLogger().child({ cmd: 'run' });
@@ -135,6 +138,8 @@ export const runCommand: CommandModule<object, RunArgs> = {
 
     checkStorePath(args.store);
     if (args.events !== undefined) checkPathText(args.events, '--events');
+    const stationConfig = args.station ? loadStationConfig(args.station) : undefined;
+    const forwardTo = args.forward ?? stationConfig?.central;
     if (args.forward !== undefined && !isPostgresUrl(args.forward)) throw new ConfigError(`--forward ${args.forward}: not a postgres:// URL`, { step: 'args' });
     // Last of the checks, so a refused run leaves no directory behind; still before any hardware.
     const outDir = resume
@@ -182,6 +187,7 @@ export const runCommand: CommandModule<object, RunArgs> = {
     const stored = openStationStore({
       path: args.store,
       jig,
+      ...(stationConfig ? { station: stationConfig.station } : {}),
       ...(image ? { image: { name: image.name, ...(image.sha256 ? { sha256: image.sha256 } : {}), origin: imageFile ?? 'synthetic' } } : {}),
       onAborted: (runs) => {
         for (const r of runs) process.stderr.write(`plugrig: run ${r.runId} (started ${r.startedAt}) was left unfinished: marked aborted in ${args.store}${r.unfinished.map((u) => `; slot ${u.slot} after ${u.lastStep ? `step '${u.lastStep.name}'` : 'no step'}`).join('')}\n`);
@@ -224,7 +230,7 @@ export const runCommand: CommandModule<object, RunArgs> = {
       stored.store.close();
       events?.close();
     }
-    const forwarded = args.forward ? await forwardRun(stored.store.path, args.forward) : undefined;
+    const forwarded = forwardTo ? await forwardRun(stored.store.path, forwardTo) : undefined;
     // TAP 14/13, JUnit, HTML and JSON of the run, rendered from what the store holds.
     const reports = stored.sink.runId ? await writeRunReportsFromStore(args.store, stored.sink.runId, outDir) : { error: 'the store has no run id' };
     if ('error' in reports) process.stderr.write(`plugrig: run reports not written: ${reports.error}\n`);
