@@ -4,7 +4,7 @@
 // that file is left half-written; only a station that writes aside and renames keeps a readable state.
 // PLUGRIG_SIGKILL_PAUSE_WRITE=N picks the write (1 = the first); the pause is announced on stderr.
 import { syncBuiltinESMExports } from 'node:module';
-import { writeSync } from 'node:fs';
+import { constants, writeSync } from 'node:fs';
 import fsp from 'node:fs/promises';
 import { basename } from 'node:path';
 
@@ -14,7 +14,8 @@ const PAUSE_MS = 5000;
 let writes = 0;
 
 const isStateFile = (p) => basename(String(p)).startsWith('station-state.json');
-const truncates = (flags) => typeof flags === 'string' && /w/.test(flags);
+/** Opened for writing from the start: 'w'-style strings, or O_TRUNC in numeric flags. */
+const truncates = (flags) => (typeof flags === 'string' ? /w/.test(flags) : typeof flags === 'number' && (flags & constants.O_TRUNC) !== 0);
 
 /** Write the first half, announce the pause, wait (the kill comes here), then the rest. */
 async function halfThenPause(fh, data) {
