@@ -1,6 +1,6 @@
 import t from 'tap';
 import { FlashError, LinkError } from '../rig/core/errors.ts';
-import { OFFSET, assertFlashed, pattern, rig } from './fixtures/fault-flash-rig.ts';
+import { OFFSET, assertFlashed, flipAddresses, pattern, rig } from './fixtures/fault-flash-rig.ts';
 
 /** Flash recovery from line faults and chip resets, injected in the simulator; checked against the simulated flash. */
 t.test('byte errors, drops, duplicates, late and stale replies on the line: written right, retries counted', async (t) => {
@@ -48,3 +48,21 @@ t.test('missed link windows: reset again; too many: LinkError naming the tries',
   t.match((e as LinkError).message, /no reply to LinkCheck after \d+ tries and 3 reset/);
 });
 
+
+t.test("a flipped bit in a request's length field leaves the ROM's parser waiting for 4 KiB: reads and the guard re-link and go on", async (t) => {
+  // FlashRead4K's LEN 0x0005 becomes 0x1005 (byte 6, bit 4): the chip swallows every request after it.
+  const r = await rig({}, undefined, {}, flipAddresses([{ cmd: 'read', nth: 3, bit: 4, byte: 6 }]));
+  t.teardown(() => r.link.close());
+  await r.flasher.connect();
+  const data = await r.flasher.read(0, 0x11000);
+  t.equal(r.flasher.stats.relinks, 1, 'one re-link');
+  t.equal(Buffer.compare(data, r.chip.flash.read(0, 0x11000)), 0, 'the read holds what the simulated flash holds');
+  // The same in the guard's first CRC before a write (LEN 0x09 becomes 0x89): the write re-links and goes on.
+  const g = await rig({}, undefined, {}, flipAddresses([{ cmd: 'crc', nth: 3, bit: 7, byte: 3 }]));
+  t.teardown(() => g.link.close());
+  await g.flasher.connect();
+  const image = pattern(0x10000, 3);
+  await g.flasher.write(image, OFFSET);
+  t.ok(g.flasher.stats.relinks >= 1, `re-linked (${g.flasher.stats.relinks})`);
+  assertFlashed(t, g, image, 'guard CRC request with a flipped length');
+});

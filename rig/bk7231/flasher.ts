@@ -263,7 +263,7 @@ export class Bk7231Flasher {
     const padded = await this.#padToSectors(image, offset, opts.onProgress);
     const guard =
       this.#opts.guardOutsideImage === true
-        ? await OutsideImageGuard.snapshot(this.#guardedChip(), { offset, length: padded.length, flashSize: info.flashSize, rfCopy: this.#rfCopy, ...(opts.original ? { copy: opts.original } : {}) })
+        ? await this.#relinking('guard', () => OutsideImageGuard.snapshot(this.#guardedChip(), { offset, length: padded.length, flashSize: info.flashSize, rfCopy: this.#rfCopy, ...(opts.original ? { copy: opts.original } : {}) }))
         : null;
     // Restores survive a re-link: the record says what was put back, whichever attempt did it.
     const restored: OutsideRestore[] = [];
@@ -348,17 +348,20 @@ export class Bk7231Flasher {
     const retries = this.#opts.retries?.read ?? 5;
     for (let chunk = first; chunk < last; chunk += BLOCK_SIZE) {
       const end = Math.min(last, chunk + BLOCK_SIZE);
-      let sectors = sectorAddresses(chunk, end - chunk);
-      for (let attempt = 0; ; attempt++) {
-        await this.#readSectors(sectors, out, first, (n) => onProgress?.({ phase: 'read', done: chunk - first + n, total: out.length }));
-        const { bad } = await this.#locateBad(chunk, out.subarray(chunk - first, end - first), 'read');
-        if (bad.length === 0) break;
-        if (attempt >= retries) {
-          throw new FlashError(`read CRC mismatch at 0x${bad[0]!.toString(16)} after ${retries} re-reads`, { phase: 'read', address: bad[0], badSectors: bad });
+      // A chunk read again whole after a re-link: reads change nothing on the chip.
+      await this.#relinking('read', async () => {
+        let sectors = sectorAddresses(chunk, end - chunk);
+        for (let attempt = 0; ; attempt++) {
+          await this.#readSectors(sectors, out, first, (n) => onProgress?.({ phase: 'read', done: chunk - first + n, total: out.length }));
+          const { bad } = await this.#locateBad(chunk, out.subarray(chunk - first, end - first), 'read');
+          if (bad.length === 0) break;
+          if (attempt >= retries) {
+            throw new FlashError(`read CRC mismatch at 0x${bad[0]!.toString(16)} after ${retries} re-reads`, { phase: 'read', address: bad[0], badSectors: bad });
+          }
+          this.#log.warn({ bad }, 're-reading sectors with CRC mismatch');
+          sectors = bad;
         }
-        this.#log.warn({ bad }, 're-reading sectors with CRC mismatch');
-        sectors = bad;
-      }
+      });
       onProgress?.({ phase: 'read', done: end - first, total: out.length });
     }
     return out.slice(offset - first, offset - first + length);
@@ -710,6 +713,28 @@ export class Bk7231Flasher {
       const data = decodeRead4K(await this.#transact(F.flashRead4K(address), { phase, address, operationMs: 100 })).slice();
       if ((await this.#crcIn(phase, address, SECTOR_SIZE)) === crc32Raw(data)) return data;
       if (attempt >= tries) throw new FlashError(`read CRC mismatch at 0x${address.toString(16)} after ${tries} re-reads`, { phase, address });
+    }
+  }
+
+  /**
+   * Run `fn` (reads and CRCs only: work that changes nothing and can start over); when the chip has
+   * stopped answering, re-link and run it again (bounded by retries.relink). Besides a brown-out, a
+   * flipped bit in a request's length field does this: the ROM's parser then waits for a frame body
+   * thousands of bytes long and swallows every request after it, until a reset.
+   */
+  async #relinking<T>(what: string, fn: () => Promise<T>): Promise<T> {
+    const relinks = this.#opts.retries?.relink ?? 3;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await fn();
+      } catch (e) {
+        if (!chipSilent(e) || attempt >= relinks) throw e;
+        this.stats.relinks++;
+        this.#log.warn({ what, attempt: attempt + 1, err: (e as Error).message }, 'chip stopped answering: re-linking and starting the step again');
+        const rfCopy = this.#rfCopy;
+        await this.connect();
+        this.#rfCopy = rfCopy;
+      }
     }
   }
 
