@@ -7,6 +7,8 @@ import { isHubPort, type JigSpec, type SlotSpec } from '../rig/jig/jig-config.ts
 import { openJigBoard, type FirmataStream, type JigBoard } from '../rig/jig/jig-board.ts';
 import { SlotIo } from '../rig/jig/slot-io.ts';
 import { openMeter } from '../rig/meter/open-meter.ts';
+import { PzemBus } from '../rig/meter/pzem-bus.ts';
+import { Pzem004tMeter } from '../rig/meter/pzem004t.ts';
 import type { ReferenceMeter } from '../rig/meter/reference-meter.ts';
 import type { UsbDeviceSource } from '../rig/usb/usb-source.ts';
 import { resolveUartRef } from '../rig/usb/usb-uart.ts';
@@ -80,6 +82,19 @@ export async function openStation(jig: JigSpec, o: { clock: Clock; log: Logger; 
       const bare = users.filter((s) => s.meter.select === undefined);
       if (bare.length) throw new ConfigError(`meter ${ref} is shared by slots ${users.map((u) => u.id).join(', ')}, but slot ${bare.map((b) => b.id).join(', ')} has no meter.select relay to route it`, { step: 'open-station', meter: ref });
     }
+    // PZEMs on one port are slaves on one Modbus line: opened once, their transactions take turns.
+    const pzemBuses = new Map<string, Promise<PzemBus>>();
+    const openStationMeter = async (ref: string, channel: number): Promise<ReferenceMeter> => {
+      const m = jig.meters[ref]!;
+      const onLine = m.kind === 'pzem004t' ? Object.values(jig.meters).filter((x) => x.kind === 'pzem004t' && x.port === m.port).length : 0;
+      if (m.kind !== 'pzem004t' || onLine < 2) return openMeter(m, { clock: o.clock, channel, log: o.log, endpoints: o.endpoints });
+      let bus = pzemBuses.get(m.port);
+      if (!bus) {
+        bus = openSerialPort(o.endpoints, m.port, { baudRate: 9600, clock: o.clock, what: `Modbus line ${m.port}` }).then((stream) => PzemBus.open(stream, o.log));
+        pzemBuses.set(m.port, bus);
+      }
+      return Pzem004tMeter.onBus(await bus, { clock: o.clock, address: m.address, log: o.log, ...(m.serial !== undefined ? { serial: m.serial } : {}), ...(m.calibrationDate !== undefined ? { calibrationDate: m.calibrationDate } : {}) });
+    };
     for (const spec of specs) {
       const id = spec.id;
       const usb = usbSourceOf(o.endpoints, spec);
@@ -88,7 +103,7 @@ export async function openStation(jig: JigSpec, o: { clock: Clock; log: Logger; 
       const ref = spec.meter.ref;
       let meter = meters.get(ref);
       if (!meter) {
-        meter = await openMeter(jig.meters[ref]!, { clock: o.clock, channel: spec.meter.channel, log: o.log, endpoints: o.endpoints });
+        meter = await openStationMeter(ref, spec.meter.channel);
         meters.set(ref, meter);
       }
       if (specs.filter((s) => s.meter.ref === ref).length > 1) {

@@ -472,6 +472,8 @@ function checkSerialPortsShared(jig: Record<string, unknown> | undefined, out: C
       }
       if (prev.modbus !== undefined && modbus !== undefined) {
         if (prev.modbus === modbus) out.push({ path, message: `${who} on ${key} has the same Modbus address ${modbus} as ${prev.who}` });
+        // 0xF8 reaches every slave on the line: with two PZEMs both would answer at once.
+        else if (modbus === 0xf8 || prev.modbus === 0xf8) out.push({ path, message: `${who} shares ${key} with ${prev.who}: PZEMs on one Modbus line each need their own "address" 1..247 (0xF8, the default, is the general address, valid with a single slave only)` });
         continue;
       }
       out.push({ path, message: `serial ${key} is already ${prev.who}; each slot UART, I/O board and meter needs its own port` });

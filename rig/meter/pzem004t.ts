@@ -1,4 +1,3 @@
-import modbusSerial from 'modbus-serial';
 import type { SerialPortStream } from '@serialport/stream';
 import type { Clock } from '../core/clock.ts';
 import { InstrumentError, PlugrigError, TransportError } from '../core/errors.ts';
@@ -16,10 +15,9 @@ import {
 } from './pzem-registers.ts';
 import { accuracyBand, type AccuracyTable, type MeterIdentity, type MeterReading, type Quantity, type ReferenceMeter } from './reference-meter.ts';
 import { DEFAULT_RETRY, withRetry, type RetryPolicy } from './retry.ts';
+import { PzemBus } from './pzem-bus.ts';
 
-// modbus-serial is CommonJS with `module.exports.default = module.exports`; under NodeNext the typed class is `.default`.
-const ModbusRTU = modbusSerial.default;
-type ModbusRTU = InstanceType<typeof ModbusRTU>;
+type ModbusRTU = PzemBus['client'];
 
 const DATASHEET = 'PZEM-004T v3.0 datasheet (instruments.md §B1), plus half the resolution';
 
@@ -65,32 +63,30 @@ export class Pzem004tMeter implements ReferenceMeter {
   readonly #clock: Clock;
   readonly #timeoutMs: number;
   readonly #retry: RetryPolicy;
-  readonly #opts: Pzem004tOptions;
+  readonly #opts: Omit<Pzem004tOptions, 'stream'>;
+  readonly #bus: PzemBus;
   #address: number;
-  /** Transactions are strictly one at a time on the line. */
-  #queue: Promise<unknown> = Promise.resolve();
 
-  private constructor(opts: Pzem004tOptions, port: ModbusRtuStreamPort, client: ModbusRTU) {
+  private constructor(opts: Omit<Pzem004tOptions, 'stream'>, bus: PzemBus) {
     this.#opts = opts;
-    this.#port = port;
-    this.#client = client;
+    this.#bus = bus;
+    this.#port = bus.port;
+    this.#client = bus.client;
     this.#clock = opts.clock;
     this.#address = opts.address ?? PZEM_GENERAL_ADDRESS;
     this.#timeoutMs = opts.timeoutMs ?? 200;
     this.#retry = opts.retry ?? DEFAULT_RETRY;
+    bus.use(this);
   }
 
+  /** A PZEM alone on its own line (its own bus). */
   static async open(opts: Pzem004tOptions): Promise<Pzem004tMeter> {
-    const port = new ModbusRtuStreamPort(opts.stream);
-    const client = new ModbusRTU(port);
-    client.on('error', (err: unknown) => opts.log?.warn({ err: String(err) }, 'pzem port error'));
-    await new Promise<void>((resolve, reject) => {
-      client.open((err: Error | null) => {
-        if (err) reject(new InstrumentError(`cannot open PZEM-004T port: ${err.message}`, { step: 'pzem-open' }, { cause: err }));
-        else resolve();
-      });
-    });
-    return new Pzem004tMeter(opts, port, client);
+    return new Pzem004tMeter(opts, await PzemBus.open(opts.stream, opts.log));
+  }
+
+  /** One of several PZEMs on a shared Modbus line (distinct slave addresses): its transactions take turns with the others'. */
+  static onBus(bus: PzemBus, opts: Omit<Pzem004tOptions, 'stream'>): Pzem004tMeter {
+    return new Pzem004tMeter(opts, bus);
   }
 
   get address(): number {
@@ -159,8 +155,9 @@ export class Pzem004tMeter implements ReferenceMeter {
     }
   }
 
+  /** Closes the line once its last meter is closed. */
   async close(): Promise<void> {
-    await new Promise<void>((resolve) => this.#client.close(() => resolve()));
+    await this.#bus.release(this);
   }
 
   async #writeHolding(step: string, register: number, value: number): Promise<void> {
@@ -195,9 +192,7 @@ export class Pzem004tMeter implements ReferenceMeter {
           this.#port.abandon();
         }
       }, (e) => e instanceof InstrumentError && e.context.modbusCode === undefined);
-    const result = this.#queue.then(run, run);
-    this.#queue = result.catch(() => undefined);
-    return result;
+    return this.#bus.turn(run);
   }
 
   #mapError(step: string, e: unknown, attempt: number): Error {

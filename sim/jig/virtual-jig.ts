@@ -11,6 +11,7 @@ import type { ObkHttpFaultSpec } from '../plug/obk/http-faults.ts';
 import { parsePlugDefects } from '../plug/plug-defects.ts';
 import { PinLevelPlug } from '../plug/pin-level-plug.ts';
 import { VirtualPzem } from '../pzem/virtual-pzem.ts';
+import { VirtualModbusBus } from '../pzem/virtual-modbus-bus.ts';
 import { VirtualWt310e } from '../scpi/virtual-wt310e.ts';
 import type { ModemLines, VirtualUartDevice } from '../serial/uart-device.ts';
 import type { AttachOptions } from '../serial/virtual-binding.ts';
@@ -307,6 +308,8 @@ export class VirtualJig {
   readonly watchdogs = new Map<string, WatchdogRelay>();
   /** The select-relay muxes of meters several slots share. */
   readonly meterMuxes = new Map<string, VirtualMeterMux>();
+  /** Several PZEMs on one port: the Modbus line joining them, by port. */
+  readonly #modbusBuses = new Map<string, VirtualModbusBus>();
 
   private constructor(spec: JigSpec, options: VirtualJigOptions) {
     this.spec = spec;
@@ -430,10 +433,21 @@ export class VirtualJig {
       // A USB Arduino: opening the port asserts DTR, which resets the board (auto-reset).
       if (io.port?.startsWith(SIM)) out.push({ path: io.port, device: this.boards.get(name)!, options: { modemLines: true } });
     }
+    // PZEMs on one port are slaves on one Modbus line: one device on that path, the bus.
+    const lines = new Map<string, VirtualUartDevice[]>();
     for (const [name, meter] of Object.entries(this.spec.meters)) {
       const device = this.meters.get(name);
       const path = meter.kind === 'pzem004t' ? meter.port : meter.address;
-      if (device) out.push({ path, device, options: {} });
+      if (device) lines.set(path, [...(lines.get(path) ?? []), device]);
+    }
+    for (const [path, devices] of lines) {
+      let device = devices[0]!;
+      if (devices.length > 1) {
+        let bus = this.#modbusBuses.get(path);
+        if (!bus) this.#modbusBuses.set(path, (bus = new VirtualModbusBus(devices)));
+        device = bus;
+      }
+      out.push({ path, device, options: {} });
     }
     for (const slot of this.slots.values()) {
       const port = slot.spec.uart.port;
