@@ -1,5 +1,6 @@
-import { mkdir, open, rename } from 'node:fs/promises';
-import { confinedPath, WRITE_NOFOLLOW } from '../rig/core/confined-path.ts';
+import { mkdir } from 'node:fs/promises';
+import { writeFileAtomic } from '../rig/core/atomic-file.ts';
+import { confinedPath } from '../rig/core/confined-path.ts';
 import type { ResultEvent, ResultSink, RunInfo } from '../suites/model/events.ts';
 import type { SlotResult, StepResult } from '../suites/model/step-result.ts';
 
@@ -103,22 +104,8 @@ export class UnitRecordWriter implements ResultSink {
     const r = this.#records.get(slot)!;
     r.updatedAt = this.#now();
     const path = confinedPath(this.#dir, `slot-${slot}.json`, 'unit record');
-    const tmp = `${path}.tmp-${process.pid}`;
     await mkdir(this.#dir, { recursive: true });
-    const fh = await open(tmp, WRITE_NOFOLLOW);
-    try {
-      await fh.writeFile(JSON.stringify(r, null, 2) + '\n');
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
-    await rename(tmp, path);
-    const dir = await open(this.#dir, 'r');
-    try {
-      await dir.sync();
-    } finally {
-      await dir.close();
-    }
+    await writeFileAtomic(path, JSON.stringify(r, null, 2) + '\n');
     this.paths.set(slot, path);
   }
 }

@@ -1,5 +1,6 @@
-import { mkdir, open, rename, rm } from 'node:fs/promises';
-import { confinedPath, WRITE_NOFOLLOW } from '../rig/core/confined-path.ts';
+import { mkdir } from 'node:fs/promises';
+import { writeFileAtomic } from '../rig/core/atomic-file.ts';
+import { confinedPath } from '../rig/core/confined-path.ts';
 import { renderHtml } from './html/html-report.ts';
 import { renderJsonSummary } from './json-summary.ts';
 import { renderJunit } from './junit.ts';
@@ -34,7 +35,7 @@ export async function renderReport(run: ReportRun, format: ReportFormat): Promis
 }
 
 /**
- * Render the formats and write each into `dir` through a temporary file, fsync and rename, so a
+ * Render the formats and write each into `dir` atomically (rig/core/atomic-file.ts), so a
  * report on disk is always whole (an old one stays until the new one is complete). Every format is
  * rendered before the first is written: a rendering error leaves the directory as it was.
  */
@@ -45,25 +46,8 @@ export async function writeReports(run: ReportRun, dir: string, formats: readonl
   const paths = new Map<ReportFormat, string>();
   for (const [f, text] of rendered) {
     const path = confinedPath(dir, REPORT_FILES[f], 'report');
-    await writeAtomically(path, text);
+    await writeFileAtomic(path, text);
     paths.set(f, path);
   }
   return paths;
-}
-
-async function writeAtomically(path: string, text: string): Promise<void> {
-  const tmp = `${path}.tmp-${process.pid}`;
-  try {
-    const fh = await open(tmp, WRITE_NOFOLLOW);
-    try {
-      await fh.writeFile(text);
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
-    await rename(tmp, path);
-  } catch (e) {
-    await rm(tmp, { force: true });
-    throw e;
-  }
 }

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
-import { open, rename } from 'node:fs/promises';
+import { writeFileAtomic } from '../rig/core/atomic-file.ts';
 import { join } from 'node:path';
-import { confinedPath, WRITE_NOFOLLOW } from '../rig/core/confined-path.ts';
+import { confinedPath } from '../rig/core/confined-path.ts';
 import { ConfigError } from '../rig/core/errors.ts';
 import type { ResultEvent, ResultSink, RunInfo } from '../suites/model/events.ts';
 import type { StepKind } from '../suites/model/step-result.ts';
@@ -58,24 +58,9 @@ export function readStationState(dir: string): StationState | undefined {
   return s;
 }
 
-/** Write the whole file to a temporary, fsync it, rename it over the state file, fsync the directory. */
+/** The whole file, atomically and durably (rig/core/atomic-file.ts). */
 export async function writeStationState(dir: string, state: StationState): Promise<void> {
-  const path = confinedPath(dir, STATION_STATE_FILE, 'station state');
-  const tmp = `${path}.tmp-${process.pid}`;
-  const fh = await open(tmp, WRITE_NOFOLLOW);
-  try {
-    await fh.writeFile(JSON.stringify(state, null, 2) + '\n');
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-  await rename(tmp, path);
-  const d = await open(dir, 'r');
-  try {
-    await d.sync();
-  } finally {
-    await d.close();
-  }
+  await writeFileAtomic(confinedPath(dir, STATION_STATE_FILE, 'station state'), JSON.stringify(state, null, 2) + '\n');
 }
 
 /**

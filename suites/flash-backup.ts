@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
-import { link, open, rm } from 'node:fs/promises';
 import { BK7231N_PARTITIONS } from '../firmware/flash-layout.ts';
+import { writeFileAtomic } from '../rig/core/atomic-file.ts';
 import { confinedPath } from '../rig/core/confined-path.ts';
 import { ConfigError } from '../rig/core/errors.ts';
 
@@ -28,27 +28,12 @@ export function backupFileName(slot: number, mac: string | null): string {
 
 /**
  * Store the stock dump in `dir` atomically and never over an existing file (it may be the only copy
- * of that unit's stock firmware): written to a temp file and fsync'ed, then hard-linked to its
- * name (link fails on an existing name where rename would replace it), then the directory fsync'ed.
+ * of that unit's stock firmware): writeFileAtomic without replace (a hard link, not a rename).
  */
 export async function saveStockBackup(dir: string, name: string, offset: number, data: Uint8Array): Promise<StockBackup> {
   const path = confinedPath(dir, name, 'stock backup');
-  const tmp = `${path}.part-${process.pid}`;
   try {
-    const fh = await open(tmp, 'wx');
-    try {
-      await fh.writeFile(data);
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
-    await link(tmp, path);
-    const d = await open(dir, 'r');
-    try {
-      await d.sync();
-    } finally {
-      await d.close();
-    }
+    await writeFileAtomic(path, data, { replace: false });
   } catch (e) {
     const exists = (e as NodeJS.ErrnoException).code === 'EEXIST';
     throw new ConfigError(
@@ -56,8 +41,6 @@ export async function saveStockBackup(dir: string, name: string, offset: number,
       { step: 'backup' },
       { cause: e },
     );
-  } finally {
-    await rm(tmp, { force: true });
   }
   return { path, offset, bytes: data.length, sha256: createHash('sha256').update(data).digest('hex') };
 }

@@ -76,7 +76,7 @@ t.test('the flash suite keeps the stock app partition, read before anything is w
   t.ok(written.equals(Buffer.from(r.im.bytes)), 'the image is in flash after the run');
   t.notOk(Buffer.from(file.subarray(at, at + r.im.bytes.length)).equals(Buffer.from(r.im.bytes)), 'the written image is not in the backup');
   t.notOk(Buffer.from(r.after).equals(file), 'the backup is not the flashed partition');
-  t.same(readdirSync(r.outDir).filter((f) => f.includes('.part-')), [], 'no temp file left');
+  t.same(readdirSync(r.outDir).filter((f) => f.includes('.tmp-')), [], 'no temp file left');
 
   const record = JSON.parse(readFileSync(join(r.outDir, 'slot-1.json'), 'utf8')) as { unit: Record<string, unknown>; steps: Array<{ name: string; data?: Record<string, unknown> }> };
   const expected = { path: join(r.outDir, name), offset: APP_START, bytes: APP_BYTES, sha256: sha256(file) };
@@ -96,7 +96,7 @@ t.test('an existing backup file is never overwritten, and then nothing is writte
   t.match(step?.error?.message, /already exists; refusing to overwrite/);
   t.ok(readFileSync(path).equals(old), 'the earlier dump is untouched');
   t.ok(Buffer.from(r.after).equals(Buffer.from(r.stock)), 'the chip still holds its stock app: the backup comes before the write');
-  t.same(readdirSync(r.outDir).filter((f) => f.includes('.part-')), [], 'no temp file left');
+  t.same(readdirSync(r.outDir).filter((f) => f.includes('.tmp-')), [], 'no temp file left');
 });
 
 t.test('the factory plan backs up the stock app partition', async (t) => {
