@@ -42,7 +42,10 @@ export function unitName(u: ReportUnit): string {
 async function renderUnit(t: TapReport, u: ReportUnit, contradictions: string[]): Promise<void> {
   for (const group of suiteGroups(u.steps)) {
     await t.subtest(group.suite, async (st) => {
-      for (const step of group.steps) await renderStep(st, step, contradictions);
+      for (const step of group.steps) {
+        const contradiction = await renderStepTap(st, step);
+        if (contradiction) contradictions.push(contradiction);
+      }
     });
   }
   const diag = { slot: u.slot, ...(u.mac ? { mac: u.mac } : {}), ...(u.serial ? { serial: u.serial } : {}), startedAt: u.startedAt, ...(u.finishedAt ? { finishedAt: u.finishedAt } : {}), ...(u.calibration ? { calibration: u.calibration } : {}) };
@@ -52,10 +55,16 @@ async function renderUnit(t: TapReport, u: ReportUnit, contradictions: string[])
   else t.fail('verdict: none, the unit never finished (run interrupted)', diag);
 }
 
-async function renderStep(t: TapReport, r: StepResult, contradictions: string[]): Promise<void> {
+/**
+ * One step as a subtest holding its checks and measurements (earlier attempts as comments), closed by a
+ * point that says the step's status. The one step rendering of both TAP paths: the run's report from the
+ * store and the per-slot file written live (tap-listener.ts). Returns what contradicts the stored status
+ * (a point ok where the step failed, or the reverse), undefined when the rendering agrees.
+ */
+export async function renderStepTap(t: TapReport, r: StepResult): Promise<string | undefined> {
   if (r.status === 'skip') {
     t.skip(r.name, r.reason ?? 'skipped');
-    return;
+    return undefined;
   }
   const passed = await t.subtest(r.name, (st) => {
     for (const a of r.earlierAttempts) st.comment(`attempt ${a.attempt} of ${r.maxAttempts}: ${a.status} (${a.reason})`);
@@ -76,5 +85,5 @@ async function renderStep(t: TapReport, r: StepResult, contradictions: string[])
     if (r.status === 'pass') st.ok(`${r.name} completed`, diag);
     else st.fail(`${r.name}: ${r.reason ?? 'failed'}`, diag);
   });
-  if (passed !== (r.status === 'pass')) contradictions.push(`TAP rendering of step '${r.name}' disagrees with its stored status ${r.status}`);
+  return passed === (r.status === 'pass') ? undefined : `TAP rendering of step '${r.name}' disagrees with its status ${r.status}`;
 }

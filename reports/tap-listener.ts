@@ -1,12 +1,13 @@
 import { confinedPath } from '../rig/core/confined-path.ts';
 import type { ResultEvent, ResultSink, RunInfo } from '../suites/model/events.ts';
-import type { StepResult } from '../suites/model/step-result.ts';
-import { openTapReport, type TapReport, type TapReportFile, type TapVersion } from './tap-writer.ts';
+import { renderStepTap } from './run-tap.ts';
+import { openTapReport, type TapReportFile, type TapVersion } from './tap-writer.ts';
 
 /**
- * Renders each slot's results as `slot-N.tap` (one subtest per step) from the events it is given.
- * It judges nothing: every point is ok or not ok as the step result says, and a step's closing point
- * is checked against the step's status so a rendering bug cannot turn a failed unit green.
+ * Writes each slot's results live as `slot-N.tap` (one subtest per step, as the steps finish: a killed
+ * run's file holds every finished step) with the run report's step rendering (run-tap.ts). It judges
+ * nothing, and a step whose points disagree with its status is refused, so a rendering bug cannot turn
+ * a failed unit green.
  */
 export class TapListener implements ResultSink {
   readonly #dir: string;
@@ -37,7 +38,9 @@ export class TapListener implements ResultSink {
       }
       case 'step-finished': {
         const report = this.#open.get(e.slot);
-        if (report) await renderStep(report, e.result);
+        if (!report) return;
+        const contradiction = await renderStepTap(report, e.result);
+        if (contradiction) throw new Error(contradiction);
         return;
       }
       case 'slot-finished': {
@@ -59,23 +62,4 @@ export class TapListener implements ResultSink {
     this.#open.clear();
     await Promise.all(open.map((r) => r.close()));
   }
-}
-
-async function renderStep(report: TapReport, r: StepResult): Promise<void> {
-  if (r.status === 'skip') {
-    report.skip(r.name, r.reason ?? 'skipped');
-    return;
-  }
-  const passed = await report.subtest(r.name, (st) => {
-    for (const a of r.earlierAttempts) st.comment(`attempt ${a.attempt} of ${r.maxAttempts}: ${a.status} (${a.reason})`);
-    for (const c of r.checks) {
-      if (c.ok) st.ok(c.name, c.diag);
-      else st.fail(c.name, c.diag);
-    }
-    for (const m of r.measurements) st.measurement(m);
-    const diag = { ...(r.data ?? {}), ...(r.error ? { error: r.error } : {}), ...(r.attempt > 1 ? { attempt: r.attempt } : {}), ...(r.flagged ? { flagged: true } : {}), ms: Math.round(r.ms) };
-    if (r.status === 'pass') st.ok(`${r.name} completed`, diag);
-    else st.fail(`${r.name}: ${r.reason ?? 'failed'}`, diag);
-  });
-  if (passed !== (r.status === 'pass')) throw new Error(`TAP rendering of step '${r.name}' disagrees with its status ${r.status}`);
 }

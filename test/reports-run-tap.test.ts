@@ -101,7 +101,7 @@ t.test('a rendering that contradicts the stored verdict is refused', async (t) =
   // Mutation of the data: a unit stored as pass whose step failed must not render as a passing unit.
   const run = clone(passing);
   run.units[0]!.steps[2]!.checks.push({ name: 'a check that failed', ok: false, attempt: 1, t: 0 });
-  await t.rejects(renderRunTap(run), /disagrees with its stored status pass/);
+  await t.rejects(renderRunTap(run), /disagrees with its status pass/);
   const lie = clone(failing);
   lie.units[0]!.verdict = 'pass';
   await t.rejects(renderRunTap(lie), /disagrees with its stored verdict pass/);
