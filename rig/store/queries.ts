@@ -1,28 +1,18 @@
 import type { SqlDb } from './sql-db.ts';
+import type { StoredUnit } from './types.ts';
 
 /** The metering suite's error measurements (plug vs reference), what the trends follow by default. */
 export const METERING_ERROR_IDS: readonly string[] = ['voltageErrorPct', 'currentErrorPct', 'powerErrorPct', 'pfError'];
 
-export interface UnitHistoryEntry {
-  unitId: string;
-  runId: string;
+/** One run of a unit: the stored unit's identity and verdict, with where and what it ran. */
+export interface UnitHistoryEntry extends Pick<StoredUnit, 'unitId' | 'runId' | 'slot' | 'mac' | 'serial' | 'verdict' | 'flagged' | 'aborted' | 'complete' | 'reason' | 'startedAt' | 'finishedAt'> {
   stationId: string;
   plan: string;
   firmware?: string;
-  slot: number;
-  mac?: string;
-  serial?: string;
-  verdict: 'pass' | 'fail' | null;
-  flagged: boolean;
-  aborted: boolean;
-  complete: boolean;
-  reason?: string;
   /** Slot attempts of the unit in that run. */
   attempts: number;
   /** Final attempts of steps that failed. */
   failedSteps: Array<{ index: number; name: string; reason?: string }>;
-  startedAt: string;
-  finishedAt?: string;
 }
 
 export interface YieldRow {

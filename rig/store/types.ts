@@ -1,6 +1,6 @@
 import type { ResultEvent } from '../../suites/model/events.ts';
 import type { MeasurementResult } from '../../suites/model/measurement.ts';
-import type { AttemptSummary, CheckResult, SerializedError, StepKind, StepStatus } from '../../suites/model/step-result.ts';
+import type { AttemptSummary, StepResult } from '../../suites/model/step-result.ts';
 
 /**
  * The read model of the traceability store: what reports, `plugrig history` and the queries render
@@ -55,27 +55,10 @@ export interface StoredAttempt extends Omit<AttemptSummary, 'measurements'> {
   measurements: StoredMeasurement[];
 }
 
-/** A finished step: the runner's StepResult with stored measurements. */
-export interface StoredStep {
-  index: number;
-  name: string;
-  suite?: string;
-  kind: StepKind;
-  status: StepStatus;
-  flagged: boolean;
-  reason?: string;
-  attempt: number;
-  maxAttempts: number;
+/** A finished step: the runner's StepResult, its measurements (and its earlier attempts') as stored. */
+export interface StoredStep extends Omit<StepResult, 'measurements' | 'earlierAttempts'> {
   earlierAttempts: StoredAttempt[];
   measurements: StoredMeasurement[];
-  checks: CheckResult[];
-  error?: SerializedError;
-  data?: Record<string, unknown>;
-  startedT: number;
-  finishedT: number;
-  ms: number;
-  startedAt: string;
-  finishedAt: string;
 }
 
 /** A calibration factor a calibrate step applied to a unit (OpenBeken's VoltageSet/CurrentSet/PowerSet ratio). */
