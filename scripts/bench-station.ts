@@ -21,10 +21,9 @@ import { makeSyntheticImage } from '../firmware/synthetic.ts';
 import { runStationDetailed } from '../station/run-station.ts';
 import { loadPlan } from '../suites/plan/load-plan.ts';
 import type { ResultEvent } from '../suites/model/events.ts';
-import { startVirtualJig } from '../sim/jig/in-process-jig.ts';
+import { simPlugAddress, startVirtualJig } from '../sim/jig/in-process-jig.ts';
 import { DEFAULT_VIRTUAL_WIFI } from '../sim/jig/virtual-jig.ts';
 import { loadDeviceTemplate } from '../rig/dut/device-template.ts';
-import { plugResolver, simPlugAddress } from '../cli/commands/dut.ts';
 
 const ROOT = new URL('..', import.meta.url).pathname;
 const PLANS = join(ROOT, 'fixtures/plans');
@@ -90,7 +89,7 @@ async function run(spec: JigSpec, clock: Clock): Promise<Outcome> {
       signals: false,
       sinks: [{ emit: (e) => void events.push(e) }],
       provisioning: { template: loadDeviceTemplate(join(ROOT, 'fixtures/devices/rmc021.json')), wifi: DEFAULT_VIRTUAL_WIFI, secrets: [] },
-      resolveHttp: plugResolver(sim, sim.endpoints),
+      resolveHttp: sim.resolvePlug,
       defaultPlug: (id) => ({ url: simPlugAddress(id) }),
     });
     const makespanMs = clock.now() - t0;

@@ -10,11 +10,10 @@ import { runStation } from '../station/run-station.ts';
 import { loadPlan } from '../suites/plan/load-plan.ts';
 import { classifyImage } from '../firmware/image.ts';
 import { makeSyntheticImage } from '../firmware/synthetic.ts';
-import { startVirtualJig } from '../sim/jig/in-process-jig.ts';
+import { simPlugAddress, startVirtualJig } from '../sim/jig/in-process-jig.ts';
 import { readSlotWiring } from '../sim/jig/wiring.ts';
 import { DEFAULT_VIRTUAL_WIFI } from '../sim/jig/virtual-jig.ts';
 import { loadDeviceTemplate } from '../rig/dut/device-template.ts';
-import { plugResolver, simPlugAddress } from '../cli/commands/dut.ts';
 
 const log = createLogger({}, 'silent');
 const PLANS = new URL('../fixtures/plans', import.meta.url).pathname;
@@ -123,7 +122,7 @@ t.test('a virtual jig with dcttech load relays and hub-port 3V3 runs the factory
     log,
     endpoints: sim.endpoints,
     provisioning: { template: loadDeviceTemplate('fixtures/devices/rmc021.json'), wifi: DEFAULT_VIRTUAL_WIFI, secrets: [] },
-    resolveHttp: plugResolver(sim, sim.endpoints),
+    resolveHttp: sim.resolvePlug,
     defaultPlug: (id) => ({ url: simPlugAddress(id) }),
   });
   t.equal(slot!.verdict, 'pass', slot!.steps.map((s) => `${s.name}=${s.status}${s.error ? ` (${s.error.message})` : ''}`).join('; '));

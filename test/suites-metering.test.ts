@@ -10,9 +10,8 @@ import { classifyImage } from '../firmware/image.ts';
 import { makeSyntheticImage } from '../firmware/synthetic.ts';
 import { runStation } from '../station/run-station.ts';
 import { loadPlan } from '../suites/plan/load-plan.ts';
-import { startVirtualJig } from '../sim/jig/in-process-jig.ts';
+import { simPlugAddress, startVirtualJig } from '../sim/jig/in-process-jig.ts';
 import { DEFAULT_VIRTUAL_WIFI } from '../sim/jig/virtual-jig.ts';
-import { plugResolver, simPlugAddress } from '../cli/commands/dut.ts';
 
 const JIG = parseJig(JSON.parse(readFileSync(new URL('../fixtures/jigs/virtual-1slot.json', import.meta.url), 'utf8')), 'virtual-1slot (test)');
 
@@ -51,7 +50,7 @@ export async function runVirtual(suites: unknown[], o: { defects?: string[] } = 
       log: createLogger({}, 'silent'),
       endpoints: sim.endpoints,
       provisioning: { template: loadDeviceTemplate('fixtures/devices/rmc021.json'), wifi: DEFAULT_VIRTUAL_WIFI, secrets: [] },
-      resolveHttp: plugResolver(sim, sim.endpoints),
+      resolveHttp: sim.resolvePlug,
       defaultPlug: (id: number) => ({ url: simPlugAddress(id) }),
     });
     return { slot: results[0]!, modelMs: clock.now(), sim };

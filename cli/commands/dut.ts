@@ -66,7 +66,7 @@ export async function openDutSession(args: DutArgs, o: { openStation?: boolean; 
   const spec = jig.slots.find((s) => s.id === args.slot);
   if (!spec) throw new ConfigError(`jig ${jig.name} has no slot ${args.slot} (slots: ${jig.slots.map((s) => s.id).join(', ')})`, { step: 'args' });
   // Loaded on demand: the virtual jig and the station (johnny-five) cost seconds to import.
-  const { usesSim, startVirtualJig } = await import('../../sim/jig/in-process-jig.ts');
+  const { usesSim, startVirtualJig, simPlugAddress } = await import('../../sim/jig/in-process-jig.ts');
   const virtual = usesSim(jig);
   if (args.sim && !virtual) throw new ConfigError(`--sim given, but jig ${args.jig} names real ports (no sim: devices)`, { step: 'args' });
   const clock = new RealClock();
@@ -234,21 +234,9 @@ export const dutCommand: CommandModule = {
   handler: () => undefined,
 };
 
-/** `sim:plug<N>`: the in-process virtual jig's slot N plug, where its OpenBeken serves HTTP right now. */
-export const SIM_PLUG = /^sim:plug(\d+)$/;
-
-export function simPlugAddress(slotId: number): string {
-  return `sim:plug${slotId}`;
-}
-
-/** Resolves sim:plugN on the in-process virtual jig, else through the registry; undefined while the plug serves nothing. */
+/** Plug addresses for locatePlug: the in-process virtual jig's own (sim:) when there is one, else the registry's. */
 export function plugResolver(sim: InProcessJig | undefined, endpoints: EndpointRegistry): HttpAddressResolver {
-  return (address) => {
-    const m = SIM_PLUG.exec(address);
-    if (!m || !sim) return endpoints.http.resolve(address);
-    const url = sim.vj.slot(Number(m[1])).plugUrl();
-    return url ? { baseUrl: url, via: `virtual jig ${address}` } : undefined;
-  };
+  return sim ? sim.resolvePlug : (address) => endpoints.http.resolve(address);
 }
 
 /**

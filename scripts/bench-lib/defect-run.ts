@@ -7,14 +7,13 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { plugResolver, simPlugAddress } from '../../cli/commands/dut.ts';
 import { classifyImage } from '../../firmware/image.ts';
 import { makeSyntheticImage } from '../../firmware/synthetic.ts';
 import { VirtualClock } from '../../rig/core/clock.ts';
 import { createLogger } from '../../rig/core/log.ts';
 import { loadDeviceTemplate } from '../../rig/dut/device-template.ts';
 import type { JigSpec } from '../../rig/jig/jig-config.ts';
-import { startVirtualJig } from '../../sim/jig/in-process-jig.ts';
+import { simPlugAddress, startVirtualJig } from '../../sim/jig/in-process-jig.ts';
 import { DEFAULT_VIRTUAL_WIFI } from '../../sim/jig/virtual-jig.ts';
 import type { SlotPhysicalState } from '../../sim/jig/physical-state.ts';
 import { loadSimTemplate } from '../../sim/plug/obk-template.ts';
@@ -121,7 +120,7 @@ export async function runBatch(o: { jig: JigSpec; plan: LoadedPlan; units: reado
       endpoints: sim.endpoints,
       slots: o.units.map((u) => u.slot),
       provisioning: { template: loadDeviceTemplate(TEMPLATE_FILE), wifi: DEFAULT_VIRTUAL_WIFI, secrets: [] },
-      resolveHttp: plugResolver(sim, sim.endpoints),
+      resolveHttp: sim.resolvePlug,
       defaultPlug: (id) => ({ url: simPlugAddress(id) }),
     });
     const outcomes = results.map((r): UnitOutcome => {

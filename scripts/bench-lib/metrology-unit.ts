@@ -10,13 +10,12 @@ import type { Plan } from '../../suites/plan/schema.ts';
 import { slotProgram } from '../../suites/registry.ts';
 import { runSlot } from '../../suites/runner/run-slot.ts';
 import type { SlotHardware } from '../../suites/slot-hardware.ts';
-import { startVirtualJig } from '../../sim/jig/in-process-jig.ts';
+import { simPlugAddress, startVirtualJig } from '../../sim/jig/in-process-jig.ts';
 import type { MainsBranch } from '../../sim/mains/mains-network.ts';
 import { ObkPlug } from '../../sim/plug/obk-plug.ts';
 import type { SimTemplate } from '../../sim/plug/obk-template.ts';
 import { VirtualPzem } from '../../sim/pzem/virtual-pzem.ts';
 import { VirtualWt310e } from '../../sim/scpi/virtual-wt310e.ts';
-import { plugResolver, simPlugAddress } from '../../cli/commands/dut.ts';
 import { mulberry32 } from '../../rig/core/prng.ts';
 import { benchJig, type BenchReference } from './metrology-jig.ts';
 import { naiveCalibrationStep } from './metrology-naive.ts';
@@ -130,7 +129,7 @@ export async function runBenchUnit(u: BenchUnitSpec): Promise<BenchUnitResult> {
   try {
     const s = station.slots.get(1)!;
     const spec = jig.slots[0]!;
-    const resolveHttp = plugResolver(sim, sim.endpoints);
+    const resolveHttp = sim.resolvePlug;
     const hw: SlotHardware = {
       spec,
       io: s.io,

@@ -1,7 +1,8 @@
 import type { Clock } from '../../rig/core/clock.ts';
 import { TransportError } from '../../rig/core/errors.ts';
 import { nativeEndpoints } from '../../rig/endpoints/native.ts';
-import type { EndpointRegistry } from '../../rig/endpoints/registry.ts';
+import type { EndpointRegistry, HttpEndpoint } from '../../rig/endpoints/registry.ts';
+import type { HttpAddressResolver } from '../../rig/dut/plug-locator.ts';
 import type { JigSpec } from '../../rig/jig/jig-config.ts';
 import { registerVirtualBus } from '../serial/bus-endpoints.ts';
 import { SIM_PREFIX, VirtualSerialBus } from '../serial/virtual-binding.ts';
@@ -17,11 +18,24 @@ export function usesSim(jig: JigSpec): boolean {
   return ports.some((p) => p?.startsWith(SIM_PREFIX));
 }
 
+/** `sim:plug<N>`: slot N's plug on the in-process virtual jig (the address of a slot whose jig entry has no plug section). */
+export function simPlugAddress(slotId: number): string {
+  return `sim:plug${slotId}`;
+}
+
+const SIM_PLUG = /^sim:plug(\d+)$/;
+
 export interface InProcessJig {
   bus: VirtualSerialBus;
   vj: VirtualJig;
   /** The registry the virtual jig's resolvers were registered in. */
   endpoints: EndpointRegistry;
+  /**
+   * A plug address for locatePlug: a virtual plug's (`sim:plug<N>`, or a slot's `sim:` plug.url) is
+   * where it serves HTTP right now, undefined while it serves nothing (unpowered, not OpenBeken yet);
+   * any other address through the registry.
+   */
+  resolvePlug: HttpAddressResolver;
 }
 
 const startedListeners = new Set<(jig: InProcessJig) => void>();
@@ -53,19 +67,32 @@ export function startVirtualJig(
   vj.attachTo(bus);
   registerVirtualBus(endpoints, bus);
   endpoints.usb.register({ name: 'virtual jig USB', matches: (r) => vj.usb.models(r.ref), resolve: () => vj.usb.source });
-  // A slot's `plug.url` "sim:<name>" is that slot's virtual plug, wherever it serves HTTP right now.
-  const plugSlot = (address: string): number | undefined => jig.slots.find((s) => s.plug?.url === address)?.id;
+  // A slot's `plug.url` "sim:<name>", or `sim:plug<N>` for slot N, is that slot's virtual plug, wherever it serves HTTP right now.
+  const plugSlot = (address: string): number | undefined => {
+    const named = jig.slots.find((s) => s.plug?.url === address)?.id;
+    if (named !== undefined) return named;
+    const n = Number(SIM_PLUG.exec(address)?.[1]);
+    return jig.slots.some((s) => s.id === n) ? n : undefined;
+  };
+  const plugEndpoint = (slot: number): HttpEndpoint | undefined => {
+    const url = vj.slot(slot).plugUrl();
+    return url ? { baseUrl: url, via: `virtual plug of slot ${slot}` } : undefined;
+  };
   endpoints.http.register({
     name: 'virtual jig plug (sim:)',
     matches: (a) => a.startsWith(SIM_PREFIX) && plugSlot(a) !== undefined,
     resolve: (a) => {
       const slot = plugSlot(a)!;
-      const url = vj.slot(slot).plugUrl();
-      if (!url) throw new TransportError(`virtual plug ${a} (slot ${slot}) serves no HTTP: it is not powered or does not run OpenBeken`, { slot, step: 'locate-plug', endpoint: a });
-      return { baseUrl: url, via: `virtual plug of slot ${slot}` };
+      const found = plugEndpoint(slot);
+      if (!found) throw new TransportError(`virtual plug ${a} (slot ${slot}) serves no HTTP: it is not powered or does not run OpenBeken`, { slot, step: 'locate-plug', endpoint: a });
+      return found;
     },
   });
-  const started = { bus, vj, endpoints };
+  const resolvePlug: HttpAddressResolver = (a) => {
+    const slot = a.startsWith(SIM_PREFIX) ? plugSlot(a) : undefined;
+    return slot === undefined ? endpoints.http.resolve(a) : plugEndpoint(slot);
+  };
+  const started = { bus, vj, endpoints, resolvePlug };
   for (const listener of startedListeners) listener(started);
   return started;
 }
