@@ -7,6 +7,7 @@ import { execa } from 'execa';
 import { SerialPortStream } from '@serialport/stream';
 import { autoDetect } from '@serialport/bindings-cpp';
 import { RealClock } from '../rig/core/clock.ts';
+import { startPtySim } from './fixtures/pty-sim.ts';
 import { ConfigError } from '../rig/core/errors.ts';
 import { hex } from '../rig/core/hex.ts';
 import { loadJigFile, parseJig } from '../rig/jig/jig-config.ts';
@@ -32,14 +33,6 @@ const setPin = (pin: number, high: boolean): Uint8Array => Uint8Array.of(0xf5, p
 const clock = new RealClock();
 const dir = mkdtempSync(join(tmpdir(), 'plugrig-sim-jig-test-'));
 t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-
-async function waitFor(what: string, ok: () => boolean, timeoutMs: number): Promise<void> {
-  const deadline = clock.now() + timeoutMs;
-  while (!ok()) {
-    if (clock.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await clock.sleep(100);
-  }
-}
 
 function isLink(p: string): boolean {
   try {
@@ -172,25 +165,9 @@ t.test('plugrig sim --jig virtual-1slot --pty: other processes drive the whole j
   delete raw.ioBoards.io0!.heartbeat;
   const noWatchdogFile = join(dir, 'virtual-1slot-no-heartbeat.json');
   writeFileSync(noWatchdogFile, JSON.stringify(raw));
-  const child = execa('node', [BIN, 'sim', '--jig', noWatchdogFile, '--pty', '--link-dir', linkDir], {
-    reject: false,
-    env: { PLUGRIG_LOG: 'warn' },
-    timeout: 300_000,
-  });
-  let stdout = '';
-  child.stdout.on('data', (d: Buffer) => {
-    stdout += d.toString();
-  });
-  let exited = false;
-  void child.finally(() => {
-    exited = true;
-  });
-  t.teardown(() => {
-    if (!exited) child.kill('SIGKILL');
-  });
-  await waitFor('the generated jig file', () => existsSync(jigFile) || exited, 90_000);
-  await waitFor('the device table', () => stdout.includes('running until') || exited, 10_000);
-  t.notOk(exited, 'the simulator stays up');
+  const sim = await startPtySim(t, noWatchdogFile, linkDir);
+  const stdout = sim.stdout();
+  t.notOk(sim.exited(), 'the simulator stays up');
   t.comment(stdout);
   const io0 = join(linkDir, 'io0');
   const pzem0 = join(linkDir, 'pzem0');
@@ -302,8 +279,8 @@ t.test('plugrig sim --jig virtual-1slot --pty: other processes drive the whole j
   t.comment(`jig check (exit ${String(check.exitCode)}):\n${check.stdout}${check.stderr}`);
   t.match(check.stdout, `jig virtual-1slot (${jigFile}): file valid, 1 slot(s)`, 'jig check accepts the generated file');
 
-  child.kill('SIGTERM');
-  const result = await child;
+  sim.child.kill('SIGTERM');
+  const result = await sim.child;
   t.equal(result.exitCode, 0, 'SIGTERM: clean exit 0');
   for (const p of [io0, pzem0, uart1, jigFile]) t.notOk(existsSync(p) || isLink(p), `${p} removed`);
 });

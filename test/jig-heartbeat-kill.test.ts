@@ -1,10 +1,11 @@
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
 import { execa } from 'execa';
 import { RealClock } from '../rig/core/clock.ts';
+import { startPtySim, waitFor } from './fixtures/pty-sim.ts';
 
 /**
  * kill -9 of a station process with mains on, across processes: `plugrig sim --jig --pty` models the
@@ -21,34 +22,15 @@ const clock = new RealClock();
 const dir = mkdtempSync(join(tmpdir(), 'plugrig-heartbeat-kill-'));
 t.teardown(() => rmSync(dir, { recursive: true, force: true }));
 
-async function waitFor(what: string, ok: () => boolean, timeoutMs: number): Promise<void> {
-  const deadline = clock.now() + timeoutMs;
-  while (!ok()) {
-    if (clock.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await clock.sleep(100);
-  }
-}
-
 function plugrig(...args: string[]) {
   return execa('node', [BIN, ...args], { reject: false, env: { PLUGRIG_LOG: 'silent' }, timeout: 60_000, forceKillAfterDelay: 5_000 });
 }
 
 /** Start the pty sim on `jigFile`, kill -9 a station that switched mains on; returns the generated jig file. */
 async function killStationWithMainsOn(t: Test, jigFile: string, name: string): Promise<string> {
-  const linkDir = join(dir, name);
-  const generated = join(linkDir, 'jig.json');
-  const sim = execa('node', [BIN, 'sim', '--jig', jigFile, '--pty', '--link-dir', linkDir], { reject: false, env: { PLUGRIG_LOG: 'warn' }, timeout: 300_000 });
-  let simOut = '';
-  sim.stdout?.on('data', (d: Buffer) => (simOut += d.toString()));
-  let simExited = false;
-  void sim.finally(() => (simExited = true));
-  t.teardown(async () => {
-    if (!simExited) sim.kill('SIGTERM');
-    await sim;
-  });
-  await waitFor('the generated jig file', () => existsSync(generated) || simExited, 120_000);
-  await waitFor('the device table', () => simOut.includes('running until') || simExited, 30_000);
-  t.notOk(simExited, 'the simulator runs');
+  const sim = await startPtySim(t, jigFile, join(dir, name));
+  const generated = sim.generated;
+  t.notOk(sim.exited(), 'the simulator runs');
 
   const station = spawn(process.execPath, ['--import=tsx', STATION, generated], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, PLUGRIG_LOG: 'silent' } });
   let out = '';

@@ -5,16 +5,12 @@ import { join } from 'node:path';
 import { VirtualClock } from '../rig/core/clock.ts';
 import { createLogger } from '../rig/core/log.ts';
 import { loadJigFile } from '../rig/jig/jig-config.ts';
-import { classifyImage } from '../firmware/image.ts';
-import { makeSyntheticImage } from '../firmware/synthetic.ts';
 import { runStationDetailed, type StationSignals } from '../station/run-station.ts';
 import type { StationState } from '../station/station-state.ts';
 import type { UnitRecord } from '../reports/unit-record.ts';
 import { loadPlan } from '../suites/plan/load-plan.ts';
 import { startVirtualJig } from '../sim/jig/in-process-jig.ts';
-import { DEFAULT_VIRTUAL_WIFI } from '../sim/jig/virtual-jig.ts';
-import { loadDeviceTemplate } from '../rig/dut/device-template.ts';
-import { plugResolver, simPlugAddress } from '../cli/commands/dut.ts';
+import { syntheticStationImage, virtualStationWiring } from './fixtures/virtual-station.ts';
 
 const JIG = new URL('../fixtures/jigs/virtual-4slot.json', import.meta.url).pathname;
 const PLANS = new URL('../fixtures/plans', import.meta.url).pathname;
@@ -39,8 +35,6 @@ t.test('Ctrl-C while slot 1 has mains and a load on: mains and loads off at once
   const clock = new VirtualClock();
   const sim = startVirtualJig(jig, { clock });
   t.teardown(() => sim.vj.dispose());
-  const im = makeSyntheticImage({ chip: 'BK7231N', kind: 'ua', version: '1.18.42', seed: 4, appBytes: 40_000 });
-  const img = classifyImage({ name: im.name, bytes: im.bytes, targetChip: 'BK7231N' }).bytesToWrite(false);
   const outDir = mkdtempSync(join(tmpdir(), 'plugrig-abort-'));
   const signals = new FakeSignals();
   let signalAt: number | undefined;
@@ -63,16 +57,13 @@ t.test('Ctrl-C while slot 1 has mains and a load on: mains and loads off at once
     jig,
     jigPath: JIG,
     plan: loadPlan('factory', PLANS),
-    image: { bytes: img.bytes, offset: img.offset, name: im.name },
+    image: syntheticStationImage({ seed: 4, appBytes: 40_000 }),
     baudRate: 2_000_000,
     outDir,
     clock,
     log: createLogger({}, 'silent'),
-    endpoints: sim.endpoints,
     signals,
-    provisioning: { template: loadDeviceTemplate('fixtures/devices/rmc021.json'), wifi: DEFAULT_VIRTUAL_WIFI, secrets: [] },
-    resolveHttp: plugResolver(sim, sim.endpoints),
-    defaultPlug: (id) => ({ url: simPlugAddress(id) }),
+    ...virtualStationWiring(sim),
   });
   t.ok(signalAt !== undefined, 'the signal came while the load was on');
   t.equal(run.signal, 'SIGINT');

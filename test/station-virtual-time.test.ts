@@ -5,14 +5,10 @@ import { join } from 'node:path';
 import { VirtualClock } from '../rig/core/clock.ts';
 import { createLogger } from '../rig/core/log.ts';
 import { parseJig, type JigSpec, type ResetSpec } from '../rig/jig/jig-config.ts';
-import { classifyImage } from '../firmware/image.ts';
-import { makeSyntheticImage } from '../firmware/synthetic.ts';
 import { runStation } from '../station/run-station.ts';
 import { loadPlan } from '../suites/plan/load-plan.ts';
 import { startVirtualJig } from '../sim/jig/in-process-jig.ts';
-import { DEFAULT_VIRTUAL_WIFI } from '../sim/jig/virtual-jig.ts';
-import { loadDeviceTemplate } from '../rig/dut/device-template.ts';
-import { plugResolver, simPlugAddress } from '../cli/commands/dut.ts';
+import { syntheticStationImage, virtualStationWiring } from './fixtures/virtual-station.ts';
 
 const JIG_TEXT = readFileSync(new URL('../fixtures/jigs/virtual-1slot.json', import.meta.url), 'utf8');
 const CEN_PIN = 2;
@@ -25,17 +21,11 @@ function jigWithReset(reset: ResetSpec | undefined): JigSpec {
   return parseJig(raw, 'virtual-1slot (test)');
 }
 
-function image(appBytes: number): { bytes: Uint8Array; offset: number; name: string } {
-  const im = makeSyntheticImage({ chip: 'BK7231N', kind: 'ua', version: '1.18.42', seed: 5, appBytes });
-  const plan = classifyImage({ name: im.name, bytes: im.bytes, targetChip: 'BK7231N' }).bytesToWrite(false);
-  return { bytes: plan.bytes, offset: plan.offset, name: im.name };
-}
-
 /** One slot's whole factory smoke session on the VirtualClock; the CEN pin's active spans and the slot's physical history. */
 async function smoke(jig: JigSpec, appBytes: number, planName: 'smoke' | 'flash-only' = 'smoke') {
   const clock = new VirtualClock();
   const sim = startVirtualJig(jig, { clock });
-  const { vj, endpoints } = sim;
+  const { vj } = sim;
   const board = vj.boards.get('io0')!;
   // CEN is active-high here (the pin drives the pull-down transistor): record when it was held.
   const cenSpans: number[] = [];
@@ -54,16 +44,12 @@ async function smoke(jig: JigSpec, appBytes: number, planName: 'smoke' | 'flash-
       jig,
       jigPath: 'virtual-1slot (test)',
     plan: loadPlan(planName, PLANS),
-      image: image(appBytes),
+      image: syntheticStationImage({ seed: 5, appBytes }),
       baudRate: 2_000_000,
       outDir: mkdtempSync(join(tmpdir(), 'plugrig-vt-')),
       clock,
       log: createLogger({}, 'silent'),
-      endpoints,
-      // The factory plan provisions offline: the RMC021 template and the virtual station network's Wi-Fi.
-      provisioning: { template: loadDeviceTemplate('fixtures/devices/rmc021.json'), wifi: DEFAULT_VIRTUAL_WIFI, secrets: [] },
-      resolveHttp: plugResolver(sim, endpoints),
-      defaultPlug: (id) => ({ url: simPlugAddress(id) }),
+      ...virtualStationWiring(sim),
     });
     return { results, cenSpans, modelMs: clock.now(), wallMs: performance.now() - wall0, history: vj.history(1) };
   } finally {

@@ -12,9 +12,7 @@ import { loadPlan } from '../suites/plan/load-plan.ts';
 import { errorChain } from '../suites/model/step-result.ts';
 import type { UnitRecord } from '../reports/unit-record.ts';
 import { startVirtualJig } from '../sim/jig/in-process-jig.ts';
-import { DEFAULT_VIRTUAL_WIFI } from '../sim/jig/virtual-jig.ts';
-import { loadDeviceTemplate } from '../rig/dut/device-template.ts';
-import { plugResolver, simPlugAddress } from '../cli/commands/dut.ts';
+import { syntheticStationImage, virtualStationWiring } from './fixtures/virtual-station.ts';
 
 const JIG_PATH = new URL('../fixtures/jigs/virtual-4slot.json', import.meta.url).pathname;
 const PLANS = new URL('../fixtures/plans', import.meta.url).pathname;
@@ -22,12 +20,9 @@ const PLANS = new URL('../fixtures/plans', import.meta.url).pathname;
 t.test('4 slots in parallel; slot 2 adapter unplugged mid-flash: slot 2 fails cleanly, the others pass', async (t) => {
   const jig = loadJigFile(JIG_PATH);
   const clock = new RealClock();
-  const { bus, vj, endpoints } = startVirtualJig(jig, { clock });
-  const sim = { bus, vj, endpoints };
+  const sim = startVirtualJig(jig, { clock });
+  const { bus, vj } = sim;
   t.teardown(() => vj.dispose());
-  const im = makeSyntheticImage({ chip: 'BK7231N', kind: 'ua', version: '1.18.42', seed: 3, appBytes: 200_000 });
-  const info = classifyImage({ name: im.name, bytes: im.bytes, targetChip: 'BK7231N' });
-  const plan = info.bytesToWrite(false);
   const outDir = mkdtempSync(join(tmpdir(), 'plugrig-station-'));
 
   // Pull slot 2's USB-UART once its chip is busy taking sectors.
@@ -44,16 +39,12 @@ t.test('4 slots in parallel; slot 2 adapter unplugged mid-flash: slot 2 fails cl
     jig,
     jigPath: JIG_PATH,
     plan: loadPlan('smoke', PLANS),
-    image: { bytes: plan.bytes, offset: plan.offset, name: im.name },
+    image: syntheticStationImage({ seed: 3, appBytes: 200_000 }),
     baudRate: 2_000_000,
     outDir,
     clock,
     log: createLogger({}, 'silent'),
-    endpoints,
-    // The factory plan provisions offline: the RMC021 template and the virtual station network's Wi-Fi.
-    provisioning: { template: loadDeviceTemplate('fixtures/devices/rmc021.json'), wifi: DEFAULT_VIRTUAL_WIFI, secrets: [] },
-    resolveHttp: plugResolver(sim, endpoints),
-    defaultPlug: (id) => ({ url: simPlugAddress(id) }),
+    ...virtualStationWiring(sim),
   });
   t.ok(unplugged, 'the adapter was pulled during the flash');
   t.same(results.map((r) => [r.slot, r.verdict]), [[1, 'pass'], [2, 'fail'], [3, 'pass'], [4, 'pass']]);
