@@ -1,4 +1,5 @@
 import type { ResultEvent, ResultSink } from '../suites/model/events.ts';
+import { cliStderr, type CliStream } from './io.ts';
 
 interface SlotView {
   phase: string;
@@ -18,13 +19,13 @@ interface SlotView {
  * changes state, waits for an instrument or finishes.
  */
 export class RunView implements ResultSink {
-  readonly #out: NodeJS.WriteStream;
+  readonly #out: CliStream & { readonly columns?: number };
   readonly #tty: boolean;
   readonly #slots = new Map<number, SlotView>();
   #drawn = 0;
   #timer: NodeJS.Timeout | undefined;
 
-  constructor(out: NodeJS.WriteStream = process.stderr) {
+  constructor(out: CliStream & { readonly columns?: number } = cliStderr()) {
     this.#out = out;
     this.#tty = out.isTTY === true;
     if (this.#tty) {

@@ -11,6 +11,7 @@ import { compareNights, comparisonLines } from '../../reports/nightly-compare.ts
 import { basePlanPath, loadNightly, planVariant, relativeTo } from '../../reports/nightly-plan.ts';
 import { readReportRun } from '../../reports/store-reports.ts';
 import { prepareOutputDir } from '../args.ts';
+import { cliStdout } from '../io.ts';
 import { printJson } from '../output.ts';
 import { PACKAGE_ROOT } from '../../rig/core/package-root.ts';
 
@@ -54,7 +55,7 @@ export const nightlyCommand: CommandModule<object, NightlyArgs> = {
       const variant = planVariant(baseJson, basePath, entry.version);
       const planFile = join(night, 'plans', `${String(variant.name)}-${entry.version}.json`);
       await writeFile(planFile, JSON.stringify(variant, null, 2) + '\n');
-      if (!args.json) process.stdout.write(`${String(variant.name)} @ ${entry.version}: running on ${jig}\n`);
+      if (!args.json) cliStdout().write(`${String(variant.name)} @ ${entry.version}: running on ${jig}\n`);
       tonight.push(await runEntry(['--plan', planFile, '--jig', jig, '--store', args.store, '--out', join(night, entry.version), ...(entry.image ? ['--image', relativeTo(matrix, entry.image)] : [])]));
     }
 
@@ -80,9 +81,9 @@ export const nightlyCommand: CommandModule<object, NightlyArgs> = {
     await writeFile(join(night, 'nightly.json'), JSON.stringify({ schema: 'plugrig.nightly-result/1', matrix: matrix.source, runs: tonight, previous: previous.map((p) => p.runId), comparison }, null, 2) + '\n');
     if (args.json) printJson({ night, runs: summaries.map((s) => ({ runId: s.runId, plan: s.plan.name, firmware: s.image?.version, counts: s.counts })), previous: previous.map((p) => p.runId), comparison });
     else {
-      for (const s of summaries) process.stdout.write(`run ${s.runId}  ${s.plan.name} @ ${s.image?.version ?? s.image?.name ?? '-'}: ${s.counts.passed} of ${s.counts.units} unit(s) passed\n`);
-      if (args.compare === 'last') for (const l of comparisonLines(comparison)) process.stdout.write(`${l}\n`);
-      process.stdout.write(`night ${night}\n`);
+      for (const s of summaries) cliStdout().write(`run ${s.runId}  ${s.plan.name} @ ${s.image?.version ?? s.image?.name ?? '-'}: ${s.counts.passed} of ${s.counts.units} unit(s) passed\n`);
+      if (args.compare === 'last') for (const l of comparisonLines(comparison)) cliStdout().write(`${l}\n`);
+      cliStdout().write(`night ${night}\n`);
     }
     process.exitCode = comparison.regressions.length > 0 ? EXIT_WORSE : failedUnits > 0 ? EXIT_UNIT_FAILED : 0;
   },

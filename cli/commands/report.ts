@@ -5,6 +5,7 @@ import { DEFAULT_STORE_PATH } from '../../rig/store/station-store.ts';
 import { runCounts } from '../../reports/report-run.ts';
 import { parseFormats, readReportRun } from '../../reports/store-reports.ts';
 import { writeReports } from '../../reports/write-reports.ts';
+import { cliStdout } from '../io.ts';
 import { printJson } from '../output.ts';
 
 interface ReportArgs {
@@ -37,8 +38,8 @@ export const reportCommand: CommandModule<object, ReportArgs> = {
     const c = runCounts(run);
     if (args.json) printJson({ runId: run.runId, store: store.where, counts: c, files: Object.fromEntries(paths) });
     else {
-      process.stdout.write(`run ${run.runId}, plan ${run.plan.name}: ${c.passed} of ${c.units} unit(s) passed${run.aborted ? ' (aborted)' : ''}\n`);
-      for (const [format, path] of paths) process.stdout.write(`${format.padEnd(6)} ${path}\n`);
+      cliStdout().write(`run ${run.runId}, plan ${run.plan.name}: ${c.passed} of ${c.units} unit(s) passed${run.aborted ? ' (aborted)' : ''}\n`);
+      for (const [format, path] of paths) cliStdout().write(`${format.padEnd(6)} ${path}\n`);
     }
   },
 };

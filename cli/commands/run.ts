@@ -13,9 +13,9 @@ import { DEFAULT_BAUD } from '../../rig/bk7231/flasher.ts';
 import { classifyImage } from '../../firmware/image.ts';
 import { makeSyntheticImage } from '../../firmware/synthetic.ts';
 import { nativeEndpoints } from '../../rig/endpoints/native.ts';
-import { startVirtualJig, usesSim } from '../../sim/jig/in-process-jig.ts';
+import { simPlugAddress, startVirtualJig, usesSim } from '../../sim/jig/in-process-jig.ts';
 import { DEFAULT_VIRTUAL_WIFI } from '../../sim/jig/virtual-jig.ts';
-import { DEVICES_DIR, plugResolver, simPlugAddress, stationProvisioning } from './dut.ts';
+import { DEVICES_DIR, plugResolver, stationProvisioning } from './dut.ts';
 import { resolveDeviceTemplate } from '../../rig/dut/device-template.ts';
 import { loadSimTemplate } from '../../sim/plug/obk-template.ts';
 import { runStationDetailed, type StationSlotResult } from '../../station/run-station.ts';
@@ -27,6 +27,7 @@ import { RunView } from '../run-view.ts';
 import { loadPlan } from '../../suites/plan/load-plan.ts';
 import { assertRunnable } from '../../suites/registry.ts';
 import type { MeasurementResult } from '../../suites/model/measurement.ts';
+import { cliStderr, cliStdout } from '../io.ts';
 import { printJson } from '../output.ts';
 import { EXIT } from '../failure.ts';
 import { PACKAGE_ROOT } from '../../rig/core/package-root.ts';
@@ -128,7 +129,7 @@ export const runCommand: CommandModule<object, RunArgs> = {
       if (missing.length) {
         const rl = createInterface({ input: process.stdin, terminal: false });
         try {
-          const scanned = await scanSerials(missing, { pattern: serialPattern, lines: rl[Symbol.asyncIterator](), prompt: (text) => process.stderr.write(text), have: serials });
+          const scanned = await scanSerials(missing, { pattern: serialPattern, lines: rl[Symbol.asyncIterator](), prompt: (text) => cliStderr().write(text), have: serials });
           for (const [id, v] of scanned) serials.set(id, v);
         } finally {
           rl.close();
@@ -153,7 +154,7 @@ export const runCommand: CommandModule<object, RunArgs> = {
     if (!resume) {
       for (const r of findInterruptedRuns(dirname(outDir))) {
         await markAborted(r);
-        process.stderr.write(`run ${r.dir} was interrupted: its station (pid ${r.state.pid}) died; marked aborted\n${describeUnfinished(r).map((l) => `  ${l}\n`).join('')}  resume its unfinished units: plugrig run --resume ${r.dir}\n`);
+        cliStderr().write(`run ${r.dir} was interrupted: its station (pid ${r.state.pid}) died; marked aborted\n${describeUnfinished(r).map((l) => `  ${l}\n`).join('')}  resume its unfinished units: plugrig run --resume ${r.dir}\n`);
       }
     }
     // johnny-five keeps wall-clock timers, so real jigs run in real time; the in-process virtual jig can run on model time.
@@ -190,12 +191,12 @@ export const runCommand: CommandModule<object, RunArgs> = {
       ...(stationConfig ? { station: stationConfig.station } : {}),
       ...(image ? { image: { name: image.name, ...(image.sha256 ? { sha256: image.sha256 } : {}), origin: imageFile ?? 'synthetic' } } : {}),
       onAborted: (runs) => {
-        for (const r of runs) process.stderr.write(`plugrig: run ${r.runId} (started ${r.startedAt}) was left unfinished: marked aborted in ${args.store}${r.unfinished.map((u) => `; slot ${u.slot} after ${u.lastStep ? `step '${u.lastStep.name}'` : 'no step'}`).join('')}\n`);
+        for (const r of runs) cliStderr().write(`plugrig: run ${r.runId} (started ${r.startedAt}) was left unfinished: marked aborted in ${args.store}${r.unfinished.map((u) => `; slot ${u.slot} after ${u.lastStep ? `step '${u.lastStep.name}'` : 'no step'}`).join('')}\n`);
       },
     });
     const t0 = clock.now();
     const sinks: ResultSink[] = [];
-    if (!args.json) sinks.push(new RunView());
+    if (!args.json) sinks.push(new RunView(cliStderr()));
     const events = args.events ? ndjsonSink(args.events) : undefined;
     if (events) sinks.push(events.sink);
     let results: StationSlotResult[];
@@ -218,7 +219,7 @@ export const runCommand: CommandModule<object, RunArgs> = {
         ...(resume ? { resume } : {}),
         onOpened: (states) => {
           const safe = states.every((x) => x.state.mains === 'off' && x.state.uart === 'off' && x.state.power3v3 === 'off' && Object.values(x.state.loads).every((l) => l === 'off'));
-          process.stderr.write(`jig ${safe ? 'in its safe state' : 'NOT confirmed safe'}: slots ${states.map((x) => x.slot).join(', ')} mains, loads, UART and 3V3 ${safe ? 'off (confirmed by the I/O board)' : 'not all confirmed off'}\n`);
+          cliStderr().write(`jig ${safe ? 'in its safe state' : 'NOT confirmed safe'}: slots ${states.map((x) => x.slot).join(', ')} mains, loads, UART and 3V3 ${safe ? 'off (confirmed by the I/O board)' : 'not all confirmed off'}\n`);
         },
         ...(provisioning ? { provisioning, resolveHttp: plugResolver(sim, endpoints), ...(virtual ? { defaultPlug: (id: number) => ({ url: simPlugAddress(id) }) } : {}) } : {}),
       });
@@ -233,7 +234,7 @@ export const runCommand: CommandModule<object, RunArgs> = {
     const forwarded = forwardTo ? await forwardRun(stored.store.path, forwardTo) : undefined;
     // TAP 14/13, JUnit, HTML and JSON of the run, rendered from what the store holds.
     const reports = stored.sink.runId ? await writeRunReportsFromStore(args.store, stored.sink.runId, outDir) : { error: 'the store has no run id' };
-    if ('error' in reports) process.stderr.write(`plugrig: run reports not written: ${reports.error}\n`);
+    if ('error' in reports) cliStderr().write(`plugrig: run reports not written: ${reports.error}\n`);
     const seconds = (clock.now() - t0) / 1000;
     const passed = results.filter((r) => r.verdict === 'pass').length;
     const flashTime = (r: StationSlotResult): number | undefined => r.steps.flatMap((st) => st.measurements).find((m) => m.id === 'flashTime' && m.taken)?.value;
@@ -251,23 +252,23 @@ export const runCommand: CommandModule<object, RunArgs> = {
         slots: results.map((r) => ({ slot: r.slot, verdict: r.verdict, flagged: r.flagged, mac: r.unit.mac, flashSeconds: flashTime(r), tap: r.tap, record: r.record, ...(r.unit.stockBackup ? { stockBackup: r.unit.stockBackup } : {}), steps: r.steps.map((x) => ({ name: x.name, status: x.status, attempt: x.attempt })) })),
       });
     else {
-      process.stdout.write(`jig ${jig.name}${virtual ? ' (virtual)' : ''}, plan ${plan.plan.name}${image ? `, image ${image.name}` : ''}\n\n`);
+      cliStdout().write(`jig ${jig.name}${virtual ? ' (virtual)' : ''}, plan ${plan.plan.name}${image ? `, image ${image.name}` : ''}\n\n`);
       for (const r of results) {
         const ft = flashTime(r);
-        process.stdout.write(`slot ${r.slot}  ${r.verdict === 'pass' ? (r.flagged ? 'PASS (flagged)' : 'PASS') : 'FAIL'}  MAC ${String(r.unit.mac ?? '?')}  ${ft !== undefined ? `flash ${ft.toFixed(1)} s  ` : ''}record ${r.record}\n`);
+        cliStdout().write(`slot ${r.slot}  ${r.verdict === 'pass' ? (r.flagged ? 'PASS (flagged)' : 'PASS') : 'FAIL'}  MAC ${String(r.unit.mac ?? '?')}  ${ft !== undefined ? `flash ${ft.toFixed(1)} s  ` : ''}record ${r.record}\n`);
         const b = r.unit.stockBackup as { path: string; bytes: number; sha256: string } | undefined;
-        if (b) process.stdout.write(`        stock firmware backed up before flashing: ${b.path} (${b.bytes} bytes, sha256 ${b.sha256.slice(0, 16)}…)\n`);
+        if (b) cliStdout().write(`        stock firmware backed up before flashing: ${b.path} (${b.bytes} bytes, sha256 ${b.sha256.slice(0, 16)}…)\n`);
         for (const st of r.steps) {
           const tag = st.status === 'pass' ? (st.flagged ? 'flag' : 'ok  ') : st.status === 'skip' ? 'skip' : 'FAIL';
           const retry = st.attempt > 1 ? ` (attempt ${st.attempt} of ${st.maxAttempts})` : '';
-          process.stdout.write(`  ${tag}  ${st.name}${retry}${st.status === 'fail' && st.reason ? `: ${st.reason}` : ''}\n`);
+          cliStdout().write(`  ${tag}  ${st.name}${retry}${st.status === 'fail' && st.reason ? `: ${st.reason}` : ''}\n`);
         }
-        for (const m of r.steps.flatMap((st) => st.measurements)) process.stdout.write(`        ${formatMeasurement(m)}\n`);
+        for (const m of r.steps.flatMap((st) => st.measurements)) cliStdout().write(`        ${formatMeasurement(m)}\n`);
       }
-      process.stdout.write(`\n${passed} of ${results.length} slots passed in ${seconds.toFixed(1)} s${simTime === 'virtual' ? ' (model time)' : ''}\n`);
-      process.stdout.write(yieldTable(results, plan.plan.policy.minYieldPct, abortReason));
-      if ('paths' in reports) process.stdout.write(`reports ${[...reports.paths.values()].join(' ')}\n`);
-      process.stdout.write(`store ${args.store}, run ${stored.sink.runId ?? '?'}${forwarded ? `; forwarded ${forwarded.forwarded} unit(s) to ${forwarded.to}${forwarded.error ? ` (stopped: ${forwarded.error})` : ''}` : ''}\n`);
+      cliStdout().write(`\n${passed} of ${results.length} slots passed in ${seconds.toFixed(1)} s${simTime === 'virtual' ? ' (model time)' : ''}\n`);
+      cliStdout().write(yieldTable(results, plan.plan.policy.minYieldPct, abortReason));
+      if ('paths' in reports) cliStdout().write(`reports ${[...reports.paths.values()].join(' ')}\n`);
+      cliStdout().write(`store ${args.store}, run ${stored.sink.runId ?? '?'}${forwarded ? `; forwarded ${forwarded.forwarded} unit(s) to ${forwarded.to}${forwarded.error ? ` (stopped: ${forwarded.error})` : ''}` : ''}\n`);
     }
     const yieldPct = results.length ? (100 * passed) / results.length : 0;
     // A store that refused a write (disk full, locked) failed the run, whatever the units did.
@@ -298,7 +299,7 @@ async function forwardRun(storePath: string, url: string): Promise<{ to: string;
     }
   } catch (e) {
     const pending = (local.db.prepare('SELECT COUNT(*) AS n FROM units WHERE forwarded_at IS NULL').get() as { n: number }).n;
-    process.stderr.write(`plugrig: ${(e as Error).message}\n`);
+    cliStderr().write(`plugrig: ${(e as Error).message}\n`);
     return { to: redactUrl(url), forwarded: 0, pending, error: (e as Error).message };
   } finally {
     local.close();
@@ -315,7 +316,7 @@ async function resumable(dir: string): Promise<StationState> {
     if (processAlive(st.pid)) throw new ConfigError(`--resume ${dir}: that run is still in progress (pid ${st.pid})`, { step: 'args' });
     const crashed = findInterrupted(dir)!;
     const marked = await markAborted(crashed);
-    process.stderr.write(`run ${dir} was interrupted: its station (pid ${st.pid}) died; marked aborted\n${describeUnfinished(crashed).map((l) => `  ${l}\n`).join('')}`);
+    cliStderr().write(`run ${dir} was interrupted: its station (pid ${st.pid}) died; marked aborted\n${describeUnfinished(crashed).map((l) => `  ${l}\n`).join('')}`);
     return marked;
   }
   return st;
