@@ -1,7 +1,7 @@
 import t from 'tap';
 import { readFileSync } from 'node:fs';
-import { parseJig } from '../rig/jig/jig-config.ts';
-import { startVirtualJig } from '../sim/jig/in-process-jig.ts';
+import { loadJigFile, parseJig } from '../rig/jig/jig-config.ts';
+import { simPlugAddress, startVirtualJig } from '../sim/jig/in-process-jig.ts';
 import { VirtualClock } from '../rig/core/clock.ts';
 import { ConfigError, TransportError } from '../rig/core/errors.ts';
 import { nativeEndpoints } from '../rig/endpoints/native.ts';
@@ -108,4 +108,22 @@ t.test("the virtual jig resolves a slot's sim: plug address to where that plug s
   t.throws(() => sim.endpoints.http.resolve('sim:plug1'), { name: 'TransportError', message: /virtual plug sim:plug1 \(slot 1\) serves no HTTP/ });
   t.throws(() => sim.endpoints.http.resolve('sim:plug9'), { name: 'ConfigError', message: /no resolver for HTTP address sim:plug9/ }, 'an address no slot names is not claimed');
   t.equal(sim.endpoints.http.resolve('http://192.168.4.1').baseUrl, 'http://192.168.4.1', 'real addresses still resolve natively');
+  // locatePlug's resolver: the same addresses, undefined (poll again) instead of an error while the plug serves nothing.
+  t.equal(sim.resolvePlug('sim:plug1'), undefined, 'unpowered: nothing to point at yet');
+  t.equal(sim.resolvePlug('http://192.168.4.1')?.baseUrl, 'http://192.168.4.1', 'real addresses through the registry');
+  t.throws(() => sim.resolvePlug('sim:plug9'), { name: 'ConfigError' }, 'no slot 9: not a virtual plug');
+});
+
+t.test('a slot without a plug section is reached at sim:plug<N> once its plug serves HTTP', async (t) => {
+  const sim = startVirtualJig(loadJigFile(new URL('../fixtures/jigs/virtual-4slot.json', import.meta.url).pathname), { clock: new VirtualClock() });
+  t.teardown(() => sim.vj.dispose());
+  const slot = sim.vj.slot(3);
+  let url: string | undefined = 'http://127.0.0.1:1';
+  const restore = slot.plugUrl;
+  slot.plugUrl = () => url;
+  t.teardown(() => void (slot.plugUrl = restore));
+  t.same(sim.resolvePlug(simPlugAddress(3)), { baseUrl: 'http://127.0.0.1:1', via: 'virtual plug of slot 3' });
+  t.same(sim.endpoints.http.resolve('sim:plug3'), { baseUrl: 'http://127.0.0.1:1', via: 'virtual plug of slot 3' }, 'the registry claims it too');
+  url = undefined;
+  t.equal(sim.resolvePlug('sim:plug3'), undefined);
 });
