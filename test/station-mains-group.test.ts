@@ -9,11 +9,10 @@ import { classifyImage } from '../firmware/image.ts';
 import { makeSyntheticImage } from '../firmware/synthetic.ts';
 import { runStation } from '../station/run-station.ts';
 import { loadPlan } from '../suites/plan/load-plan.ts';
-import { startVirtualJig } from '../sim/jig/in-process-jig.ts';
+import { simPlugAddress, startVirtualJig } from '../sim/jig/in-process-jig.ts';
 import { DEFAULT_VIRTUAL_WIFI } from '../sim/jig/virtual-jig.ts';
 import type { PhysicalChange } from '../sim/jig/physical-state.ts';
 import { loadDeviceTemplate } from '../rig/dut/device-template.ts';
-import { plugResolver, simPlugAddress } from '../cli/commands/dut.ts';
 import type { ResultEvent } from '../suites/model/events.ts';
 
 /**
@@ -65,7 +64,7 @@ t.test('smoke plan on two mains groups and one shared meter: every unit passes, 
     log: createLogger({}, 'silent'),
     endpoints: sim.endpoints,
     provisioning: { template: loadDeviceTemplate('fixtures/devices/rmc021.json'), wifi: DEFAULT_VIRTUAL_WIFI, secrets: [] },
-    resolveHttp: plugResolver(sim, sim.endpoints),
+    resolveHttp: sim.resolvePlug,
     defaultPlug: (id) => ({ url: simPlugAddress(id) }),
     sinks: [{ emit: (e) => void events.push(e) }],
     signals: false,
