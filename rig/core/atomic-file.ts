@@ -15,9 +15,11 @@ import { WRITE_NOFOLLOW } from './confined-path.ts';
 export async function writeFileAtomic(path: string, data: string | Uint8Array, o: { replace?: boolean } = {}): Promise<void> {
   const tmp = `${path}.tmp-${process.pid}`;
   const replace = o.replace ?? true;
+  let created = false;
   let renamed = false;
   try {
     const fh = await open(tmp, WRITE_NOFOLLOW);
+    created = true;
     try {
       await fh.writeFile(data);
       await fh.sync();
@@ -35,7 +37,8 @@ export async function writeFileAtomic(path: string, data: string | Uint8Array, o
       await dir.close();
     }
   } finally {
-    // Linked: the temporary is a second name to drop; renamed: it is gone already.
-    if (!renamed) await rm(tmp, { force: true });
+    // Linked: the temporary is a second name to drop; renamed: it is gone already. Not opened (a link
+    // planted at its name: ELOOP): not ours to remove.
+    if (created && !renamed) await rm(tmp, { force: true });
   }
 }
