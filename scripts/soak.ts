@@ -28,6 +28,7 @@ import type { FlasherRecoveryStats } from '../rig/bk7231/flasher.ts';
 import type { FlashRegion } from '../rig/bk7231/outside-guard.ts';
 import type { StockBackupRegion } from '../suites/flash-backup.ts';
 import { CAUSE, FlashSoak, OFFSET, type UnitOutcome } from './bench-lib/flash-soak.ts';
+import { runSigkillSoak, type SigkillFigures } from './bench-lib/sigkill-soak.ts';
 
 const { values: args } = parseArgs({
   options: {
@@ -114,31 +115,9 @@ async function interlockRun(sequences: number): Promise<{ sequences: number; vio
   };
 }
 
-/** Figure (b): h25's SIGKILL soak, loaded by path so this script runs (without that row) where it is absent. */
-interface SigkillRow {
-  kills: number;
-  killsInStateWrite: number;
-  stepsChecked: number;
-  stepsLost: number;
-  unitsTwice: number;
-  restartsOpeningJig: number;
-  jigConfirmedSafe: number;
-  diedRunning: number;
-  abortedReported: number;
-  stateUnreadable: number;
-  violations: string[];
-  wallMs: number;
-}
-async function sigkillRun(kills: number): Promise<SigkillRow | { missing: string }> {
-  const path = './bench-lib/sigkill-soak.ts';
-  let mod: { runSigkillSoak?: (o: { kills: number; seed: number; pauseEvery?: number }) => Promise<SigkillRow> };
-  try {
-    mod = (await import(path)) as typeof mod;
-  } catch (e) {
-    return { missing: `scripts/bench-lib/sigkill-soak.ts not loadable (${(e as Error).message.split('\n')[0]})` };
-  }
-  if (typeof mod.runSigkillSoak !== 'function') return { missing: 'scripts/bench-lib/sigkill-soak.ts has no runSigkillSoak' };
-  return mod.runSigkillSoak({ kills, seed: SEED, pauseEvery: 5 });
+/** Figure (b): h25's SIGKILL soak (scripts/bench-lib/sigkill-soak.ts), every 4th kill inside a station-state write. */
+function sigkillRun(kills: number): Promise<SigkillFigures> {
+  return runSigkillSoak({ kills, seed: SEED, pauseEvery: 4 });
 }
 
 /** Figure (d): h23's faulted station run, as a child process (its own --json figures). */
@@ -169,6 +148,34 @@ function defectRun(units: number): Promise<DefectRow | { missing: string }> {
   });
 }
 
+const row = (k: string, v: string, target = ''): string => `${k.padEnd(56)} ${v.padStart(16)}  ${target}`;
+/** (b)-(d) print as each finishes (they run beside the flashes), so a long run shows them early. */
+const print = (lines: string[]): void => void (args.json || process.stdout.write(lines.join('\n') + '\n\n'));
+function sigkillSection(sk: SigkillFigures, wallS: number): string[] {
+  return [
+    row(`(b) SIGKILL kills of a 4-slot run (${sk.killsInStateWrite} inside a state write)`, String(sk.kills), String(KILLS)),
+    row('    finished steps lost', `${sk.stepsLost} of ${sk.stepsChecked}`, '0'),
+    row('    units recorded twice', String(sk.unitsTwice), '0'),
+    row('    restarts that confirmed the jig safe', `${sk.jigConfirmedSafe}/${sk.restartsOpeningJig}`, 'all'),
+    row('    killed runs reported (and marked aborted)', `${sk.abortedReported}/${sk.diedRunning}`, 'all'),
+    row('    state files left unreadable', String(sk.stateUnreadable), '0'),
+    ...sk.violations.slice(0, 5).map((v) => `    violation: ${v}`),
+    `(b) SIGKILL (scripts/bench-lib/sigkill-soak.ts): ${wallS.toFixed(0)} s wall`,
+  ];
+}
+function interlockSection(il: Awaited<ReturnType<typeof interlockRun>>, wallS: number): string[] {
+  return [row('(c) interlock sequences / violations', `${il.sequences} / ${il.violations}`, '>= 100000 / 0'), ...il.examples.map((e) => `  interlock: ${e}`), `(c) interlock: ${wallS.toFixed(0)} s wall`];
+}
+function defectSection(df: DefectRow | { missing: string }, wallS: number): string[] {
+  if ('missing' in df) return [`(d) faulted station run: not run: ${df.missing}`];
+  return [
+    row(`(d) ${df.units} units, 4-slot jig, plug faults: faulted failed by the step naming it`, `${df.caught}/${df.faulted}`, 'all'),
+    row('    good units failed', String(df.goodFailed), '0'),
+    row('    jig not in its safe state at the end', String(df.unsafe), '0'),
+    `(d) scripts/bench-defects.ts --units ${df.units}: ${wallS.toFixed(0)} s wall`,
+  ];
+}
+
 const started = performance.now();
 const since = (t: number): number => (performance.now() - t) / 1000;
 // (b)-(d) run beside the flashes (other processes and threads); each keeps its own wall time.
@@ -176,9 +183,14 @@ const timed = async <T>(p: () => Promise<T>): Promise<{ value: T; wallS: number 
   const t = performance.now();
   return { value: await p(), wallS: since(t) };
 };
-const interlockP = SEQUENCES > 0 ? timed(() => interlockRun(SEQUENCES)) : undefined;
-const sigkillP = KILLS > 0 ? timed(() => sigkillRun(KILLS)) : undefined;
-const defectsP = DEFECT_UNITS > 0 ? timed(() => defectRun(DEFECT_UNITS)) : undefined;
+const shown = <T>(p: Promise<{ value: T; wallS: number }>, section: (v: T, wallS: number) => string[]): Promise<{ value: T; wallS: number }> =>
+  p.then((r) => {
+    print(section(r.value, r.wallS));
+    return r;
+  });
+const interlockP = SEQUENCES > 0 ? shown(timed(() => interlockRun(SEQUENCES)), interlockSection) : undefined;
+const sigkillP = KILLS > 0 ? shown(timed(() => sigkillRun(KILLS)), sigkillSection) : undefined;
+const defectsP = DEFECT_UNITS > 0 ? shown(timed(() => defectRun(DEFECT_UNITS)), defectSection) : undefined;
 
 // Fault-free baseline: the same image, backup and starting content on a clean line.
 const BASELINE_UNITS = Math.min(20, UNITS);
@@ -227,7 +239,7 @@ const strayTable = REGIONS.map((region) => {
 });
 
 const completedPct = (100 * completed.length) / Math.max(1, eligible.length);
-const sigkillRow = sigkill && !('missing' in sigkill.value) ? sigkill.value : undefined;
+const sigkillRow = sigkill?.value;
 const defectRow = defects && !('missing' in defects.value) ? defects.value : undefined;
 const ok =
   completedPct >= 99.5 &&
@@ -265,19 +277,27 @@ const figures = {
   meanBackupModelS: mean(outcomes.map((o) => o.backupMs)) / 1000,
   flashWallS,
   interlock: interlock ? { sequences: interlock.value.sequences, violations: interlock.value.violations, mainsOnOk: interlock.value.mainsOnOk, refused: interlock.value.refused, wallS: interlock.wallS } : null,
-  sigkill: sigkill ? { ...sigkill.value, wallS: sigkill.wallS } : null,
+  sigkill: sigkill ? { ...sigkill.value, violations: sigkill.value.violations.slice(0, 20), wallS: sigkill.wallS } : null,
   defects: defects ? { ...defects.value, wallS: defects.wallS } : null,
   wallS: since(started),
   failures: failures.slice(0, 20).map((o) => ({ unit: o.plan.seed, faults: o.plan.recoverable, error: o.error, region: o.errorRegion, contentRight: o.contentRight, outsideRight: o.outsideRight })),
   ok,
 };
 
+/** One line per figure (b)-(d) at the end, under (a)'s table. */
+function recap(): string[] {
+  const sk = sigkill?.value;
+  const df = defects?.value;
+  return [
+    sk ? `(b) SIGKILL: ${sk.kills} kills, ${sk.stepsLost} finished steps lost, ${sk.unitsTwice} units recorded twice, jig safe after ${sk.jigConfirmedSafe}/${sk.restartsOpeningJig} restarts, ${sk.abortedReported}/${sk.diedRunning} killed runs reported` : '(b) SIGKILL: skipped (--kills 0)',
+    interlock ? `(c) interlock: ${interlock.value.sequences} sequences, ${interlock.value.violations} violations` : '(c) interlock: skipped (--sequences 0)',
+    df === undefined ? '(d) faulted station run: skipped (--defect-units 0)' : 'missing' in df ? `(d) faulted station run: not run: ${df.missing}` : `(d) faulted station run: ${df.units} units, ${df.caught}/${df.faulted} faulted failed by the step naming it, ${df.goodFailed} good units failed, ${df.unsafe} unsafe`,
+  ];
+}
+
 if (args.json) {
   process.stdout.write(JSON.stringify(figures, null, 2) + '\n');
 } else {
-  const row = (k: string, v: string, target = ''): string => `${k.padEnd(56)} ${v.padStart(16)}  ${target}`;
-  const sk = sigkill?.value;
-  const df = defects?.value;
   const lines = [
     `(a) ${UNITS} virtual flashes of ${IMAGE_NAME} at 0x${OFFSET.toString(16)} over the stock Tuya firmware, stock backup '${BACKUP ?? 'none'}' read first, byte-error rate ${BER} both ways, seed ${SEED} (model time)`,
     '',
@@ -305,33 +325,7 @@ if (args.json) {
     ...failures.slice(0, 10).map((o) => `  failed unit ${o.plan.seed} [${o.plan.recoverable.join(', ')}]: ${o.error ?? `content ${o.contentRight ? 'right' : 'WRONG'}, outside ${o.outsideRight ? 'unchanged' : 'CHANGED'}`}`),
     `(a) flashes: ${flashWallS.toFixed(0)} s wall`,
     '',
-    ...(sk === undefined
-      ? ['(b) SIGKILL: skipped (--kills 0)']
-      : 'missing' in sk
-        ? [`(b) SIGKILL: not run: ${sk.missing}`]
-        : [
-            row(`(b) SIGKILL kills of a 4-slot run (${sk.killsInStateWrite} inside a state write)`, String(sk.kills), '50'),
-            row('    finished steps lost', `${sk.stepsLost} of ${sk.stepsChecked}`, '0'),
-            row('    units recorded twice', String(sk.unitsTwice), '0'),
-            row('    restarts that confirmed the jig safe', `${sk.jigConfirmedSafe}/${sk.restartsOpeningJig}`, 'all'),
-            row('    killed runs reported (and marked aborted)', `${sk.abortedReported}/${sk.diedRunning}`, 'all'),
-            row('    state files left unreadable', String(sk.stateUnreadable), '0'),
-            ...sk.violations.slice(0, 5).map((v) => `    violation: ${v}`),
-            `(b) SIGKILL: ${sigkill!.wallS.toFixed(0)} s wall`,
-          ]),
-    '',
-    ...(interlock ? [row('(c) interlock sequences / violations', `${interlock.value.sequences} / ${interlock.value.violations}`, '>= 100000 / 0'), ...interlock.value.examples.map((e) => `  interlock: ${e}`), `(c) interlock: ${interlock.wallS.toFixed(0)} s wall`] : ['(c) interlock: skipped (--sequences 0)']),
-    '',
-    ...(df === undefined
-      ? ['(d) faulted station run: skipped (--defect-units 0)']
-      : 'missing' in df
-        ? [`(d) faulted station run: not run: ${df.missing}`]
-        : [
-            row(`(d) ${df.units} units, 4-slot jig, plug faults: faulted failed by the step naming it`, `${df.caught}/${df.faulted}`, 'all'),
-            row('    good units failed', String(df.goodFailed), '0'),
-            row('    jig not in its safe state at the end', String(df.unsafe), '0'),
-            `(d) scripts/bench-defects.ts --units ${df.units}: ${defects!.wallS.toFixed(0)} s wall`,
-          ]),
+    ...recap(),
     '',
     `${ok ? 'all targets met' : 'TARGETS MISSED'} (${figures.wallS.toFixed(0)} s wall)`,
   ];
