@@ -151,7 +151,7 @@ export async function measurePoint(ctx: StepContext, hw: SlotHardware, client: O
   const cleanAfter = switched ? ctx.clock.now() + o.settleMs : undefined;
   let keep = false;
   try {
-    const sources = { clock: ctx.clock, plugEnergy: () => client.energy(), reference: () => hw.meter.read(), signal: ctx.signal };
+    const sources = { clock: ctx.clock, plugEnergy: () => client.energy(), reference: () => hw.meter.read(), ...(hw.meter.updateIntervalMs !== undefined ? { referenceUpdateMs: hw.meter.updateIntervalMs } : {}), signal: ctx.signal };
     if (!load) {
       const run = await sampleQuietWindows(sources, CREEP_WINDOWS, { cleanAfter: cleanAfter! });
       const p = mean(run.readings.map((w) => w.plug.power));

@@ -94,7 +94,8 @@ t.test('calibrate on the virtual jig: average at R100, factors set in one window
   t.ok(Math.abs(p.value!) < 0.3, `power error at the cal point after calibration ${p.value?.toFixed(3)} % (was ~9 %)`);
   const v = after.measurements.find((m) => m.id === 'voltageErrorPct')!;
   const i = after.measurements.find((m) => m.id === 'currentErrorPct')!;
-  t.ok(Math.abs(v.value!) < 0.3 && Math.abs(i.value!) < 1, `V and I at the cal point after calibration ${v.value?.toFixed(3)} % and ${i.value?.toFixed(3)} % (were ~4 % and ~-5 %)`);
+  // At 0.44 A a current window holds ~34 CF1 counts: one count is 2.9 %, and the check takes one or two of them.
+  t.ok(Math.abs(v.value!) < 0.3 && Math.abs(i.value!) < 3, `V and I at the cal point after calibration ${v.value?.toFixed(3)} % and ${i.value?.toFixed(3)} % (were ~4 % and ~-5 %)`);
   t.comment(`modelled ${(r.modelMs / 1000).toFixed(1)} s`);
 });
 
@@ -194,6 +195,14 @@ t.test('cleanAfter: the window a load switch fell in is never used, and settling
   await c2.sleep(800);
   const settled = await sampleAlignedWindows({ clock: c2, plugEnergy: async () => p2(c2.now()), reference: REF(c2) }, 2, { cleanAfter: c2.now() + 300 });
   t.ok(settled.windows[0]!.seenAt >= 3000 && settled.windows[0]!.seenAt < 3100, `first kept window is 2 s .. 3 s (seen at ${settled.windows[0]!.seenAt} ms)`);
+
+  // A reference that shows a 1 s update which ended up to 1 s before the query: its reading after
+  // the first clean plug window (at 2 s) may still hold time before the switch, so that window goes too.
+  const c4 = new VirtualClock();
+  const p4 = switchingPlug(300);
+  await c4.sleep(300);
+  const lagging = await sampleAlignedWindows({ clock: c4, plugEnergy: async () => p4(c4.now()), reference: REF(c4), referenceUpdateMs: 1000 }, 2, { cleanAfter: c4.now() });
+  t.ok(lagging.windows[0]!.seenAt >= 3000 && lagging.windows[0]!.seenAt < 3100, `with a 1 s reference update the first kept window is 2 s .. 3 s (seen at ${lagging.windows[0]!.seenAt} ms)`);
 
   // Without cleanAfter the window running at the start is taken: this is what the option guards.
   const c3 = new VirtualClock();

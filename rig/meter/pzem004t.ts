@@ -58,6 +58,8 @@ interface ModbusFailure {
  */
 export class Pzem004tMeter implements ReferenceMeter {
   readonly accuracy = PZEM_ACCURACY;
+  /** Its registers refresh about once a second (UNCERTAIN: the library only says it re-reads at most every 200 ms). */
+  readonly updateIntervalMs = 1000;
   readonly #client: ModbusRTU;
   readonly #port: ModbusRtuStreamPort;
   readonly #clock: Clock;

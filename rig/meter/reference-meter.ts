@@ -71,6 +71,12 @@ export interface ReferenceMeter {
    */
   uncertainty(quantity: Quantity, value: number): number;
   readonly accuracy: AccuracyTable;
+  /**
+   * How often the instrument completes a measurement, ms: a reading shows the last one completed,
+   * the mean over an interval this long that ended up to this long before the query. Undefined:
+   * not stated (a caller then assumes a reading shows the present).
+   */
+  readonly updateIntervalMs?: number;
   identity(): Promise<MeterIdentity>;
   /** Zero the energy counter / integrator. */
   resetEnergy(): Promise<void>;

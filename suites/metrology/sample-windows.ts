@@ -8,6 +8,8 @@ export interface WindowSources {
   clock: Clock;
   plugEnergy(): Promise<ObkEnergy | undefined>;
   reference(): Promise<MeterReading>;
+  /** The reference's update interval, ms (a reading shows an interval this long that ended up to this long ago). */
+  referenceUpdateMs?: number;
   signal?: AbortSignal;
 }
 
@@ -78,7 +80,8 @@ async function energy(src: WindowSources): Promise<ObkEnergy> {
  * and a half and takes the reading as it is (use sampleQuietWindows there).
  *
  * `cleanAfter` (clock ms, e.g. the moment a load switch was confirmed plus any settling time): only
- * windows known to have started after it are kept. A window starts at the boundary before it, and
+ * windows known to have started after it are kept, with a reference reading whose update interval
+ * began after it too. A window starts at the boundary before it, and
  * a boundary seen as a change lies after the moment the last poll that still showed the old values
  * was sent, so a window is kept when that moment is not before `cleanAfter`; the window a switch
  * fell in (it mixes two loads) is never kept, and a settling time costs no more than the windows it
@@ -115,7 +118,11 @@ export async function sampleAlignedWindows(
     }
     const seenAt = src.clock.now();
     const boundaryAfter = prevShownSince;
-    if (runningIsClean) {
+    // The reference's reading must be clean too: it shows an update interval that ended up to one
+    // interval before the query, so it began at most two intervals before it.
+    const refSent = src.clock.now();
+    const refClean = o.cleanAfter === undefined || refSent - 2 * (src.referenceUpdateMs ?? 0) >= o.cleanAfter;
+    if (runningIsClean && refClean) {
       const ref = await src.reference();
       const i = windows.length;
       // A gap of more than a window and a half since the last boundary means one was missed.

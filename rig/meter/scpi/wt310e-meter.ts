@@ -45,6 +45,8 @@ export interface Wt310eOptions {
  */
 export class Wt310eMeter implements ReferenceMeter {
   readonly accuracy = WT310E_ACCURACY;
+  /** The data update interval's factory default (UNCERTAIN: not in instruments.md; the rig does not set it). */
+  readonly updateIntervalMs = 250;
   readonly scpi: ScpiClient;
   readonly #opts: Wt310eOptions;
   readonly #element: number;
