@@ -8,7 +8,7 @@
  *     time sets (target >= 0.85).
  * 2 and 3 run in MODEL time (VirtualClock): 8 virtual plugs with their byte-level UARTs do not keep
  * up with wall time on a 2-core machine. The factory plan needs a WT310E-class reference (its V limit
- * is +-0.5 %), so every part uses one. `--quick` skips the real-time takt.
+ * is +-0.5 %), so every part uses one. `--quick` skips the real-time takt; `--takt-only` runs part 1 alone.
  */
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
@@ -116,6 +116,8 @@ async function run(spec: JigSpec, clock: Clock): Promise<Outcome> {
 
 const s = (ms: number): string => (ms / 1000).toFixed(2);
 const quick = process.argv.includes('--quick');
+/** Only part 1 (the takt, model and real time): for running it when the machine is quieter. */
+const taktOnly = process.argv.includes('--takt-only');
 
 const model1 = await run(jig(1, 'wt-each'), new VirtualClock());
 process.stdout.write(`1. factory plan (${model1.steps.length} steps), 1 slot, WT310E-class reference: takt per unit\n`);
@@ -138,6 +140,7 @@ if (real) {
   process.stdout.write(`   takt in REAL time:  ${s(real.makespanMs)} s per unit (wall ${s(realWall)} s, load average ${load.map((x) => x.toFixed(1)).join(' ')} at start), ${real.passed}/${real.slots} passed; target <= 60 s: ${real.makespanMs <= 60_000 && real.passed === real.slots ? 'met' : `NOT met (${s(real.makespanMs - 60_000)} s over)`}\n`);
 }
 process.stdout.write('\n');
+if (taktOnly) process.exit(0);
 
 process.stdout.write('2. 8 slots with a WT310E-class meter each vs 1 slot (MODEL time)\n');
 const base = model1;
