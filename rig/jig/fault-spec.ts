@@ -16,6 +16,7 @@ export const UartFaultsSchema = z
     dropRate: rate.optional(),
     duplicateRate: rate.optional(),
     replyLossRate: rate.optional(),
+    garbageRate: rate.optional(),
     delayRate: rate.optional(),
     delayMs: ms.optional(),
     staleLinkCheckRate: rate.optional(),
@@ -63,7 +64,15 @@ export const PlugFaultsSchema = z
   })
   .strict();
 
-export const FaultsSchema = z.object({ uart: UartFaultsSchema.optional(), chip: ChipFaultsSchema.optional(), plug: PlugFaultsSchema.optional() }).strict();
+export const FaultsSchema = z
+  .object({
+    uart: UartFaultsSchema.optional(),
+    chip: ChipFaultsSchema.optional(),
+    plug: PlugFaultsSchema.optional(),
+    /** Line faults in front of another virtual device by its port ("sim:io0", "sim:ref0"): I/O boards and meters (top level only). */
+    ports: z.record(z.string().regex(/^sim:/, 'ports are keyed by a sim: port'), UartFaultsSchema).optional(),
+  })
+  .strict();
 export type FaultsSpec = z.infer<typeof FaultsSchema>;
 
 /** The faults that apply to one slot: the slot's sub-blocks over the run's. */

@@ -14,6 +14,7 @@ import { VirtualPzem } from '../pzem/virtual-pzem.ts';
 import { VirtualModbusBus } from '../pzem/virtual-modbus-bus.ts';
 import { VirtualWt310e } from '../scpi/virtual-wt310e.ts';
 import type { ModemLines, VirtualUartDevice } from '../serial/uart-device.ts';
+import { FaultyUart } from '../serial/uart-faults.ts';
 import type { AttachOptions } from '../serial/virtual-binding.ts';
 import { PhysicalHistory, type PhysicalChange, type SlotPhysicalState } from './physical-state.ts';
 import { SlotUartLink } from './slot-uart-link.ts';
@@ -431,7 +432,7 @@ export class VirtualJig {
     const out: Array<{ path: string; device: VirtualUartDevice; options: AttachOptions }> = [];
     for (const [name, io] of Object.entries(this.spec.ioBoards)) {
       // A USB Arduino: opening the port asserts DTR, which resets the board (auto-reset).
-      if (io.port?.startsWith(SIM)) out.push({ path: io.port, device: this.boards.get(name)!, options: { modemLines: true } });
+      if (io.port?.startsWith(SIM)) out.push({ path: io.port, device: this.#portLine(io.port, this.boards.get(name)!), options: { modemLines: true } });
     }
     // PZEMs on one port are slaves on one Modbus line: one device on that path, the bus.
     const lines = new Map<string, VirtualUartDevice[]>();
@@ -447,13 +448,19 @@ export class VirtualJig {
         if (!bus) this.#modbusBuses.set(path, (bus = new VirtualModbusBus(devices)));
         device = bus;
       }
-      out.push({ path, device, options: {} });
+      out.push({ path, device: this.#portLine(path, device), options: {} });
     }
     for (const slot of this.slots.values()) {
       const port = slot.spec.uart.port;
       if (port?.startsWith(SIM)) out.push({ path: port, device: this.#lines.get(slot.id) ?? slot.uart, options: { modemLines: true } });
     }
     return out;
+  }
+
+  /** A device behind the faulty line the jig file's `faults.ports` names for its port, else itself. */
+  #portLine(path: string, device: VirtualUartDevice): VirtualUartDevice {
+    const f = this.spec.faults?.ports?.[path];
+    return f ? new FaultyUart(device, { seed: 1, ...f }) : device;
   }
 
   /** Attach every `sim:` device to the bus (I/O boards and slot UARTs with modem lines wired). */

@@ -19,6 +19,8 @@ export interface UartFaultOptions {
   duplicateRate?: number;
   /** Per device transmission (a reply): it is lost whole (a meter that does not answer: the host times out). */
   replyLossRate?: number;
+  /** Per device transmission (a reply): replaced by as many random bytes (a device answering garbage). */
+  garbageRate?: number;
   /** Per device transmission (a reply): it is held back `delayMs` (a USB latency spike). */
   delayRate?: number;
   delayMs?: number;
@@ -36,12 +38,13 @@ export interface UartFaultCounters {
   delayed: number;
   staleLinkChecks: number;
   repliesLost: number;
+  garbled: number;
 }
 
 /** What the BK7231 ROM answers to LinkCheck; arrives late when the host spammed LinkChecks. */
 export const STALE_LINKCHECK_REPLY = Uint8Array.of(0x04, 0x0e, 0x05, 0x01, 0xe0, 0xfc, 0x01, 0x00);
 
-const RATE_KEYS = ['byteErrorRate', 'dropRate', 'duplicateRate', 'replyLossRate', 'delayRate', 'staleLinkCheckRate'] as const;
+const RATE_KEYS = ['byteErrorRate', 'dropRate', 'duplicateRate', 'replyLossRate', 'garbageRate', 'delayRate', 'staleLinkCheckRate'] as const;
 
 /** Refuse rates outside [0, 1] and negative delays (a jig file's `faults.uart` block comes through here). */
 export function validateUartFaults(opts: UartFaultOptions, where = 'faults.uart'): UartFaultOptions {
@@ -65,7 +68,7 @@ export function validateUartFaults(opts: UartFaultOptions, where = 'faults.uart'
  */
 export class FaultyUart implements VirtualUartDevice {
   readonly inner: VirtualUartDevice;
-  readonly counters: UartFaultCounters = { flipped: 0, dropped: 0, duplicated: 0, delayed: 0, staleLinkChecks: 0, repliesLost: 0 };
+  readonly counters: UartFaultCounters = { flipped: 0, dropped: 0, duplicated: 0, delayed: 0, staleLinkChecks: 0, repliesLost: 0, garbled: 0 };
   readonly #opts: Required<Omit<UartFaultOptions, 'seed'>>;
   readonly #rnd: () => number;
   #clock: Clock | undefined;
@@ -81,6 +84,7 @@ export class FaultyUart implements VirtualUartDevice {
       dropRate: options.dropRate ?? 0,
       duplicateRate: options.duplicateRate ?? 0,
       replyLossRate: options.replyLossRate ?? 0,
+      garbageRate: options.garbageRate ?? 0,
       delayRate: options.delayRate ?? 0,
       delayMs: options.delayMs ?? 0,
       staleLinkCheckRate: options.staleLinkCheckRate ?? 0,
@@ -133,7 +137,11 @@ export class FaultyUart implements VirtualUartDevice {
       this.counters.repliesLost++;
       return;
     }
-    const out = this.#hits('to-host') ? this.#corrupt(bytes) : bytes;
+    let out = this.#hits('to-host') ? this.#corrupt(bytes) : bytes;
+    if (o.garbageRate > 0 && this.#rnd() < o.garbageRate) {
+      this.counters.garbled++;
+      out = Uint8Array.from(out, () => Math.floor(this.#rnd() * 256));
+    }
     if (o.delayRate > 0 && this.#rnd() < o.delayRate) {
       this.counters.delayed++;
       clock.at(clock.now() + o.delayMs, () => tx.send(out));

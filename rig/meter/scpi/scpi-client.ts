@@ -18,18 +18,24 @@ export interface ScpiErrorEntry {
 /** Parse one `:SYSTem:ERRor?` reply: `-113,"Undefined header"`. */
 export function parseScpiError(reply: string): ScpiErrorEntry {
   const m = /^\s*([+-]?\d+)\s*,\s*"?(.*?)"?\s*$/.exec(reply);
-  if (!m) throw new InstrumentError(`unparseable error-queue entry "${reply}"`, { step: 'scpi-error', expected: '<code>,"<message>"' });
+  if (!m) throw new InstrumentError(`unparseable error-queue entry ${JSON.stringify(reply.slice(0, 80))}`, { step: 'scpi-error', expected: '<code>,"<message>"' });
   return { code: Number(m[1]), message: m[2]! };
 }
 
 /** Parse an `*IDN?` reply: manufacturer, model, serial, firmware. */
 export function parseIdn(reply: string): ScpiIdentity {
   const f = reply.split(',').map((s) => s.trim());
-  if (f.length < 4) throw new InstrumentError(`*IDN? reply "${reply}" does not have 4 fields`, { step: 'scpi-idn' });
+  // JSON-escaped: a meter answering garbage must not write raw control bytes to the terminal.
+  if (f.length < 4) throw new InstrumentError(`*IDN? reply ${JSON.stringify(reply.slice(0, 80))} does not have 4 fields (garbage on the line, or not a SCPI instrument?)`, { step: 'scpi-idn' });
   return { manufacturer: f[0]!, model: f[1]!, serial: f[2]!, firmware: f.slice(3).join(',') };
 }
 
 const MAX_ERROR_QUEUE = 32;
+
+/** `-113,"Undefined header"; -350,"Queue overflow" (the queue filled: later errors were lost)`. */
+function formatErrors(errs: readonly ScpiErrorEntry[]): string {
+  return errs.map((e) => `${e.code},"${e.message}"${e.code === -350 ? ' (the queue filled: later errors were lost)' : ''}`).join('; ');
+}
 
 /**
  * IEEE 488.2 / SCPI basics on any ScpiTransport: commands, text and block queries, identity, reset,
@@ -115,11 +121,17 @@ export class ScpiClient {
     throw new InstrumentError(`error queue did not empty after ${MAX_ERROR_QUEUE} reads`, { step: ':SYSTem:ERRor?', errors: out });
   }
 
+  /** The error queue read and cleared for a failure message (`; queue: -113,"Undefined header"`), or '' when empty or unreadable. */
+  async drainedErrorsNote(): Promise<string> {
+    const errs = await this.errors().catch(() => []);
+    return errs.length ? `; error queue: ${formatErrors(errs)}` : '';
+  }
+
   /** Throw InstrumentError listing the queue if the commands of `step` left errors. */
   async assertNoErrors(step: string): Promise<void> {
     const errs = await this.errors();
     if (errs.length) {
-      throw new InstrumentError(`${this.transport.address} reported ${errs.map((e) => `${e.code},"${e.message}"`).join('; ')} during ${step}`, {
+      throw new InstrumentError(`${this.transport.address} reported ${formatErrors(errs)} during ${step}`, {
         step,
         instrument: this.transport.address,
         errors: errs,

@@ -75,10 +75,21 @@ export class Wt310eMeter implements ReferenceMeter {
   async read(): Promise<MeterReading> {
     const reply = await this.scpi.query(':NUMeric:NORMal:VALue?');
     const fields = reply.split(',');
-    if (fields.length !== WT310E_ITEMS.length) {
-      throw new InstrumentError(`expected ${WT310E_ITEMS.length} values, got ${fields.length}`, { step: 'wt310e-read', reply });
+    let values: number[];
+    try {
+      if (fields.length !== WT310E_ITEMS.length) {
+        throw new InstrumentError(`expected ${WT310E_ITEMS.length} values, got ${fields.length}`, { step: 'wt310e-read', reply });
+      }
+      values = fields.map((f, i) => parseValue(f, WT310E_ITEMS[i]!, reply));
+    } catch (e) {
+      // A reply that is not the item list: the meter's error queue usually says why; read and clear it.
+      if (e instanceof InstrumentError) {
+        const note = await this.scpi.drainedErrorsNote();
+        if (note) throw new InstrumentError(`${e.message}${note}`, e.context, { cause: e });
+      }
+      throw e;
     }
-    const [volts, amps, watts, pf, hz, wh] = fields.map((f, i) => parseValue(f, WT310E_ITEMS[i]!, reply)) as [number, number, number, number, number, number];
+    const [volts, amps, watts, pf, hz, wh] = values as [number, number, number, number, number, number];
     const timestamp = this.#opts.clock.now();
     this.#ranges = await this.#readRanges();
     const { volts: vr, amps: ir } = this.#ranges;
