@@ -50,6 +50,13 @@ interface BadCase {
   json?: boolean;
   /** Environment for the case (spawned cases only; in-process cases must not need one). */
   env?: Record<string, string>;
+  /**
+   * The command reports a failed check as its result (jig check): with --json, stdout is that result
+   * (`passed: false`, the problem in it), not an error object; stderr still has the one message.
+   */
+  result?: boolean;
+  /** With `result`: what the --json result must contain (default `message`). */
+  resultMessage?: string;
   /** Output files that must not exist afterwards even though the run may create them in place (none by default). */
   why?: string;
 }
@@ -218,7 +225,10 @@ for (const c of cases) {
           } catch (e) {
             t.fail(`--json stdout is one well-formed JSON value: ${(e as Error).message}: ${r.stdout.slice(0, 200)}`);
           }
-          if (parsed) {
+          if (parsed && c.result) {
+            t.equal((parsed as { passed?: boolean }).passed, false, '--json result: passed false');
+            t.match(r.stdout, new RegExp(c.resultMessage ?? c.message, 'i'), '--json result names the problem');
+          } else if (parsed) {
             t.equal(parsed.error?.exitCode, expected, '--json error.exitCode');
             t.equal(parsed.error?.exitClass, c.exit, '--json error.exitClass');
             t.match(parsed.error?.message ?? '', new RegExp(c.message, 'i'), '--json error.message names the problem');

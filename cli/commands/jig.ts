@@ -13,7 +13,7 @@ import type { EndpointRegistry } from '../../rig/endpoints/registry.ts';
 import { startVirtualJig, usesSim } from '../../sim/jig/in-process-jig.ts';
 import { printJson } from '../output.ts';
 import { virtualTwinOf } from '../virtual-twin.ts';
-import { cliStdout } from '../io.ts';
+import { cliStderr, cliStdout } from '../io.ts';
 
 interface JigArgs {
   action: 'check';
@@ -85,7 +85,12 @@ export const jigCommand: CommandModule<object, JigArgs> = {
       }
       cliStdout().write(`\n${rows.length - failed} ok, ${failed} failed\n`);
     }
-    if (failed > 0) process.exitCode = 9;
+    if (failed > 0) {
+      // The one message on stderr: the first failed check (the table or --json has them all).
+      const first = rows.find((r) => !r.ok)!;
+      cliStderr().write(`plugrig: jig check failed: ${first.slot ? `slot ${first.slot} ` : ''}${first.check}: ${first.detail}${failed > 1 ? ` (and ${failed - 1} more failed check(s))` : ''}\n`);
+      process.exitCode = 9;
+    }
   },
 };
 
