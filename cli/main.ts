@@ -110,6 +110,18 @@ function lazyCommand(entry: (typeof COMMANDS)[number]): AnyCommand {
   };
 }
 
+/**
+ * yargs renders the chosen command's whole help text before its handler runs, only to keep it for
+ * printing after a failed handler; our .fail() throws instead, so nothing ever prints it. Measured:
+ * a third of `plugrig flash`'s start-up CPU (string-width over every option cell). `--help` renders
+ * its own text and is unaffected. Internal yargs API: where it is missing nothing changes.
+ */
+function skipHelpCache(cli: Argv): void {
+  const internal = cli as unknown as { getInternalMethods?: () => { getUsageInstance?: () => { cacheHelpMessage?: () => void } } };
+  const usage = internal.getInternalMethods?.().getUsageInstance?.();
+  if (usage && typeof usage.cacheHelpMessage === 'function') usage.cacheHelpMessage = () => undefined;
+}
+
 /** yargs' "Not enough non-option arguments: got 0, need at least 1" in words: which argument is missing. */
 function explainUsage(msg: string, argv: readonly string[]): string {
   const m = /^Not enough non-option arguments: got (\d+), need at least \d+/.exec(msg);
@@ -135,6 +147,7 @@ export async function runCli(argv: readonly string[], streams?: CliStreams): Pro
       .scriptName('plugrig')
       .usage('$0 <command> [options]\n\nHardware-in-the-loop rig for Tuya CB2S (BK7231N) plugs running OpenBeken.');
     for (const entry of COMMANDS) cli = cli.command(lazyCommand(entry));
+    skipHelpCache(cli);
     await cli
       .option('verbose', { type: 'boolean', global: true, describe: 'log lines (JSON) on stderr' })
       .option('log-file', { type: 'string', global: true, describe: 'append log lines (JSON) to this file (run: default <out>/plugrig.log)' })
