@@ -25,7 +25,7 @@ function canceled(): Error {
   return Object.assign(new Error('Port is not open'), { canceled: true });
 }
 
-/** The kernel has nothing to give (or no room) right now: wait for the poller, then try again. */
+/** The kernel has nothing to give (or no room) right now: try again once it may have. */
 function wouldBlock(e: unknown): boolean {
   const code = (e as NodeJS.ErrnoException).code;
   return code === 'EAGAIN' || code === 'EWOULDBLOCK' || code === 'EINTR';
