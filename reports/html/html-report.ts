@@ -3,7 +3,7 @@ import type { StepResult } from '../../suites/model/step-result.ts';
 import { num } from '../format.ts';
 import { runCounts, unitOutcome, type ReportRun, type ReportUnit } from '../report-run.ts';
 import { unitName } from '../run-tap.ts';
-import { calibrationFactors, errorPoints, taktPerSlot, taktPerStep, timeline } from './plot-data.ts';
+import { calibrationFactors, errorPoints, METERING_PHASES, taktPerSlot, taktPerStep, timeline } from './plot-data.ts';
 import { calibrationPlot, errorVsLoadPlot, taktPerSlotPlot, taktPerStepPlot, timelinePlot } from './plots.ts';
 import { esc } from './svg.ts';
 
@@ -23,7 +23,12 @@ export function renderHtml(run: ReportRun): string {
   const c = runCounts(run);
   const title = `plugrig run ${run.runId}`;
   const plots: Array<[string, string]> = [
-    ...ERROR_QUANTITIES.map((q): [string, string] => [`Metering ${q.quantity} vs load, all units`, errorVsLoadPlot(`plot-${q.id}`, errorPoints(run.units, q.id), { title: `Metering ${q.quantity} vs load, all units`, quantity: q.quantity, unit: q.unit })]),
+    ...ERROR_QUANTITIES.flatMap((q) =>
+      METERING_PHASES.map(({ phase, label }): [string, string] => {
+        const title = `Metering ${q.quantity} vs load ${label}, all units`;
+        return [`${title}, against the ${phase === 'as-found' ? 'as-found' : 're-verify'} limits`, errorVsLoadPlot(`plot-${q.id}-${phase}`, errorPoints(run.units, q.id, phase), { title, quantity: q.quantity, unit: q.unit })];
+      }),
+    ),
     ['Calibration factor distribution', calibrationPlot('plot-calibration', calibrationFactors(run))],
     ['Takt time per step (mean over units; a retried step counts its final attempt)', taktPerStepPlot('plot-takt-step', taktPerStep(run))],
     ['Takt time per slot', taktPerSlotPlot('plot-takt-slot', taktPerSlot(run))],
@@ -98,12 +103,12 @@ function unitTable(run: ReportRun): string {
 
 function unitDetail(u: ReportUnit): string {
   const measurements = u.steps.flatMap((s) => s.measurements.map((m) => ({ s, m })));
-  const errPlot = errorVsLoadPlot(`plot-unit-${u.id}-powerErrorPct`, errorPoints([u], 'powerErrorPct'), { title: `Slot ${u.slot}: power error vs load`, quantity: 'power error', unit: '%' });
+  const errPlots = METERING_PHASES.map(({ phase, label }) => errorVsLoadPlot(`plot-unit-${u.id}-powerErrorPct-${phase}`, errorPoints([u], 'powerErrorPct', phase), { title: `Slot ${u.slot}: power error vs load ${label}`, quantity: 'power error', unit: '%' })).filter((p) => p !== '');
   return `<details id="unit-${esc(u.id)}" class="unit"><summary>${esc(unitName(u))} ${verdictBadge(u)}</summary>
 <table class="steps"><caption>Steps of slot ${u.slot}</caption><thead><tr><th scope="col">#</th><th scope="col">suite</th><th scope="col">step</th><th scope="col">status</th><th scope="col">attempt</th><th scope="col">time</th><th scope="col">reason</th></tr></thead><tbody>${u.steps.map(stepRow).join('')}</tbody></table>
 ${measurements.length ? `<table class="measurements"><caption>Measurements of slot ${u.slot}</caption><thead><tr><th scope="col">step</th><th scope="col">measurement</th><th scope="col">value</th><th scope="col">U (k)</th><th scope="col">limits</th><th scope="col">marginal band</th><th scope="col">verdict</th><th scope="col">decision</th></tr></thead><tbody>${measurements.map(({ s, m }) => measurementRow(s, m)).join('')}</tbody></table>` : ''}
 ${u.calibration ? `<p>Calibration factors: ${Object.entries(u.calibration).map(([q, f]) => `${esc(q)} ${num(f, 6)}`).join(', ')}</p>` : ''}
-${errPlot ? `<figure>${errPlot}</figure>` : ''}
+${errPlots.map((p) => `<figure>${p}</figure>`).join('\n')}
 </details>`;
 }
 

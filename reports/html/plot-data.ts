@@ -17,11 +17,30 @@ export interface ErrorPoint {
   verdict: Verdict;
 }
 
-/** Metering errors (measurement `id`, e.g. powerErrorPct) against the reference power of the step's load. */
-export function errorPoints(units: readonly ReportUnit[], id: string): ErrorPoint[] {
+/**
+ * When a metering point was taken: as found (the plug's factors as they came, judged against the
+ * as-found limits: the spread of a good uncalibrated front end) or after calibration (the re-verify
+ * points and the calibration point itself, judged against the product limits). Each phase is plotted
+ * against its own limits: on one plot the tight re-verify limits would misjudge every as-found point.
+ */
+export type MeteringPhase = 'as-found' | 'calibrated';
+
+export const METERING_PHASES: ReadonlyArray<{ phase: MeteringPhase; label: string }> = [
+  { phase: 'as-found', label: 'as found (before calibration)' },
+  { phase: 'calibrated', label: 'after calibration (re-verify)' },
+];
+
+/** The calibrate suite's measuring steps come after its VoltageSet/CurrentSet/PowerSet; every other suite's measure the plug as found. */
+export function meteringPhase(step: Pick<StepResult, 'suite'>): MeteringPhase {
+  return step.suite === 'calibrate' ? 'calibrated' : 'as-found';
+}
+
+/** Metering errors (measurement `id`, e.g. powerErrorPct) against the reference power of the step's load, of one phase or all. */
+export function errorPoints(units: readonly ReportUnit[], id: string, phase?: MeteringPhase): ErrorPoint[] {
   const out: ErrorPoint[] = [];
   for (const u of units) {
     for (const step of u.steps) {
+      if (phase !== undefined && meteringPhase(step) !== phase) continue;
       const m = step.measurements.find((x) => x.id === id && x.taken && x.value !== undefined);
       if (!m) continue;
       const loadW = referenceWatts(step);
