@@ -40,6 +40,8 @@ export interface SigkillOptions {
   /** Called after every try, for a live log. */
   onTry?: (line: string) => void;
   keepDir?: boolean;
+  /** Stop killing once a finding is made (a mutation check wants the first one, not 50). */
+  stopAtFirstViolation?: boolean;
 }
 
 export interface SigkillFigures {
@@ -136,7 +138,7 @@ export async function runSigkillSoak(o: SigkillOptions): Promise<SigkillFigures>
   const owed = new Map<number, string>();
   let fresh = true;
   let unfinished = SLOTS.length;
-  while (f.tries < o.kills * 3 + 10) {
+  while (f.tries < o.kills * 3 + 10 && !(o.stopAtFirstViolation && f.violations.length)) {
     if (fresh) {
       batch = { dir: join(runs, `batch-${batches.length + 1}`), reported: [], kept: new Map(), died: [], completed: false };
       batches.push(batch);
@@ -218,7 +220,7 @@ export async function runSigkillSoak(o: SigkillOptions): Promise<SigkillFigures>
     // Mostly resume the killed batch; sometimes start a fresh one beside it (it must report this one).
     fresh = !st || (o.freshRestart ?? 0.25) > rand();
   }
-  if (f.kills < o.kills) bad(`only ${f.kills} of ${o.kills} kills landed in ${f.tries} tries`);
+  if (f.kills < o.kills && !(o.stopAtFirstViolation && f.violations.length)) bad(`only ${f.kills} of ${o.kills} kills landed in ${f.tries} tries`);
   for (const [pid, d] of owed) bad(`the died run of pid ${pid} in ${d} was never reported`);
   for (const b of batches) checkBatchHistory(b, bad);
   checkStore(store, batches, bad, f);
