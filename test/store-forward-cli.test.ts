@@ -50,7 +50,8 @@ if (bin) t.test('run --station stores under the config station; forward pushes t
   t.same(await q('SELECT station_id, name, line FROM stations'), [{ station_id: 'line9-st01', name: 'Line 9, station 1', line: 'line-9' }], "the config's station");
   t.same(await q("SELECT status, station_id FROM runs"), [{ status: 'finished', station_id: 'line9-st01' }]);
   t.same(await q('SELECT slot, complete, verdict FROM units'), [{ slot: 1, complete: 1, verdict: 'pass' }], 'the unit, once');
-  t.ok(Number((await q('SELECT COUNT(*) AS n FROM steps'))[0] && ((await q('SELECT CAST(COUNT(*) AS INTEGER) AS n FROM steps'))[0] as { n: number }).n) > 0, 'with its steps');
+  const [steps] = (await q('SELECT CAST(COUNT(*) AS INTEGER) AS n FROM steps')) as Array<{ n: number }>;
+  t.ok(steps!.n > 0, `with its ${steps!.n} steps`);
 });
 
 if (bin) t.test('forward refusals and failures: one clear message, their class, no password shown', async (t) => {

@@ -162,3 +162,38 @@ if (bin) t.test('two stations forwarding concurrently with an outage in the midd
   const history = await central.unitHistory('SN-00010');
   t.equal(history.length, 1, 'a unit is found once by its serial');
 });
+
+if (bin) t.test('a unit forwarded from an aborted run, then resumed and finished, reaches the server complete, once', async (t) => {
+  const local = SqliteStore.open(join(dir, 'resumed.sqlite'));
+  const scratch = SqliteStore.open(join(dir, 'resumed-scratch.sqlite'));
+  const pg = await PostgresStore.open(server.url);
+  t.teardown(async () => {
+    local.close();
+    scratch.close();
+    await pg.close();
+  });
+  const units = [{ slot: 1, mac: macOf(0x501), serial: 'SN-RESUME' }];
+  // The first try: the run begins, the unit finishes its first step, the station dies.
+  const shape = await fixtureRun({ store: scratch, seed: 51, stationId: 'station-r', units });
+  const runId = '0c5e0000-0000-4000-8000-000000000051';
+  local.beginRun({ ...shape.run, runId }, { ...shape.meta, station: { id: 'station-r', name: 'Station R' } });
+  const { unitId, attempt } = local.startUnit({ runId, slot: 1, plannedSteps: shape.results[0]!.steps.map((s) => s.name), at: shape.run.startedAt, sessionId: 'first-try' });
+  local.commitStep(unitId, attempt, shape.results[0]!.steps[0]!);
+  local.db.prepare('UPDATE runs SET owner_pid = 2147483646 WHERE run_id = ?').run(runId); // a pid that is gone
+  t.equal(local.abortUnfinishedRuns('station-r', { reason: 'test: the station died', isAlive: () => false }).length, 1);
+  t.match(await forwardOutbox(local, pg), { forwarded: 1, pending: 0 }, 'the aborted try is final for now: forwarded');
+  const one = async (sql: string): Promise<Record<string, unknown>> => (await pg.pool.query(sql, [runId])).rows[0] as Record<string, unknown>;
+  t.match(await one('SELECT status FROM runs WHERE run_id = $1'), { status: 'aborted' });
+  t.match(await one('SELECT complete FROM units WHERE run_id = $1'), { complete: 0 });
+
+  // The resume: the same run id, a new session; the unit runs again and finishes.
+  await fixtureRun({ store: local, seed: 51, stationId: 'station-r', units, runId, startedAt: shape.run.startedAt });
+  t.match(local.db.prepare('SELECT status FROM runs WHERE run_id = ?').get(runId), { status: 'finished' }, 'the resumed run finished in the station store');
+  t.match(await forwardOutbox(local, pg), { forwarded: 1, alreadyThere: 0, runs: 1, pending: 0 }, 'the finished unit is forwarded again');
+  t.match(await one('SELECT status FROM runs WHERE run_id = $1'), { status: 'finished' }, 'the server has the run finished');
+  t.match(await one('SELECT CAST(COUNT(*) AS INTEGER) AS n, MIN(complete) AS complete, MIN(verdict) AS verdict FROM units WHERE run_id = $1'), { n: 1, complete: 1, verdict: shape.results[0]!.verdict }, 'one unit, complete');
+  t.match(await one("SELECT CAST(COUNT(*) AS INTEGER) AS n FROM slot_attempts WHERE unit_id = (SELECT unit_id FROM units WHERE run_id = $1)"), { n: 2 }, 'both tries on the server');
+  const steps = (local.db.prepare('SELECT COUNT(*) AS n FROM steps WHERE unit_id = ?').get(unitId) as { n: number }).n;
+  t.match(await one('SELECT CAST(COUNT(*) AS INTEGER) AS n FROM steps WHERE unit_id = (SELECT unit_id FROM units WHERE run_id = $1)'), { n: steps }, `every step of both tries (${steps})`);
+  t.same(await forwardOutbox(local, pg), { forwarded: 0, alreadyThere: 0, runs: 0, pending: 0 }, 'and nothing more');
+});
