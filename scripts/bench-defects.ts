@@ -9,7 +9,8 @@
  *   node --import=tsx scripts/bench-defects.ts --units 200 [--fault-rate 0.15] [--seed S] [--json]
  *
  * --units N: N units through the factory plan, four at a time, each unit drawn from the seed (its
- * BL0937 parts, its MAC), about a --fault-rate share of them carrying one plug fault; prints how many
+ * BL0937 parts, its MAC), about a --fault-rate share of them carrying one plug fault (a sim defect,
+ * or an HTTP transport fault `http-<kind>` put in the slot's jig-file `faults` block); prints how many
  * faulted units were failed by the step naming their fault and how many good units failed.
  * The flash suite writes a 200 kB synthetic image; the stock backup is left out of the bench's copy
  * of the factory plan (it reads 1.15 MB per unit and finds no defect). Exit 0 when the targets are
@@ -20,7 +21,7 @@ import { mulberry32 } from '../rig/core/prng.ts';
 import { parseJig } from '../rig/jig/jig-config.ts';
 import { loadPlan, parsePlan, type LoadedPlan } from '../suites/plan/load-plan.ts';
 import { PLUG_DEFECT_NAMES } from '../sim/plug/plug-defects.ts';
-import { classify, DEFECT_EXPECTATIONS, fixtureJigText, runBatch, STOCK_FIRMWARE, uncoveredDefects, type UnitOutcome, type UnitSpec } from './bench-lib/defect-run.ts';
+import { classify, DEFECT_EXPECTATIONS, fixtureJigText, HTTP_FAULT_NAMES, runBatch, STOCK_FIRMWARE, uncoveredDefects, type UnitOutcome, type UnitSpec } from './bench-lib/defect-run.ts';
 
 const { values: args } = parseArgs({
   options: {
@@ -126,7 +127,7 @@ if (UNITS === undefined) {
 } else {
   // Many units with faults sprinkled in, drawn from the seed.
   const rnd = mulberry32(SEED * 7477);
-  const faults = PLUG_DEFECT_NAMES;
+  const faults: readonly string[] = [...PLUG_DEFECT_NAMES, ...HTTP_FAULT_NAMES];
   const specs = Array.from({ length: UNITS }, () => (rnd() < FAULT_RATE ? { defects: [faults[Math.floor(rnd() * faults.length)]!] } : { defects: [] as string[] }));
   out(`${UNITS} units through the factory plan on the virtual 4-slot jig (virtual time), seed ${SEED}, fault rate ${FAULT_RATE}\n`);
   let done = 0;
@@ -143,11 +144,11 @@ if (UNITS === undefined) {
   const faulted = rows.filter((r) => r.defects.length > 0);
   const good = rows.filter((r) => r.defects.length === 0);
   const count = (xs: Row[], c: string): number => xs.filter((r) => classify(r) === c).length;
-  out(`\n${pad('fault', 22)}${pad('units', 7)}${pad('caught by its step', 20)}${pad('by another step', 17)}missed\n`);
+  out(`\n${pad('fault', 26)}${pad('units', 7)}${pad('caught by its step', 20)}${pad('by another step', 17)}missed\n`);
   for (const f of faults) {
     const xs = faulted.filter((r) => r.defects[0] === f);
     if (xs.length === 0) continue;
-    out(`${pad(f, 22)}${pad(String(xs.length), 7)}${pad(String(count(xs, 'caught by its step')), 20)}${pad(String(count(xs, 'caught by another step')), 17)}${count(xs, 'missed')}\n`);
+    out(`${pad(f, 26)}${pad(String(xs.length), 7)}${pad(String(count(xs, 'caught by its step')), 20)}${pad(String(count(xs, 'caught by another step')), 17)}${count(xs, 'missed')}\n`);
   }
   const caught = count(faulted, 'caught by its step');
   const goodFailed = count(good, 'good, failed');

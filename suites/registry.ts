@@ -7,6 +7,7 @@ import { identitySuite } from './identity.ts';
 import { ledSuite } from './led.ts';
 import { relaySuite } from './relay.ts';
 import { calibrateSuite } from './calibrate.ts';
+import { withFactorPlausibility } from './calibration-plausibility.ts';
 import { provisionSuite } from './provision.ts';
 import { jigReadyStep, safeStateStep } from './jig-steps.ts';
 import type { PlanDefaults } from './plan/declare.ts';
@@ -26,7 +27,7 @@ const BUILT: { [N in SuiteName]?: Builder<N> } = {
   relay: relaySuite,
   button: buttonSuite,
   led: ledSuite,
-  calibrate: calibrateSuite,
+  calibrate: (entry, hw, defaults) => withFactorPlausibility(calibrateSuite(entry, hw, defaults), entry, hw, defaults),
 };
 
 export function isBuilt(name: SuiteName): boolean {

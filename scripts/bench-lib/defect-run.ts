@@ -13,6 +13,7 @@ import { VirtualClock } from '../../rig/core/clock.ts';
 import { createLogger } from '../../rig/core/log.ts';
 import { loadDeviceTemplate } from '../../rig/dut/device-template.ts';
 import type { JigSpec } from '../../rig/jig/jig-config.ts';
+import { PLUG_HTTP_FAULT_KINDS, type FaultsSpec } from '../../rig/jig/fault-spec.ts';
 import { simPlugAddress, startVirtualJig } from '../../sim/jig/in-process-jig.ts';
 import { DEFAULT_VIRTUAL_WIFI } from '../../sim/jig/virtual-jig.ts';
 import type { SlotPhysicalState } from '../../sim/jig/physical-state.ts';
@@ -29,6 +30,17 @@ export const TEMPLATE_FILE = join(ROOT, 'fixtures/devices/rmc021.json');
  * Only a plan without a flash suite (verify) can meet it; a flashing plan overwrites the app.
  */
 export const STOCK_FIRMWARE = 'stock-firmware';
+
+/**
+ * Plug HTTP faults as the bench names them: `http-<kind>` is a slot whose jig-file `faults` block
+ * holds `{"plug": {"http": {"kind": "<kind>"}}}` (rig/jig/fault-spec.ts), from the plug's first request.
+ */
+export const HTTP_FAULT_NAMES = PLUG_HTTP_FAULT_KINDS.map((k) => `http-${k}` as const);
+
+function httpFaultOf(defects: readonly string[]): NonNullable<FaultsSpec['plug']>['http'] | undefined {
+  const name = defects.find((d) => d.startsWith('http-') && (HTTP_FAULT_NAMES as readonly string[]).includes(d));
+  return name ? { kind: name.slice('http-'.length) as (typeof PLUG_HTTP_FAULT_KINDS)[number] } : undefined;
+}
 
 /** The step that must catch each defect (the first step to fail), and what its message must say. */
 export interface DefectExpectation {
@@ -49,18 +61,26 @@ export const DEFECT_EXPECTATIONS: readonly DefectExpectation[] = [
   { defect: 'sel-stuck-high', what: 'SEL stuck high (CF1 always voltage)', step: /^metering at /, message: /^current error vs reference/ },
   { defect: 'sel-stuck-low', what: 'SEL stuck low (CF1 always current)', step: /^metering at /, message: /^voltage error vs reference/ },
   { defect: 'divider-off-20', what: 'voltage divider off 20 %', step: /^metering at /, message: /^voltage error vs reference/ },
-  { defect: 'shunt-off-10', what: 'shunt off 10 %', step: /^metering at /, message: /^(current|power) error vs reference/ },
+  // As found (current or power outside the spread of good parts), or the factor check after calibration.
+  { defect: 'shunt-off-10', what: 'shunt off 10 %', step: /^(metering at |calibration factors within )/, message: /^(current|power) error vs reference|^check failed: factors a front end with every part within/ },
   { defect: 'image-does-not-boot', what: 'no boot', step: /^boots OpenBeken/, message: /^nothing boots/ },
   { defect: STOCK_FIRMWARE, what: 'stock firmware still running', step: /^boots OpenBeken/, message: /^stock firmware still running/ },
   { defect: 'wifi-never-joins', what: 'Wi-Fi never joins', step: /^boots OpenBeken/, message: /^Wi-Fi never joins/ },
   { defect: 'boot-loop', what: 'safe-mode boot loop', step: /^boots OpenBeken/, message: /^(boot loop|OpenBeken boots in safe mode)/ },
-  { defect: 'http-stalls', what: 'HTTP stalls', step: /^boots OpenBeken/, message: /^HTTP stalls/ },
+  { defect: 'http-stalls', what: 'HTTP stalls', step: /^boots OpenBeken/, message: /^HTTP stalls: / },
+  { defect: 'http-timeout', what: 'HTTP replies too late (timeout)', step: /^boots OpenBeken/, message: /^HTTP times out: / },
+  { defect: 'http-stall-mid-body', what: 'HTTP stalls mid-body', step: /^boots OpenBeken/, message: /^HTTP stalls mid-body: / },
+  { defect: 'http-refuse-during-boot', what: 'HTTP connection refused after boot', step: /^boots OpenBeken/, message: /^HTTP connection refused: / },
+  { defect: 'http-truncated-json', what: 'HTTP reply JSON truncated', step: /^boots OpenBeken/, message: /^HTTP reply truncated: / },
+  { defect: 'http-malformed-json', what: 'HTTP reply JSON malformed', step: /^boots OpenBeken/, message: /^HTTP reply malformed: / },
+  { defect: 'http-negative-status', what: 'HTTP negative status code', step: /^boots OpenBeken/, message: /^HTTP negative status: / },
 ];
 
-/** Every injectable defect of the virtual plug has an expectation (and nothing else does). */
+/** Every injectable defect and HTTP fault of the virtual plug has an expectation (and nothing else does). */
 export function uncoveredDefects(): string[] {
   const named = new Set(DEFECT_EXPECTATIONS.map((e) => e.defect));
-  return [...PLUG_DEFECT_NAMES.filter((n) => !named.has(n)), ...[...named].filter((n) => n !== STOCK_FIRMWARE && !(PLUG_DEFECT_NAMES as readonly string[]).includes(n)).map((n) => `${n} (not a sim defect)`)];
+  const injectable: readonly string[] = [...PLUG_DEFECT_NAMES, ...HTTP_FAULT_NAMES];
+  return [...injectable.filter((n) => !named.has(n)), ...[...named].filter((n) => n !== STOCK_FIRMWARE && !injectable.includes(n)).map((n) => `${n} (not a sim defect)`)];
 }
 
 export interface UnitSpec {
@@ -99,8 +119,16 @@ export async function runBatch(o: { jig: JigSpec; plan: LoadedPlan; units: reado
   const stock = o.units.filter((u) => u.defects.includes(STOCK_FIRMWARE)).map((u) => u.slot);
   if (flashes && stock.length > 0) throw new Error(`slots ${stock.join(', ')}: '${STOCK_FIRMWARE}' needs a plan that does not flash`);
   if (!flashes && stock.length > 0 && stock.length < o.units.length) throw new Error(`'${STOCK_FIRMWARE}' units run in a batch of their own (the jig pre-flashes all its slots or none)`);
-  const defectsOf = (id: number): readonly string[] => (o.units.find((u) => u.slot === id)?.defects ?? []).filter((d) => d !== STOCK_FIRMWARE);
-  const sim = startVirtualJig(o.jig, {
+  const defectsOf = (id: number): readonly string[] => (o.units.find((u) => u.slot === id)?.defects ?? []).filter((d) => d !== STOCK_FIRMWARE && !(HTTP_FAULT_NAMES as readonly string[]).includes(d));
+  // HTTP faults go in as a jig file says them: the slot's `faults.plug.http`.
+  const jig: JigSpec = {
+    ...o.jig,
+    slots: o.jig.slots.map((s) => {
+      const http = httpFaultOf(o.units.find((u) => u.slot === s.id)?.defects ?? []);
+      return http ? { ...s, faults: { ...s.faults, plug: { ...s.faults?.plug, http } } } : s;
+    }),
+  };
+  const sim = startVirtualJig(jig, {
     clock,
     seed: o.seed,
     defects: defectsOf,
@@ -109,8 +137,8 @@ export async function runBatch(o: { jig: JigSpec; plan: LoadedPlan; units: reado
   const outDir = mkdtempSync(join(tmpdir(), 'plugrig-defects-'));
   try {
     const results = await runStation({
-      jig: o.jig,
-      jigPath: o.jig.name,
+      jig,
+      jigPath: jig.name,
       plan: o.plan,
       ...(flashes ? { image: o.image ?? benchImage() } : {}),
       baudRate: 2_000_000,

@@ -180,6 +180,21 @@ export const CalibrateSuiteSchema = z
     /** Loads re-verified after calibration, with the metering limits. */
     reverify: z.array(LoadPointSchema).default([]),
     limits: MeteringLimitsSchema,
+    /**
+     * The plug's metering front end as designed (nominal shunt, divider, BL0937 reference and the
+     * parts' tolerance): when given, a check after calibration refuses factors no in-tolerance front
+     * end can need (suites/calibration-plausibility.ts). slackPct: the calibration's own uncertainty.
+     */
+    frontEnd: z
+      .object({
+        shuntOhms: z.number().positive(),
+        dividerRatio: z.number().positive(),
+        vrefVolts: z.number().positive(),
+        partTolerancePct: z.number().positive().max(50),
+        slackPct: z.number().min(0).max(10).default(1),
+      })
+      .strict()
+      .optional(),
   })
   .strict();
 
