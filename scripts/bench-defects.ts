@@ -6,16 +6,20 @@
  * the flash station, so it goes through the verify plan (a flashing plan overwrites the stock app).
  *
  *   node --import=tsx scripts/bench-defects.ts [--good N] [--seed S] [--json]
- *   node --import=tsx scripts/bench-defects.ts --units 200 [--fault-rate 0.15] [--seed S] [--json]
+ *   node --import=tsx scripts/bench-defects.ts --units 200 [--fault-rate 0.15] [--seed S] [--shard i/n] [--json]
+ *   node --import=tsx scripts/bench-defects.ts --units 200 --combine shard0.json shard1.json ...
  *
  * --units N: N units through the factory plan, four at a time, each unit drawn from the seed (its
  * BL0937 parts, its MAC), about a --fault-rate share of them carrying one plug fault (a sim defect,
  * or an HTTP transport fault `http-<kind>` put in the slot's jig-file `faults` block); prints how many
  * faulted units were failed by the step naming their fault and how many good units failed.
+ * --shard i/n runs only every n-th 4-slot batch (from the same unit list and seeds), so n processes
+ * share the run; --combine prints the whole run's table from their --json files.
  * The flash suite writes a 200 kB synthetic image; the stock backup is left out of the bench's copy
  * of the factory plan (it reads 1.15 MB per unit and finds no defect). Exit 0 when the targets are
  * met, 1 when not, 2 on bad arguments.
  */
+import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { mulberry32 } from '../rig/core/prng.ts';
 import { parseJig } from '../rig/jig/jig-config.ts';
@@ -23,14 +27,17 @@ import { loadPlan, parsePlan, type LoadedPlan } from '../suites/plan/load-plan.t
 import { PLUG_DEFECT_NAMES } from '../sim/plug/plug-defects.ts';
 import { classify, DEFECT_EXPECTATIONS, fixtureJigText, HTTP_FAULT_NAMES, runBatch, STOCK_FIRMWARE, uncoveredDefects, type UnitOutcome, type UnitSpec } from './bench-lib/defect-run.ts';
 
-const { values: args } = parseArgs({
+const { values: args, positionals } = parseArgs({
   options: {
     units: { type: 'string' },
     good: { type: 'string', default: '3' },
     seed: { type: 'string', default: '1' },
     'fault-rate': { type: 'string', default: '0.15' },
     json: { type: 'boolean', default: false },
+    shard: { type: 'string' },
+    combine: { type: 'boolean', default: false },
   },
+  allowPositionals: true,
 });
 function int(name: string, v: string | undefined, min: number): number {
   const n = Number(v);
@@ -48,6 +55,17 @@ if (!(FAULT_RATE >= 0 && FAULT_RATE <= 1)) {
   process.stderr.write(`bench-defects: --fault-rate must be between 0 and 1, got "${args['fault-rate']}"\n`);
   process.exit(2);
 }
+
+/** --shard i/n: only the 4-slot batches whose index is i modulo n (same units, same seeds as the whole run). */
+const SHARD = (() => {
+  if (args.shard === undefined) return { i: 0, n: 1 };
+  const m = /^(\d+)\/(\d+)$/.exec(args.shard);
+  if (!m || Number(m[2]) < 1 || Number(m[1]) >= Number(m[2])) {
+    process.stderr.write(`bench-defects: --shard must be i/n with 0 <= i < n, got "${args.shard}"\n`);
+    process.exit(2);
+  }
+  return { i: Number(m[1]), n: Number(m[2]) };
+})();
 
 const PLANS = new URL('../fixtures/plans', import.meta.url).pathname;
 const JIG = parseJig(JSON.parse(fixtureJigText('virtual-4slot.json')), 'virtual-4slot');
@@ -76,6 +94,7 @@ async function runUnits(specs: ReadonlyArray<{ defects: readonly string[] }>, pl
   const rows: Row[] = [];
   let modelMs = 0;
   for (let i = 0, batch = 0; i < specs.length; i += SLOTS.length, batch++) {
+    if (batch % SHARD.n !== SHARD.i) continue;
     const units: UnitSpec[] = specs.slice(i, i + SLOTS.length).map((s, k) => ({ slot: SLOTS[k]!, defects: s.defects }));
     const r = await runBatch({ jig: JIG, plan, units, seed: seed0 + batch });
     modelMs += r.modelMs;
@@ -90,8 +109,9 @@ async function runUnits(specs: ReadonlyArray<{ defects: readonly string[] }>, pl
 
 const wall0 = performance.now();
 const pad = (s: string, n: number): string => (s.length >= n ? s : s + ' '.repeat(n - s.length));
+/** The human-readable table: stdout, or stderr when stdout carries --json. */
 const out = (s: string): void => {
-  if (!args.json) process.stdout.write(s);
+  (args.json ? process.stderr : process.stdout).write(s);
 };
 
 if (UNITS === undefined) {
@@ -125,25 +145,41 @@ if (UNITS === undefined) {
   if (args.json) process.stdout.write(JSON.stringify({ seed: SEED, rows: rows.map((r) => ({ defects: r.defects, plan: r.plan, firstFail: r.firstFail ?? null, detection: classify(r), safe: r.safe })), caught, faulted: faulted.length, goodFailed, unsafe, wallSeconds: wall, met }, null, 2) + '\n');
   process.exitCode = met ? 0 : 1;
 } else {
-  // Many units with faults sprinkled in, drawn from the seed.
-  const rnd = mulberry32(SEED * 7477);
+  // Many units with faults sprinkled in, drawn from the seed (or --combine: the shards' --json outputs).
   const faults: readonly string[] = [...PLUG_DEFECT_NAMES, ...HTTP_FAULT_NAMES];
-  const specs = Array.from({ length: UNITS }, () => (rnd() < FAULT_RATE ? { defects: [faults[Math.floor(rnd() * faults.length)]!] } : { defects: [] as string[] }));
-  out(`${UNITS} units through the factory plan on the virtual 4-slot jig (virtual time), seed ${SEED}, fault rate ${FAULT_RATE}\n`);
-  let done = 0;
-  const tally: Record<string, number> = { faulted: 0, good: 0, 'caught by its step': 0, 'caught by another step': 0, missed: 0, 'good, passed': 0, 'good, failed': 0 };
-  const { rows, modelMs } = await runUnits(specs, factoryPlan(), SEED * 1000, (r) => {
-    done++;
-    const c = classify(r);
-    if (c !== 'good, passed' && c !== 'caught by its step') out(`  unit ${done} (slot ${r.slot}, ${r.mac}): ${r.defects.join('+') || 'good'}: ${c}: ${r.firstFail ? `${r.firstFail.name}: ${r.firstFail.reason}` : 'passed'}\n`);
-    tally[c === 'good, passed' || c === 'good, failed' ? 'good' : 'faulted']++;
-    tally[c]++;
-    if (done % 20 === 0) out(`  ... ${done} of ${UNITS} units, ${((performance.now() - wall0) / 1000).toFixed(0)} s: ${tally.faulted} faulted (${tally['caught by its step']} by their step), ${tally.good} good (${tally['good, failed']} failed)\n`);
-  });
+  let rows: UnitsRow[];
+  let modelMs: number;
+  let shards = 1;
+  if (args.combine) {
+    const parts = positionals.map((f) => JSON.parse(readFileSync(f, 'utf8')) as { rows: UnitsRow[]; modelSeconds: number; units: number; seed: number });
+    rows = parts.flatMap((p) => p.rows);
+    modelMs = parts.reduce((n, p) => n + p.modelSeconds * 1000, 0);
+    shards = parts.length;
+    out(`${parts[0]?.units ?? '?'} units through the factory plan on the virtual 4-slot jig (virtual time), seed ${parts[0]?.seed ?? '?'}, from ${parts.length} shard(s): ${positionals.join(' ')}\n`);
+    for (const r of rows) if (r.detection !== 'good, passed' && r.detection !== 'caught by its step') out(`  unit ${r.unit} (slot ${r.slot}, ${r.mac}): ${r.defects.join('+') || 'good'}: ${r.detection}: ${r.firstFail ? `${r.firstFail.name}: ${r.firstFail.reason}` : 'passed'}\n`);
+  } else {
+    const rnd = mulberry32(SEED * 7477);
+    const specs = Array.from({ length: UNITS }, () => (rnd() < FAULT_RATE ? { defects: [faults[Math.floor(rnd() * faults.length)]!] } : { defects: [] as string[] }));
+    out(`${UNITS} units through the factory plan on the virtual 4-slot jig (virtual time), seed ${SEED}, fault rate ${FAULT_RATE}${SHARD.n > 1 ? `, shard ${SHARD.i}/${SHARD.n}` : ''}\n`);
+    let done = 0;
+    const tally: Record<string, number> = { faulted: 0, good: 0, 'caught by its step': 0, 'caught by another step': 0, missed: 0, 'good, passed': 0, 'good, failed': 0 };
+    rows = [];
+    const r = await runUnits(specs, factoryPlan(), SEED * 1000, (row) => {
+      done++;
+      const c = classify(row);
+      const unit = (row.batch - SEED * 1000) * SLOTS.length + SLOTS.indexOf(row.slot) + 1;
+      rows.push({ unit, slot: row.slot, mac: row.mac, defects: row.defects, detection: c, firstFail: row.firstFail ?? null, safe: row.safe });
+      if (c !== 'good, passed' && c !== 'caught by its step') out(`  unit ${unit} (slot ${row.slot}, ${row.mac}): ${row.defects.join('+') || 'good'}: ${c}: ${row.firstFail ? `${row.firstFail.name}: ${row.firstFail.reason}` : 'passed'}\n`);
+      tally[c === 'good, passed' || c === 'good, failed' ? 'good' : 'faulted']++;
+      tally[c]++;
+      if (done % 20 === 0) out(`  ... ${done} units, ${((performance.now() - wall0) / 1000).toFixed(0)} s: ${tally.faulted} faulted (${tally['caught by its step']} by their step), ${tally.good} good (${tally['good, failed']} failed)\n`);
+    });
+    modelMs = r.modelMs;
+  }
   const wall = (performance.now() - wall0) / 1000;
   const faulted = rows.filter((r) => r.defects.length > 0);
   const good = rows.filter((r) => r.defects.length === 0);
-  const count = (xs: Row[], c: string): number => xs.filter((r) => classify(r) === c).length;
+  const count = (xs: UnitsRow[], c: string): number => xs.filter((r) => r.detection === c).length;
   out(`\n${pad('fault', 26)}${pad('units', 7)}${pad('caught by its step', 20)}${pad('by another step', 17)}missed\n`);
   for (const f of faults) {
     const xs = faulted.filter((r) => r.defects[0] === f);
@@ -154,11 +190,23 @@ if (UNITS === undefined) {
   const goodFailed = count(good, 'good, failed');
   const unsafe = rows.filter((r) => !r.safe).length;
   const met = caught === faulted.length && goodFailed === 0 && unsafe === 0;
+  const batches = Math.ceil(rows.length / SLOTS.length);
   out(`\n${faulted.length} faulted units: ${caught} failed by the step naming their fault, ${count(faulted, 'caught by another step')} by another step, ${count(faulted, 'missed')} passed\n`);
   out(`${good.length} good units: ${good.length - goodFailed} passed, ${goodFailed} failed\n`);
   out(`${rows.length - unsafe} of ${rows.length} slots ended in the safe state\n`);
-  out(`modelled ${(modelMs / 1000).toFixed(0)} s of station time (${(modelMs / 1000 / Math.ceil(UNITS / SLOTS.length)).toFixed(0)} s per 4-slot batch, ${(modelMs / 1000 / UNITS).toFixed(1)} s per unit); wall ${wall.toFixed(0)} s\n`);
+  out(`modelled ${(modelMs / 1000).toFixed(0)} s of station time (${(modelMs / 1000 / batches).toFixed(0)} s per 4-slot batch, ${(modelMs / 1000 / rows.length).toFixed(1)} s per unit); wall ${wall.toFixed(0)} s${args.combine ? ` to combine ${shards} shard(s)` : ''}\n`);
   out(`targets ${met ? 'met' : 'NOT met'}\n`);
-  if (args.json) process.stdout.write(JSON.stringify({ seed: SEED, units: UNITS, faulted: faulted.length, caught, goodFailed, unsafe, modelSeconds: modelMs / 1000, wallSeconds: wall, met }, null, 2) + '\n');
+  if (args.json) process.stdout.write(JSON.stringify({ seed: SEED, units: UNITS ?? rows.length, shard: args.shard ?? null, faulted: faulted.length, caught, goodFailed, unsafe, modelSeconds: modelMs / 1000, wallSeconds: wall, met, rows }, null, 2) + '\n');
   process.exitCode = met ? 0 : 1;
+}
+
+/** One unit of a --units run as --json writes it (and --combine reads it). */
+interface UnitsRow {
+  unit: number;
+  slot: number;
+  mac: string;
+  defects: readonly string[];
+  detection: string;
+  firstFail: { name: string; reason: string } | null;
+  safe: boolean;
 }
