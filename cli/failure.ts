@@ -17,11 +17,17 @@ export const FAILURE_CLASSES = [
   { name: 'instrument', exitCode: 8, codes: ['E_INSTRUMENT'], meaning: 'a reference meter or other instrument failed or answered garbage' },
   { name: 'unit', exitCode: 9, codes: ['E_DUT'], meaning: 'a unit or a jig check failed (run, jig check), or the plug refused or contradicted us' },
   { name: 'internal', exitCode: 10, codes: ['internal'], meaning: 'a bug in plugrig (please report it with --verbose output)' },
-  { name: 'store', exitCode: 11, codes: ['E_STORE'], meaning: 'the traceability store failed: disk full, locked by another process past its busy timeout, a schema newer than this plugrig, the central store unreachable' },
+  { name: 'store', exitCode: 11, codes: ['E_STORE'], meaning: 'the traceability store failed: disk full, locked by another process past its busy timeout, a schema newer than this plugrig, the central store unreachable; or a unit record could not be written (disk full, permission)' },
+  { name: 'worse', exitCode: 12, codes: [], meaning: '`nightly --compare last`: something got worse than the previous night (a measurement rejected or marginal more often, no longer measured, a guard margin shrank, yield fell)' },
   { name: 'interrupted', exitCode: 130, codes: [], meaning: 'SIGINT (143: SIGTERM, 129: SIGHUP); what was left on the chip is said on stderr' },
 ] as const satisfies ReadonlyArray<{ name: string; exitCode: number; codes: readonly string[]; meaning: string }>;
 
 export type FailureClassName = (typeof FAILURE_CLASSES)[number]['name'];
+
+/** The exit code of a class by name (for outcomes that are not errors: a unit failed, a night got worse). */
+export function exitCodeOf(name: FailureClassName): number {
+  return FAILURE_CLASSES.find((c) => c.name === name)!.exitCode;
+}
 
 /** Exit code per error code (E_CONFIG, usage, …), derived from FAILURE_CLASSES. */
 export const EXIT: Readonly<Record<string, number>> = Object.fromEntries(FAILURE_CLASSES.flatMap((c) => c.codes.map((code) => [code, c.exitCode])));

@@ -62,6 +62,11 @@ export interface RunStationOptions {
   signals?: StationSignals | false;
   /** Operator-scanned serials by slot (validated by the caller against the plan's pattern). */
   serials?: ReadonlyMap<number, string>;
+  /**
+   * Where the operator is told what a signal does (the CLI's stderr, cli/io); the station never writes
+   * to the process's streams itself. Without it, the log has the same (warn lines).
+   */
+  notices?: { write(line: string): unknown };
   /** Told once every slot's interlock confirmed all outputs off (the jig's safe state at start). */
   onOpened?: (slots: Array<{ slot: number; state: InterlockState }>) => void;
   /** How long a step may wait for a shared instrument before it fails (default 10 min). */
@@ -174,11 +179,11 @@ export async function runStationDetailed(o: RunStationOptions): Promise<StationR
   const onSignal = (sig: string) => (): void => {
     if (abortReason !== undefined) {
       o.log.warn({ signal: sig }, 'cleanup in progress: the safe state and the records finish first (this signal does not stop them)');
-      process.stderr.write(`plugrig: ${sig} again: still cleaning up (safe state, then records); not stopping that\n`);
+      o.notices?.write(`plugrig: ${sig} again: still cleaning up (safe state, then records); not stopping that\n`);
       return;
     }
     abortSignal = sig;
-    process.stderr.write(`plugrig: ${sig}: aborting: mains and loads off, then UART/3V3, then the records\n`);
+    o.notices?.write(`plugrig: ${sig}: aborting: mains and loads off, then UART/3V3, then the records\n`);
     abortRun(`${sig} received`, { why: 'signal', detail: sig });
   };
   const handlers = STATION_SIGNALS.map((sig) => [sig, onSignal(sig)] as const);

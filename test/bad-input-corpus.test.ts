@@ -7,6 +7,7 @@ import { dirname, join } from 'node:path';
 import { makeSyntheticImage } from '../firmware/synthetic.ts';
 import type { BekenChip } from '../firmware/flash-layout.ts';
 import { FAILURE_CLASSES } from '../cli/failure.ts';
+import { EXIT_UNIT_FAILED, EXIT_WORSE } from '../cli/commands/nightly.ts';
 import { runCli } from '../cli/main.ts';
 import { onVirtualJigStarted, type InProcessJig } from '../sim/jig/in-process-jig.ts';
 
@@ -192,6 +193,11 @@ t.test("the README's exit-code table is FAILURE_CLASSES", async (t) => {
   t.same(rows, FAILURE_CLASSES.map((c) => [c.exitCode, c.name]), 'one README row per class, same code, same order');
   const codes = FAILURE_CLASSES.map((c) => c.exitCode);
   t.equal(new Set(codes).size, codes.length, 'one exit code per class');
+  // Outcomes that are not errors have their own class: none of them may exit as a bug in plugrig.
+  const internal = FAILURE_CLASSES.find((c) => c.name === 'internal')!.exitCode;
+  t.equal(EXIT_WORSE, FAILURE_CLASSES.find((c) => c.name === 'worse')?.exitCode, 'nightly: worse than last night exits with the `worse` class');
+  t.not(EXIT_WORSE, internal, 'nightly: worse is not internal');
+  t.equal(EXIT_UNIT_FAILED, FAILURE_CLASSES.find((c) => c.name === 'unit')?.exitCode, 'nightly: a failed unit exits with the `unit` class');
 });
 
 for (const c of cases) {

@@ -38,9 +38,11 @@ t.test('Ctrl-C while slot 1 has mains and a load on: mains and loads off at once
   const outDir = mkdtempSync(join(tmpdir(), 'plugrig-abort-'));
   const signals = new FakeSignals();
   let signalAt: number | undefined;
-  const stderr: string[] = [];
+  // What the operator is told goes where the caller says (the CLI: cli/io's stderr), never to the process's stderr directly.
+  const notices: string[] = [];
+  const processStderr: string[] = [];
   const write = process.stderr.write.bind(process.stderr);
-  process.stderr.write = ((s: string) => (stderr.push(String(s)), true)) as typeof process.stderr.write;
+  process.stderr.write = ((s: string) => (processStderr.push(String(s)), true)) as typeof process.stderr.write;
   t.teardown(() => void (process.stderr.write = write));
   // The moment: slot 1's reference-meter load is on (mains on behind it).
   const off = sim.vj.slot(1).history.onChange((c) => {
@@ -63,12 +65,16 @@ t.test('Ctrl-C while slot 1 has mains and a load on: mains and loads off at once
     clock,
     log: createLogger({}, 'silent'),
     signals,
+    notices: { write: (l: string) => notices.push(l) },
     ...virtualStationWiring(sim),
   });
+  process.stderr.write = write;
   t.ok(signalAt !== undefined, 'the signal came while the load was on');
   t.equal(run.signal, 'SIGINT');
   t.equal(run.abortReason, 'SIGINT received');
-  t.ok(stderr.some((l) => /SIGINT again: still cleaning up/.test(l)), 'the second Ctrl-C is answered, not obeyed');
+  t.ok(notices.some((l) => /^plugrig: SIGINT: aborting: mains and loads off/.test(l)), 'the first Ctrl-C is answered on the notices stream');
+  t.ok(notices.some((l) => /SIGINT again: still cleaning up/.test(l)), 'the second Ctrl-C is answered, not obeyed');
+  t.same(processStderr.filter((l) => /SIGINT/.test(l)), [], "the station wrote nothing to the process's stderr itself");
 
   // Slot 1: mains and the load went off right at the signal (the trip), before the slot's steps noticed.
   const h1 = sim.vj.history(1).filter((e) => e.at >= signalAt!);

@@ -11,6 +11,7 @@ import { compareNights, comparisonLines } from '../../reports/nightly-compare.ts
 import { basePlanPath, loadNightly, planVariant, relativeTo } from '../../reports/nightly-plan.ts';
 import { readReportRun } from '../../reports/store-reports.ts';
 import { prepareOutputDir } from '../args.ts';
+import { exitCodeOf } from '../failure.ts';
 import { cliStdout } from '../io.ts';
 import { printJson } from '../output.ts';
 import { PACKAGE_ROOT } from '../../rig/core/package-root.ts';
@@ -23,9 +24,12 @@ interface NightlyArgs {
   json?: boolean;
 }
 
-/** Exit codes: 10 something got worse since the previous night, else 9 a unit failed, else 0. */
-export const EXIT_WORSE = 10;
-export const EXIT_UNIT_FAILED = 9;
+/**
+ * Exit codes (README table, cli/failure.ts): `worse` (12) something got worse since the previous night,
+ * else `unit` (9) a unit failed, else 0. Not 10: that is a bug in plugrig, and a regression is not one.
+ */
+export const EXIT_WORSE = exitCodeOf('worse');
+export const EXIT_UNIT_FAILED = exitCodeOf('unit');
 const PLAN_DIR = join(PACKAGE_ROOT, 'fixtures/plans');
 
 export const nightlyCommand: CommandModule<object, NightlyArgs> = {

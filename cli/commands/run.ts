@@ -216,6 +216,7 @@ export const runCommand: CommandModule<object, RunArgs> = {
         slots,
         serials,
         sinks: [stored.sink, ...sinks],
+        notices: cliStderr(),
         ...(resume ? { resume } : {}),
         onOpened: (states) => {
           const safe = states.every((x) => x.state.mains === 'off' && x.state.uart === 'off' && x.state.power3v3 === 'off' && Object.values(x.state.loads).every((l) => l === 'off'));
