@@ -133,7 +133,7 @@ export async function runStationDetailed(o: RunStationOptions): Promise<StationR
     onPhase: (slot, from, to, step) => pendingStates.push({ type: 'slot-state', slot, state: to, from, ...(step ? { step } : {}), t: o.clock.now(), at: new Date().toISOString() }),
   });
   const extras = teeSink(...(o.sinks ?? []));
-  const inner = teeSink(records, tap, state, extras);
+  const inner = recordsFirst(records, state, teeSink(tap, extras));
   const serials = o.serials ?? new Map<number, string>();
   const sink = holdingClock(
     {
@@ -383,6 +383,31 @@ function withoutSignals(): GuardedProcess {
 }
 
 const HTTP_SUITES: ReadonlySet<string> = new Set(['provision', 'identity', 'relay', 'button', 'led', 'metering', 'calibrate']);
+
+/**
+ * The unit record gets each event first. The station state hears it only once the record holds it (a
+ * state file that counted a step, or a unit complete, its record lacks would make a resume skip it);
+ * the other listeners (TAP, store, live view) hear it anyway, so nothing is lost. A refused record
+ * write is thrown after they did: runSlot fails the unit for it.
+ */
+function recordsFirst(records: ResultSink, state: ResultSink, others: ResultSink): ResultSink {
+  return {
+    async emit(event) {
+      let refused: unknown;
+      try {
+        await records.emit(event);
+      } catch (e) {
+        refused = e;
+      }
+      try {
+        await (refused === undefined ? teeSink(state, others) : others).emit(event);
+      } catch (e) {
+        refused ??= e;
+      }
+      if (refused !== undefined) throw refused;
+    },
+  };
+}
 
 /** Model time stands still while the listeners write (see Clock.hold). */
 function holdingClock(sink: ResultSink, clock: Clock): ResultSink {

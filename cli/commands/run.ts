@@ -272,10 +272,12 @@ export const runCommand: CommandModule<object, RunArgs> = {
       cliStdout().write(`store ${args.store}, run ${stored.sink.runId ?? '?'}${forwarded ? `; forwarded ${forwarded.forwarded} unit(s) to ${forwarded.to}${forwarded.error ? ` (stopped: ${forwarded.error})` : ''}` : ''}\n`);
     }
     const yieldPct = results.length ? (100 * passed) / results.length : 0;
-    // A store that refused a write (disk full, locked) failed the run, whatever the units did.
-    if (stored.sink.failure) process.stderr.write(`plugrig: ${stored.sink.failure.message}\n`);
+    // A store or a unit record that refused a write (disk full, locked, permission) failed the run, whatever the units did.
+    const refusedRecord = results.find((r) => r.recordError?.code === 'E_STORE')?.recordError;
+    if (stored.sink.failure) cliStderr().write(`plugrig: ${stored.sink.failure.message}\n`);
+    if (refusedRecord && refusedRecord.message !== stored.sink.failure?.message) cliStderr().write(`plugrig: ${refusedRecord.message}\n`);
     if (abortSignal) process.exitCode = SIGNAL_EXIT[abortSignal] ?? 130;
-    else if (stored.sink.failure) process.exitCode = EXIT.E_STORE!;
+    else if (stored.sink.failure || refusedRecord) process.exitCode = EXIT.E_STORE!;
     else if (abortReason !== undefined || yieldPct < plan.plan.policy.minYieldPct) process.exitCode = 9;
     else if ('error' in reports) process.exitCode = 1;
   },

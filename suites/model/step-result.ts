@@ -91,6 +91,8 @@ export interface SlotResult {
   steps: StepResult[];
   /** The first failing step's reason. */
   reason?: string;
+  /** A result sink (unit record, store) refused a write: the unit failed for it, whatever its steps did. */
+  recordError?: SerializedError;
   ms: number;
   startedAt: string;
   finishedAt: string;

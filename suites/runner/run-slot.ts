@@ -102,13 +102,14 @@ export async function runSlot(steps: readonly Step[], o: RunSlotOptions): Promis
     aborted: slotAbort.signal.aborted,
     unit: { ...unit },
     steps: results,
-    ...(sinkError !== undefined ? { reason: `result sink failed: ${reasonText(sinkError)}` } : firstBad ? { reason: `${firstBad.name}: ${firstBad.reason ?? firstBad.status}` } : {}),
+    ...(sinkError !== undefined ? { reason: `result sink failed: ${reasonText(sinkError)}`, recordError: serializeError(sinkError) } : firstBad ? { reason: `${firstBad.name}: ${firstBad.reason ?? firstBad.status}` } : {}),
     ms: o.clock.now() - t0,
     startedAt,
     finishedAt: wall(),
   };
   await emit({ type: 'slot-finished', slot: o.slot, result: slotResult });
-  if (sinkError !== undefined && slotResult.verdict === 'pass') return { ...slotResult, verdict: 'fail', reason: `result sink failed: ${reasonText(sinkError)}` };
+  // The last write (slot-finished) can be the refused one: the caller still learns it, typed.
+  if (sinkError !== undefined && slotResult.recordError === undefined) return { ...slotResult, verdict: 'fail', reason: `result sink failed: ${reasonText(sinkError)}`, recordError: serializeError(sinkError) };
   return slotResult;
 
   async function runStep(step: Step, index: number, kind: StepKind): Promise<StepResult> {
