@@ -1,7 +1,7 @@
 import yargs, { type Argv, type CommandModule } from 'yargs';
 import { reportFailure } from './failure.ts';
 import { useCliStreams, type CliStreams } from './io.ts';
-import { logToFile, logToStderr } from '../rig/core/log.ts';
+import { logToFile, logToStderr, resetLogDestination } from '../rig/core/log.ts';
 
 class UsageError extends Error {
   override name = 'UsageError';
@@ -175,6 +175,7 @@ export async function runCli(argv: readonly string[], streams?: CliStreams): Pro
   } finally {
     process.exitCode = callerExitCode;
     restoreStreams();
+    if (streams) resetLogDestination(); // the next in-process run picks its own (run: its run directory's log)
   }
   return code;
 }

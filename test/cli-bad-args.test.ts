@@ -1,13 +1,16 @@
 import t from 'tap';
 import { execa } from 'execa';
+import { plugrigInProcess } from './fixtures/cli-in-process.ts';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { makeSyntheticImage } from '../firmware/synthetic.ts';
 
 /**
- * Bad arguments through the CLI as a user runs it (bin/plugrig.mjs in a child process): each refusal is one
- * clear message and a distinct exit code, decided before any port is opened or any file replaced.
+ * Bad arguments through the CLI: each refusal is one clear message and a distinct exit code, decided
+ * before any port is opened or any file replaced. The cases run the CLI in-process (runCli, captured
+ * stdout/stderr: no node start per case); one runs bin/plugrig.mjs in a child process, as a user does,
+ * for the exit status and stderr of the process itself.
  */
 const BIN = new URL('../bin/plugrig.mjs', import.meta.url).pathname;
 const dir = mkdtempSync(join(tmpdir(), 'plugrig-args-'));
@@ -18,16 +21,15 @@ const NO_PORT = '/dev/ttyNOPE9';
  * NODE_OPTIONS cleared: tap's process-info hook is not the CLI's and only slows every start.
  */
 const ENV = { PLUGRIG_LOG: 'info', TAP: '', NODE_OPTIONS: '' };
-const plugrig = (...args: string[]) =>
+const spawned = (...args: string[]) =>
   execa('node', [BIN, ...args], { reject: false, env: ENV, timeout: 100_000, cwd: dir });
+const plugrig = (...args: string[]) => plugrigInProcess(args, { env: { PLUGRIG_LOG: ENV.PLUGRIG_LOG }, cwd: dir });
 
 const lines = (s: string): string[] => s.split('\n').filter((l) => l.trim() !== '');
 
-/** Run the cases two at a time (the machine has two cores), results in case order. */
-async function allCases<C, R>(cases: readonly C[], run: (c: C) => Promise<R>): Promise<R[]> {
-  const out: R[] = [];
-  for (let i = 0; i < cases.length; i += 2) out.push(...(await Promise.all(cases.slice(i, i + 2).map(run))));
-  return out;
+/** Every case's result, in case order (plugrigInProcess runs them one after another). */
+function allCases<C, R>(cases: readonly C[], run: (c: C) => Promise<R>): Promise<R[]> {
+  return Promise.all(cases.map(run));
 }
 
 const qio = makeSyntheticImage({ chip: 'BK7231N', kind: 'qio', version: '1.18.42', seed: 1 });
@@ -55,7 +57,8 @@ t.test('numbers are validated before a port is opened', async (t) => {
   t.notOk(existsSync(join(dir, 'run-baud')), 'a refused run creates no run directory');
 
   // The write range is the flasher's own check, made before the port opens: with --offset a bad argument (2).
-  const unaligned = await plugrig('flash', imageFile, '--port', NO_PORT, '--offset', '0x11800');
+  const unaligned = await spawned('flash', imageFile, '--port', NO_PORT, '--offset', '0x11800');
+  t.equal(lines(unaligned.stderr).length, 1, 'the process prints one line on its stderr');
   t.equal(unaligned.exitCode, 2, unaligned.stderr);
   t.match(unaligned.stderr, /offset 0x11800 is not 4 KiB aligned/);
   const rf = await plugrig('flash', imageFile, '--port', NO_PORT, '--offset', '0x1D0000');

@@ -1,5 +1,6 @@
 import t from 'tap';
 import { execa } from 'execa';
+import { plugrigInProcess } from './fixtures/cli-in-process.ts';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -9,8 +10,9 @@ import { BLOCK_BYTES } from '../firmware/crc-blocks.ts';
 import { makeSyntheticImage } from '../firmware/synthetic.ts';
 
 /**
- * Bad input through the CLI as a user runs it (bin/plugrig.mjs in a child process): each refusal is one
- * clear message and a distinct exit code, decided before any port is opened or any file replaced.
+ * Bad input through the CLI: each refusal is one clear message and a distinct exit code, decided before
+ * any port is opened or any file replaced. In-process (runCli with captured stdout/stderr, no node start
+ * per case), but for the first case, which runs bin/plugrig.mjs in a child process as a user does.
  */
 const BIN = new URL('../bin/plugrig.mjs', import.meta.url).pathname;
 const dir = mkdtempSync(join(tmpdir(), 'plugrig-bad-'));
@@ -22,8 +24,9 @@ const N = FLASH_LAYOUTS.BK7231N;
  * NODE_OPTIONS cleared: tap's process-info hook is not the CLI's and only slows every start.
  */
 const ENV = { PLUGRIG_LOG: 'info', TAP: '', NODE_OPTIONS: '' };
-const plugrig = (...args: string[]) =>
+const spawned = (...args: string[]) =>
   execa('node', [BIN, ...args], { reject: false, env: ENV, timeout: 100_000, cwd: dir });
+const plugrig = (...args: string[]) => plugrigInProcess(args, { env: { PLUGRIG_LOG: ENV.PLUGRIG_LOG }, cwd: dir });
 
 const sha = (path: string): string => createHash('sha256').update(readFileSync(path)).digest('hex');
 const lines = (s: string): string[] => s.split('\n').filter((l) => l.trim() !== '');
@@ -35,7 +38,7 @@ writeFileSync(imageFile, qio.bytes);
 
 t.test('flash --backup onto the image itself is refused before linking; the image is untouched', async (t) => {
   const before = sha(imageFile);
-  const r = await plugrig('flash', imageFile, '--sim', '--sim-time', 'virtual', '--backup', imageFile);
+  const r = await spawned('flash', imageFile, '--sim', '--sim-time', 'virtual', '--backup', imageFile);
   t.equal(r.exitCode, 2, r.stderr);
   t.match(r.stderr, /--backup .* is the image being flashed itself/);
   t.equal(sha(imageFile), before, 'the firmware image is not replaced by the chip dump');

@@ -34,6 +34,16 @@ export function logToFile(path: string): void {
   sinkName = 'file';
 }
 
+/**
+ * Back to no destination (closing a log file, never stderr). `runCli` with caller streams (the in-process
+ * entry tests use) calls it after each run, so one run's log file is not the next run's in the same process.
+ */
+export function resetLogDestination(): void {
+  if (sinkName === 'file') (sink as { end?: () => void } | undefined)?.end?.();
+  sink = undefined;
+  sinkName = 'none';
+}
+
 /** True once logToStderr/logToFile chose a destination (a command's default file must not override it). */
 export function logDestinationChosen(): boolean {
   return sinkName !== 'none';
