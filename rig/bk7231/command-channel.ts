@@ -1,11 +1,18 @@
 /**
  * One command in flight: send a request, feed the parser, skip frames that belong to something
  * else (stale LinkCheck replies, late replies), return the awaited reply or fail with context.
+ *
+ * Resync barrier: a CheckCRC reply does not say which range it answers, so after a reply went
+ * missing (timeout) or came back refused/garbled, a late answer could be taken for the next
+ * request's and every answer after it would be one request behind. Once enabled
+ * (`enableResyncBarrier`, for a ROM with ReadReg), the next request after such a failure is
+ * preceded by a ReadReg of an address used for nothing else: its reply echoes that address, and
+ * the chip answers in order, so once it is seen nothing older is still on its way.
  */
 import { FlashError, ProtocolError, TimeoutError } from '../core/errors.ts';
 import type { Logger } from '../core/log.ts';
 import { flashStatusName } from './protocol/commands.ts';
-import type { Bk7231Request } from './protocol/frame.ts';
+import { readReg, type Bk7231Request } from './protocol/frame.ts';
 import { Bk7231ReplyParser, type Bk7231Reply } from './protocol/parser.ts';
 import { classifyReply } from './protocol/reply.ts';
 import { wireMs, type Bk7231Port } from './port.ts';
@@ -23,6 +30,19 @@ export interface TransactOptions {
 const LATENCY_MS = 100;
 /** Bytes kept for error context. */
 const CONTEXT_BYTES = 64;
+/**
+ * Barrier addresses: words of the 16 KiB BootROM at 0 (readable with ReadReg, bk7231-protocol.md
+ * §3.2), taken in turn, so a late reply to an earlier barrier is told from the current one's. The
+ * flasher reads no register there (the chip ID is at 0x00800000).
+ */
+const BARRIER_BASE = 0x0;
+const BARRIER_WORDS = 0x4000 / 4;
+/** Barrier tries before the chip is taken for silent, and the slack each try waits on top of its wire time. */
+const BARRIER_TRIES = 2;
+const BARRIER_SLACK_MS = 1000;
+/** Quiet time and limit of the drain before a barrier. */
+const BARRIER_DRAIN_QUIET_MS = 10;
+const BARRIER_DRAIN_MAX_MS = 200;
 
 export class CommandChannel {
   readonly port: Bk7231Port;
@@ -33,6 +53,11 @@ export class CommandChannel {
   /** Recently received bytes (last CONTEXT_BYTES), for errors. */
   #recent = new Uint8Array(0);
   #sent = 0;
+  #barrierEnabled = false;
+  /** A request failed (timeout, refused or garbled reply): the next one is preceded by a barrier. */
+  #outOfSync = false;
+  #barrierWord = 0;
+  #barriers = 0;
 
   constructor(port: Bk7231Port, log: Logger) {
     this.port = port;
@@ -51,6 +76,16 @@ export class CommandChannel {
   /** Commands sent since creation (benchmarks compare this). */
   get commandsSent(): number {
     return this.#sent;
+  }
+
+  /** Barriers run so far (each one after a failed request). */
+  get resyncBarriers(): number {
+    return this.#barriers;
+  }
+
+  /** Turn the resync barrier on (the ROM answers ReadReg: BK7231N; BK7231T's bootloader does not). */
+  enableResyncBarrier(): void {
+    this.#barrierEnabled = true;
   }
 
   async setHostBaud(baud: number): Promise<void> {
@@ -98,10 +133,48 @@ export class CommandChannel {
     await this.port.write(req.bytes);
   }
 
-  /** Send and wait for the matching reply. Non-zero status -> FlashError. */
+  /** Send and wait for the matching reply. Non-zero status -> FlashError. After a failed request a resync barrier goes first. */
   async transact(req: Bk7231Request, opts: TransactOptions = {}): Promise<Bk7231Reply> {
+    if (this.#outOfSync && this.#barrierEnabled) await this.#resync(opts);
     await this.send(req);
-    return this.awaitReply(req, opts.timeoutMs ?? this.timeoutFor(req, opts.operationMs), opts);
+    try {
+      return await this.awaitReply(req, opts.timeoutMs ?? this.timeoutFor(req, opts.operationMs), opts);
+    } catch (e) {
+      if (e instanceof TimeoutError || e instanceof FlashError) this.#outOfSync = true;
+      throw e;
+    }
+  }
+
+  /**
+   * Drain, then ReadReg a barrier address and wait for its echo, skipping every older frame. A
+   * barrier unanswered twice means the chip itself has stopped (reset, brown-out, a parser
+   * swallowing requests): TimeoutError with `unresponsive: true`, which the flasher re-links on.
+   */
+  async #resync(opts: TransactOptions): Promise<void> {
+    for (let attempt = 1; attempt <= BARRIER_TRIES; attempt++) {
+      await this.drain(BARRIER_DRAIN_QUIET_MS, BARRIER_DRAIN_MAX_MS);
+      const address = BARRIER_BASE + 4 * (this.#barrierWord++ % BARRIER_WORDS);
+      const barrier = readReg(address);
+      await this.send(barrier);
+      try {
+        await this.awaitReply(barrier, this.timeoutFor(barrier, BARRIER_SLACK_MS), { phase: opts.phase, address });
+        this.#outOfSync = false;
+        this.#barriers++;
+        this.#log.debug({ address, attempt }, 'resync barrier seen: no older reply is still on its way');
+        return;
+      } catch (e) {
+        if (!(e instanceof TimeoutError)) throw e;
+      }
+    }
+    throw new TimeoutError(`no reply to ${BARRIER_TRIES} resync barriers (ReadReg) after a failed request: the chip stopped answering`, {
+      phase: opts.phase,
+      address: opts.address,
+      baud: this.#baud,
+      unresponsive: true,
+      barrier: true,
+      bytesSeen: this.#recent.slice(),
+      expected: 'short reply code 0x3 echoing the barrier address',
+    });
   }
 
   /** Wait for the reply to a request already sent. */

@@ -182,6 +182,11 @@ function chipSilent(e: unknown): boolean {
   return e instanceof TimeoutError && e.context.unresponsive === true;
 }
 
+/** True when the channel's resync barrier went unanswered (the chip stopped after a failed request). */
+function barrierUnanswered(e: unknown): boolean {
+  return e instanceof TimeoutError && e.context.barrier === true;
+}
+
 export class Bk7231Flasher {
   readonly channel: CommandChannel;
   readonly stats: FlasherRecoveryStats = { commandRetries: 0, relinks: 0, sectorRewrites: 0, baudFallbacks: 0, rfRestores: 0, outsideRestores: 0 };
@@ -432,8 +437,10 @@ export class Bk7231Flasher {
     try {
       chipId = decodeRegister(await this.#transact(F.readReg(CHIP_ID_REGISTER), { phase: 'identify' })).value;
     } catch (e) {
-      if (!(e instanceof TimeoutError)) throw e;
+      if (!(e instanceof TimeoutError) || barrierUnanswered(e)) throw e;
     }
+    // A ROM that answers ReadReg can be resynced by one (see CommandChannel).
+    if (chipId !== null) this.channel.enableResyncBarrier();
     const flashId = decodeJedecId(await this.#transact(F.flashGetMID(), { phase: 'identify' }));
     const flashPart = findFlashPart(flashId) ?? null;
     const flashSize = flashPart?.sizeBytes ?? 1 << flashId.capacity;
@@ -693,7 +700,8 @@ export class Bk7231Flasher {
       try {
         return await this.channel.transact(req, opts);
       } catch (e) {
-        if (!(e instanceof TimeoutError || e instanceof FlashError) || e instanceof TransportError) throw e;
+        // An unanswered resync barrier already says the chip is silent: re-link, do not re-send.
+        if (!(e instanceof TimeoutError || e instanceof FlashError) || e instanceof TransportError || barrierUnanswered(e)) throw e;
         if (e instanceof TimeoutError) timeouts++;
         if (attempt >= retries) {
           if (timeouts > retries) e.context.unresponsive = true;

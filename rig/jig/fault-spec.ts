@@ -19,6 +19,8 @@ export const UartFaultsSchema = z
     garbageRate: rate.optional(),
     delayRate: rate.optional(),
     delayMs: ms.optional(),
+    lateReplyRate: rate.optional(),
+    lateReplyMs: ms.optional(),
     staleLinkCheckRate: rate.optional(),
     staleDelayMs: ms.optional(),
     direction: z.enum(['both', 'to-device', 'to-host']).optional(),

@@ -24,6 +24,13 @@ export interface UartFaultOptions {
   /** Per device transmission (a reply): it is held back `delayMs` (a USB latency spike). */
   delayRate?: number;
   delayMs?: number;
+  /**
+   * Per device transmission: a reply delayed past the host's timeout (`lateReplyMs`), and everything
+   * the device sends after it waits behind it: a UART and its USB adapter keep their byte order, so
+   * the host later reads the late answers in order, one or more requests behind.
+   */
+  lateReplyRate?: number;
+  lateReplyMs?: number;
   /** Per device transmission: a stale LinkCheck reply arrives `staleDelayMs` after it. */
   staleLinkCheckRate?: number;
   staleDelayMs?: number;
@@ -36,6 +43,8 @@ export interface UartFaultCounters {
   dropped: number;
   duplicated: number;
   delayed: number;
+  /** Transmissions that opened a late-reply hold (lateReplyRate or delayNextReply). */
+  late: number;
   staleLinkChecks: number;
   repliesLost: number;
   garbled: number;
@@ -44,7 +53,7 @@ export interface UartFaultCounters {
 /** What the BK7231 ROM answers to LinkCheck; arrives late when the host spammed LinkChecks. */
 export const STALE_LINKCHECK_REPLY = Uint8Array.of(0x04, 0x0e, 0x05, 0x01, 0xe0, 0xfc, 0x01, 0x00);
 
-const RATE_KEYS = ['byteErrorRate', 'dropRate', 'duplicateRate', 'replyLossRate', 'garbageRate', 'delayRate', 'staleLinkCheckRate'] as const;
+const RATE_KEYS = ['byteErrorRate', 'dropRate', 'duplicateRate', 'replyLossRate', 'garbageRate', 'delayRate', 'lateReplyRate', 'staleLinkCheckRate'] as const;
 
 /** Refuse rates outside [0, 1] and negative delays (a jig file's `faults.uart` block comes through here). */
 export function validateUartFaults(opts: UartFaultOptions, where = 'faults.uart'): UartFaultOptions {
@@ -52,7 +61,7 @@ export function validateUartFaults(opts: UartFaultOptions, where = 'faults.uart'
     const v = opts[k];
     if (v !== undefined && !(typeof v === 'number' && v >= 0 && v <= 1)) throw new ConfigError(`${where}.${k} must be a probability in [0, 1], got ${String(v)}`, { step: 'faults', key: k });
   }
-  for (const k of ['delayMs', 'staleDelayMs'] as const) {
+  for (const k of ['delayMs', 'lateReplyMs', 'staleDelayMs'] as const) {
     const v = opts[k];
     if (v !== undefined && !(typeof v === 'number' && Number.isFinite(v) && v >= 0)) throw new ConfigError(`${where}.${k} must be a non-negative number of ms, got ${String(v)}`, { step: 'faults', key: k });
   }
@@ -68,12 +77,16 @@ export function validateUartFaults(opts: UartFaultOptions, where = 'faults.uart'
  */
 export class FaultyUart implements VirtualUartDevice {
   readonly inner: VirtualUartDevice;
-  readonly counters: UartFaultCounters = { flipped: 0, dropped: 0, duplicated: 0, delayed: 0, staleLinkChecks: 0, repliesLost: 0, garbled: 0 };
+  readonly counters: UartFaultCounters = { flipped: 0, dropped: 0, duplicated: 0, delayed: 0, late: 0, staleLinkChecks: 0, repliesLost: 0, garbled: 0 };
   readonly #opts: Required<Omit<UartFaultOptions, 'seed'>>;
   readonly #rnd: () => number;
   #clock: Clock | undefined;
   #tx: UartTx | undefined;
   #enabled = true;
+  /** Until when the to-host line is held by a late reply (everything sent meanwhile queues behind it). */
+  #heldUntil = -Infinity;
+  /** A late reply asked for by a test: the next transmission waits this long. */
+  #lateNext = 0;
 
   constructor(inner: VirtualUartDevice, options: UartFaultOptions) {
     validateUartFaults(options);
@@ -87,6 +100,8 @@ export class FaultyUart implements VirtualUartDevice {
       garbageRate: options.garbageRate ?? 0,
       delayRate: options.delayRate ?? 0,
       delayMs: options.delayMs ?? 0,
+      lateReplyRate: options.lateReplyRate ?? 0,
+      lateReplyMs: options.lateReplyMs ?? 0,
       staleLinkCheckRate: options.staleLinkCheckRate ?? 0,
       staleDelayMs: options.staleDelayMs ?? 5,
       direction: options.direction ?? 'both',
@@ -96,6 +111,12 @@ export class FaultyUart implements VirtualUartDevice {
   /** Switch the faults off (or on again) mid-run, e.g. to compare with a clean line. */
   setEnabled(on: boolean): void {
     this.#enabled = on;
+  }
+
+  /** The device's next transmission, and all after it, arrive `ms` later (a reply past the host's timeout). */
+  delayNextReply(ms: number): void {
+    if (!(Number.isFinite(ms) && ms > 0)) throw new RangeError(`delayNextReply: ms must be positive, got ${ms}`);
+    this.#lateNext = ms;
   }
 
   baudRate(): number {
@@ -126,8 +147,16 @@ export class FaultyUart implements VirtualUartDevice {
   }
 
   #toHost(bytes: Uint8Array): void {
-    const tx = this.#tx!;
     const clock = this.#clock!;
+    const wire = this.#tx!;
+    // Behind a late reply everything waits its turn, in order.
+    const tx = { send: (b: Uint8Array) => (clock.now() < this.#heldUntil ? clock.at(this.#heldUntil, () => wire.send(b)) : wire.send(b)) };
+    const lateMs = this.#lateNext > 0 ? this.#lateNext : this.#enabled && this.#opts.lateReplyRate > 0 && this.#rnd() < this.#opts.lateReplyRate ? this.#opts.lateReplyMs : 0;
+    if (lateMs > 0) {
+      this.#lateNext = 0;
+      this.counters.late++;
+      this.#heldUntil = Math.max(this.#heldUntil, clock.now() + lateMs);
+    }
     if (!this.#enabled) {
       tx.send(bytes);
       return;
