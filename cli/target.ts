@@ -5,6 +5,7 @@ import { AutoReset, ModemLineReset, NoReset, BK7231TOOLS_RESET_SEQUENCE, HID_DOW
 import { openLink } from '../rig/serial/open-link.ts';
 import type { SerialLink } from '../rig/serial/serial-link.ts';
 import type { VirtualBk7231 } from '../sim/bk7231/virtual-bk7231.ts';
+import type { FaultsSpec } from '../rig/jig/fault-spec.ts';
 import { cliStderr } from './io.ts';
 
 /** Options every chip-facing command shares. */
@@ -15,6 +16,7 @@ export interface TargetArgs {
   'sim-seed'?: number;
   'sim-time'?: 'real' | 'virtual';
   'sim-protected'?: boolean;
+  'sim-faults'?: string;
 }
 
 export const targetOptions = {
@@ -28,7 +30,28 @@ export const targetOptions = {
   'sim-seed': { type: 'number', default: 1, describe: 'virtual chip: seed for its MAC and synthetic flash content' },
   'sim-time': { choices: ['real', 'virtual'] as const, default: 'real', describe: 'virtual chip: real-time pacing, or virtual time (instant)' },
   'sim-protected': { type: 'boolean', default: true, describe: 'virtual chip: start with the flash block-protected (SR 0x4004) like many shipped plugs' },
+  'sim-faults': { type: 'string', describe: 'virtual chip: faults to inject, as JSON in the form of a jig file\'s faults.chip block (e.g. {"strayWrites":[{"nth":3,"addressXor":1048576}]})' },
 } as const;
+
+/** `--sim-faults` as the chip faults it names (a jig file's faults.chip block); refused before anything is opened. */
+async function simFaults(args: TargetArgs): Promise<FaultsSpec['chip']> {
+  const text = args['sim-faults'];
+  if (text === undefined) return undefined;
+  if (!args.sim) throw new ConfigError('--sim-faults applies to the virtual chip only: add --sim', { step: 'args' });
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (e) {
+    throw new ConfigError(`--sim-faults is not JSON: ${(e as Error).message}`, { step: 'args' });
+  }
+  const { ChipFaultsSchema } = await import('../rig/jig/fault-spec.ts');
+  const parsed = ChipFaultsSchema.safeParse(json);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    throw new ConfigError(`--sim-faults${issue.path.length ? '.' + issue.path.join('.') : ''}: ${issue.message}`, { step: 'args' });
+  }
+  return parsed.data;
+}
 
 export interface Target {
   link: SerialLink;
@@ -56,16 +79,18 @@ export async function openTarget(args: TargetArgs): Promise<Target> {
   // A malformed --reset is refused before the port is opened.
   const reset = resetFrom(args.reset ?? 'auto');
   const log = rootLogger();
+  const faults = await simFaults(args);
   if (args.sim) {
     // Loaded only for --sim: a real port's flash, backup or info does not pay for the simulator's modules.
-    const [{ VirtualSerialBus }, { VirtualBk7231 }, { busEndpoints }] = await Promise.all([
+    const [{ VirtualSerialBus }, { VirtualBk7231 }, { busEndpoints }, { chipFaultOptions }] = await Promise.all([
       import('../sim/serial/virtual-binding.ts'),
       import('../sim/bk7231/virtual-bk7231.ts'),
       import('../sim/serial/bus-endpoints.ts'),
+      import('../sim/jig/slot-faults.ts'),
     ]);
     const clock = args['sim-time'] === 'virtual' ? new VirtualClock() : new RealClock();
     const bus = new VirtualSerialBus(clock);
-    const chip = new VirtualBk7231({ seed: args['sim-seed'] ?? 1, initialSr: args['sim-protected'] === false ? 0 : 0x4004 });
+    const chip = new VirtualBk7231({ seed: args['sim-seed'] ?? 1, initialSr: args['sim-protected'] === false ? 0 : 0x4004, ...chipFaultOptions(faults) });
     bus.attach('sim:uart1', chip, { modemLines: true });
     chip.powerOn();
     const link = await openLink('sim:uart1', { baudRate: 115200, clock, endpoints: busEndpoints(bus), log });

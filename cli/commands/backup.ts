@@ -26,7 +26,7 @@ export async function writeBackup(
   offset: number,
   length: number,
   onProgress?: (p: FlashProgress) => void,
-): Promise<{ path: string; bytes: number; sha256: string }> {
+): Promise<{ path: string; bytes: number; sha256: string; data: Uint8Array }> {
   const data = await flasher.read(offset, length, onProgress);
   const tmp = `${path}.part-${process.pid}`;
   try {
@@ -36,7 +36,7 @@ export async function writeBackup(
     await rm(tmp, { force: true });
     throw new ConfigError(`cannot write backup ${path}: ${(e as Error).message}`, { step: 'backup' }, { cause: e });
   }
-  return { path, bytes: data.length, sha256: createHash('sha256').update(data).digest('hex') };
+  return { path, bytes: data.length, sha256: createHash('sha256').update(data).digest('hex'), data };
 }
 
 export function chipSummary(c: ChipInfo): Record<string, unknown> {
@@ -82,7 +82,7 @@ export const backupCommand: CommandModule<object, BackupArgs> = {
       if (offset + length > chip.flashSize) {
         throw new ConfigError(`--offset 0x${offset.toString(16)} + --length ${length} is past the end of the ${chip.flashSize}-byte flash`, { step: 'args' });
       }
-      const b = await writeBackup(flasher, args.out, offset, length, progress.update);
+      const { data: _bytes, ...b } = await writeBackup(flasher, args.out, offset, length, progress.update);
       progress.stop();
       const seconds = (target.clock.now() - t0) / 1000;
       if (args.json) printJson({ target: target.describe, chip: chipSummary(chip), backup: { ...b, offset }, seconds });

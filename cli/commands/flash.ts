@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { basename } from 'node:path';
 import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
-import { Bk7231Flasher, DEFAULT_BAUD, checkWriteRequest, type ChipInfo, type FlashProgress, type WriteResult } from '../../rig/bk7231/flasher.ts';
+import { Bk7231Flasher, DEFAULT_BAUD, checkWriteRequest, type ChipInfo, type FlashCopy, type FlashProgress, type WriteResult } from '../../rig/bk7231/flasher.ts';
 import { ConfigError, FlashError, ImageError, PlugrigError } from '../../rig/core/errors.ts';
 import { rootLogger } from '../../rig/core/log.ts';
 import { classifyImage, type ImageInfo } from '../../firmware/image.ts';
@@ -112,6 +112,7 @@ export const flashCommand: CommandModule<object, FlashArgs> = {
     let chip: ChipInfo | undefined;
     let result: WriteResult | undefined;
     let backupInfo: { path: string; bytes: number; sha256: string } | undefined;
+    let original: FlashCopy | undefined;
     try {
       state.stage = 'link';
       chip = await step(tap, 'link and identify', () => flasher.connect(), (c) => chipSummary(c));
@@ -119,14 +120,17 @@ export const flashCommand: CommandModule<object, FlashArgs> = {
       await step(tap, 'unprotect flash', () => flasher.unprotect(), (u) => ({ before: hex4(u.before), after: hex4(u.after), changed: u.changed }));
       if (args.backup) {
         state.stage = 'backup';
-        backupInfo = await step(tap, `backup ${chip.flashSize} bytes`, () => writeBackup(flasher, args.backup!, 0, chip!.flashSize, progress.update), (b) => b);
+        const { data, ...saved } = await step(tap, `backup ${chip.flashSize} bytes`, () => writeBackup(flasher, args.backup!, 0, chip!.flashSize, progress.update), ({ data: _bytes, ...b }) => b);
+        backupInfo = saved;
+        // The CRC-checked dump is the copy the outside-image guard restores a stray write from (as the factory flash suite does).
+        original = { offset: 0, data };
         progress.stop();
       }
       state.stage = 'write';
       result = await step(
         tap,
         `write ${plan.bytes.length} bytes at 0x${plan.offset.toString(16)}${args.diff ? ' (diff)' : ''} and verify`,
-        () => flasher.write(plan.bytes, plan.offset, { diff: args.diff ?? false, force: args.force ?? false, writeBootloader, onProgress }),
+        () => flasher.write(plan.bytes, plan.offset, { diff: args.diff ?? false, force: args.force ?? false, writeBootloader, onProgress, ...(original ? { original } : {}) }),
         (r) => ({ ...r, crc: hex8(r.crc) }),
       );
       progress.stop();

@@ -41,6 +41,8 @@ export const ChipFaultsSchema = z
     failPrograms: z
       .record(z.string().regex(SECTOR_ADDRESS, 'failPrograms keys are sector addresses like "0x16000"'), z.union([z.number().int().min(1), z.literal('always')]))
       .optional(),
+    /** The nth FlashWrite4K the chip receives lands at its address XOR addressXor (a stray write outside the image). */
+    strayWrites: z.array(z.object({ nth: z.number().int().min(1), addressXor: z.number().int().min(1).max(0xffffffff) }).strict()).optional(),
   })
   .strict();
 

@@ -94,6 +94,11 @@ export interface Bk7231Faults {
   brownOuts?: ReadonlyArray<{ during: 'erase' | 'write'; nth: number }>;
   /** Flash that stays protected: FlashWriteSR is echoed but the status register keeps its value (SRP / WP# held). */
   statusRegisterLocked?: boolean;
+  /**
+   * Stray writes: the nth FlashWrite4K this chip receives (1-based, over its life) arrives with its
+   * address XOR `addressXor` (bits flipped on the line), so it programs, and echoes, that address.
+   */
+  strayWrites?: ReadonlyArray<{ nth: number; addressXor: number }>;
 }
 
 export interface Bk7231Counters {
@@ -199,6 +204,9 @@ export class VirtualBk7231 implements VirtualUartDevice {
   /** FlashErase / FlashWrite4K commands executed so far (brown-out schedule). */
   #erases = 0;
   #writes = 0;
+  readonly #strayWrites: ReadonlyArray<{ nth: number; addressXor: number }>;
+  /** FlashWrite4K frames received (the strayWrites fault counts them). */
+  #write4kReceived = 0;
 
   constructor(options: VirtualBk7231Options = {}) {
     const seed = options.seed ?? 1;
@@ -227,6 +235,7 @@ export class VirtualBk7231 implements VirtualUartDevice {
     this.#missLinkWindows = options.faults?.missLinkWindows ?? 0;
     this.#brownOuts = options.faults?.brownOuts ?? [];
     this.#srLocked = options.faults?.statusRegisterLocked ?? false;
+    this.#strayWrites = options.faults?.strayWrites ?? [];
   }
 
   // ---- VirtualUartDevice ----
@@ -469,7 +478,9 @@ export class VirtualBk7231 implements VirtualUartDevice {
       return;
     }
     if (got === 5) {
-      this.#write4k = { address: readLe32(p.body, 1), pages: 0, end: t };
+      const stray = this.#strayWrites.find((x) => x.nth === this.#write4kReceived + 1);
+      this.#write4kReceived++;
+      this.#write4k = { address: (readLe32(p.body, 1) ^ (stray?.addressXor ?? 0)) >>> 0, pages: 0, end: t };
     } else if (this.#write4k && got > 5 && (got - 5) % FLASH_PAGE_BYTES === 0) {
       this.#programPage(this.#write4k, p.body.slice(got - FLASH_PAGE_BYTES, got), t);
     }
@@ -617,7 +628,8 @@ export class VirtualBk7231 implements VirtualUartDevice {
         return;
       }
       case 'FlashWrite4K': {
-        const addr = readLe32(p, 0);
+        // The address as decoded when the frame's header arrived (a stray write's, see strayWrites).
+        const addr = this.#write4k?.address ?? readLe32(p, 0);
         if (f.payload.length + 1 !== WRITE_4K_LEN) {
           // HCI-boot answers a wrong length with PACK_LEN_ERROR (N ROM: UNCERTAIN) and writes nothing.
           this.#reply(now + ta, longReply(LongCmd.FlashWrite4K, Status.PackLenError, le32(addr)));

@@ -19,6 +19,7 @@ export function chipFaultOptions(chip: FaultsSpec['chip']): Pick<VirtualBk7231Op
       ...(chip.brownOuts ? { brownOuts: chip.brownOuts } : {}),
       ...(chip.statusRegisterLocked ? { statusRegisterLocked: true } : {}),
       ...(failPrograms ? { failPrograms } : {}),
+      ...(chip.strayWrites ? { strayWrites: chip.strayWrites } : {}),
     },
     ...(chip.unknownFlashId ? { flashId: UNKNOWN_FLASH_ID } : {}),
   };
