@@ -4,11 +4,15 @@
  * virtual jig and VirtualClock (±5 % front end, datasheet nonlinearity and jitter, drifting mains,
  * its own in-class reference instrument); 3 % carry a metering fault (nonlinearity 0.8–1.5 %).
  *
- *   npx tsx scripts/bench-metrology.ts [--units 1000] [--seed 1] [--pzem-units 50] [--jobs 2] [--concurrency 3] [--json]
+ *   npx tsx scripts/bench-metrology.ts [--units 1000] [--seed 1] [--pzem-units 50] [--jobs 2] [--concurrency 3] [--json] [--units-out FILE]
  *
+ * --units-out writes every unit's scored result (wall time left out) as JSON, ordered by reference
+ * and index: two runs of the same seed must write the same file (a host-cost change must not move a
+ * modelled result).
  * Units run in --jobs worker processes (one per core), --concurrency at a time in each.
  */
 import { fork } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { mulberry32 } from '../rig/core/prng.ts';
@@ -29,6 +33,7 @@ interface Args {
   jobs: number;
   concurrency: number;
   json: boolean;
+  unitsOut?: string;
   worker?: number;
 }
 
@@ -47,6 +52,11 @@ function parseArgs(argv: string[]): Args {
     else if (k === '--jobs') a.jobs = Math.max(1, num());
     else if (k === '--concurrency') a.concurrency = Math.max(1, num());
     else if (k === '--json') a.json = true;
+    else if (k === '--units-out') {
+      const f = argv[++i];
+      if (!f) throw new Error('--units-out needs a file name');
+      a.unitsOut = f;
+    }
     else if (k === '--worker') a.worker = num();
     else throw new Error(`unknown argument ${k} (see the header of scripts/bench-metrology.ts)`);
   }
@@ -260,12 +270,24 @@ function report(a: Args, done: Done[], wallMs: number, load0: number[]): { text:
   return { text: out.join('\n'), ok, json: { args: a, wallMs, targets, transfer: { ours, naive }, decisions: d, coverage: c, times: st.rows, errors: errors.map((e) => ({ index: e.index, reference: e.reference })) } };
 }
 
+/** Every unit's scored result without its wall time, ordered, one line each (see --units-out). */
+function unitsJson(done: Done[]): string {
+  const key = (d: Done): string => `${d.reference}:${String('result' in d ? d.result.index : d.index).padStart(6, '0')}`;
+  const lines = [...done].sort((x, y) => (key(x) < key(y) ? -1 : 1)).map((d) => {
+    if (!('result' in d)) return JSON.stringify(d);
+    const { wallMs: _wall, ...modelled } = d.result;
+    return JSON.stringify({ reference: d.reference, result: modelled });
+  });
+  return `${lines.join('\n')}\n`;
+}
+
 async function main(): Promise<void> {
   const a = parseArgs(process.argv.slice(2));
   if (a.worker !== undefined) return runWorker(a, a.worker);
   const load0 = loadavg();
   const { done, wallMs } = await runAll(a);
   const r = report(a, done, wallMs, load0);
+  if (a.unitsOut) writeFileSync(a.unitsOut, unitsJson(done));
   process.stdout.write(a.json ? `${JSON.stringify(r.json, null, 2)}\n` : `${r.text}\n`);
   process.exitCode = r.ok ? 0 : 1;
 }
