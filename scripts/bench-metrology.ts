@@ -84,6 +84,10 @@ function tasks(a: Args): Task[] {
 }
 
 type Done = { reference: BenchReference; result: BenchUnitResult } | { reference: BenchReference; index: number; error: string };
+/** A worker's last message: the host CPU it used (µs, user + system), load-independent unlike the wall time. */
+interface WorkerCpu {
+  cpuMicros: number;
+}
 
 async function runWorker(a: Args, w: number): Promise<void> {
   const template = loadSimTemplate(fileURLToPath(new URL('../fixtures/devices/rmc021.json', import.meta.url)));
@@ -103,10 +107,14 @@ async function runWorker(a: Args, w: number): Promise<void> {
     }
   };
   await Promise.all(Array.from({ length: a.concurrency }, lane));
+  const cpu = process.cpuUsage();
+  const last: WorkerCpu = { cpuMicros: cpu.user + cpu.system };
+  await new Promise<void>((res, rej) => process.send!(last, (err: Error | null) => (err ? rej(err) : res())));
 }
 
-async function runAll(a: Args): Promise<{ done: Done[]; wallMs: number }> {
+async function runAll(a: Args): Promise<{ done: Done[]; wallMs: number; cpuMs: number }> {
   const t0 = performance.now();
+  let workerCpuMicros = 0;
   const total = tasks(a).length;
   const done: Done[] = [];
   const self = fileURLToPath(import.meta.url);
@@ -115,7 +123,11 @@ async function runAll(a: Args): Promise<{ done: Done[]; wallMs: number }> {
       new Promise<void>((resolve, reject) => {
         const args = ['--units', String(a.units), '--seed', String(a.seed), '--pzem-units', String(a.pzemUnits), '--jobs', String(a.jobs), '--concurrency', String(a.concurrency), '--worker', String(w)];
         const child = fork(self, args, { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
-        child.on('message', (m: Done) => {
+        child.on('message', (m: Done | WorkerCpu) => {
+          if ('cpuMicros' in m) {
+            workerCpuMicros += m.cpuMicros;
+            return;
+          }
           done.push(m);
           if (process.stderr.isTTY) process.stderr.write(`\r${done.length}/${total} units`);
         });
@@ -125,7 +137,8 @@ async function runAll(a: Args): Promise<{ done: Done[]; wallMs: number }> {
     ),
   );
   if (process.stderr.isTTY) process.stderr.write('\n');
-  return { done, wallMs: performance.now() - t0 };
+  const own = process.cpuUsage();
+  return { done, wallMs: performance.now() - t0, cpuMs: (workerCpuMicros + own.user + own.system) / 1000 };
 }
 
 // ---- report ----
@@ -175,7 +188,7 @@ function decisionRows(d: DecisionTable): string[][] {
   ];
 }
 
-function report(a: Args, done: Done[], wallMs: number, load0: number[]): { text: string; ok: boolean; json: unknown } {
+function report(a: Args, done: Done[], wallMs: number, cpuMs: number, load0: number[]): { text: string; ok: boolean; json: unknown } {
   const errors = done.filter((d): d is Extract<Done, { error: string }> => 'error' in d);
   const res = (ref: BenchReference): BenchUnitResult[] => done.filter((d): d is Extract<Done, { result: BenchUnitResult }> => 'result' in d && d.reference === ref).map((d) => d.result).sort((x, y) => x.index - y.index);
   const wt = res('wt310e');
@@ -262,12 +275,14 @@ function report(a: Args, done: Done[], wallMs: number, load0: number[]): { text:
 
   // 6. Wall time.
   const wallS = wallMs / 1000;
-  out.push(`wall time ${num(wallS, 1)} s for ${wt.length + pz.length} unit sessions (${num(wallMs / Math.max(1, wt.length + pz.length), 0)} ms each), ${a.jobs} process(es)${errors.length ? `; ${errors.length} unit(s) crashed` : ''}\n`);
+  const sessions = Math.max(1, wt.length + pz.length);
+  out.push(`wall time ${num(wallS, 1)} s for ${wt.length + pz.length} unit sessions (${num(wallMs / sessions, 0)} ms each), ${a.jobs} process(es), load average at the end ${loadavg().map((x) => x.toFixed(2)).join(' ')}${errors.length ? `; ${errors.length} unit(s) crashed` : ''}`);
+  out.push(`host CPU ${num(cpuMs / 1000, 1)} s (user + system, every process, start-up included) = ${num(cpuMs / sessions, 0)} ms per unit session: on ${a.jobs} idle core(s) the bench needs about ${num(cpuMs / 1000 / a.jobs, 0)} s\n`);
   for (const e of errors.slice(0, 3)) out.push(`  crashed: ${e.reference} unit ${e.index}: ${e.error.split('\n')[0]}`);
 
   out.push(table('targets', ['metric', 'measured', 'target', 'verdict'], targets.map((t) => [t.name, t.measured, t.target, verdict(t.ok)])));
   const ok = targets.every((t) => t.ok) && errors.length === 0;
-  return { text: out.join('\n'), ok, json: { args: a, wallMs, targets, transfer: { ours, naive }, decisions: d, coverage: c, times: st.rows, errors: errors.map((e) => ({ index: e.index, reference: e.reference })) } };
+  return { text: out.join('\n'), ok, json: { args: a, wallMs, cpuMs, targets, transfer: { ours, naive }, decisions: d, coverage: c, times: st.rows, errors: errors.map((e) => ({ index: e.index, reference: e.reference })) } };
 }
 
 /** Every unit's scored result without its wall time, ordered, one line each (see --units-out). */
@@ -285,8 +300,8 @@ async function main(): Promise<void> {
   const a = parseArgs(process.argv.slice(2));
   if (a.worker !== undefined) return runWorker(a, a.worker);
   const load0 = loadavg();
-  const { done, wallMs } = await runAll(a);
-  const r = report(a, done, wallMs, load0);
+  const { done, wallMs, cpuMs } = await runAll(a);
+  const r = report(a, done, wallMs, cpuMs, load0);
   if (a.unitsOut) writeFileSync(a.unitsOut, unitsJson(done));
   process.stdout.write(a.json ? `${JSON.stringify(r.json, null, 2)}\n` : `${r.text}\n`);
   process.exitCode = r.ok ? 0 : 1;

@@ -70,11 +70,22 @@ export function factoryImages(content: FlashContent, seed: number, mac: Uint8Arr
   return [...base, { address: APP_ADDR, data: stockTuyaApp() }, { address: TUYA_STORAGE_ADDR, data: tuyaStorage(seed) }];
 }
 
+const openBekenApps = new Map<string, Uint8Array>();
+
 /**
  * An OpenBeken app as the simulator's own builder makes it (what a flasher would have written at
  * 0x11000), for virtual plugs that start out flashed: ~1 MB of code-like blocks with the build record.
+ * Like the stock app, each build is made once per process and shared (callers load a copy into a
+ * flash, never write to it): a bench of a thousand preflashed units builds it once.
  */
 export function syntheticOpenBekenApp(version: string, variant?: string, seed = 1): Uint8Array {
+  const key = `${version}\0${variant ?? ''}\0${seed}`;
+  let app = openBekenApps.get(key);
+  if (!app) openBekenApps.set(key, (app = buildOpenBekenApp(version, variant, seed)));
+  return app;
+}
+
+function buildOpenBekenApp(version: string, variant: string | undefined, seed: number): Uint8Array {
   const blocks = 30_000;
   const data = new Uint8Array(blocks * BLOCK_DATA).fill(0xff);
   fillRandom(data, mulberry32U32(seed ^ 0x4f424b21), 0, (blocks - PAD_BLOCKS) * BLOCK_DATA);
