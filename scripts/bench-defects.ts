@@ -5,7 +5,7 @@
  * step that names it, no good unit failed. 'stock firmware still running' is a unit that skipped
  * the flash station, so it goes through the verify plan (a flashing plan overwrites the stock app).
  *
- *   node --import=tsx scripts/bench-defects.ts [--good N] [--seed S] [--json]
+ *   node --import=tsx scripts/bench-defects.ts [--good N] [--seed S] [--shunt-units N] [--json]
  *   node --import=tsx scripts/bench-defects.ts --units 200 [--fault-rate 0.15] [--seed S] [--shard i/n] [--json]
  *   node --import=tsx scripts/bench-defects.ts --units 200 --combine shard0.json shard1.json ...
  *
@@ -15,6 +15,10 @@
  * faulted units were failed by the step naming their fault and how many good units failed.
  * --shard i/n runs only every n-th 4-slot batch (from the same unit list and seeds), so n processes
  * share the run; --combine prints the whole run's table from their --json files.
+ * --shunt-units N (default 200, 0 to skip): after the table, the shunt defect's detection probability
+ * measured on N drawn units and N good ones through calibrate + the factor check
+ * (scripts/bench-lib/shunt-detection.ts): one unit per defect cannot say how often a defect that
+ * good parts can mimic is caught.
  * The flash suite writes a 200 kB synthetic image; the stock backup is left out of the bench's copy
  * of the factory plan (it reads 1.15 MB per unit and finds no defect). Exit 0 when the targets are
  * met, 1 when not, 2 on bad arguments.
@@ -25,6 +29,7 @@ import { mulberry32 } from '../rig/core/prng.ts';
 import { parseJig } from '../rig/jig/jig-config.ts';
 import { loadPlan, parsePlan, type LoadedPlan } from '../suites/plan/load-plan.ts';
 import { PLUG_DEFECT_NAMES } from '../sim/plug/plug-defects.ts';
+import { measureShuntDetection, shuntDetectionLines } from './bench-lib/shunt-detection.ts';
 import { classify, DEFECT_EXPECTATIONS, fixtureJigText, HTTP_FAULT_NAMES, runBatch, STOCK_FIRMWARE, uncoveredDefects, type UnitOutcome, type UnitSpec } from './bench-lib/defect-run.ts';
 
 const { values: args, positionals } = parseArgs({
@@ -36,6 +41,7 @@ const { values: args, positionals } = parseArgs({
     json: { type: 'boolean', default: false },
     shard: { type: 'string' },
     combine: { type: 'boolean', default: false },
+    'shunt-units': { type: 'string', default: '200' },
   },
   allowPositionals: true,
 });
@@ -50,6 +56,7 @@ function int(name: string, v: string | undefined, min: number): number {
 const SEED = int('seed', args.seed, 1);
 const GOOD = int('good', args.good, 0);
 const UNITS = args.units === undefined ? undefined : int('units', args.units, 1);
+const SHUNT_UNITS = int('shunt-units', args['shunt-units'], 0);
 const FAULT_RATE = Number(args['fault-rate']);
 if (!(FAULT_RATE >= 0 && FAULT_RATE <= 1)) {
   process.stderr.write(`bench-defects: --fault-rate must be between 0 and 1, got "${args['fault-rate']}"\n`);
@@ -141,8 +148,10 @@ if (UNITS === undefined) {
   out(`\n${caught} of ${faulted.length} defects caught by the step that names them; ${faulted.filter((r) => classify(r) === 'caught by another step').length} by another step; ${faulted.filter((r) => classify(r) === 'missed').length} missed\n`);
   out(`${rows.length - faulted.length - goodFailed} of ${rows.length - faulted.length} good units passed; ${rows.length - unsafe} of ${rows.length} slots ended in the safe state\n`);
   out(`modelled ${((a.modelMs + b.modelMs) / 1000).toFixed(0)} s in ${Math.ceil(rows.length / SLOTS.length)} batches of up to ${SLOTS.length} slots; wall ${wall.toFixed(0)} s\n`);
+  const shunt = SHUNT_UNITS > 0 ? await measureShuntDetection({ n: SHUNT_UNITS, seed: SEED }) : undefined;
+  if (shunt) out(`\n${shuntDetectionLines(shunt).join('\n')}\n  (${(shunt.wallMs / 1000).toFixed(0)} s wall)\n\n`);
   out(`targets ${met ? 'met' : 'NOT met'}\n`);
-  if (args.json) process.stdout.write(JSON.stringify({ seed: SEED, rows: rows.map((r) => ({ defects: r.defects, plan: r.plan, firstFail: r.firstFail ?? null, detection: classify(r), safe: r.safe })), caught, faulted: faulted.length, goodFailed, unsafe, wallSeconds: wall, met }, null, 2) + '\n');
+  if (args.json) process.stdout.write(JSON.stringify({ seed: SEED, rows: rows.map((r) => ({ defects: r.defects, plan: r.plan, firstFail: r.firstFail ?? null, detection: classify(r), safe: r.safe })), caught, faulted: faulted.length, goodFailed, unsafe, wallSeconds: wall, met, ...(shunt ? { shuntDetection: shunt } : {}) }, null, 2) + '\n');
   process.exitCode = met ? 0 : 1;
 } else {
   // Many units with faults sprinkled in, drawn from the seed (or --combine: the shards' --json outputs).

@@ -1,5 +1,6 @@
 import { loadPlan, parsePlan } from '../../suites/plan/load-plan.ts';
 import type { Plan } from '../../suites/plan/schema.ts';
+import type { FrontEndDesign } from '../../suites/calibration-plausibility.ts';
 
 const PLANS = new URL('../../fixtures/plans', import.meta.url).pathname;
 
@@ -27,7 +28,11 @@ export const BENCH_CAL_LOAD = 'R2000';
  */
 export const BENCH_CAL_WINDOWS = 7;
 
-export function benchPlan(o: { windows?: number } = {}): Plan {
+/**
+ * `frontEnd`: add the plan's factor plausibility check after calibrating (the factory plan's front
+ * end); `reverify: false`: calibrate only (the shunt detection run needs no verification points).
+ */
+export function benchPlan(o: { windows?: number; frontEnd?: FrontEndDesign; reverify?: boolean } = {}): Plan {
   const factory = loadPlan('factory', PLANS).plan;
   return parsePlan(
     {
@@ -42,7 +47,8 @@ export function benchPlan(o: { windows?: number } = {}): Plan {
           retries: 1,
           load: BENCH_CAL_LOAD,
           windows: o.windows ?? BENCH_CAL_WINDOWS,
-          reverify: [
+          ...(o.frontEnd ? { frontEnd: o.frontEnd } : {}),
+          reverify: o.reverify === false ? [] : [
             { load: 'none' },
             { load: 'R10', limits: { powerErrorPct: { nominal: 0, tolerance: 3 } } },
             { load: 'R60', limits: { currentErrorPct: { nominal: 0, tolerance: LOW_CURRENT_TOLERANCE_PCT.R60 } } },

@@ -14,6 +14,7 @@ import { simPlugAddress, startVirtualJig } from '../../sim/jig/in-process-jig.ts
 import type { MainsBranch } from '../../sim/mains/mains-network.ts';
 import { ObkPlug } from '../../sim/plug/obk-plug.ts';
 import type { SimTemplate } from '../../sim/plug/obk-template.ts';
+import type { Bl0937Truth } from '../../sim/plug/bl0937/bl0937-chip.ts';
 import { VirtualPzem } from '../../sim/pzem/virtual-pzem.ts';
 import { VirtualWt310e } from '../../sim/scpi/virtual-wt310e.ts';
 import { mulberry32 } from '../../rig/core/prng.ts';
@@ -37,6 +38,15 @@ export interface BenchUnitSpec {
   template: SimTemplate;
   /** Calibration load of the plan (also the naive baseline's). */
   calLoad: string;
+  /** Plug defects by sim name (e.g. 'shunt-off-10'), for the shunt detection run; none by default. */
+  defects?: readonly string[];
+  /**
+   * Run the naive baseline before our calibration (default true). Its PowerSet changes the factor
+   * the plug holds, so a run that judges the as-found factors (the factor check) leaves it out.
+   */
+  naiveBaseline?: boolean;
+  /** Told the unit's BL0937 truth (its drawn parts) after the run, for benches that judge it. */
+  onTruth?: (truth: Bl0937Truth) => void;
 }
 
 /** One measurement as the rig decided it, next to the truth. */
@@ -107,7 +117,8 @@ export async function runBenchUnit(u: BenchUnitSpec): Promise<BenchUnitResult> {
   const clock = new VirtualClock();
   const serial = u.reference === 'wt310e' ? `C2QD${(u.seed % 100000).toString().padStart(5, '0')}` : `PZEM-${u.seed}`;
   const jig = benchJig({ reference: u.reference, serial });
-  const sim = startVirtualJig(jig, { clock, seed: u.seed, plugModel: 'obk', preflashed: { template: u.template } });
+  const defects = u.defects;
+  const sim = startVirtualJig(jig, { clock, seed: u.seed, plugModel: 'obk', preflashed: { template: u.template }, ...(defects?.length ? { defects: () => defects } : {}) });
   const vslot = sim.vj.slot(1);
   const plug = vslot.plug;
   if (!(plug instanceof ObkPlug)) throw new Error('bench: the virtual jig did not build an OpenBeken plug');
@@ -151,7 +162,7 @@ export async function runBenchUnit(u: BenchUnitSpec): Promise<BenchUnitResult> {
     // The baseline runs right after the plug is online, before our calibration (which works from
     // whatever factor the plug holds: it multiplies it by the averaged reference/plug ratio).
     const online = steps.findIndex((st) => st.name.startsWith('mains on, plug online'));
-    steps.splice(
+    if (u.naiveBaseline !== false) steps.splice(
       online + 1,
       0,
       naiveCalibrationStep(hw, calLoad, rnd, () => {
@@ -163,6 +174,7 @@ export async function runBenchUnit(u: BenchUnitSpec): Promise<BenchUnitResult> {
     await station.close();
   }
   const chip = plug.bl0937.truth();
+  u.onTruth?.(chip);
   const cal = effectiveCal(savedCal());
   const refTruth = meterDevice instanceof VirtualWt310e || meterDevice instanceof VirtualPzem ? meterDevice.truth() : undefined;
   if (!refTruth) throw new Error('bench: no virtual reference meter');
