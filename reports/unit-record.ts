@@ -23,6 +23,9 @@ export interface UnitRecord {
   steps: StepResult[];
   startedAt: string;
   finishedAt?: string;
+  /** Set with complete: the slot's duration (model ms) and whether an abort cut it, as the store keeps them. */
+  ms?: number;
+  aborted?: boolean;
   updatedAt: string;
 }
 
@@ -87,6 +90,8 @@ export class UnitRecordWriter implements ResultSink {
         if (e.result.reason) r.reason = e.result.reason;
         r.unit = { ...r.unit, ...e.result.unit };
         r.finishedAt = e.result.finishedAt;
+        r.ms = e.result.ms;
+        r.aborted = e.result.aborted;
         return this.#persist(e.slot);
       }
       default:

@@ -19,7 +19,7 @@ import { DEVICES_DIR, plugResolver, stationProvisioning } from './dut.ts';
 import { resolveDeviceTemplate } from '../../rig/dut/device-template.ts';
 import { loadSimTemplate } from '../../sim/plug/obk-template.ts';
 import { runStationDetailed, type StationSlotResult } from '../../station/run-station.ts';
-import { describeUnfinished, findInterrupted, findInterruptedRuns, markAborted, processAlive, unfinishedSlots } from '../../station/recover.ts';
+import { abortedByDeath, bringForwardFromRecords, closeFromRecords, describeUnfinished, findInterrupted, findInterruptedRuns, markAborted, processAlive, recommitRunRecords, unfinishedSlots, unitRecordsOf } from '../../station/recover.ts';
 import { readStationState, type StationState } from '../../station/station-state.ts';
 import { parseSerialOption, scanSerials } from '../../station/unit-serial.ts';
 import type { ResultSink } from '../../suites/model/events.ts';
@@ -32,6 +32,7 @@ import { printJson } from '../output.ts';
 import { EXIT } from '../failure.ts';
 import { PACKAGE_ROOT } from '../../rig/core/package-root.ts';
 import { checkStorePath, DEFAULT_STORE_PATH, openStationStore } from '../../rig/store/station-store.ts';
+import { SqliteStore } from '../../rig/store/sqlite-store.ts';
 import { isPostgresUrl, redactUrl } from '../../rig/store/store-location.ts';
 import { loadStationConfig } from '../../rig/store/station-config.ts';
 import { writeRunReportsFromStore } from '../../reports/store-reports.ts';
@@ -93,7 +94,13 @@ export const runCommand: CommandModule<object, RunArgs> = {
     if (args.simTime === 'virtual' && !virtual) throw new ConfigError('--sim-time virtual needs the virtual jig (--sim)', { step: 'args' });
     checkBaud(args.baud);
     const slots = resume ? unfinishedSlots(resume).map((u) => u.slot) : parseSlots(args.slot, jig.slots.map((x) => x.id));
-    if (resume && slots.length === 0) throw new ConfigError(`run ${args.resume} has no unfinished unit to resume`, { step: 'args' });
+    if (resume && slots.length === 0 && !abortedByDeath(resume)) throw new ConfigError(`run ${args.resume} ${resume.status === 'finished' ? 'finished; it has' : 'has'} no unfinished unit to resume`, { step: 'args' });
+    if (resume && slots.length === 0) {
+      // Its station died after the last unit's record: nothing to test, the run is closed from its records.
+      checkStorePath(args.store);
+      await closeRunFromRecords(resolve(args.resume!), resume, args.store, plan.plan.policy.minYieldPct, args.json === true);
+      return;
+    }
     const serialPattern = plan.plan.unit?.serial?.pattern;
     const serials = parseSerialOption(args.serial ?? [], { slots, ...(serialPattern !== undefined ? { pattern: serialPattern } : {}) });
     if (resume) for (const u of unfinishedSlots(resume)) if (typeof u.standing.unit.serial === 'string' && !serials.has(u.slot)) serials.set(u.slot, u.standing.unit.serial);
@@ -138,6 +145,8 @@ export const runCommand: CommandModule<object, RunArgs> = {
     }
 
     checkStorePath(args.store);
+    // The store lags the records by up to one event per slot after a kill: bring it up to them first.
+    if (resume) recommitRecords(args.store, resolve(args.resume!), resume, { required: true });
     if (args.events !== undefined) checkPathText(args.events, '--events');
     const stationConfig = args.station ? loadStationConfig(args.station) : undefined;
     const forwardTo = args.forward ?? stationConfig?.central;
@@ -154,6 +163,7 @@ export const runCommand: CommandModule<object, RunArgs> = {
     if (!resume) {
       for (const r of findInterruptedRuns(dirname(outDir))) {
         await markAborted(r);
+        recommitRecords(args.store, r.dir, r.state, { required: false });
         cliStderr().write(`run ${r.dir} was interrupted: its station (pid ${r.state.pid}) died; marked aborted\n${describeUnfinished(r).map((l) => `  ${l}\n`).join('')}  resume its unfinished units: plugrig run --resume ${r.dir}\n`);
       }
     }
@@ -322,7 +332,47 @@ async function resumable(dir: string): Promise<StationState> {
     cliStderr().write(`run ${dir} was interrupted: its station (pid ${st.pid}) died; marked aborted\n${describeUnfinished(crashed).map((l) => `  ${l}\n`).join('')}`);
     return marked;
   }
+  // Found aborted (by a fresh start, or its own abort): its records may still be ahead of its state.
+  bringForwardFromRecords(dir, st);
   return st;
+}
+
+/** recommitRunRecords through a connection of its own (the station's store is opened later). */
+function recommitRecords(storePath: string, dir: string, state: StationState, o: { required: boolean }): void {
+  const store = SqliteStore.open(storePath);
+  try {
+    recommitRunRecords(store, dir, state, o);
+  } finally {
+    store.close();
+  }
+}
+
+/**
+ * `--resume` of a run whose station died after every unit was recorded complete: nothing is tested
+ * again; the store is brought up to the records, the run closed there and in its state file, and its
+ * reports written. The exit code follows the plan's yield policy, as a run's would.
+ */
+async function closeRunFromRecords(dir: string, state: StationState, storePath: string, minYieldPct: number, json: boolean): Promise<void> {
+  const runId = state.run!.runId;
+  const store = SqliteStore.open(storePath);
+  try {
+    await closeFromRecords(store, dir, state);
+  } finally {
+    store.close();
+  }
+  const units = unitRecordsOf(dir, runId).filter((x) => !x.file.includes('.interrupted-'));
+  const passed = units.filter((x) => x.record.verdict === 'pass').length;
+  const reports = await writeRunReportsFromStore(storePath, runId, dir);
+  if ('error' in reports) cliStderr().write(`plugrig: run reports not written: ${reports.error}\n`);
+  if (json) printJson({ out: dir, closed: true, passed, failed: units.length - passed, store: { path: storePath, runId }, reports: 'paths' in reports ? Object.fromEntries(reports.paths) : { error: reports.error }, slots: units.map((x) => ({ slot: x.record.slot, verdict: x.record.verdict, record: join(dir, x.file) })) });
+  else {
+    cliStdout().write(`run ${dir}: every unit was recorded complete before its station died; closed without testing again\n`);
+    cliStdout().write(`${passed} of ${units.length} slots passed\n`);
+    if ('paths' in reports) cliStdout().write(`reports ${[...reports.paths.values()].join(' ')}\n`);
+  }
+  const yieldPct = units.length ? (100 * passed) / units.length : 0;
+  if (yieldPct < minYieldPct) process.exitCode = 9;
+  else if ('error' in reports) process.exitCode = 1;
 }
 
 /** --slot 1,2 / --slot 1 2: ids of the jig, each once. */

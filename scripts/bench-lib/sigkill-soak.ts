@@ -178,16 +178,15 @@ export async function runSigkillSoak(o: SigkillOptions): Promise<SigkillFigures>
 
     if (!r.killed) {
       o.onTry?.(`${label}: exit ${r.code} in ${r.ms} ms`);
-      if (r.code !== 0) bad(`${label}: the uncut try exited ${r.code}: ${r.stderr.slice(-400)}`);
+      // A resume that finds the run finished (its last try ended it just before the kill) has nothing to do.
+      const nothingLeft = !fresh && r.code === 2 && /has no unfinished unit to resume/.test(r.stderr) && readState(b.dir)?.status === 'finished';
+      if (r.code !== 0 && !nothingLeft) bad(`${label}: the uncut try exited ${r.code}: ${r.stderr.slice(-400)}`);
       b.completed = true;
       checkBatchEnd(b, bad, f);
       if (f.kills >= o.kills) break;
       fresh = true;
       continue;
     }
-    f.kills++;
-    if (r.paused) f.killsInStateWrite++;
-    o.onTry?.(`${label}: killed after ${r.events.length} events, ${r.ms} ms`);
 
     // After the kill: the state file must read, and say running by the dead pid once its run had begun.
     let st: StationState | undefined;
@@ -197,11 +196,19 @@ export async function runSigkillSoak(o: SigkillOptions): Promise<SigkillFigures>
       f.stateUnreadable++;
       bad(`${label}: station-state.json unreadable after the kill: ${(e as Error).message}`);
     }
+    // The kill came after the try had ended its run (state finished, written by the killed pid):
+    // not a kill mid-run. The batch is done; it is checked as one, and the next try starts a fresh one.
+    const endedFirst = st?.status === 'finished' && st.pid === r.pid;
+    if (!endedFirst) {
+      f.kills++;
+      if (r.paused) f.killsInStateWrite++;
+    }
+    o.onTry?.(`${label}: killed after ${r.events.length} events, ${r.ms} ms${endedFirst ? ' (its run had already finished: not counted)' : ''}`);
     if (st?.status === 'running' && st.pid === r.pid) {
       f.diedRunning++;
       b.died.push(r.pid);
       owed.set(r.pid, b.dir);
-    } else if (started) bad(`${label}: its run had begun, yet the state says ${st?.status} by pid ${st?.pid}`);
+    } else if (started && !endedFirst) bad(`${label}: its run had begun, yet the state says ${st?.status} by pid ${st?.pid}`);
     // Every step the station reported finished is in that slot's unit record.
     const recs = new Map(readRecords(b.dir).filter((x) => !x.file.includes('interrupted')).map((x) => [x.rec.slot, x.rec]));
     for (const e of r.events) {
@@ -216,6 +223,12 @@ export async function runSigkillSoak(o: SigkillOptions): Promise<SigkillFigures>
       }
     }
     for (const x of readRecords(b.dir)) if (!x.file.includes('interrupted')) b.kept.set(x.sha, `${x.file} after ${label}`);
+    if (endedFirst) {
+      b.completed = true;
+      checkBatchEnd(b, bad, f);
+      fresh = true;
+      continue;
+    }
     if (st) unfinished = Object.values(st.slots).filter((s) => !s.complete).length || SLOTS.length;
     // Mostly resume the killed batch; sometimes start a fresh one beside it (it must report this one).
     fresh = !st || (o.freshRestart ?? 0.25) > rand();
@@ -321,6 +334,14 @@ function readEvents(path: string): ResultEvent[] {
     }
   }
   return out;
+}
+
+function readState(dir: string): StationState | undefined {
+  try {
+    return JSON.parse(readFileSync(join(dir, 'station-state.json'), 'utf8')) as StationState;
+  } catch {
+    return undefined;
+  }
 }
 
 function readRecords(dir: string): Array<{ file: string; rec: UnitRecord; sha: string }> {
