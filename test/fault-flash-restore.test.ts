@@ -1,6 +1,9 @@
 import t from 'tap';
 import { blankCrc } from '../rig/bk7231/flasher.ts';
 import { flashRegionOf } from '../rig/bk7231/outside-guard.ts';
+import type { Bk7231Port } from '../rig/bk7231/port.ts';
+import { EraseOpcode } from '../rig/bk7231/protocol/commands.ts';
+import { flashErase } from '../rig/bk7231/protocol/frame.ts';
 import type { FlashOperation } from '../sim/bk7231/virtual-bk7231.ts';
 import { OFFSET, assertFlashed, flipAddresses, pattern, rig, type Rig } from './fixtures/fault-flash-rig.ts';
 
@@ -107,4 +110,139 @@ t.test('a garbled CRC before writing is no change: two agreeing answers decide, 
   const res = await r.flasher.write(IMAGE, OFFSET);
   t.same(res.outsideRestored, [], 'nothing restored');
   assertFlashed(t, r, IMAGE, 'garbled guard CRC');
+});
+
+/** Frames the host sent, in order: CheckCRC ranges, and the erases and writes between them. */
+function recordFrames(log: Array<{ kind: 'crc'; start: number; end: number } | { kind: 'erase' | 'write' }>): (p: Bk7231Port) => Bk7231Port {
+  return (p) => ({
+    get clock() {
+      return p.clock;
+    },
+    write: (bytes) => {
+      const v = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+      if (bytes.length === 13 && bytes[3] === 0x09 && bytes[4] === 0x10) log.push({ kind: 'crc', start: v.getUint32(5, true), end: v.getUint32(9, true) });
+      else if (bytes[3] === 0xff && bytes[7] === 0x0f) log.push({ kind: 'erase' });
+      else if (bytes[3] === 0xff && bytes[7] === 0x07) log.push({ kind: 'write' });
+      return p.write(bytes);
+    },
+    read: (n, ms) => p.read(n, ms),
+    available: () => p.available(),
+    discardInput: () => p.discardInput(),
+    setBaudRate: (b) => p.setBaudRate(b),
+    setModemLines: (l) => p.setModemLines(l),
+  });
+}
+
+/** The nth FlashErase reply reaches the host with bit `bit` of its echoed address flipped. */
+function flipEraseEcho(nth: number, bit: number): (p: Bk7231Port) => Bk7231Port {
+  // 04 0E FF 01 E0 FC F4 07 00 0F <status> <szcmd> <addr32 LE>: the address starts at byte 12.
+  const header = [0x04, 0x0e, 0xff, 0x01, 0xe0, 0xfc, 0xf4, 0x07, 0x00, 0x0f];
+  return (p) => {
+    const last: number[] = [];
+    let index = -1;
+    let seen = 0;
+    let flipAt = -1;
+    return {
+      get clock() {
+        return p.clock;
+      },
+      write: (bytes) => p.write(bytes),
+      read: async (n, ms) => {
+        const got = (await p.read(n, ms)).slice();
+        for (let i = 0; i < got.length; i++) {
+          index++;
+          if (index === flipAt) got[i]! ^= 1 << (bit & 7);
+          last.push(got[i]!);
+          if (last.length > header.length) last.shift();
+          if (last.length === header.length && header.every((b, j) => last[j] === b) && ++seen === nth) flipAt = index + (12 + (bit >> 3)) - (header.length - 1);
+        }
+        return got;
+      },
+      available: () => p.available(),
+      discardInput: () => p.discardInput(),
+      setBaudRate: (b) => p.setBaudRate(b),
+      setModemLines: (l) => p.setModemLines(l),
+    };
+  };
+}
+
+/** After the host's CheckCRC of [start, end], the line also carries `extra` to the chip (a command nobody sent). */
+function injectAfterCrc(start: number, end: number, extra: Uint8Array): (p: Bk7231Port) => Bk7231Port {
+  return (p) => {
+    let done = false;
+    return {
+      get clock() {
+        return p.clock;
+      },
+      write: async (bytes) => {
+        await p.write(bytes);
+        const v = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+        if (!done && bytes.length === 13 && bytes[4] === 0x10 && v.getUint32(5, true) === start && v.getUint32(9, true) === end) {
+          done = true;
+          await p.write(extra);
+        }
+      },
+      read: (n, ms) => p.read(n, ms),
+      available: () => p.available(),
+      discardInput: () => p.discardInput(),
+      setBaudRate: (b) => p.setBaudRate(b),
+      setModemLines: (l) => p.setModemLines(l),
+    };
+  };
+}
+
+const inProtected = (a: number, end: number): boolean => end <= 0x11000 || (a >= 0x1d0000 && end <= 0x1d1000);
+
+t.test('a clean line: after the write only the bootloader and the RF/MAC sector are CRC-checked, the rest is proved by the echoes', async (t) => {
+  const frames: Parameters<typeof recordFrames>[0] = [];
+  const r = await rig({}, undefined, {}, recordFrames(frames));
+  t.teardown(() => r.link.close());
+  await r.flasher.connect();
+  const res = await r.flasher.write(IMAGE, OFFSET);
+  t.same(res.outsideCheck, { scope: 'protected', crcBytes: 0x11000 + 0x1000 }, 'bootloader (0x0..0x11000) and RF/MAC (4 KiB) only');
+  const lastWrite = frames.findLastIndex((f) => f.kind !== 'crc');
+  const after = frames.slice(lastWrite + 1).flatMap((f) => (f.kind === 'crc' ? [f] : []));
+  t.same(after[0], { kind: 'crc', start: OFFSET, end: OFFSET + IMAGE.length - 1 }, 'first the image is verified');
+  const outside = after.slice(1);
+  t.ok(outside.length > 0 && outside.every((f) => inProtected(f.start, f.end + 1)), 'then only protected ranges are CRC-checked');
+  t.equal(outside.reduce((n, f) => n + f.end + 1 - f.start, 0), 0x12000, 'each once');
+  assertFlashed(t, r, IMAGE, 'clean line');
+});
+
+t.test('a stray erase whose reply echo is flipped back looks clean on the line: the bootloader CRC still catches it', async (t) => {
+  // Erase 1 (0x11000) reaches the chip as 0x1000; its reply's echo reaches the host as 0x11000 again.
+  const both = (p: Bk7231Port): Bk7231Port => flipEraseEcho(1, 16)(flipAddresses([{ cmd: 'erase', nth: 1, bit: 16 }])(p));
+  const bare = await rig({}, undefined, {}, both);
+  const ops = watchOutside(bare);
+  await bare.flasher.connect();
+  await t.rejects(bare.flasher.write(IMAGE, OFFSET), { code: 'E_FLASH', message: /bootloader range 0x0\.\.0x10000 .* cannot be restored/ });
+  t.ok(ops.some((o) => o.kind === 'erase' && o.address === 0x1000), 'the stray erase really hit 0x1000');
+  t.equal(bare.flasher.stats.commandRetries, 0, 'no command was re-sent: the line looked clean');
+  await bare.link.close();
+
+  const r = await rig({}, undefined, {}, both);
+  t.teardown(() => r.link.close());
+  await r.flasher.connect();
+  const original = { offset: 0, data: await r.flasher.read(0, 0x11000) };
+  const res = await r.flasher.write(IMAGE, OFFSET, { original });
+  t.match(res.outsideRestored, [{ region: 'bootloader', source: 'copy', sectors: [0x1000] }]);
+  t.equal(res.outsideCheck?.scope, 'all', 'after a restore every range is checked');
+  assertFlashed(t, r, IMAGE, 'stray erase with its echo flipped back');
+});
+
+t.test('a command the chip ran that the flasher never sent: its reply is a skipped frame, so every range is CRC-checked', async (t) => {
+  // Behind the image's verify CRC the line delivers a 4K erase of Tuya storage (which holds data).
+  const phantom = injectAfterCrc(OFFSET, OFFSET + IMAGE.length - 1, flashErase(EraseOpcode.Sector4K, 0x1ed000).bytes);
+  const bare = await rig({}, undefined, {}, phantom);
+  await bare.flasher.connect();
+  await t.rejects(bare.flasher.write(IMAGE, OFFSET), { code: 'E_FLASH', message: /Tuya storage range 0x1ed000\.\.0x1f0000 .* cannot be restored/ });
+  await bare.link.close();
+
+  const r = await rig({}, undefined, {}, phantom);
+  t.teardown(() => r.link.close());
+  await r.flasher.connect();
+  const original = { offset: 0x1e0000, data: await r.flasher.read(0x1e0000, 0x20000) };
+  const res = await r.flasher.write(IMAGE, OFFSET, { original });
+  t.match(res.outsideRestored, [{ region: 'Tuya storage', source: 'copy', sectors: [0x1ed000] }]);
+  assertFlashed(t, r, IMAGE, 'a command nobody sent');
 });

@@ -44,6 +44,20 @@ const BARRIER_SLACK_MS = 1000;
 const BARRIER_DRAIN_QUIET_MS = 10;
 const BARRIER_DRAIN_MAX_MS = 200;
 
+/**
+ * What the line did since the channel opened, for proofs that the chip ran exactly the commands
+ * sent (outside-guard.ts): `answered` counts replies that matched their request's code and echo
+ * (erase and write replies echo the address and erase size the chip received) with status 0;
+ * `irregular` counts every event after which that is no longer known: a timeout, a skipped frame
+ * (a reply to something not asked, or echoing another address), a non-zero status, bytes the
+ * parser threw away while resynchronising, input drained or discarded unread.
+ */
+export interface LineRecord {
+  sent: number;
+  answered: number;
+  irregular: number;
+}
+
 export class CommandChannel {
   readonly port: Bk7231Port;
   readonly #parser = new Bk7231ReplyParser();
@@ -58,6 +72,8 @@ export class CommandChannel {
   #outOfSync = false;
   #barrierWord = 0;
   #barriers = 0;
+  #answered = 0;
+  #irregular = 0;
 
   constructor(port: Bk7231Port, log: Logger) {
     this.port = port;
@@ -88,6 +104,11 @@ export class CommandChannel {
     this.#barrierEnabled = true;
   }
 
+  /** The line's record so far (a snapshot; compare two to judge the commands between them). */
+  get lineRecord(): LineRecord {
+    return { sent: this.#sent, answered: this.#answered, irregular: this.#irregular + this.#parser.discardedBytes };
+  }
+
   async setHostBaud(baud: number): Promise<void> {
     await this.port.setBaudRate(baud);
     this.#baud = baud;
@@ -95,6 +116,7 @@ export class CommandChannel {
 
   /** Forget everything received so far (parser state, queued frames, port input). */
   async discard(): Promise<void> {
+    this.#irregular++;
     await this.port.discardInput();
     this.#parser.reset();
     this.#queue.length = 0;
@@ -112,6 +134,8 @@ export class CommandChannel {
       if (got.length === 0) break;
       seen.push(...got);
     }
+    // Whatever was drained (or still queued, or half parsed) went unread.
+    if (seen.length > 0 || this.#queue.length > 0 || this.#parser.pending.length > 0) this.#irregular++;
     this.#parser.reset();
     this.#queue.length = 0;
     return Uint8Array.from(seen);
@@ -188,10 +212,12 @@ export class CommandChannel {
       for (let f = this.#queue.shift(); f; f = this.#queue.shift()) {
         if (classifyReply(f, spec) !== 'match') {
           skipped++;
+          this.#irregular++;
           this.#log.debug({ cmd: req.name, skippedCode: f.code, len: f.raw.length }, 'skipping unrelated frame');
           continue;
         }
         if (f.form === 'long' && f.status !== 0) {
+          this.#irregular++;
           throw new FlashError(`${req.name} failed: ${flashStatusName(f.status!)}`, {
             phase: opts.phase,
             address: opts.address,
@@ -199,6 +225,7 @@ export class CommandChannel {
             bytesSeen: f.raw.slice(0, CONTEXT_BYTES),
           });
         }
+        this.#answered++;
         return f;
       }
       const left = deadline - clock.now();
@@ -206,10 +233,14 @@ export class CommandChannel {
       const got = await this.#readSome(left);
       if (got.length) this.#queue.push(...this.#parser.push(got));
     }
-    // The reply may be stuck behind a truncated frame: give that one up and look again.
+    // No reply in time: late, lost, or stuck behind a truncated frame (given up here, looked again).
+    this.#irregular++;
     const { dropped, frames } = this.#parser.abandonPending();
     const match = frames.find((f) => classifyReply(f, spec) === 'match');
-    if (match && (match.form === 'short' || match.status === 0)) return match;
+    if (match && (match.form === 'short' || match.status === 0)) {
+      this.#answered++;
+      return match;
+    }
     throw new TimeoutError(`no reply to ${req.name} within ${Math.round(timeoutMs)} ms`, {
       phase: opts.phase,
       address: opts.address,

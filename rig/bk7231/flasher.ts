@@ -4,7 +4,7 @@
  */
 import { FlashError, ImageError, LinkError, PlugrigError, TimeoutError, TransportError } from '../core/errors.ts';
 import { rootLogger, type Logger } from '../core/log.ts';
-import { CommandChannel, type TransactOptions } from './command-channel.ts';
+import { CommandChannel, type LineRecord, type TransactOptions } from './command-channel.ts';
 import type { Bk7231Reply } from './protocol/parser.ts';
 import { findFlashPart, flashPartFor, jedecHex, type FlashPart } from './flash-parts.ts';
 import { getBus, type LinkOptions } from './link.ts';
@@ -16,7 +16,7 @@ import * as F from './protocol/frame.ts';
 import { decodeCrc, decodeJedecId, decodeRead4K, decodeRegister, decodeStatusRegister, type JedecId } from './protocol/reply.ts';
 import type { ResetStrategy } from './reset.ts';
 import { RF_SECTOR_ADDRESS, macFromRfSector } from './rf-sector.ts';
-import { OutsideImageGuard, blankCrc, type FlashCopy, type GuardedChip, type OutsideRestore } from './outside-guard.ts';
+import { OutsideImageGuard, blankCrc, type FlashCopy, type GuardedChip, type OutsideRestore, type OutsideScope } from './outside-guard.ts';
 
 export { blankCrc, type FlashCopy, type OutsideRestore } from './outside-guard.ts';
 
@@ -128,6 +128,13 @@ export interface WriteResult {
   crc: number;
   /** Ranges outside the image a stray write changed, restored and proved by the chip's CRC (guardOutsideImage). */
   outsideRestored: OutsideRestore[];
+  /**
+   * How the flash outside the image was proved unchanged (guardOutsideImage; null without it):
+   * 'all' = the chip's CRC of every range; 'protected' = the bootloader and RF/MAC by CRC, the
+   * rest by the line record (every command answered by its own echo, nothing irregular: see
+   * OutsideScope in outside-guard.ts). `crcBytes`: what the last check CRC'd.
+   */
+  outsideCheck: { scope: OutsideScope; crcBytes: number } | null;
 }
 
 /**
@@ -176,6 +183,11 @@ export interface FlasherRecoveryStats {
 /** Quiet time and limit of the drain after a lost reply: a late reply must not answer the re-sent command. */
 const RESYNC_QUIET_MS = 30;
 const RESYNC_MAX_MS = 300;
+
+/** Between two records every command sent got its own echoed reply and nothing irregular happened. */
+function lineClean(from: LineRecord, to: LineRecord): boolean {
+  return to.irregular === from.irregular && to.sent - from.sent === to.answered - from.answered;
+}
 
 /** True when a command went unanswered through all its retries: the chip itself is gone, not one reply. */
 function chipSilent(e: unknown): boolean {
@@ -266,6 +278,8 @@ export class Bk7231Flasher {
     const info = this.#requireInfo();
     checkWriteRequest(image.length, offset, { ...opts, flashSize: info.flashSize });
     const padded = await this.#padToSectors(image, offset, opts.onProgress);
+    // From here on the line record tells whether the chip ran exactly what was sent (OutsideScope).
+    const lineAtSnapshot = this.channel.lineRecord;
     const guard =
       this.#opts.guardOutsideImage === true
         ? await this.#relinking('guard', () => OutsideImageGuard.snapshot(this.#guardedChip(), { offset, length: padded.length, flashSize: info.flashSize, rfCopy: this.#rfCopy, ...(opts.original ? { copy: opts.original } : {}) }))
@@ -277,7 +291,7 @@ export class Bk7231Flasher {
       try {
         // After a re-link the chip holds part of the image: the CRC diff finds what is left to do.
         const result = await this.#writeOnce(image, padded, offset, attempt === 0 ? opts : { ...opts, diff: true });
-        return guard ? await this.#proveOutside(guard, padded, offset, result, restored) : result;
+        return guard ? await this.#proveOutside(guard, padded, offset, result, restored, lineAtSnapshot) : result;
       } catch (e) {
         if (!chipSilent(e) || attempt >= relinks) throw e;
         this.stats.relinks++;
@@ -338,6 +352,7 @@ export class Bk7231Flasher {
       sectorsRepaired: repaired.size,
       crc,
       outsideRestored: [],
+      outsideCheck: null,
     };
   }
 
@@ -764,11 +779,18 @@ export class Bk7231Flasher {
    * sends erases and writes over the same line, so after one the image is proved (and repaired)
    * again and the outside checked again, until a check finds nothing to restore (bounded).
    */
-  async #proveOutside(guard: OutsideImageGuard, padded: Uint8Array, offset: number, result: WriteResult, restored: OutsideRestore[]): Promise<WriteResult> {
+  async #proveOutside(guard: OutsideImageGuard, padded: Uint8Array, offset: number, result: WriteResult, restored: OutsideRestore[], lineAtSnapshot: LineRecord): Promise<WriteResult> {
     const chip = this.#guardedChip();
     for (let round = 0; ; round++) {
-      const back = await guard.check(chip, { offset, length: padded.length });
-      if (back.length === 0) return { ...result, outsideRestored: [...restored] };
+      // The record is judged after the protected ranges' CRCs too: a reply that only arrives
+      // behind them (a command the chip parsed on its own) still counts.
+      let scope: OutsideScope = restored.length === 0 && lineClean(lineAtSnapshot, this.channel.lineRecord) ? 'protected' : 'all';
+      let back = await guard.check(chip, { offset, length: padded.length }, scope);
+      if (scope === 'protected' && back.length === 0 && !lineClean(lineAtSnapshot, this.channel.lineRecord)) {
+        scope = 'all';
+        back = await guard.check(chip, { offset, length: padded.length }, scope);
+      }
+      if (back.length === 0) return { ...result, outsideRestored: [...restored], outsideCheck: { scope, crcBytes: guard.checkBytes(scope) } };
       for (const r of back) {
         this.#log.warn({ region: r.region, start: r.start, sectors: r.sectors.length, source: r.source }, 'stray write outside the image: range restored and proved by CRC');
         this.stats.outsideRestores++;

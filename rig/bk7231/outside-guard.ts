@@ -67,6 +67,20 @@ export function flashRegionOf(address: number, flashSize: number): FlashRegion {
   return region;
 }
 
+/**
+ * Which ranges a check CRCs. 'all' after any line irregularity. 'protected' (the bootloader and the
+ * RF/MAC sector only) when the channel's line record shows that, since the snapshot, every command
+ * got the reply that echoes its own code, address and erase size, with no timeout, no skipped or
+ * garbled frame and nothing drained: the chip then ran exactly the erases and writes the flasher
+ * planned, all inside the image. A stray needs the chip to receive another address (its reply then
+ * echoes that address: a skipped frame and a timeout) or to parse a command out of a frame it lost
+ * sync in (the lost frame's reply is missing). What the record cannot see is a request bit and the
+ * same bit of its reply's echo both flipped, or a stray's whole reply lost without a trace; the two
+ * regions nothing can rebuild are CRC-proved anyway.
+ */
+export type OutsideScope = 'all' | 'protected';
+const PROTECTED_REGIONS: ReadonlySet<FlashRegion> = new Set(['bootloader', 'RF/MAC']);
+
 /** Chip CRC answers asked for one range before two agree (a garbled reply or request must not decide). */
 const MAX_CRC_ASKS = 5;
 /** Restore rounds for one range (find the changed sectors, rewrite them, prove the range). */
@@ -126,14 +140,22 @@ export class OutsideImageGuard {
     return new OutsideImageGuard(ranges, o.copy, o.rfCopy);
   }
 
+  /** Bytes the chip CRCs for a check of `scope` (each range once, when nothing changed). */
+  checkBytes(scope: OutsideScope): number {
+    return this.#ranges.filter((r) => scope === 'all' || PROTECTED_REGIONS.has(r.region)).reduce((n, r) => n + r.length, 0);
+  }
+
   /**
-   * Prove every range unchanged; restore the changed ones from their source. Returns what it
+   * Prove every range of `scope` unchanged ('all': every range; 'protected': the bootloader's and
+   * the RF/MAC sector's, for a session whose line record proves every other range untouched, see
+   * OutsideScope); restore the changed ones from their source. Returns what it
    * restored (empty when nothing had changed). Throws FlashError naming the region of a range that
    * changed and cannot be restored, or whose restore the chip's CRC does not prove.
    */
-  async check(chip: GuardedChip, image: { offset: number; length: number }): Promise<OutsideRestore[]> {
+  async check(chip: GuardedChip, image: { offset: number; length: number }, scope: OutsideScope = 'all'): Promise<OutsideRestore[]> {
     const restored: OutsideRestore[] = [];
     for (const r of this.#ranges) {
+      if (scope === 'protected' && !PROTECTED_REGIONS.has(r.region)) continue;
       const first = await chip.crc(r.start, r.length);
       if (first === r.crc) continue;
       // A garbled answer (or request) is no change: ask until two answers agree.
