@@ -1,4 +1,4 @@
-import yargs, { type Argv, type CommandModule } from 'yargs';
+import type { Argv, CommandModule } from 'yargs';
 import { reportFailure } from './failure.ts';
 import { useCliStreams, type CliStreams } from './io.ts';
 import { logToFile, logToStderr, resetLogDestination } from '../rig/core/log.ts';
@@ -91,6 +91,17 @@ const COMMANDS: ReadonlyArray<{ command: string; describe: string; load: () => P
   },
 ];
 
+/** Options every command takes. */
+export const GLOBAL_OPTIONS = {
+  verbose: { type: 'boolean', global: true, describe: 'log lines (JSON) on stderr' },
+  'log-file': { type: 'string', global: true, describe: 'append log lines (JSON) to this file (run: default <out>/plugrig.log)' },
+} as const;
+
+function applyLogOptions(args: Record<string, unknown>): void {
+  if (args['log-file']) logToFile(String(args['log-file']));
+  else if (args.verbose) logToStderr();
+}
+
 /** A command whose module is imported by its (async) builder, which yargs calls only for the chosen command. */
 function lazyCommand(entry: (typeof COMMANDS)[number]): AnyCommand {
   let loaded: AnyCommand | undefined;
@@ -143,18 +154,23 @@ export async function runCli(argv: readonly string[], streams?: CliStreams): Pro
   process.exitCode = undefined;
   let code: number;
   try {
+    // A plain `plugrig flash …` does not load yargs at all (its start-up is part of every flash).
+    const flash = argv[0] === 'flash' ? await import('./commands/flash.ts') : undefined;
+    const plainFlash = flash?.flashArgsWithoutYargs(argv, GLOBAL_OPTIONS);
+    if (flash && plainFlash) {
+      applyLogOptions(plainFlash);
+      await flash.flashCommand.handler(plainFlash);
+      return Number(process.exitCode ?? 0);
+    }
+    const { default: yargs } = await import('yargs');
     let cli = yargs([...argv])
       .scriptName('plugrig')
       .usage('$0 <command> [options]\n\nHardware-in-the-loop rig for Tuya CB2S (BK7231N) plugs running OpenBeken.');
     for (const entry of COMMANDS) cli = cli.command(lazyCommand(entry));
     skipHelpCache(cli);
     await cli
-      .option('verbose', { type: 'boolean', global: true, describe: 'log lines (JSON) on stderr' })
-      .option('log-file', { type: 'string', global: true, describe: 'append log lines (JSON) to this file (run: default <out>/plugrig.log)' })
-      .middleware((args) => {
-        if (args['log-file']) logToFile(String(args['log-file']));
-        else if (args.verbose) logToStderr();
-      })
+      .options(GLOBAL_OPTIONS)
+      .middleware(applyLogOptions)
       .demandCommand(1, 'name a command (plugrig --help lists them)')
       .strict()
       .recommendCommands()

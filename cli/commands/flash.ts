@@ -14,6 +14,7 @@ import { checkBaud, checkNewOutputFile } from '../args.ts';
 import { FlashState, onInterrupt } from '../flash-state.ts';
 import { BK7231N_PARTITIONS, FLASH_LAYOUTS } from '../../firmware/flash-layout.ts';
 import { cliStdout, cliStderr } from '../io.ts';
+import { parsePlainArgv, type PlainOption } from '../plain-argv.ts';
 
 interface FlashArgs extends TargetArgs {
   image: string;
@@ -30,23 +31,36 @@ interface FlashArgs extends TargetArgs {
   reboot?: boolean;
 }
 
+/** The options of `plugrig flash` besides the target's (one table: yargs' builder and the plain parser read it). */
+const flashOptions = {
+  baud: { type: 'number', default: DEFAULT_BAUD, describe: 'transfer baud rate (falls back to lower rates on failure)' },
+  offset: { type: 'string', describe: 'write the file as raw bytes at this flash address (e.g. 0x11000)' },
+  backup: { type: 'string', describe: 'first read the whole flash (2 MiB) into this file (a new file, see --overwrite)' },
+  overwrite: { type: 'boolean', describe: 'let --backup replace an existing file (never the image itself)' },
+  full: { type: 'boolean', describe: 'QIO image: write the bootloader too (from 0x0); default starts at 0x11000' },
+  diff: { type: 'boolean', describe: 'compare CRCs first and rewrite only the 4 KiB sectors that differ' },
+  force: { type: 'boolean', describe: 'allow writing the bootloader / RF calibration (MAC) regions' },
+  raw: { type: 'boolean', describe: 'accept an image whose content is not in Beken CRC-block format' },
+  reboot: { type: 'boolean', default: true, describe: 'reboot the chip into the new firmware when done' },
+  json: { type: 'boolean', describe: 'print the result as JSON on stdout' },
+  tap: { type: 'string', describe: 'write the flash steps as a TAP 14 report to this file' },
+} as const;
+
+/**
+ * `plugrig flash …` parsed without yargs when every argument is a plain one (cli/plain-argv.ts),
+ * else undefined (yargs parses it). `globalOptions` are the CLI's own (--verbose, --log-file).
+ */
+export function flashArgsWithoutYargs(argv: readonly string[], globalOptions: Readonly<Record<string, PlainOption>>): ArgumentsCamelCase<FlashArgs> | undefined {
+  return parsePlainArgv(argv, 'flash', 'image', { ...targetOptions, ...flashOptions, ...globalOptions }) as ArgumentsCamelCase<FlashArgs> | undefined;
+}
+
 export const flashCommand: CommandModule<object, FlashArgs> = {
   command: 'flash <image>',
   builder: (y: Argv) =>
     y
       .positional('image', { type: 'string', demandOption: true, describe: 'OpenBK7231N_QIO_*.bin / _UA_*.bin, or a raw binary with --offset' })
       .options(targetOptions)
-      .option('baud', { type: 'number', default: DEFAULT_BAUD, describe: 'transfer baud rate (falls back to lower rates on failure)' })
-      .option('offset', { type: 'string', describe: 'write the file as raw bytes at this flash address (e.g. 0x11000)' })
-      .option('backup', { type: 'string', describe: 'first read the whole flash (2 MiB) into this file (a new file, see --overwrite)' })
-      .option('overwrite', { type: 'boolean', describe: 'let --backup replace an existing file (never the image itself)' })
-      .option('full', { type: 'boolean', describe: 'QIO image: write the bootloader too (from 0x0); default starts at 0x11000' })
-      .option('diff', { type: 'boolean', describe: 'compare CRCs first and rewrite only the 4 KiB sectors that differ' })
-      .option('force', { type: 'boolean', describe: 'allow writing the bootloader / RF calibration (MAC) regions' })
-      .option('raw', { type: 'boolean', describe: 'accept an image whose content is not in Beken CRC-block format' })
-      .option('reboot', { type: 'boolean', default: true, describe: 'reboot the chip into the new firmware when done' })
-      .option('json', { type: 'boolean', describe: 'print the result as JSON on stdout' })
-      .option('tap', { type: 'string', describe: 'write the flash steps as a TAP 14 report to this file' }) as unknown as Argv<FlashArgs>,
+      .options(flashOptions) as unknown as Argv<FlashArgs>,
   handler: async (args: ArgumentsCamelCase<FlashArgs>) => {
     const log = rootLogger().child({ cmd: 'flash' });
     const offsetArg = parseSize(args.offset, '--offset');
