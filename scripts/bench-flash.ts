@@ -12,7 +12,8 @@
  *
  * --quick runs every case in virtual (model) time; --resets sets the get-bus sample (default 1000);
  * --e2e-only runs case 5 alone (it takes minutes of wall time); --e2e-rounds N repeats its timed
- * runs N times, interleaved, and judges the median of the per-round ratios.
+ * runs N times, interleaved, and judges the median of the per-round ratios; --e2e-profile DIR then
+ * runs each tool once more per start under `strace -c -f` and ours under `node --cpu-prof` (not timed).
  * Exit 0 whatever the figures (it is a benchmark); 1 only if a flash itself fails.
  */
 import { loadavg } from 'node:os';
@@ -45,6 +46,7 @@ const { values: args } = parseArgs({
     resets: { type: 'string', default: '1000' },
     'e2e-only': { type: 'boolean', default: false },
     'e2e-rounds': { type: 'string', default: '1' },
+    'e2e-profile': { type: 'string' },
   },
 });
 const QUICK = args.quick === true;
@@ -326,7 +328,7 @@ function e2eRows(e2e: E2eResult | string): Row[] {
     const pairs = rounds.flatMap((round) => {
       const ours = e2e.runs.find((x) => x.tool === 'plugrig' && x.start === start && x.round === round);
       const theirs = e2e.runs.find((x) => x.tool === 'bk7231tools' && x.start === start && x.round === round);
-      return ours && theirs ? [{ ours: ours.ms, theirs: theirs.ms, ratio: ours.ms / theirs.ms }] : [];
+      return ours && theirs ? [{ ours: ours.ms, theirs: theirs.ms, ratio: ours.ms / theirs.ms, cpu: [ours.cpuS, theirs.cpuS] as const }] : [];
     });
     if (pairs.length === 0) continue;
     const median = (xs: number[]): number => {
@@ -346,7 +348,18 @@ function e2eRows(e2e: E2eResult | string): Row[] {
       },
       { case: '5', metric: '  plugrig flash / bk7231tools write_flash, start to exit', value: pairs.map((p) => `${s(p.ours)} / ${s(p.theirs)}`).join('; '), mode: 'real' },
       ...(pairs.length > 1 ? [{ case: '5', metric: '  per-round ratios', value: pairs.map((p) => r(p.ratio)).join(', '), mode: 'real' as const }] : []),
+      ...(pairs.every((p) => p.cpu[0] !== null && p.cpu[1] !== null)
+        ? [{ case: '5', metric: '  CPU (user+sys) plugrig / bk7231tools', value: pairs.map((p) => `${p.cpu[0]!.toFixed(2)} / ${p.cpu[1]!.toFixed(2)} s`).join('; '), mode: 'real' as const }]
+        : []),
     );
+  }
+  for (const p of e2e.profiles) {
+    const what = `${p.tool}, ${START_LABEL[p.start]}`;
+    if (p.syscalls) rows.push({ case: '5p', metric: `  ${what}: syscalls (strace -c -f)`, value: `${p.syscalls.total} (${p.syscalls.errors} failed): ${p.syscalls.top.map((x) => `${x.name} ${x.calls}`).join(', ')}`, mode: 'real' });
+    if (p.selfMs.length) {
+      const total = p.selfMs.reduce((n, x) => n + x.ms, 0);
+      rows.push({ case: '5p', metric: `  ${what}: self time (node --cpu-prof, ${s(total)} sampled)`, value: p.selfMs.slice(0, 8).map((x) => `${x.group} ${x.ms.toFixed(0)}`).join(', ') + ' ms', mode: 'real' });
+    }
   }
   rows.push(
     { case: '5', metric: `  plugrig --help, start to exit (${e2e.plugrigEntry === 'dist' ? 'compiled dist/' : 'sources via tsx: run npm run build'})`, value: s(e2e.helpMs), mode: 'real' },
@@ -369,7 +382,7 @@ async function e2eCase(image: SyntheticImage, progress: (m: string) => void): Pr
   const dir = findBk7231tools();
   if (!dir) return process.env.BK7231TOOLS_DIR ? `BK7231TOOLS_DIR=${process.env.BK7231TOOLS_DIR} has no bk7231tools/__main__.py: skipped` : 'BK7231TOOLS_DIR not set: skipped';
   const starts: E2eStart[] = ['factory', 'blank'];
-  return runThirdPartyE2e({ bk7231toolsDir: dir, image: image.bytes, other: makeBenchImage(2).bytes, offset: image.flashOffset, baud: E2E_BAUD, starts, rounds: E2E_ROUNDS, log, progress });
+  return runThirdPartyE2e({ bk7231toolsDir: dir, image: image.bytes, other: makeBenchImage(2).bytes, offset: image.flashOffset, baud: E2E_BAUD, starts, rounds: E2E_ROUNDS, log, progress, ...(args['e2e-profile'] ? { profileDir: args['e2e-profile'] } : {}) });
 }
 
 async function main(): Promise<number> {

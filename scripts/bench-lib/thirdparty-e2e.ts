@@ -9,7 +9,7 @@
  * checkout; its only help is the pty shim (pty-modem-shim/sitecustomize.py).
  */
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, openSync, closeSync, writeFileSync, readFileSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, openSync, closeSync, writeFileSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -34,6 +34,8 @@ export interface E2eRun {
   round: number;
   /** Process start to exit, ms of wall time. */
   ms: number;
+  /** CPU time of the process and its children (user + system), s, from /usr/bin/time; null where it is missing. */
+  cpuS: number | null;
   /** The chip's CRC of the region after the run, asked by us, equal to the image's. */
   chipCrc: number;
   log: string;
@@ -48,6 +50,20 @@ export interface E2eResult {
   /** What bin/plugrig.mjs runs: the compiled dist/ (as after `npm ci`), or the sources through tsx. */
   plugrigEntry: 'dist' | 'tsx';
   loadAverage: { before: number[]; after: number[] };
+  /** Profiled extra runs (E2eOptions.profileDir): not timed for the ratios. */
+  profiles: E2eProfile[];
+}
+
+/** One extra run per tool and start under `strace -c -f`, and ours once more under `node --cpu-prof`. */
+export interface E2eProfile {
+  tool: E2eTool;
+  start: E2eStart;
+  /** strace -c -f summary file, and its total line (calls, errors). */
+  strace: string | null;
+  syscalls: { total: number; errors: number; top: Array<{ name: string; calls: number }> } | null;
+  /** V8 CPU profile of our process (ours only), and its self time by module group, ms. */
+  cpuProfile: string | null;
+  selfMs: Array<{ group: string; ms: number }>;
 }
 
 export interface E2eOptions {
@@ -63,6 +79,8 @@ export interface E2eOptions {
   rounds?: number;
   log: Logger;
   progress: (message: string) => void;
+  /** Also profile one run per tool and start into this directory (strace -c -f; node --cpu-prof for ours). */
+  profileDir?: string;
 }
 
 /** A local bk7231tools checkout (BK7231TOOLS_DIR), or null. */
@@ -88,8 +106,24 @@ function plugrigEntry(): 'dist' | 'tsx' {
   return 'dist';
 }
 
-/** Run a process to its exit; resolves with its wall time and exit code, output to `logFile`. */
-function timedRun(cmd: string, args: readonly string[], opts: { cwd: string; env?: NodeJS.ProcessEnv; logFile: string; timeoutMs: number }): Promise<{ ms: number; code: number | null }> {
+const TIME = ['/usr/bin/time'].find((p) => existsSync(p));
+
+/**
+ * Run a process to its exit; resolves with its wall time, CPU time (through /usr/bin/time, which
+ * both tools pay alike) and exit code, output to `logFile`.
+ */
+async function timedRun(cmd: string, args: readonly string[], opts: { cwd: string; env?: NodeJS.ProcessEnv; logFile: string; timeoutMs: number }): Promise<{ ms: number; cpuS: number | null; code: number | null }> {
+  const cpuFile = `${opts.logFile}.cpu`;
+  const { ms, code } = await wallRun(TIME ?? cmd, TIME ? ['-f', '%U %S', '-o', cpuFile, cmd, ...args] : args, opts);
+  let cpuS: number | null = null;
+  if (TIME) {
+    const m = /^([\d.]+) ([\d.]+)\s*$/m.exec(readFileSync(cpuFile, 'utf8'));
+    if (m) cpuS = Number(m[1]) + Number(m[2]);
+  }
+  return { ms, cpuS, code };
+}
+
+function wallRun(cmd: string, args: readonly string[], opts: { cwd: string; env?: NodeJS.ProcessEnv; logFile: string; timeoutMs: number }): Promise<{ ms: number; code: number | null }> {
   const fd = openSync(opts.logFile, 'w');
   return new Promise((resolve, reject) => {
     const t0 = process.hrtime.bigint();
@@ -131,13 +165,14 @@ export async function runThirdPartyE2e(o: E2eOptions): Promise<E2eResult> {
   const chipPath = join(work, 'chip');
   const before = loadavg();
 
-  const helpMs = (await timedRun(process.execPath, ['bin/plugrig.mjs', '--help'], { cwd: ROOT, logFile: join(work, 'help.log'), timeoutMs: 60_000 })).ms;
+  const helpMs = (await wallRun(process.execPath, ['bin/plugrig.mjs', '--help'], { cwd: ROOT, logFile: join(work, 'help.log'), timeoutMs: 60_000 })).ms;
 
   // The chip process, as a user would start it; it stays in the ROM (a pty has no reset lines).
   const simLog = openSync(join(work, 'sim.log'), 'w');
   const sim = spawn(process.execPath, ['bin/plugrig.mjs', 'sim', '--pty', '--link', chipPath], { cwd: ROOT, stdio: ['ignore', simLog, simLog] });
   const simExited = new Promise<void>((resolve) => sim.on('exit', () => resolve()));
   const runs: E2eRun[] = [];
+  const profiles: E2eProfile[] = [];
   try {
     for (let i = 0; i < 300 && !existsSync(chipPath); i++) {
       if (sim.exitCode !== null) break;
@@ -146,28 +181,65 @@ export async function runThirdPartyE2e(o: E2eOptions): Promise<E2eResult> {
     if (!existsSync(chipPath)) throw new Error(`plugrig sim --pty did not come up: ${readFileSync(join(work, 'sim.log'), 'utf8')}`);
     const blank = new Uint8Array(o.image.length).fill(0xff);
     const want = crc32Raw(o.image);
+    const prepare = (start: E2eStart): Promise<unknown> => session(chipPath, o.log, async (f) => void (await f.write(start === 'factory' ? o.other : blank, o.offset)));
+    const commandOf = (tool: E2eTool): [string, string[]] =>
+      tool === 'plugrig'
+        ? [process.execPath, ['bin/plugrig.mjs', 'flash', imagePath, '--port', chipPath, '--baud', String(o.baud)]]
+        : [python, ['-m', 'bk7231tools', 'write_flash', '-d', chipPath, '-b', String(o.baud), '-s', `0x${o.offset.toString(16)}`, imagePath]];
+    const optsOf = (tool: E2eTool): { cwd: string; env?: NodeJS.ProcessEnv } =>
+      tool === 'plugrig' ? { cwd: ROOT } : { cwd: o.bk7231toolsDir, env: { ...process.env, PYTHONPATH: `${SHIM}:${o.bk7231toolsDir}`, PYTHONWARNINGS: 'ignore' } };
+    /** The chip's CRC of the region, asked by us after a run: a run that did not leave the image there is a failed flash. */
+    const checkedCrc = async (tool: E2eTool, start: E2eStart): Promise<number> => {
+      const chipCrc = (await session(chipPath, o.log, (f) => f.crc(o.offset, o.image.length))) as number;
+      if (chipCrc !== want) {
+        throw new FlashError(`${tool} exited 0 but the chip's CRC of the region is 0x${chipCrc.toString(16)}, the image's 0x${want.toString(16)} (${start})`, { phase: 'bench', chipCrc, expectedCrc: want });
+      }
+      return chipCrc;
+    };
     for (let round = 1; round <= (o.rounds ?? 1); round++)
     for (const start of o.starts) {
       for (const tool of ['plugrig', 'bk7231tools'] as const) {
         o.progress(`e2e round ${round}: ${tool} @${o.baud}, ${start === 'factory' ? 'chip holding another image' : 'blank chip'}: preparing the chip`);
-        await session(chipPath, o.log, async (f) => void (await f.write(start === 'factory' ? o.other : blank, o.offset)));
+        await prepare(start);
         o.progress(`e2e: ${tool} @${o.baud}: timed run`);
         const logFile = join(work, `${tool}-${start}-${round}.log`);
-        const { ms, code } =
-          tool === 'plugrig'
-            ? await timedRun(process.execPath, ['bin/plugrig.mjs', 'flash', imagePath, '--port', chipPath, '--baud', String(o.baud)], { cwd: ROOT, logFile, timeoutMs: 600_000 })
-            : await timedRun(python, ['-m', 'bk7231tools', 'write_flash', '-d', chipPath, '-b', String(o.baud), '-s', `0x${o.offset.toString(16)}`, imagePath], {
-                cwd: o.bk7231toolsDir,
-                env: { ...process.env, PYTHONPATH: `${SHIM}:${o.bk7231toolsDir}`, PYTHONWARNINGS: 'ignore' },
-                logFile,
-                timeoutMs: 600_000,
-              });
+        const { ms, cpuS, code } = await timedRun(...commandOf(tool), { ...optsOf(tool), logFile, timeoutMs: 600_000 });
         if (code !== 0) throw new FlashError(`${tool} exited ${code} writing the image (${start}); see ${logFile}`, { phase: 'bench' });
-        const chipCrc = (await session(chipPath, o.log, (f) => f.crc(o.offset, o.image.length))) as number;
-        if (chipCrc !== want) {
-          throw new FlashError(`${tool} exited 0 but the chip's CRC of the region is 0x${chipCrc.toString(16)}, the image's 0x${want.toString(16)} (${start})`, { phase: 'bench', chipCrc, expectedCrc: want });
+        const chipCrc = await checkedCrc(tool, start);
+        runs.push({ tool, start, baud: o.baud, round, ms, cpuS, chipCrc, log: logFile });
+      }
+    }
+    if (o.profileDir) {
+      mkdirSync(o.profileDir, { recursive: true });
+      for (const start of o.starts) {
+        for (const tool of ['plugrig', 'bk7231tools'] as const) {
+          const kinds = tool === 'plugrig' ? (['strace', 'cpu-prof'] as const) : (['strace'] as const);
+          const profile: E2eProfile = { tool, start, strace: null, syscalls: null, cpuProfile: null, selfMs: [] };
+          for (const kind of kinds) {
+            o.progress(`e2e profile: ${tool} ${start} under ${kind}`);
+            await prepare(start);
+            const [cmd, args] = commandOf(tool);
+            const base = join(o.profileDir, `${tool}-${start}`);
+            const logFile = `${base}-${kind}.log`;
+            const wrapped: [string, string[]] =
+              kind === 'strace' ? ['/usr/bin/strace', ['-c', '-f', '-o', `${base}.strace`, cmd, ...args]] : [cmd, ['--cpu-prof', `--cpu-prof-dir=${base}.cpuprofile.d`, ...args]];
+            const { code } = await wallRun(wrapped[0], wrapped[1], { ...optsOf(tool), logFile, timeoutMs: 600_000 });
+            if (code !== 0) throw new FlashError(`${tool} exited ${code} under ${kind} (${start}); see ${logFile}`, { phase: 'bench' });
+            await checkedCrc(tool, start);
+            if (kind === 'strace') {
+              profile.strace = `${base}.strace`;
+              profile.syscalls = straceSummary(readFileSync(profile.strace, 'utf8'));
+            } else {
+              const dir = `${base}.cpuprofile.d`;
+              const file = readdirSync(dir).find((f) => f.endsWith('.cpuprofile'));
+              if (file) {
+                profile.cpuProfile = join(dir, file);
+                profile.selfMs = cpuProfileGroups(readFileSync(profile.cpuProfile, 'utf8'));
+              }
+            }
+          }
+          profiles.push(profile);
         }
-        runs.push({ tool, start, baud: o.baud, round, ms, chipCrc, log: logFile });
       }
     }
   } finally {
@@ -176,5 +248,35 @@ export async function runThirdPartyE2e(o: E2eOptions): Promise<E2eResult> {
     if (sim.exitCode === null && sim.signalCode === null) sim.kill('SIGKILL');
     closeSync(simLog);
   }
-  return { workDir: work, bk7231toolsDir: o.bk7231toolsDir, runs, helpMs, plugrigEntry: plugrigEntry(), loadAverage: { before, after: loadavg() } };
+  return { workDir: work, bk7231toolsDir: o.bk7231toolsDir, runs, helpMs, plugrigEntry: plugrigEntry(), loadAverage: { before, after: loadavg() }, profiles };
+}
+
+/** strace -c's total line and its most frequent calls. */
+function straceSummary(text: string): E2eProfile['syscalls'] {
+  const rows = text.split('\n').map((l) => l.trim().split(/\s+/));
+  // "% time seconds usecs/call calls [errors] syscall"; the total row ends in "total".
+  const total = rows.find((r) => r[r.length - 1] === 'total');
+  if (!total) return null;
+  const calls = (r: string[]): number => Number(r[3]);
+  const top = rows
+    .filter((r) => r.length >= 5 && /^[\d.]+$/.test(r[0]!) && r[r.length - 1] !== 'total')
+    .map((r) => ({ name: r[r.length - 1]!, calls: calls(r) }))
+    .sort((a, b) => b.calls - a.calls)
+    .slice(0, 6);
+  return { total: calls(total), errors: total.length >= 6 ? Number(total[4]) : 0, top };
+}
+
+/** Self time of a V8 CPU profile by module group (an npm package, a node: internal, our file, or V8's own). */
+function cpuProfileGroups(json: string): Array<{ group: string; ms: number }> {
+  const p = JSON.parse(json) as { nodes: Array<{ id: number; callFrame: { url: string; functionName: string } }>; samples: number[]; timeDeltas: number[] };
+  const byNode = new Map<number, number>();
+  p.samples.forEach((id, i) => byNode.set(id, (byNode.get(id) ?? 0) + (p.timeDeltas[i] ?? 0)));
+  const groups = new Map<string, number>();
+  for (const n of p.nodes) {
+    const url = n.callFrame.url;
+    const pkg = /node_modules\/((@[^/]+\/)?[^/]+)/.exec(url)?.[1];
+    const group = !url ? `(${n.callFrame.functionName || 'v8'})` : pkg ? `npm:${pkg}` : url.startsWith('node:') ? url.replace(/^node:internal\/(\w+).*/, 'node:$1') : url.replace(/^.*\/(dist|cli|rig|sim|firmware|bin)\//, '$1/').replace(/\/[^/]+$/, '/');
+    groups.set(group, (groups.get(group) ?? 0) + (byNode.get(n.id) ?? 0) / 1000);
+  }
+  return [...groups].map(([group, ms]) => ({ group, ms })).sort((a, b) => b.ms - a.ms);
 }
