@@ -13,7 +13,8 @@
  * --quick runs every case in virtual (model) time; --resets sets the get-bus sample (default 1000);
  * --e2e-only runs case 5 alone (it takes minutes of wall time); --e2e-rounds N repeats its timed
  * runs N times, interleaved, and judges the median of the per-round ratios; --e2e-profile DIR then
- * runs each tool once more per start under `strace -c -f` and ours under `node --cpu-prof` (not timed).
+ * runs each tool once more per start under `strace -c -f` and ours under `node --cpu-prof` (not timed);
+ * --e2e-other DIR times the `plugrig flash` of another checkout (built) in every round too.
  * Exit 0 whatever the figures (it is a benchmark); 1 only if a flash itself fails.
  */
 import { loadavg } from 'node:os';
@@ -47,6 +48,7 @@ const { values: args } = parseArgs({
     'e2e-only': { type: 'boolean', default: false },
     'e2e-rounds': { type: 'string', default: '1' },
     'e2e-profile': { type: 'string' },
+    'e2e-other': { type: 'string' },
   },
 });
 const QUICK = args.quick === true;
@@ -319,6 +321,30 @@ function versusRows(c: string, ours: FullWriteRun, classic: ClassicRun, mode: Mo
 
 const E2E_BAUD = 921_600;
 
+/** With --e2e-other: the other checkout's runs, per round, against the same round's bk7231tools and ours. */
+function otherRows(e2e: E2eResult, start: E2eStart): Row[] {
+  const rounds = [...new Set(e2e.runs.map((x) => x.round))];
+  const triples = rounds.flatMap((round) => {
+    const at = (tool: string): E2eResult['runs'][number] | undefined => e2e.runs.find((x) => x.tool === tool && x.start === start && x.round === round);
+    const other = at('plugrig-other');
+    const theirs = at('bk7231tools');
+    const ours = at('plugrig');
+    return other && theirs && ours ? [{ other, theirs, ours }] : [];
+  });
+  if (triples.length === 0) return [];
+  const med = (xs: number[]): number => {
+    const v = [...xs].sort((a, b) => a - b);
+    return v.length % 2 ? v[(v.length - 1) / 2]! : (v[v.length / 2 - 1]! + v[v.length / 2]!) / 2;
+  };
+  return [
+    { case: '5', metric: `  other checkout (${args['e2e-other']}) / bk7231tools, median`, value: `${r(med(triples.map((x) => x.other.ms / x.theirs.ms)))} (${triples.map((x) => r(x.other.ms / x.theirs.ms)).join(', ')})`, mode: 'real' },
+    { case: '5', metric: '  ours / other checkout, median', value: `${r(med(triples.map((x) => x.ours.ms / x.other.ms)))} (${triples.map((x) => `${s(x.ours.ms)} / ${s(x.other.ms)}`).join('; ')})`, mode: 'real' },
+    ...(triples.every((x) => x.other.cpuS !== null && x.ours.cpuS !== null)
+      ? [{ case: '5', metric: '  CPU ours / other checkout', value: triples.map((x) => `${x.ours.cpuS!.toFixed(2)} / ${x.other.cpuS!.toFixed(2)} s`).join('; '), mode: 'real' as const }]
+      : []),
+  ];
+}
+
 /** Case 5: ours / unmodified bk7231tools, process start to exit, through `plugrig sim --pty`. */
 function e2eRows(e2e: E2eResult | string): Row[] {
   if (typeof e2e === 'string') return [{ case: '5', metric: 'unmodified bk7231tools through plugrig sim --pty', value: e2e, mode: 'real' }];
@@ -328,7 +354,7 @@ function e2eRows(e2e: E2eResult | string): Row[] {
     const pairs = rounds.flatMap((round) => {
       const ours = e2e.runs.find((x) => x.tool === 'plugrig' && x.start === start && x.round === round);
       const theirs = e2e.runs.find((x) => x.tool === 'bk7231tools' && x.start === start && x.round === round);
-      return ours && theirs ? [{ ours: ours.ms, theirs: theirs.ms, ratio: ours.ms / theirs.ms, cpu: [ours.cpuS, theirs.cpuS] as const }] : [];
+      return ours && theirs ? [{ ours: ours.ms, theirs: theirs.ms, ratio: ours.ms / theirs.ms, cpu: [ours.cpuS, theirs.cpuS] as const, flashS: ours.flashS }] : [];
     });
     if (pairs.length === 0) continue;
     const median = (xs: number[]): number => {
@@ -350,6 +376,10 @@ function e2eRows(e2e: E2eResult | string): Row[] {
       ...(pairs.length > 1 ? [{ case: '5', metric: '  per-round ratios', value: pairs.map((p) => r(p.ratio)).join(', '), mode: 'real' as const }] : []),
       ...(pairs.every((p) => p.cpu[0] !== null && p.cpu[1] !== null)
         ? [{ case: '5', metric: '  CPU (user+sys) plugrig / bk7231tools', value: pairs.map((p) => `${p.cpu[0]!.toFixed(2)} / ${p.cpu[1]!.toFixed(2)} s`).join('; '), mode: 'real' as const }]
+        : []),
+      ...otherRows(e2e, start),
+      ...(pairs.every((p) => p.flashS !== null)
+        ? [{ case: '5', metric: '  plugrig: port open to done / start-up and exit', value: pairs.map((p) => `${p.flashS!.toFixed(2)} / ${s(p.ours - p.flashS! * 1000)}`).join('; '), mode: 'real' as const }]
         : []),
     );
   }
@@ -382,7 +412,7 @@ async function e2eCase(image: SyntheticImage, progress: (m: string) => void): Pr
   const dir = findBk7231tools();
   if (!dir) return process.env.BK7231TOOLS_DIR ? `BK7231TOOLS_DIR=${process.env.BK7231TOOLS_DIR} has no bk7231tools/__main__.py: skipped` : 'BK7231TOOLS_DIR not set: skipped';
   const starts: E2eStart[] = ['factory', 'blank'];
-  return runThirdPartyE2e({ bk7231toolsDir: dir, image: image.bytes, other: makeBenchImage(2).bytes, offset: image.flashOffset, baud: E2E_BAUD, starts, rounds: E2E_ROUNDS, log, progress, ...(args['e2e-profile'] ? { profileDir: args['e2e-profile'] } : {}) });
+  return runThirdPartyE2e({ bk7231toolsDir: dir, image: image.bytes, other: makeBenchImage(2).bytes, offset: image.flashOffset, baud: E2E_BAUD, starts, rounds: E2E_ROUNDS, log, progress, ...(args['e2e-profile'] ? { profileDir: args['e2e-profile'] } : {}), ...(args['e2e-other'] ? { otherPlugrig: args['e2e-other'] } : {}) });
 }
 
 async function main(): Promise<number> {

@@ -24,7 +24,8 @@ import { openLink } from '../../rig/serial/open-link.ts';
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const SHIM = fileURLToPath(new URL('./pty-modem-shim', import.meta.url));
 
-export type E2eTool = 'plugrig' | 'bk7231tools';
+/** 'plugrig-other': `plugrig flash` of another checkout (E2eOptions.otherPlugrig), e.g. the one before a change. */
+export type E2eTool = 'plugrig' | 'bk7231tools' | 'plugrig-other';
 export type E2eStart = 'factory' | 'blank';
 
 export interface E2eRun {
@@ -36,6 +37,8 @@ export interface E2eRun {
   ms: number;
   /** CPU time of the process and its children (user + system), s, from /usr/bin/time; null where it is missing. */
   cpuS: number | null;
+  /** Ours only: the flash's own time as `plugrig flash` prints it (port open to done); the rest of `ms` is start-up and exit. */
+  flashS: number | null;
   /** The chip's CRC of the region after the run, asked by us, equal to the image's. */
   chipCrc: number;
   log: string;
@@ -81,6 +84,8 @@ export interface E2eOptions {
   progress: (message: string) => void;
   /** Also profile one run per tool and start into this directory (strace -c -f; node --cpu-prof for ours). */
   profileDir?: string;
+  /** A second checkout whose `plugrig flash` is timed in every round too (same chip, same image, interleaved). */
+  otherPlugrig?: string;
 }
 
 /** A local bk7231tools checkout (BK7231TOOLS_DIR), or null. */
@@ -183,11 +188,12 @@ export async function runThirdPartyE2e(o: E2eOptions): Promise<E2eResult> {
     const want = crc32Raw(o.image);
     const prepare = (start: E2eStart): Promise<unknown> => session(chipPath, o.log, async (f) => void (await f.write(start === 'factory' ? o.other : blank, o.offset)));
     const commandOf = (tool: E2eTool): [string, string[]] =>
-      tool === 'plugrig'
-        ? [process.execPath, ['bin/plugrig.mjs', 'flash', imagePath, '--port', chipPath, '--baud', String(o.baud)]]
-        : [python, ['-m', 'bk7231tools', 'write_flash', '-d', chipPath, '-b', String(o.baud), '-s', `0x${o.offset.toString(16)}`, imagePath]];
+      tool === 'bk7231tools'
+        ? [python, ['-m', 'bk7231tools', 'write_flash', '-d', chipPath, '-b', String(o.baud), '-s', `0x${o.offset.toString(16)}`, imagePath]]
+        : [process.execPath, ['bin/plugrig.mjs', 'flash', imagePath, '--port', chipPath, '--baud', String(o.baud)]];
     const optsOf = (tool: E2eTool): { cwd: string; env?: NodeJS.ProcessEnv } =>
-      tool === 'plugrig' ? { cwd: ROOT } : { cwd: o.bk7231toolsDir, env: { ...process.env, PYTHONPATH: `${SHIM}:${o.bk7231toolsDir}`, PYTHONWARNINGS: 'ignore' } };
+      tool === 'plugrig' ? { cwd: ROOT } : tool === 'plugrig-other' ? { cwd: o.otherPlugrig! } : { cwd: o.bk7231toolsDir, env: { ...process.env, PYTHONPATH: `${SHIM}:${o.bk7231toolsDir}`, PYTHONWARNINGS: 'ignore' } };
+    const tools: E2eTool[] = ['plugrig', 'bk7231tools', ...(o.otherPlugrig ? (['plugrig-other'] as const) : [])];
     /** The chip's CRC of the region, asked by us after a run: a run that did not leave the image there is a failed flash. */
     const checkedCrc = async (tool: E2eTool, start: E2eStart): Promise<number> => {
       const chipCrc = (await session(chipPath, o.log, (f) => f.crc(o.offset, o.image.length))) as number;
@@ -198,7 +204,7 @@ export async function runThirdPartyE2e(o: E2eOptions): Promise<E2eResult> {
     };
     for (let round = 1; round <= (o.rounds ?? 1); round++)
     for (const start of o.starts) {
-      for (const tool of ['plugrig', 'bk7231tools'] as const) {
+      for (const tool of tools) {
         o.progress(`e2e round ${round}: ${tool} @${o.baud}, ${start === 'factory' ? 'chip holding another image' : 'blank chip'}: preparing the chip`);
         await prepare(start);
         o.progress(`e2e: ${tool} @${o.baud}: timed run`);
@@ -206,7 +212,8 @@ export async function runThirdPartyE2e(o: E2eOptions): Promise<E2eResult> {
         const { ms, cpuS, code } = await timedRun(...commandOf(tool), { ...optsOf(tool), logFile, timeoutMs: 600_000 });
         if (code !== 0) throw new FlashError(`${tool} exited ${code} writing the image (${start}); see ${logFile}`, { phase: 'bench' });
         const chipCrc = await checkedCrc(tool, start);
-        runs.push({ tool, start, baud: o.baud, round, ms, cpuS, chipCrc, log: logFile });
+        const flashS = tool !== 'bk7231tools' ? Number(/^time\s+([\d.]+) s$/m.exec(readFileSync(logFile, 'utf8'))?.[1] ?? NaN) : NaN;
+        runs.push({ tool, start, baud: o.baud, round, ms, cpuS, flashS: Number.isFinite(flashS) ? flashS : null, chipCrc, log: logFile });
       }
     }
     if (o.profileDir) {
