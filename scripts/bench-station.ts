@@ -64,7 +64,7 @@ interface Outcome {
   makespanMs: number;
   passed: number;
   slots: number;
-  steps: Array<{ name: string; ms: number }>;
+  steps: Array<{ name: string; suite?: string; ms: number }>;
   /** Per unit: its time in the slot and the step attempts it took (retests included). */
   units: Array<{ slot: number; ms: number; attempts: number; verdict: string }>;
   /** Per unit: clock time the meter was first taken, held in total, and the slot's end. */
@@ -108,7 +108,7 @@ async function run(spec: JigSpec, clock: Clock): Promise<Outcome> {
     const bad = r.slots.filter((s) => s.verdict !== 'pass');
     for (const s of bad) process.stderr.write(`  slot ${s.slot} FAILED: ${s.reason ?? '?'}\n`);
     const units = r.slots.map((x) => ({ slot: x.slot, ms: x.ms, attempts: x.steps.reduce((a, st) => a + st.attempt, 0), verdict: x.verdict }));
-    return { makespanMs, passed: r.slots.length - bad.length, slots: r.slots.length, steps: r.slots[0]!.steps.map((s) => ({ name: s.name, ms: s.ms })), meter, units };
+    return { makespanMs, passed: r.slots.length - bad.length, slots: r.slots.length, steps: r.slots[0]!.steps.map((s) => ({ name: s.name, ...(s.suite ? { suite: s.suite } : {}), ms: s.ms })), meter, units };
   } finally {
     await sim.vj.dispose();
   }
@@ -135,10 +135,16 @@ model1.steps.forEach((st, i) => {
   const r = real?.steps[i];
   process.stdout.write(`   ${s(st.ms).padStart(7)}s ${r ? `${s(r.ms).padStart(7)}s` : ''}  ${st.name}\n`);
 });
+// Per suite: where the takt goes (steps of no suite: the jig-ready and safe-state checks).
+const bySuite = (o: Outcome): Map<string, number> => o.steps.reduce((m, st) => m.set(st.suite ?? 'jig', (m.get(st.suite ?? 'jig') ?? 0) + st.ms), new Map<string, number>());
+const suitesModel = bySuite(model1);
+const suitesReal = real ? bySuite(real) : undefined;
+process.stdout.write(`   per suite: ${[...suitesModel].map(([k, v]) => `${k} ${s(v)}${suitesReal ? `/${s(suitesReal.get(k) ?? 0)}` : ''}`).join(', ')} s${suitesReal ? ' (model/real)' : ''}\n`);
 process.stdout.write(`   takt in MODEL time: ${s(model1.makespanMs)} s per unit, ${model1.passed}/${model1.slots} passed (the plan's modelled durations alone)\n`);
 if (real) {
   process.stdout.write(`   takt in REAL time:  ${s(real.makespanMs)} s per unit (wall ${s(realWall)} s, load average ${load.map((x) => x.toFixed(1)).join(' ')} at start), ${real.passed}/${real.slots} passed; target <= 60 s: ${real.makespanMs <= 60_000 && real.passed === real.slots ? 'met' : `NOT met (${s(real.makespanMs - 60_000)} s over)`}\n`);
 }
+if (real) process.stdout.write(`   load average at the end: ${loadavg().map((x) => x.toFixed(1)).join(' ')}\n`);
 process.stdout.write('\n');
 if (taktOnly) process.exit(0);
 

@@ -4,7 +4,7 @@ import { DutError, PlugrigError, ProtocolError, TimeoutError, TransportError } f
 import type { ObkHttpClient } from '../rig/dut/obk-http-client.ts';
 import { PIN_COUNT, type DeviceTemplate } from '../rig/dut/device-template.ts';
 import { findLease, parseDnsmasqLeases } from '../rig/dut/plug-locator.ts';
-import { edges, sampleLight } from './light-samples.ts';
+import { edges, sampleLight, sampleLightFor } from './light-samples.ts';
 import { stepPolicy, type PlanDefaults } from './plan/declare.ts';
 import type { SuiteEntry } from './plan/schema.ts';
 import { plugOnline, type OnlinePlug } from './plug-online.ts';
@@ -78,8 +78,15 @@ export function identitySuite(entry: IdentitySuiteEntry, hw: SlotHardware, defau
       run: async (ctx) => {
         await il.power3v3(false);
         await il.disconnectUart();
+        // The boot's LED is kept for a later suite that asked for it (hw.bootLight): only a boot this step started.
+        const watch = hw.bootLight;
+        if (watch) watch.boot = undefined;
+        const booting = il.state().mains !== 'on';
         await il.mainsOn();
-        const led = sampleLight(ctx.clock, () => ({ level: c().lightLevel(), lit: c().ledLit() }), BOOT_SAMPLE_MS, ctx.signal);
+        const mainsOnT = ctx.clock.now();
+        const sampleMs = watch?.sampleMs ?? BOOT_SAMPLE_MS;
+        const read = (): { level: number | undefined; lit: boolean } => ({ level: c().lightLevel(), lit: c().ledLit() });
+        const led = sampleLight(ctx.clock, read, sampleMs, ctx.signal);
         try {
           online = await withinModelTime(ctx, entry.bootWithinMs + 1000, plugOnline(hw, ctx, entry.bootWithinMs), 'no reply to GET /api/info');
         } catch (e) {
@@ -89,6 +96,10 @@ export function identitySuite(entry: IdentitySuiteEntry, hw: SlotHardware, defau
           throw byLed === ON_THE_NETWORK ? await diagnoseHttp(hw, ctx, e, entry.bootWithinMs, diagLed(led.samples, hw.spec.id)) : byLed;
         }
         await led.stop();
+        if (watch && booting) {
+          const connected = watch.connectedMs !== undefined ? sampleLightFor(ctx.clock, read, sampleMs, watch.connectedMs) : undefined;
+          watch.boot = { mainsOnT, onlineT: ctx.clock.now(), sampleMs, samples: led.samples, ...(connected ? { connected } : {}) };
+        }
         ctx.check('OpenBeken answers /api/info', true, { url: online.client.url, uptime: online.info.uptime_s });
         ctx.unit({ plugUrl: online.client.url, build: online.info.build });
         return { url: online.client.url, build: online.info.build, uptime: online.info.uptime_s };

@@ -33,6 +33,25 @@ export function sampleLight(clock: Clock, read: () => { level: number | undefine
   };
 }
 
+/**
+ * Sample every sampleMs for durationMs, in the background, then resolve with the samples: bounded, so
+ * it may outlive the step that started it (it only reads a sensor). A read that throws (the jig
+ * closed meanwhile) ends it early with what it has.
+ */
+export async function sampleLightFor(clock: Clock, read: () => { level: number | undefined; lit: boolean }, sampleMs: number, durationMs: number): Promise<LightSample[]> {
+  const samples: LightSample[] = [];
+  const end = clock.now() + durationMs;
+  try {
+    for (;;) {
+      samples.push({ t: clock.now(), ...read() });
+      if (clock.now() >= end) return samples;
+      await clock.sleep(Math.min(sampleMs, end - clock.now()));
+    }
+  } catch {
+    return samples;
+  }
+}
+
 /** Times at which the sampled LED changed state (the first sample after each change). */
 export function edges(samples: readonly LightSample[]): number[] {
   const out: number[] = [];

@@ -6,6 +6,7 @@ import type { RomFlashSession } from '../rig/dut/provision-offline.ts';
 import type { SlotSpec } from '../rig/jig/jig-config.ts';
 import type { SlotIo } from '../rig/jig/slot-io.ts';
 import type { ReferenceMeter } from '../rig/meter/reference-meter.ts';
+import type { LightSample } from './light-samples.ts';
 import type { StepContext } from './runner/step.ts';
 
 /** What the suites get from one slot of an opened station. */
@@ -30,6 +31,18 @@ export interface SlotHardware {
   romSession?: { afterWrite: Array<(session: RomFlashSession, ctx: StepContext) => Promise<Record<string, unknown> | void>>; mac?: string };
   /** The plug over HTTP once it runs OpenBeken (found by the jig's plug section); mac: the ROM's. */
   plug?: { connect(mac: string | undefined, signal: AbortSignal, o?: { timeoutMs?: number }): Promise<ObkHttpClient> };
+  /**
+   * The light sensor over the plug's LED during its last power-on boot, for a suite that judges the
+   * boot's LED without booting the plug again (the LED suite's not-connected blink): that suite sets
+   * `sampleMs` (and `connectedMs`) when it is built, the step that switches mains on and waits for the
+   * boot (identity) fills in `boot`: the samples from mains on until the plug answered, and
+   * `connected`, the next `connectedMs` sampled in the background while the following steps run.
+   */
+  bootLight?: {
+    sampleMs: number;
+    connectedMs?: number;
+    boot?: { mainsOnT: number; onlineT: number; sampleMs: number; samples: readonly LightSample[]; connected?: Promise<readonly LightSample[]> };
+  };
   /** What provisioning applies: the plan's device template and the station's credentials. */
   provisioning?: { template?: DeviceTemplate; wifi?: { ssid: string; pass: string }; webPassword?: string };
 }

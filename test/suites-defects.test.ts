@@ -14,7 +14,7 @@ t.test('every injectable defect of the virtual plug has the step that must catch
 
 /**
  * The factory plan's suites after flashing (pre-flashed, provisioned units: no flash or calibration,
- * to stay quick) with the as-found metering cut to its R60 and R500 points: four units at once on the
+ * to stay quick) with the as-found metering cut to its loaded point (M60): four units at once on the
  * 4-slot jig, one good, three with a defect each. Each defect must be failed first by the step that
  * names it, the good unit must pass, and every slot must end in its safe state.
  */
@@ -24,7 +24,7 @@ t.test('defects are caught by the step that names them; the good unit passes', a
   raw.name = 'factory-after-flash';
   raw.suites = raw.suites.filter((s) => !['flash', 'provision', 'calibrate'].includes(s.suite as string));
   const metering = raw.suites.find((s) => s.suite === 'metering')!;
-  metering.loadPoints = (metering.loadPoints as Array<{ load: string }>).filter((p) => p.load === 'R60' || p.load === 'R500');
+  metering.loadPoints = (metering.loadPoints as Array<{ load: string }>).filter((p) => p.load === 'M60');
   const plan = { plan: parsePlan(raw), source: 'factory (after flash, test)', sha256: '0'.repeat(64) };
   const units = [
     { slot: 1, defects: [] },

@@ -53,7 +53,8 @@ export interface DefectExpectation {
 
 export const DEFECT_EXPECTATIONS: readonly DefectExpectation[] = [
   { defect: 'relay-stuck-open', what: 'relay stuck open', step: /^POWER ON:/, message: /relay sense reads ON/ },
-  { defect: 'relay-stuck-closed', what: 'relay stuck closed', step: /^POWER OFF:/, message: /relay sense reads OFF/ },
+  // Not off after the boot (a plan with relay offAfterReboot 'boot'), else when POWER OFF is sent.
+  { defect: 'relay-stuck-closed', what: 'relay stuck closed', step: /^(relay OFF after the boot|POWER OFF:)/, message: /relay sense reads OFF/ },
   { defect: 'button-open', what: 'button open', step: /^single click toggles the relay/, message: /relay toggled after the click/ },
   { defect: 'led-dead', what: 'LED dead', step: /^LED blinks/, message: /LED blinks/ },
   { defect: 'cf-open', what: 'CF open (no power pulses)', step: /^metering at /, message: /^power error vs reference/ },

@@ -102,6 +102,13 @@ export const RelaySuiteSchema = z
     /** How long the plug may take to come back after `restart` (default-OFF check). */
     rebootWithinMs: z.number().int().positive().default(20_000),
     /**
+     * Where "the relay is OFF after a reboot" is judged: `restart` (a `restart` with the relay ON,
+     * then sense, API and meter), or `boot`: on the power-on boot before the suite, which a plan that
+     * flashes or verifies must do anyway (the relay suite's first step; the plan must not switch the
+     * relay between that mains-on and the suite; with mains off the step itself switches it on).
+     */
+    offAfterReboot: z.enum(['restart', 'boot']).default('restart'),
+    /**
      * switchTimeMs: command sent to relay-sense change; meterTimeMs: command sent to the reference meter seeing
      * the load current appear or vanish; onCurrentA / offCurrentA: the meter's current with the relay
      * closed / open (onCurrentA's nominal defaults to the load's rating at the measured voltage).
@@ -133,6 +140,14 @@ export const LedSuiteSchema = z
     solidWindowMs: z.number().int().positive().default(2000),
     /** How long to sample the blink after mains on. */
     blinkWindowMs: z.number().int().positive().default(4000),
+    /**
+     * Where the samples come from: `power-cycle` (mains off and on again, then the blink, then the
+     * solid window), or `boot`: the light sensor during the boot an earlier suite watched (identity's
+     * mains-on) for the blink, when they cover the window and the LED went on blinking after it, and
+     * for the solid window the samples taken in the background from the moment the plug answered,
+     * while the next steps ran (else this suite samples for itself, as with `power-cycle`).
+     */
+    samplesFrom: z.enum(['power-cycle', 'boot']).default('power-cycle'),
     /** Measure the AP-mode blink (a unit without Wi-Fi credentials opens its AP after ~5 s). */
     apMode: z.boolean().default(false),
     /**
