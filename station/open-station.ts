@@ -14,6 +14,7 @@ import type { UsbDeviceSource } from '../rig/usb/usb-source.ts';
 import { resolveUartRef } from '../rig/usb/usb-uart.ts';
 import { MeterMux } from './meter-mux.ts';
 import { MainsGroup } from '../rig/jig/mains-group.ts';
+import { describeMainsAtStart, readMainsAtStart, type MainsAtStart } from '../rig/jig/mains-at-start.ts';
 
 /** An opened station: every I/O board ready, every slot's interlock initialised (all off), meters open. */
 export interface OpenStation {
@@ -24,6 +25,8 @@ export interface OpenStation {
   muxes: Map<string, MeterMux>;
   /** The shared mains relays (jig file `mainsGroups`) by name, every member opened. */
   mainsGroups: Map<string, MainsGroup>;
+  /** Each opened slot's mains relay output as its board reported it before anything was written (then driven off). */
+  mainsAtStart: MainsAtStart[];
   close(): Promise<void>;
 }
 
@@ -38,6 +41,7 @@ export async function openStation(jig: JigSpec, o: { clock: Clock; log: Logger; 
   const meters = new Map<string, ReferenceMeter>();
   const muxes = new Map<string, MeterMux>();
   const mainsGroups = new Map<string, MainsGroup>();
+  let mainsAtStart: MainsAtStart[] = [];
   const close = async (): Promise<void> => {
     for (const s of slots.values()) {
       await s.io.interlock.safeState().catch(() => undefined);
@@ -66,6 +70,9 @@ export async function openStation(jig: JigSpec, o: { clock: Clock; log: Logger; 
       if (!spec) throw new ConfigError(`jig ${jig.name} has no slot ${id}`, { step: 'open-station' });
       return spec;
     });
+    // Before any interlock writes its off levels: what the boards hold now (a dead station's mains left on?).
+    mainsAtStart = await readMainsAtStart(jig, boards, wanted, { clock: o.clock });
+    for (const m of mainsAtStart.filter((x) => x.energised)) o.log.warn({ board: m.board, pin: m.pin, slots: m.slots, state: m.state }, describeMainsAtStart(m));
     // One relay feeds the whole group: its mains can only be judged safe with every plug it feeds under the interlock.
     for (const [name, g] of Object.entries(jig.mainsGroups ?? {})) {
       const opened = g.slots.filter((id) => wanted.includes(id));
@@ -118,7 +125,7 @@ export async function openStation(jig: JigSpec, o: { clock: Clock; log: Logger; 
     await close();
     throw e;
   }
-  return { boards, slots, muxes, mainsGroups, close };
+  return { boards, slots, muxes, mainsGroups, mainsAtStart, close };
 }
 
 /** The one USB bus a slot's relay boards and hub live on (undefined when it switches nothing over USB). */

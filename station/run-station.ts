@@ -23,6 +23,7 @@ import type { LoadedPlan } from '../suites/plan/load-plan.ts';
 import { slotProgram } from '../suites/registry.ts';
 import { runSlot } from '../suites/runner/run-slot.ts';
 import { openStation } from './open-station.ts';
+import { describeMainsAtStart } from '../rig/jig/mains-at-start.ts';
 import type { DeviceTemplate } from '../rig/dut/device-template.ts';
 import { ObkHttpClient } from '../rig/dut/obk-http-client.ts';
 import { locatePlug, type HttpAddressResolver } from '../rig/dut/plug-locator.ts';
@@ -195,6 +196,8 @@ export async function runStationDetailed(o: RunStationOptions): Promise<StationR
   try {
     station = await openStation(o.jig, { clock: o.clock, log: o.log, endpoints: o.endpoints, slots: wanted });
     const st = station;
+    // A mains relay output the board held on before the station wrote anything: said, then driven off (openStation).
+    for (const m of st.mainsAtStart.filter((x) => x.energised)) o.notices?.write(`plugrig: jig found energised at start: slot ${m.slots.join(', ')}: ${describeMainsAtStart(m)}\n`);
     o.onOpened?.([...st.slots.entries()].map(([slot, s]) => ({ slot, state: s.io.interlock.state() })));
     const interlocks = (): MainsInterlock[] => [...st.slots.values()].map((s) => s.io.interlock);
     tripAll = async (why, detail) => {

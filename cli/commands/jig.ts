@@ -8,6 +8,7 @@ import { CommandChannel } from '../../rig/bk7231/command-channel.ts';
 import { getBus } from '../../rig/bk7231/link.ts';
 import { openLink } from '../../rig/serial/open-link.ts';
 import { openStation, type OpenStation } from '../../station/open-station.ts';
+import { describeMainsAtStart } from '../../rig/jig/mains-at-start.ts';
 import { nativeEndpoints } from '../../rig/endpoints/native.ts';
 import type { EndpointRegistry } from '../../rig/endpoints/registry.ts';
 import { startVirtualJig, usesSim } from '../../sim/jig/in-process-jig.ts';
@@ -63,6 +64,12 @@ export const jigCommand: CommandModule<object, JigArgs> = {
       const st = station;
       uninstall = installProcessGuard(() => [...st.slots.values()].map((s) => s.io.interlock), { clock, log });
       for (const name of station.boards.keys()) rows.push({ slot: 0, check: `I/O board ${name}`, ok: true, detail: 'StandardFirmata handshake complete' });
+      // Read by PIN_STATE before the interlocks drove anything off (openStation).
+      for (const m of station.mainsAtStart) {
+        for (const slot of m.slots) {
+          rows.push({ slot, check: 'mains relay at start', ok: !m.energised, detail: m.energised ? `jig found energised: ${describeMainsAtStart(m)}` : `off (pin ${m.pin} of ${m.board} reads ${String(m.state)}, PIN_STATE)` });
+        }
+      }
       await Promise.all(jig.slots.map((s) => checkSlot(jig, s.id, st, rows, { log, endpoints })));
     } catch (e) {
       rows.push({ slot: 0, check: 'open station', ok: false, detail: e instanceof Error ? e.message : String(e) });

@@ -73,6 +73,11 @@ export const FaultsSchema = z
     uart: UartFaultsSchema.optional(),
     chip: ChipFaultsSchema.optional(),
     plug: PlugFaultsSchema.optional(),
+    /**
+     * I/O boards by name (top level only): `outputsLeftHigh` are pins a station that died left high;
+     * the board is not reset when the next station opens its port (no auto-reset), so they still are.
+     */
+    boards: z.record(z.object({ outputsLeftHigh: z.array(z.number().int().min(0).max(127)).min(1) }).strict()).optional(),
     /** Line faults in front of another virtual device by its port ("sim:io0", "sim:ref0"): I/O boards and meters (top level only). */
     ports: z.record(z.string().regex(/^sim:/, 'ports are keyed by a sim: port'), UartFaultsSchema).optional(),
   })

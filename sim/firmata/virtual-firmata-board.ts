@@ -77,6 +77,8 @@ export class VirtualFirmataBoard implements VirtualUartDevice {
   #pending: number[] = [];
   /** Fault: the sketch hangs (port still open): no replies, no commands executed, outputs hold. */
   #frozen = false;
+  /** Outputs an earlier host left high, applied at the first boot (leaveOutputsHigh). */
+  #leftHigh: number[] = [];
 
   constructor(options: VirtualFirmataBoardOptions = {}) {
     this.layout = BOARD_LAYOUTS[options.layout ?? 'uno'];
@@ -139,6 +141,15 @@ export class VirtualFirmataBoard implements VirtualUartDevice {
     this.#cancelSample?.();
     this.#cancelSample = undefined;
     this.#pending = [];
+  }
+
+  /**
+   * Fault injection, the board a station died on: once the sketch runs, these outputs are set
+   * OUTPUT and written high, as the dead station's last commands left them. Only a board that is
+   * not reset when the next host opens its port (autoResetOnDtr false) still holds them then.
+   */
+  leaveOutputsHigh(pins: readonly number[]): void {
+    this.#leftHigh = [...pins];
   }
 
   /** True while frozen by freeze(). */
@@ -216,6 +227,11 @@ export class VirtualFirmataBoard implements VirtualUartDevice {
     this.#sendVersion();
     this.#sendFirmware();
     this.#systemReset();
+    // An earlier host's session (after this power-up): SET_PIN_MODE OUTPUT, then the pin written high.
+    for (const pin of this.#leftHigh.splice(0)) {
+      this.#handle({ kind: 'setPinMode', pin, mode: PIN_MODE.OUTPUT });
+      this.#handle({ kind: 'setPinValue', pin, value: 1 });
+    }
     this.#afterStep();
   }
 

@@ -322,7 +322,10 @@ export class VirtualJig {
 
     for (const name of Object.keys(spec.ioBoards)) {
       const layout = VirtualJig.#layoutFor(name, spec);
-      this.boards.set(name, new VirtualFirmataBoard({ layout, bootMs: options.firmataBootMs ?? 0 }));
+      const leftHigh = spec.faults?.boards?.[name]?.outputsLeftHigh;
+      const board = new VirtualFirmataBoard({ layout, bootMs: options.firmataBootMs ?? 0, ...(leftHigh ? { autoResetOnDtr: false } : {}) });
+      if (leftHigh) board.leaveOutputsHigh(leftHigh);
+      this.boards.set(name, board);
     }
     const claimed = new Map<string, string>();
     const sharedMains = mainsGroupWires(spec);
