@@ -1,5 +1,6 @@
 import { pino, destination, type Logger as PinoLogger } from 'pino';
 import { scrubSecretForms } from './secret-forms.ts';
+import { SecretStreamScrubber } from './secret-stream.ts';
 
 /** Structured logger (JSON lines). Child loggers carry slot/unit/step context. */
 export type Logger = PinoLogger;
@@ -12,6 +13,35 @@ let sink: LogSink | undefined;
 let sinkName: 'none' | 'stderr' | 'file' = 'none';
 /** Secret values no log line may carry in any form (a trace of the bytes written to the ROM holds the config sector). */
 const logSecrets = new Set<string>();
+
+/** The byte streams traced a chunk a line (a port's `rx`/`tx`): a secret split across two lines is still found. */
+const traceStreams = new SecretStreamScrubber();
+const BYTE_FIELD = /"(rx|tx)":"([0-9a-fA-F ]*)"/;
+const PATH_FIELD = /"path":"((?:[^"\\]|\\.)*)"/;
+
+/** A log line as the sink writes it: its traced bytes scrubbed as part of their stream, then every form of every secret. */
+function scrubLine(line: string): string {
+  if (logSecrets.size === 0) return line;
+  const secrets = [...logSecrets];
+  const m = BYTE_FIELD.exec(line);
+  if (m) {
+    const spaced = m[2]!.includes(' ');
+    const digits = m[2]!.replace(/ /g, '');
+    if (digits.length % 2 === 0) {
+      const bytes = Buffer.from(digits, 'hex');
+      const masked = traceStreams.mask(`${PATH_FIELD.exec(line)?.[1] ?? ''}\u0000${m[1]}`, bytes, secrets);
+      if (masked.includes(true)) {
+        const parts: string[] = [];
+        bytes.forEach((b, i) => {
+          if (!masked[i]) parts.push(b.toString(16).padStart(2, '0'));
+          else if (!masked[i - 1]) parts.push('***');
+        });
+        line = line.slice(0, m.index) + `"${m[1]}":"${parts.join(spaced ? ' ' : '')}"` + line.slice(m.index + m[0].length);
+      }
+    }
+  }
+  return scrubSecretForms(line, secrets);
+}
 
 /** Scrub these values (Wi-Fi and web passwords) from every log line from now on, at the sink. */
 export function redactInLogs(values: readonly string[]): void {
@@ -55,7 +85,7 @@ export function logDestinationChosen(): boolean {
  */
 export function createLogger(bindings: Record<string, unknown> = {}, level?: string): Logger {
   const lvl = level ?? process.env.PLUGRIG_LOG ?? (process.env.TAP ? 'silent' : 'info');
-  return pino({ level: lvl, base: { ...bindings } }, { write: (line: string) => sink?.write(logSecrets.size ? scrubSecretForms(line, [...logSecrets]) : line) });
+  return pino({ level: lvl, base: { ...bindings } }, { write: (line: string) => sink?.write(scrubLine(line)) });
 }
 
 let root: Logger | undefined;
