@@ -22,6 +22,7 @@ import type { SlotResult } from '../suites/model/step-result.ts';
 import type { LoadedPlan } from '../suites/plan/load-plan.ts';
 import { slotProgram } from '../suites/registry.ts';
 import { runSlot } from '../suites/runner/run-slot.ts';
+import { StepPause } from '../suites/runner/step-pause.ts';
 import { openStation } from './open-station.ts';
 import { describeMainsAtStart } from '../rig/jig/mains-at-start.ts';
 import type { DeviceTemplate } from '../rig/dut/device-template.ts';
@@ -251,13 +252,20 @@ export async function runStationDetailed(o: RunStationOptions): Promise<StationR
       const leaseTimeoutMs = o.leaseTimeoutMs ?? DEFAULT_LEASE_TIMEOUT_MS;
       // What the slot holds right now, so a wait at its mains group's barrier can lend it out.
       const held = { names: [] as string[], step: '', release: undefined as (() => void) | undefined };
+      // Waiting for the group's partners (and for the lent instruments back) is not the step being slow.
+      const pause = new StepPause();
       lending.set(id, {
         begin: () => {
+          pause.begin();
           held.release?.();
           held.release = undefined;
         },
         end: async () => {
-          if (held.names.length && !held.release) held.release = await pool.acquireAll(held.names, { slot: id, step: held.step }, { timeoutMs: leaseTimeoutMs, signal: abort.signal });
+          try {
+            if (held.names.length && !held.release) held.release = await pool.acquireAll(held.names, { slot: id, step: held.step }, { timeoutMs: leaseTimeoutMs, signal: abort.signal });
+          } finally {
+            pause.end();
+          }
         },
       });
       const acquire = async (step: Step, signal: AbortSignal): Promise<() => void> => {
@@ -287,10 +295,10 @@ export async function runStationDetailed(o: RunStationOptions): Promise<StationR
             },
           ]
         : steps;
-      return { id, log, steps: grouped, acquire };
+      return { id, log, steps: grouped, acquire, pause };
     });
     await Promise.all(
-      programs.map(async ({ id, log, steps, acquire }) => {
+      programs.map(async ({ id, log, steps, acquire, pause }) => {
         const result = await runSlot(steps, {
           slot: id,
           clock: o.clock,
@@ -300,6 +308,7 @@ export async function runStationDetailed(o: RunStationOptions): Promise<StationR
           onMarginal: o.plan.plan.defaults.onMarginal,
           signal: abort.signal,
           acquire,
+          pause,
         });
         // Its program ended: its group's barrier stops waiting for it.
         st.slots.get(id)?.io.interlock.group?.leave(id);

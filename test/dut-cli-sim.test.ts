@@ -1,5 +1,7 @@
 import t from 'tap';
 import { execa } from 'execa';
+import { runCli } from '../cli/main.ts';
+import { onVirtualJigStarted, type InProcessJig } from '../sim/jig/in-process-jig.ts';
 
 /**
  * `plugrig dut` / `plugrig provision` on the in-process virtual jig (--sim): its plugs run the
@@ -39,4 +41,28 @@ t.test('dut info and dut cmd on a provisioned virtual plug', async (t) => {
   const cal = await plugrig('dut', 'cmd', JIG, '--sim', 'VoltageSet 0');
   t.equal(cal.exitCode, 9, 'a refused calibration is visible through POST /api/cmnd');
   t.match(cal.stderr, /OpenBeken refused "VoltageSet 0": 400 Bad argument/);
+});
+
+t.test('dut info on a slot behind a shared mains relay: its partner is held isolated and powered with it, the other group untouched', async (t) => {
+  const jigs: InProcessJig[] = [];
+  const stop = onVirtualJigStarted((j) => jigs.push(j));
+  t.teardown(stop);
+  const out: string[] = [];
+  const err: string[] = [];
+  const code = await runCli(['dut', 'info', 'fixtures/jigs/virtual-4slot-shared.json', '--slot', '2', '--sim', '--json'], { stdout: { write: (x: string) => out.push(x) }, stderr: { write: (x: string) => err.push(x) } });
+  t.equal(code, 0, err.join(''));
+  t.equal((JSON.parse(out.join('')) as { info: { mac: string } }).info.mac, 'c8:47:8c:00:01:02', "slot 2's plug answered");
+  t.match(err.join(''), /mains group A: slot 1 shares slot 2's mains relay and gets mains too \(UART and 3V3 held off\)/, 'the operator is told the partner gets mains');
+  const vj = jigs[0]!.vj;
+  // Mains edges from the first time it came on (the start-up writes of the two outputs are separate events).
+  const edges = (s: number): Array<{ at: number; on: boolean }> => {
+    const all = vj.history(s).filter((e) => e.changed.includes('mainsEnergised')).map((e) => ({ at: e.at, on: e.state.mainsEnergised }));
+    return all.slice(Math.max(0, all.findIndex((e) => e.on)));
+  };
+  t.same(edges(2).map((e) => e.on), [true, false], 'mains came on at slot 2 once and went off again');
+  t.same(edges(1).map((e) => e.on), [true, false], 'and at slot 1');
+  t.ok(edges(1).every((e, i) => Math.abs(e.at - edges(2)[i]!.at) <= 250), `at the same instants within event-loop jitter (real clock), one relay (slot 1 ${edges(1).map((e) => e.at.toFixed(0))}, slot 2 ${edges(2).map((e) => e.at.toFixed(0))} ms)`);
+  for (const s of [1, 2]) t.same(vj.history(s).filter((e) => e.state.mainsEnergised && (e.state.uartConnected || e.state.supply3v3)), [], `slot ${s}: never mains with UART or 3V3`);
+  for (const s of [3, 4]) t.same(vj.history(s).filter((e) => e.state.mainsEnergised), [], `slot ${s} (the other group): never mains`);
+  for (const s of [1, 2, 3, 4]) t.match(vj.physical(s), { mainsEnergised: false, uartConnected: false, supply3v3: false }, `slot ${s} safe at the end`);
 });

@@ -3,6 +3,10 @@ import { VirtualClock } from '../rig/core/clock.ts';
 import { mulberry32 } from '../rig/core/prng.ts';
 import { MainsGroup } from '../rig/jig/mains-group.ts';
 import { MainsInterlock, type InterlockInputState, type InterlockInputs, type InterlockOutput, type InterlockOutputs } from '../rig/jig/mains-interlock.ts';
+import { createLogger } from '../rig/core/log.ts';
+import { runSlot } from '../suites/runner/run-slot.ts';
+import { StepPause } from '../suites/runner/step-pause.ts';
+import type { Step } from '../suites/runner/step.ts';
 
 /**
  * One mains relay feeding two slots (rig/jig/mains-group.ts): a fake board with ONE physical mains
@@ -99,10 +103,10 @@ class SharedMainsBoard {
   }
 }
 
-function rig(slots = [1, 2]) {
+function rig(slots = [1, 2], groupOptions: { waitTimeoutMs?: number } = {}) {
   const clock = new VirtualClock();
   const board = new SharedMainsBoard(clock, slots);
-  const group = new MainsGroup('A', slots, clock);
+  const group = new MainsGroup('A', slots, clock, groupOptions);
   const il = new Map<number, MainsInterlock>();
   for (const s of slots) {
     const port = board.port(s);
@@ -261,4 +265,52 @@ t.test('random concurrent commands on both members never break the physical rule
   }
   t.ok(mainsOnEdges > 100, `mains did come on in the sequences (${mainsOnEdges} make edges), so the rules were exercised`);
   t.pass('300 sequences, no physical rule broken');
+});
+
+/** Two slots' programs through runSlot, the group's barrier waits pausing their step timeouts as the station wires them. */
+async function runPair(r: ReturnType<typeof rig>, programs: Record<number, Step[]>) {
+  const pauses = new Map([1, 2].map((s) => [s, new StepPause()] as const));
+  r.group.setWaitHooks({ begin: (s) => pauses.get(s)!.begin(), end: async (s) => pauses.get(s)!.end() });
+  const log = createLogger({}, 'silent');
+  const safe = (s: number): Step => ({ name: 'safe state', kind: 'safe-state', run: async () => void (await r.il(s).safeState()) });
+  return Promise.all(
+    [1, 2].map(async (s) => {
+      const res = await runSlot([...programs[s]!, safe(s)], { slot: s, clock: r.clock, log, sink: { emit: () => undefined }, pause: pauses.get(s)! });
+      r.group.leave(s);
+      return res;
+    }),
+  );
+}
+
+t.test("a wait at the barrier for a slow partner does not count against the step's timeout", async (t) => {
+  const r = rig();
+  await r.init;
+  const [one, two] = await runPair(r, {
+    1: [{ name: 'mains on', timeoutMs: 1000, run: async () => void (await r.il(1).mainsOn()) }],
+    2: [
+      { name: 'slow flash', timeoutMs: 10_000, run: async () => void (await r.clock.sleep(5000)) },
+      { name: 'mains on', timeoutMs: 1000, run: async () => void (await r.il(2).mainsOn()) },
+    ],
+  });
+  t.equal(one!.verdict, 'pass', `slot 1: ${one!.reason ?? 'pass'}`);
+  t.equal(two!.verdict, 'pass', `slot 2: ${two!.reason ?? 'pass'}`);
+  const step1 = one!.steps[0]!;
+  t.ok(step1.ms >= 5000, `slot 1's mains step took ${step1.ms} ms (its timeout is 1000 ms): the wait for slot 2 did not count`);
+  t.same(r.board.mainsEdges.filter((e) => e.on).length, 1, 'the relay closed once, for both');
+  t.same(r.board.violations, []);
+});
+
+t.test('the barrier keeps a bound of its own: a partner that never asks fails the waiting step, naming it', async (t) => {
+  const r = rig([1, 2], { waitTimeoutMs: 3000 });
+  await r.init;
+  const [one] = await runPair(r, {
+    1: [{ name: 'mains on', timeoutMs: 1000, run: async () => void (await r.il(1).mainsOn()) }],
+    2: [{ name: 'hung elsewhere', timeoutMs: 20_000, run: async () => void (await r.clock.sleep(8000)) }],
+  });
+  t.equal(one!.verdict, 'fail');
+  t.match(one!.steps[0]!.error, { code: 'E_TIMEOUT', message: /mains group A: slot 1 waited 3000 ms for slot 2 to ask for mains \(the barrier's bound\)/ });
+  t.ok(one!.steps[0]!.ms >= 3000 && one!.steps[0]!.ms < 3500, `failed at the barrier's bound (${one!.steps[0]!.ms} ms), not the step's 1000 ms`);
+  t.same(r.board.mainsEdges.filter((e) => e.on), [], 'the relay never closed');
+  t.equal(r.group.pending().length, 0, 'both programs ended');
+  t.same(r.board.violations, []);
 });

@@ -19,7 +19,7 @@ import type { OpenStation } from '../../station/open-station.ts';
 import type { InProcessJig } from '../../sim/jig/in-process-jig.ts';
 import { printJson } from '../output.ts';
 import { PACKAGE_ROOT } from '../../rig/core/package-root.ts';
-import { cliStdout } from '../io.ts';
+import { cliStderr, cliStdout } from '../io.ts';
 
 export const DEVICES_DIR = join(PACKAGE_ROOT, 'fixtures/devices');
 
@@ -89,8 +89,18 @@ export async function openDutSession(args: DutArgs, o: { openStation?: boolean; 
     const power = args.power ?? sim !== undefined;
     if (power || o.openStation) {
       const { openStation } = await import('../../station/open-station.ts');
-      station = await openStation(jig, { clock, log, endpoints, slots: [spec.id] });
+      // A slot on a shared mains relay (jig `mainsGroups`) is opened with every slot the relay feeds: the
+      // relay is only judged safe with each of those plugs under its interlock (UART and 3V3 held off).
+      const [groupName, group] = Object.entries(jig.mainsGroups ?? {}).find(([, g]) => g.slots.includes(spec.id)) ?? [];
+      const partners = group ? group.slots.filter((id) => id !== spec.id) : [];
+      station = await openStation(jig, { clock, log, endpoints, slots: [spec.id, ...partners] });
       if (power && !o.openStation) {
+        for (const id of partners) {
+          await station.slots.get(id)!.io.interlock.safeState();
+          // Nothing runs on the partners: the relay's barrier does not wait for them to ask.
+          station.mainsGroups.get(groupName!)?.leave(id);
+        }
+        if (partners.length) cliStderr().write(`mains group ${groupName}: slot ${partners.join(', ')} ${partners.length > 1 ? 'share' : 'shares'} slot ${spec.id}'s mains relay and get${partners.length > 1 ? '' : 's'} mains too (UART and 3V3 held off)\n`);
         const il = station.slots.get(spec.id)!.io.interlock;
         await il.safeState();
         await il.mainsOn();

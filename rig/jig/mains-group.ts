@@ -1,5 +1,5 @@
 import type { Clock } from '../core/clock.ts';
-import { InterlockError } from '../core/errors.ts';
+import { InterlockError, TimeoutError } from '../core/errors.ts';
 
 /**
  * One mains relay feeding several slots (jig file `mainsGroups`): the members' interlocks share one
@@ -54,6 +54,9 @@ interface OnWaiter {
   reject: (e: unknown) => void;
 }
 
+/** How long a member waits at the barrier for its partners by default (the station's lease timeout is of the same order). */
+const DEFAULT_WAIT_TIMEOUT_MS = 600_000;
+
 export class MainsGroup {
   readonly name: string;
   /** Slot ids the relay feeds (jig file order). */
@@ -69,11 +72,14 @@ export class MainsGroup {
   #offWaiters: Array<{ slot: number; resolve: () => void; breakNow: () => Promise<void> }> = [];
   #making = false;
   #hooks: MainsGroupWaitHooks | undefined;
+  /** The barrier's own bound: how long a member waits for its partners (its step's timeout stands still meanwhile). */
+  readonly waitTimeoutMs: number;
 
-  constructor(name: string, slots: readonly number[], clock: Clock) {
+  constructor(name: string, slots: readonly number[], clock: Clock, o: { waitTimeoutMs?: number } = {}) {
     this.name = name;
     this.slots = [...slots];
     this.#clock = clock;
+    this.waitTimeoutMs = o.waitTimeoutMs ?? DEFAULT_WAIT_TIMEOUT_MS;
   }
 
   /** The station's lease lending while a member waits (set once the station is open). */
@@ -138,13 +144,25 @@ export class MainsGroup {
     }
     this.#claims.add(id);
     if (this.onNow()) return;
-    const done = new Promise<void>((resolve, reject) => this.#onWaiters.push({ member, perform, resolve, reject }));
+    let waiter!: OnWaiter;
+    const done = new Promise<void>((resolve, reject) => this.#onWaiters.push((waiter = { member, perform, resolve, reject })));
     const ready = this.#barrierComplete();
     if (!ready) this.#hooks?.begin(id);
     this.#maybeMake();
+    // Partners that never ask (a slot hung elsewhere) must not hold this one for ever: the barrier's bound.
+    const unbound = this.#makingOrDone(waiter)
+      ? (): void => undefined
+      : this.#clock.at(this.#clock.now() + this.waitTimeoutMs, () => {
+          if (this.#making || !this.#onWaiters.includes(waiter)) return;
+          const missing = this.pending();
+          this.#onWaiters = this.#onWaiters.filter((w) => w !== waiter);
+          this.#claims.delete(id);
+          waiter.reject(new TimeoutError(`mains group ${this.name}: slot ${id} waited ${this.waitTimeoutMs} ms for slot ${missing.join(', ')} to ask for mains (the barrier's bound)`, { slot: id, step: 'mainsOn', group: this.name, timeoutMs: this.waitTimeoutMs }));
+        });
     try {
       await done;
     } finally {
+      unbound();
       if (!ready) await this.#hooks?.end(id);
     }
   }
@@ -163,9 +181,22 @@ export class MainsGroup {
       return;
     }
     this.#hooks?.begin(id);
+    const waiter = { slot: id, resolve: (): void => undefined, breakNow };
+    const unbound = this.#clock.at(this.#clock.now() + this.waitTimeoutMs, () => {
+      if (!this.#offWaiters.includes(waiter)) return;
+      this.#offWaiters = this.#offWaiters.filter((w) => w !== waiter);
+      waiter.resolve = (): void => undefined;
+      rejectOff(new TimeoutError(`mains group ${this.name}: slot ${id} waited ${this.waitTimeoutMs} ms for slot ${[...this.#claims].join(', ')} to let go of mains (the barrier's bound)`, { slot: id, step: 'mainsOff', group: this.name, timeoutMs: this.waitTimeoutMs }));
+    });
+    let rejectOff: (e: unknown) => void = () => undefined;
     try {
-      await new Promise<void>((resolve) => this.#offWaiters.push({ slot: id, resolve, breakNow }));
+      await new Promise<void>((resolve, reject) => {
+        waiter.resolve = resolve;
+        rejectOff = reject;
+        this.#offWaiters.push(waiter);
+      });
     } finally {
+      unbound();
       await this.#hooks?.end(id);
     }
   }
@@ -217,6 +248,11 @@ export class MainsGroup {
   /** Members the barrier waits for (joined, program not ended) that have not asked for mains yet. */
   pending(): number[] {
     return this.slots.filter((s) => !this.#left.has(s) && !this.#claims.has(s));
+  }
+
+  /** The relay make is under way (or done) for this waiter: the make has bounds of its own. */
+  #makingOrDone(w: OnWaiter): boolean {
+    return this.#making || !this.#onWaiters.includes(w);
   }
 
   #offNow(): boolean {

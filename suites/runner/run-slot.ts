@@ -9,6 +9,7 @@ import { serializeError, type AttemptSummary, type CheckResult, type SerializedE
 import { combineUncertainty } from '../model/uncertainty.ts';
 import { decide, judge, type MarginalAction } from '../model/verdict.ts';
 import type { Step, StepContext } from './step.ts';
+import type { StepPause } from './step-pause.ts';
 
 export interface RunSlotOptions {
   slot: number;
@@ -28,6 +29,8 @@ export interface RunSlotOptions {
    * does not count against the step's timeout. Resolves with the release, called when the attempt ends.
    */
   acquire?: (step: Step, signal: AbortSignal) => Promise<() => void>;
+  /** While paused, the running step's timeout stands still (a wait for mains-group partners, bounded there). */
+  pause?: StepPause;
 }
 
 const DEFAULT_TIMEOUT_MS = 120_000;
@@ -178,9 +181,27 @@ export async function runSlot(steps: readonly Step[], o: RunSlotOptions): Promis
     if (parent?.aborted) onParent();
     else parent?.addEventListener('abort', onParent, { once: true });
     const timeoutMs = step.timeoutMs ?? o.timeoutMs ?? DEFAULT_TIMEOUT_MS;
-    const cancelTimer = o.clock.at(startedT + timeoutMs, () =>
-      ctrl.abort(new TimeoutError(`step '${step.name}' did not finish within ${timeoutMs} ms`, { slot: o.slot, step: step.name, timeoutMs })),
-    );
+    // The deadline moves on by every pause (a wait for partners is not the step's time).
+    let deadline = startedT + timeoutMs;
+    let pausedAt: number | undefined = o.pause?.paused ? startedT : undefined;
+    const arm = (): (() => void) =>
+      o.clock.at(deadline, () => ctrl.abort(new TimeoutError(`step '${step.name}' did not finish within ${timeoutMs} ms`, { slot: o.slot, step: step.name, timeoutMs })));
+    let disarm = pausedAt === undefined ? arm() : (): void => undefined;
+    const unpause = o.pause?.subscribe((paused) => {
+      if (paused && pausedAt === undefined) {
+        pausedAt = o.clock.now();
+        disarm();
+        disarm = (): void => undefined;
+      } else if (!paused && pausedAt !== undefined) {
+        deadline += o.clock.now() - pausedAt;
+        pausedAt = undefined;
+        disarm = arm();
+      }
+    });
+    const cancelTimer = (): void => {
+      unpause?.();
+      disarm();
+    };
     const ctx: StepContext = {
       slot: o.slot,
       clock: o.clock,
