@@ -9,6 +9,13 @@ import { StoreSink } from '../rig/store/store-sink.ts';
 import { closeFromRecords, findInterrupted, interruptPartialRecords, markAborted, recommitRunRecords, unfinishedSlots } from '../station/recover.ts';
 import { readStationState, StationStateWriter, writeStationState } from '../station/station-state.ts';
 import type { ResultEvent, ResultSink } from '../suites/model/events.ts';
+import { VirtualClock } from '../rig/core/clock.ts';
+import { createLogger } from '../rig/core/log.ts';
+import { loadJigFile } from '../rig/jig/jig-config.ts';
+import { runStation } from '../station/run-station.ts';
+import { loadPlan } from '../suites/plan/load-plan.ts';
+import { startVirtualJig } from '../sim/jig/in-process-jig.ts';
+import { syntheticStationImage } from './fixtures/virtual-station.ts';
 import { fixtureRun, macOf, type UnitPlan } from './store-run-fixture.ts';
 
 /**
@@ -239,4 +246,35 @@ t.test('a resume of a run whose records are all complete tests nothing and close
   }
   t.same(findings(dir), []);
   t.equal(readStationState(dir)!.status, 'finished');
+});
+
+t.test('the station writes each event to the unit record, then the state file, then the store (the order the cuts assume)', async (t) => {
+  const jigPath = new URL('../fixtures/jigs/virtual-1slot.json', import.meta.url).pathname;
+  const jig = loadJigFile(jigPath);
+  const clock = new VirtualClock();
+  const { vj, endpoints } = startVirtualJig(jig, { clock });
+  t.teardown(() => vj.dispose());
+  const outDir = join(base, 'order');
+  const seen: string[] = [];
+  // Where the store sits: among the caller's sinks, which run after the records and the state file.
+  const store: ResultSink = {
+    emit(e) {
+      if (e.type !== 'step-finished' && e.type !== 'slot-finished') return;
+      const rec = JSON.parse(readFileSync(join(outDir, `slot-${e.slot}.json`), 'utf8')) as UnitRecord;
+      const st = readStationState(outDir)!.slots[String(e.slot)]!;
+      if (e.type === 'step-finished') {
+        if (!rec.steps.some((s) => s.index === e.result.index)) seen.push(`step ${e.result.index}: not in the record yet`);
+        if (st.finishedSteps < rec.steps.length) seen.push(`step ${e.result.index}: the state counts ${st.finishedSteps} of the record's ${rec.steps.length}`);
+      } else {
+        if (!rec.complete) seen.push('slot finished: the record is not complete yet');
+        if (!st.complete) seen.push('slot finished: the state does not say complete yet');
+      }
+      seen.push('checked');
+    },
+  };
+  const im = syntheticStationImage({ seed: 5, appBytes: 32 * 1024 });
+  const [r] = await runStation({ jig, jigPath, plan: loadPlan('flash-only', new URL('../fixtures/plans', import.meta.url).pathname), image: im, baudRate: 2_000_000, outDir, clock, log: createLogger({}, 'silent'), endpoints, sinks: [store] });
+  t.equal(r!.verdict, 'pass', r!.reason ?? 'flash-only passes');
+  t.same(seen.filter((x) => x !== 'checked'), [], 'every step and the slot end were in the record and the state before the store heard of them');
+  t.equal(seen.length, r!.steps.length + 1, `${seen.length} events checked`);
 });
