@@ -67,6 +67,7 @@ export function bringForwardFromRecords(dir: string, state: StationState, at = n
     if (rec.verdict) s.verdict = rec.verdict;
     for (const k of ['mac', 'serial']) if (rec.unit[k] !== undefined) s.unit[k] = rec.unit[k];
     s.updatedAt = at;
+    listKept(readdirSync(dir), Number(id), s);
     state.history.push({ at, event: `slot ${id}: its unit record says complete (the station died before its state file did): finished, not tested again` });
     out.push(Number(id));
   }
@@ -176,6 +177,19 @@ export async function closeFromRecords(store: SqliteStore, dir: string, state: S
 }
 
 /**
+ * The kept tries of a slot on disk (slot-N.interrupted-K.json → K), each listed in its standing: a start
+ * killed between its renames and the state write that lists them left kept files the state does not name.
+ */
+function listKept(files: readonly string[], slot: number, standing: SlotStanding | undefined): Map<string, number> {
+  const keptK = new Map(files.flatMap((f) => {
+    const m = new RegExp(`^slot-${slot}\\.interrupted-(\\d+)\\.json$`).exec(f);
+    return m ? [[f, Number(m[1])] as const] : [];
+  }));
+  if (standing) for (const f of [...keptK.keys()].sort((a, b) => keptK.get(a)! - keptK.get(b)!)) if (!standing.interrupted.includes(f)) standing.interrupted.push(f);
+  return keptK;
+}
+
+/**
  * Before a resumed run re-tests `slots`, keep each one's interrupted record and TAP file under a new
  * name (slot-N.interrupted-K.json/.tap), listed in the state: finished steps are never overwritten.
  * K follows the kept files on disk as well as the list: a start killed between its renames and the
@@ -186,11 +200,7 @@ export async function interruptPartialRecords(dir: string, state: StationState, 
   for (const slot of slots) {
     const standing = state.slots[String(slot)];
     if (standing?.complete) continue;
-    const keptK = new Map(files.flatMap((f) => {
-      const m = new RegExp(`^slot-${slot}\\.interrupted-(\\d+)\\.json$`).exec(f);
-      return m ? [[f, Number(m[1])] as const] : [];
-    }));
-    if (standing) for (const f of [...keptK.keys()].sort((a, b) => keptK.get(a)! - keptK.get(b)!)) if (!standing.interrupted.includes(f)) standing.interrupted.push(f);
+    const keptK = listKept(files, slot, standing);
     const rec = join(dir, `slot-${slot}.json`);
     if (!existsSync(rec)) continue;
     const k = Math.max(standing?.interrupted.length ?? 0, ...keptK.values()) + 1;

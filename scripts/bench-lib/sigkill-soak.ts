@@ -66,7 +66,7 @@ export interface SigkillFigures {
   stateUnreadable: number;
   /** Everything that went wrong, one line each (empty when every figure is as it must be). */
   violations: string[];
-  /** Events of one uncut 4-slot run, and its wall time. */
+  /** Events of one uncut 1-slot run (the moments' scale), and its wall time. */
   calibration: { events: number; ms: number };
   wallMs: number;
   /** CPU time of this process (the checks and polling), apart from the stations'. */
@@ -125,10 +125,12 @@ export async function runSigkillSoak(o: SigkillOptions): Promise<SigkillFigures>
     return runTry([...args, '--plan', planPath, '--store', store, '--sim-time', 'virtual', '--image', imagePath, '--events', events, '--json'], events, kill);
   };
 
-  // Calibration: one uncut run, for the moments' scale (events per slot, events per run).
-  const cal = await startTry(['--jig', JIG, '--out', join(runs, 'calibration')], undefined);
+  // Calibration: one uncut run of one slot, for the moments' scale (events per slot, events per run).
+  // The slots run the same program with a meter each, so one slot's count is each slot's (checked:
+  // 49 slot events alone, 196 of 4 together), at a quarter of the CPU of a 4-slot run.
+  const cal = await startTry(['--jig', JIG, '--slot', '1', '--out', join(runs, 'calibration')], undefined);
   if (cal.code !== 0) throw new Error(`the uncut calibration run failed (exit ${cal.code}): ${cal.stderr.slice(-600)}`);
-  const perSlot = cal.events.filter((e) => 'slot' in e).length / SLOTS.length;
+  const perSlot = cal.events.filter((e) => 'slot' in e).length;
   const perRun = cal.events.filter((e) => !('slot' in e)).length;
   f.calibration = { events: cal.events.length, ms: cal.ms };
 
@@ -147,9 +149,14 @@ export async function runSigkillSoak(o: SigkillOptions): Promise<SigkillFigures>
     const b = batch!;
     let moment: Moment | undefined;
     if (f.kills < o.kills) {
-      const inWrite = (o.pauseEvery ?? 0) > 0 && f.kills % o.pauseEvery! === o.pauseEvery! - 1;
+      const every = o.pauseEvery ?? 0;
+      const inWrite = every > 0 && f.kills % every === every - 1;
+      // Every other one of those: the state write after a unit's record said complete (the record ahead of the state).
+      const atCompletion = inWrite && f.kills % (2 * every) === 2 * every - 1;
+      const doneAlready = fresh ? 0 : SLOTS.length - unfinished;
       // A fresh try's first state write is where its run begins (no state file before it): not a moment to count.
-      if (inWrite) moment = { pauseWrite: (fresh ? 2 : 1) + Math.floor(rand() * 30) };
+      if (atCompletion) moment = { pauseComplete: doneAlready + 1 + Math.floor(rand() * unfinished) };
+      else if (inWrite) moment = { pauseWrite: (fresh ? 2 : 1) + Math.floor(rand() * 30) };
       else {
         const expected = Math.round(perRun + unfinished * perSlot);
         moment = { afterEvents: (fresh ? 1 : 0) + Math.floor(rand() * expected), delayMs: Math.floor(rand() * 40) };
@@ -157,7 +164,7 @@ export async function runSigkillSoak(o: SigkillOptions): Promise<SigkillFigures>
     }
     const r = await startTry(fresh ? ['--jig', JIG, '--out', b.dir] : ['--resume', b.dir], moment);
     f.tries++;
-    const label = `try ${f.tries} (${fresh ? 'fresh' : 'resume'} ${b.dir.slice(runs.length + 1)}, ${moment ? ('pauseWrite' in moment ? `kill in state write ${moment.pauseWrite}` : `kill after ${moment.afterEvents} events + ${moment.delayMs} ms`) : 'uncut'})`;
+    const label = `try ${f.tries} (${fresh ? 'fresh' : 'resume'} ${b.dir.slice(runs.length + 1)}, ${moment ? ('pauseComplete' in moment ? `kill in the state write saying ${moment.pauseComplete} complete` : 'pauseWrite' in moment ? `kill in state write ${moment.pauseWrite}` : `kill after ${moment.afterEvents} events + ${moment.delayMs} ms`) : 'uncut'})`;
 
     // What this start owed: every died run it found is reported by directory and pid.
     for (const m of r.stderr.matchAll(/^run (.+) was interrupted: its station \(pid (\d+)\) died; marked aborted$/gm)) {
@@ -245,7 +252,7 @@ export async function runSigkillSoak(o: SigkillOptions): Promise<SigkillFigures>
   return f;
 }
 
-type Moment = { afterEvents: number; delayMs: number } | { pauseWrite: number };
+type Moment = { afterEvents: number; delayMs: number } | { pauseWrite: number } | { pauseComplete: number };
 
 function sigkillPlan(): Record<string, unknown> {
   const factory = JSON.parse(readFileSync(join(ROOT, 'fixtures/plans/factory.json'), 'utf8')) as Record<string, unknown>;
@@ -265,9 +272,11 @@ function sigkillPlan(): Record<string, unknown> {
 /** One station process: run it, and SIGKILL it at the moment (if any). */
 async function runTry(args: string[], eventsPath: string, moment: Moment | undefined): Promise<Try> {
   const t0 = Date.now();
-  const node = moment && 'pauseWrite' in moment ? ['--import', PAUSE_HOOK] : [];
+  const pausing = moment !== undefined && ('pauseWrite' in moment || 'pauseComplete' in moment);
+  const node = pausing ? ['--import', PAUSE_HOOK] : [];
   const env: NodeJS.ProcessEnv = { ...process.env, PLUGRIG_LOG: 'silent', NODE_OPTIONS: '' };
   if (moment && 'pauseWrite' in moment) env.PLUGRIG_SIGKILL_PAUSE_WRITE = String(moment.pauseWrite);
+  if (moment && 'pauseComplete' in moment) env.PLUGRIG_SIGKILL_PAUSE_COMPLETE = String(moment.pauseComplete);
   const child = spawn(process.execPath, [...node, BIN, 'run', ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
   child.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
@@ -283,7 +292,7 @@ async function runTry(args: string[], eventsPath: string, moment: Moment | undef
   let paused = false;
   const sleep = (ms: number): Promise<unknown> => Promise.race([new Promise((r) => setTimeout(r, ms)), exit]);
   try {
-    if (moment && 'pauseWrite' in moment) {
+    if (pausing) {
       while (!exited && !stderr.includes(PAUSE_MARKER)) await sleep(5);
       paused = !exited;
     } else if (moment) {
