@@ -15,6 +15,7 @@ import { resolveUartRef } from '../rig/usb/usb-uart.ts';
 import { MeterMux } from './meter-mux.ts';
 import { MainsGroup } from '../rig/jig/mains-group.ts';
 import { describeMainsAtStart, readMainsAtStart, type MainsAtStart } from '../rig/jig/mains-at-start.ts';
+import { SupplyActivity } from './supply-activity.ts';
 
 /** An opened station: every I/O board ready, every slot's interlock initialised (all off), meters open. */
 export interface OpenStation {
@@ -27,6 +28,8 @@ export interface OpenStation {
   mainsGroups: Map<string, MainsGroup>;
   /** Each opened slot's mains relay output as its board reported it before anything was written (then driven off). */
   mainsAtStart: MainsAtStart[];
+  /** The jig's mains supply: every slot's load and mains writes, as the others' metering sees them. */
+  supply: SupplyActivity;
   close(): Promise<void>;
 }
 
@@ -42,6 +45,7 @@ export async function openStation(jig: JigSpec, o: { clock: Clock; log: Logger; 
   const muxes = new Map<string, MeterMux>();
   const mainsGroups = new Map<string, MainsGroup>();
   let mainsAtStart: MainsAtStart[] = [];
+  const supply = new SupplyActivity({ clock: o.clock, mainsVolts: jig.mains.volts });
   const close = async (): Promise<void> => {
     for (const s of slots.values()) {
       await s.io.interlock.safeState().catch(() => undefined);
@@ -106,7 +110,7 @@ export async function openStation(jig: JigSpec, o: { clock: Clock; log: Logger; 
       const id = spec.id;
       const usb = usbSourceOf(o.endpoints, spec);
       const group = [...mainsGroups.values()].find((g) => g.slots.includes(id));
-      const io = await SlotIo.open(boards.get(spec.io)!, jig, id, { clock: o.clock, log: o.log, ...(usb ? { usb } : {}), ...(group ? { mainsGroup: group } : {}) });
+      const io = await SlotIo.open(boards.get(spec.io)!, jig, id, { clock: o.clock, log: o.log, ...(usb ? { usb } : {}), ...(group ? { mainsGroup: group } : {}), observeOutputs: (outputs) => supply.observe(id, spec.pins.loads, outputs) });
       const ref = spec.meter.ref;
       let meter = meters.get(ref);
       if (!meter) {
@@ -125,7 +129,7 @@ export async function openStation(jig: JigSpec, o: { clock: Clock; log: Logger; 
     await close();
     throw e;
   }
-  return { boards, slots, muxes, mainsGroups, mainsAtStart, close };
+  return { boards, slots, muxes, mainsGroups, mainsAtStart, supply, close };
 }
 
 /** The one USB bus a slot's relay boards and hub live on (undefined when it switches nothing over USB). */

@@ -9,7 +9,7 @@ import type { Step } from '../suites/runner/step.ts';
 import { InstrumentLease, InstrumentPool, type LeaseEvent } from './instrument-lease.ts';
 import { StationStateWriter, type StationState } from './station-state.ts';
 import { interruptPartialRecords } from './recover.ts';
-import type { Clock } from '../rig/core/clock.ts';
+import { hostIo, type Clock } from '../rig/core/clock.ts';
 import type { Logger } from '../rig/core/log.ts';
 import type { EndpointRegistry } from '../rig/endpoints/registry.ts';
 import type { JigSpec } from '../rig/jig/jig-config.ts';
@@ -121,10 +121,11 @@ export async function runStation(o: RunStationOptions): Promise<StationSlotResul
  * a killed station leaves behind where each slot stood.
  */
 export async function runStationDetailed(o: RunStationOptions): Promise<StationRun> {
-  await mkdir(o.outDir, { recursive: true });
+  // Host I/O: the virtual jig's timers are running already, so model time must not move meanwhile.
+  await hostIo(o.clock, () => mkdir(o.outDir, { recursive: true }));
   const wanted = o.slots ?? o.jig.slots.map((s) => s.id);
   // A resumed run keeps the interrupted tries' records under new names, never overwritten.
-  if (o.resume) await interruptPartialRecords(o.outDir, o.resume, wanted);
+  if (o.resume) await hostIo(o.clock, () => interruptPartialRecords(o.outDir, o.resume!, wanted));
   const tap = new TapListener(o.outDir);
   const records = new UnitRecordWriter(o.outDir);
   // After the records: a step the state file counts is in its record already.
@@ -235,6 +236,7 @@ export async function runStationDetailed(o: RunStationOptions): Promise<StationR
         baudRate: o.baudRate,
         outDir: o.outDir,
         mainsVolts: o.jig.mains.volts,
+        supply: st.supply.watch(id),
         log,
         romSession: { afterWrite: [] },
         ...(provisions
@@ -318,17 +320,12 @@ export async function runStationDetailed(o: RunStationOptions): Promise<StationR
   } finally {
     await station?.close();
     uninstall();
-    await tap.close();
+    await hostIo(o.clock, () => tap.close());
     o.signal?.removeEventListener('abort', onOuter);
   }
   results.sort((a, b) => a.slot - b.slot);
   await sink.emit({ type: 'run-finished', run, slots: results, finishedAt: new Date().toISOString() });
-  const release = o.clock.hold?.();
-  try {
-    await state.end(abortReason !== undefined ? 'aborted' : 'finished', abortReason);
-  } finally {
-    release?.();
-  }
+  await hostIo(o.clock, () => state.end(abortReason !== undefined ? 'aborted' : 'finished', abortReason));
   for (const [sig, fn] of handlers) signals?.off(sig, fn);
   return { slots: results, runId: run.runId, ...(abortReason !== undefined ? { abortReason } : {}), ...(abortSignal ? { signal: abortSignal } : {}) };
 }
@@ -421,16 +418,9 @@ function recordsFirst(records: ResultSink, state: ResultSink, others: ResultSink
   };
 }
 
-/** Model time stands still while the listeners write (see Clock.hold). */
+/** Model time stands still while the listeners write, and the slots resume in the order they emitted (see Clock.io). */
 function holdingClock(sink: ResultSink, clock: Clock): ResultSink {
   return {
-    async emit(event) {
-      const release = clock.hold?.();
-      try {
-        await sink.emit(event);
-      } finally {
-        release?.();
-      }
-    },
+    emit: (event) => hostIo(clock, async () => sink.emit(event)),
   };
 }

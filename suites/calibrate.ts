@@ -1,6 +1,6 @@
 import { ConfigError, DutError } from '../rig/core/errors.ts';
 import type { ObkEnergy, ObkHttpClient } from '../rig/dut/obk-http-client.ts';
-import { declarePoint, measurePoint, plugWithRelayClosed, resolveLoad } from './metering-point.ts';
+import { declarePoint, measurePoint, plugWithRelayClosed, resolveLoad, windowSources } from './metering-point.ts';
 import { meteringReadyStep } from './metering.ts';
 import { commandText, commandValue, correctionRatios, type CalQuantity } from './metrology/calibration.ts';
 import { sampleAlignedWindows, emptyWindowPool } from './metrology/sample-windows.ts';
@@ -113,7 +113,7 @@ export function calibrateSuite(entry: CalibrateSuiteEntry, hw: SlotHardware, def
         let applied: Awaited<ReturnType<typeof applyCalibration>> | undefined;
         try {
           // The window the load came on in is thrown away; every averaged window is clean.
-          const run = await sampleAlignedWindows({ clock: ctx.clock, plugEnergy: () => c.energy(), reference: () => hw.meter.read(), ...(hw.meter.updateIntervalMs !== undefined ? { referenceUpdateMs: hw.meter.updateIntervalMs } : {}), signal: ctx.signal }, entry.windows, { cleanAfter: ctx.clock.now() });
+          const run = await sampleAlignedWindows(windowSources(ctx, hw, c), entry.windows, { cleanAfter: ctx.clock.now() });
           const ratios = correctionRatios(run.windows);
           const ws = run.windows;
           const lastTwo = ws.length >= 2 && run.consecutive ? { before: ws[ws.length - 2]!.plug, window: ws[ws.length - 1]!.plug, seenAt: ws[ws.length - 1]!.seenAt } : undefined;

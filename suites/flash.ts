@@ -1,5 +1,6 @@
 import { Bk7231Flasher, type FlashCopy } from '../rig/bk7231/flasher.ts';
 import { ConfigError } from '../rig/core/errors.ts';
+import { hostIo } from '../rig/core/clock.ts';
 import { declareMeasurement, stepPolicy, type PlanDefaults } from './plan/declare.ts';
 import type { SuiteEntry } from './plan/schema.ts';
 import type { Step } from './runner/step.ts';
@@ -60,14 +61,9 @@ export function flashSuite(entry: FlashSuiteEntry, hw: SlotHardware, defaults: P
             const r = backupRange(entry.backup, info.flashSize);
             const b0 = ctx.clock.now();
             const data = await flasher.read(r.offset, r.length);
-            // Host-side file I/O is instantaneous to the model (see Clock.hold).
-            const release = ctx.clock.hold?.();
-            try {
-              backup = await saveStockBackup(outDir, backupFileName(hw.spec.id, info.mac), r.offset, data);
+            // Host-side file I/O is instantaneous to the model (see Clock.io).
+            backup = await hostIo(ctx.clock, () => saveStockBackup(outDir, backupFileName(hw.spec.id, info.mac), r.offset, data));
             original = { offset: r.offset, data };
-            } finally {
-              release?.();
-            }
             backupMs = ctx.clock.now() - b0;
             ctx.unit({ stockBackup: { region: entry.backup, ...backup } });
             ctx.log.info({ backup: backup.path, bytes: backup.bytes }, 'stock firmware backed up');

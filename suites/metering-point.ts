@@ -4,7 +4,7 @@ import type { LoadSpec } from '../rig/jig/jig-config.ts';
 import type { AccuracySpec, MeterReading } from '../rig/meter/reference-meter.ts';
 import type { MeasurementResult, MeasurementSpec } from './model/measurement.ts';
 import { combinedPct, ERROR_BUDGET, errorTerms, plannedWindows, windowPlan, type ErrorTerms, type MeteredQuantity } from './metrology/budget.ts';
-import { driftPctPerWindow, emptyWindowPool, joinRuns, mean, sampleAlignedWindows, sampleQuietWindows, windowsCounting, type AlignedWindow, type WindowPool } from './metrology/sample-windows.ts';
+import { driftPctPerWindow, emptyWindowPool, joinRuns, mean, sampleAlignedWindows, sampleQuietWindows, windowsCounting, type AlignedWindow, type WindowPool, type WindowSources } from './metrology/sample-windows.ts';
 import { declareMeasurement, type PlanDefaults } from './plan/declare.ts';
 import type { PlanLimit, SuiteEntry } from './plan/schema.ts';
 import type { Step, StepContext } from './runner/step.ts';
@@ -151,7 +151,7 @@ export async function measurePoint(ctx: StepContext, hw: SlotHardware, client: O
   const cleanAfter = switched ? ctx.clock.now() + o.settleMs : undefined;
   let keep = false;
   try {
-    const sources = { clock: ctx.clock, plugEnergy: () => client.energy(), reference: () => hw.meter.read(), ...(hw.meter.updateIntervalMs !== undefined ? { referenceUpdateMs: hw.meter.updateIntervalMs } : {}), signal: ctx.signal };
+    const sources = windowSources(ctx, hw, client);
     if (!load) {
       const run = await sampleQuietWindows(sources, CREEP_WINDOWS, { cleanAfter: cleanAfter! });
       const p = mean(run.readings.map((w) => w.plug.power));
@@ -271,6 +271,21 @@ export async function measurePoint(ctx: StepContext, hw: SlotHardware, client: O
   } finally {
     if (load && !keep) await il.setLoad(load.name, false);
   }
+}
+
+/**
+ * Where a slot's windows come from: its plug, its reference meter, and the mains supply it shares
+ * (a switch there inside a window drops that window as the slot's own switch does).
+ */
+export function windowSources(ctx: StepContext, hw: SlotHardware, client: ObkHttpClient): WindowSources {
+  return {
+    clock: ctx.clock,
+    plugEnergy: () => client.energy(),
+    reference: () => hw.meter.read(),
+    ...(hw.meter.updateIntervalMs !== undefined ? { referenceUpdateMs: hw.meter.updateIntervalMs } : {}),
+    ...(hw.supply ? { supply: hw.supply } : {}),
+    signal: ctx.signal,
+  };
 }
 
 /** Connect to the plug and close its relay (the metering path sits behind it). */

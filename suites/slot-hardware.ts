@@ -7,6 +7,7 @@ import type { SlotSpec } from '../rig/jig/jig-config.ts';
 import type { SlotIo } from '../rig/jig/slot-io.ts';
 import type { ReferenceMeter } from '../rig/meter/reference-meter.ts';
 import type { LightSample } from './light-samples.ts';
+import type { SupplyWatch } from './metrology/sample-windows.ts';
 import type { StepContext } from './runner/step.ts';
 
 /** What the suites get from one slot of an opened station. */
@@ -23,6 +24,8 @@ export interface SlotHardware {
   outDir?: string;
   /** Nominal mains voltage of the station (the nominal of the mains-voltage limits). */
   mainsVolts: number;
+  /** The mains supply this slot shares with the jig's other slots (their switches move its voltage). */
+  supply?: SupplyWatch;
   log: Logger;
   /**
    * Work done in the flash suite's ROM session after the image is written and before the reboot

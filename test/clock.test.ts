@@ -1,5 +1,5 @@
 import t from 'tap';
-import { VirtualClock, RealClock, type Clock } from '../rig/core/clock.ts';
+import { VirtualClock, RealClock, hostIo, type Clock } from '../rig/core/clock.ts';
 
 t.test('virtual clock fires timers in time order and jumps when idle', async (t) => {
   const clock = new VirtualClock();
@@ -98,4 +98,34 @@ t.test('virtual clock: hold() keeps time still during wall-time I/O, release res
   await clock.sleep(1);
   stop = true;
   t.equal((new RealClock() as Clock).hold, undefined, 'wall time has no hold');
+});
+
+t.test('virtual clock: io() holds time until every host I/O in flight is done, then resumes the callers in the order they started', async (t) => {
+  const clock = new VirtualClock();
+  let ticks = 0;
+  let stop = false;
+  const tick = (): void => {
+    ticks++;
+    if (!stop) clock.at(clock.now() + 7, tick);
+  };
+  clock.at(7, tick);
+  await clock.sleep(50);
+  const at = clock.now();
+  const resumed: string[] = [];
+  // Slot A's write is slow on the disk, slot B's fast: B's finishes first on wall time.
+  const a = clock.io(() => new Promise<string>((r) => setTimeout(() => r('a'), 40))).then((v) => void resumed.push(v));
+  const b = clock.io(() => new Promise<string>((r) => setTimeout(() => r('b'), 5))).then((v) => void resumed.push(v));
+  const failed = clock.io(() => Promise.reject(new Error('disk full'))).catch((e: Error) => void resumed.push(e.message));
+  await new Promise((r) => setTimeout(r, 20));
+  t.same(resumed, [], 'nobody resumes while other host I/O is still in flight');
+  t.equal(clock.now(), at, 'and model time stands still');
+  await Promise.all([a, b, failed]);
+  t.same(resumed, ['a', 'b', 'disk full'], 'the callers resume in the order their I/O started, not the order the disk finished it');
+  t.equal(clock.now(), at, 'no model time passed for the I/O');
+  const ticksAfter = ticks;
+  await clock.sleep(21);
+  t.ok(ticks >= ticksAfter + 3, 'time moves again once all of it is done');
+  stop = true;
+  t.equal((new RealClock() as Clock).io, undefined, 'wall time has no io(): hostIo runs the work as it is');
+  t.equal(await hostIo(new RealClock(), async () => 5), 5);
 });

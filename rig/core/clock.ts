@@ -23,6 +23,19 @@ export interface Clock {
    * as instantaneous (a result listener writing its files). A no-op on wall time.
    */
   hold?(): () => void;
+  /**
+   * Run host-side I/O the model treats as instantaneous (a result listener's files, a backup): model
+   * time stands still until every such I/O in flight has finished, and then their callers resume in
+   * the order they started, all in one turn. Without that order, which of two slots' writes the disk
+   * finished first would decide which of them runs on first, and a run would not repeat itself on
+   * the same seed. Absent on wall time (just run the I/O).
+   */
+  io?<T>(work: () => Promise<T>): Promise<T>;
+}
+
+/** Run `work` through `clock.io` when the clock has it (model time), else as it is. */
+export function hostIo<T>(clock: Clock, work: () => Promise<T>): Promise<T> {
+  return clock.io ? clock.io(work) : work();
 }
 
 abstract class ClockBase implements Clock {
@@ -230,6 +243,37 @@ export class VirtualClock extends ClockBase {
       if (this.#holds === 0) this.#kick();
     };
   }
+
+  io<T>(work: () => Promise<T>): Promise<T> {
+    if (this.#io.pending === 0) this.#io.release = this.hold();
+    this.#io.pending++;
+    const seq = this.#io.seq++;
+    return new Promise<T>((resolve, reject) => {
+      const finish = (settle: () => void): void => {
+        this.#io.done.push({ seq, settle });
+        if (--this.#io.pending > 0) return;
+        // Everything in flight is done: resume the callers in the order they started, then let time move.
+        const done = this.#io.done.splice(0).sort((a, b) => a.seq - b.seq);
+        const release = this.#io.release;
+        this.#io.release = undefined;
+        for (const d of done) d.settle();
+        release?.();
+      };
+      let p: Promise<T>;
+      try {
+        p = work();
+      } catch (e) {
+        p = Promise.reject(e);
+      }
+      p.then(
+        (v) => finish(() => resolve(v)),
+        (e: unknown) => finish(() => reject(e)),
+      );
+    });
+  }
+
+  /** Host I/O in flight (io()): how many, the callers waiting to resume, the hold they share. */
+  readonly #io: { pending: number; seq: number; done: Array<{ seq: number; settle: () => void }>; release: (() => void) | undefined } = { pending: 0, seq: 0, done: [], release: undefined };
 
   #kick(): void {
     if (this.#running || this.#holds > 0) return;

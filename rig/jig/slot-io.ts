@@ -10,7 +10,7 @@ import { openSlotUsbOutputs, type SlotUsbOutputs } from './interlock-usb.ts';
 import type { JigBoard } from './jig-board.ts';
 import { isHubPort, slotUsesUsb, type JigSpec, type PinSpec, type SlotSpec } from './jig-config.ts';
 import { heartbeatOf, type MainsHeartbeat } from './heartbeat.ts';
-import { MainsInterlock } from './mains-interlock.ts';
+import { MainsInterlock, type InterlockOutputs } from './mains-interlock.ts';
 import type { MainsGroup } from './mains-group.ts';
 
 export interface SlotIoOptions {
@@ -25,6 +25,8 @@ export interface SlotIoOptions {
   usb?: UsbDeviceSource;
   /** The shared mains relay of the slot's group (required when the jig file puts the slot in one). */
   mainsGroup?: MainsGroup;
+  /** Wraps the interlock's outputs, e.g. to publish every relay write to the slots sharing the mains supply. */
+  observeOutputs?: (outputs: InterlockOutputs) => InterlockOutputs;
 }
 
 /**
@@ -53,8 +55,9 @@ export class SlotIo {
     this.#heartbeatPin = heartbeatPin;
     this.#heartbeat = heartbeatPin !== undefined ? heartbeatOf(jb, heartbeatPin, options.clock) : undefined;
     const p = slot.pins;
+    const outputs: InterlockOutputs = usb ? new CompositeInterlockOutputs(usb.routes, this.#ports) : this.#ports;
     this.interlock = new MainsInterlock({
-      outputs: usb ? new CompositeInterlockOutputs(usb.routes, this.#ports) : this.#ports,
+      outputs: options.observeOutputs ? options.observeOutputs(outputs) : outputs,
       inputs: this.#ports,
       clock: options.clock,
       settleMs,

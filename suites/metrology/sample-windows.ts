@@ -1,5 +1,5 @@
 import type { Clock } from '../../rig/core/clock.ts';
-import { DutError } from '../../rig/core/errors.ts';
+import { DutError, InstrumentError } from '../../rig/core/errors.ts';
 import type { ObkEnergy } from '../../rig/dut/obk-http-client.ts';
 import type { MeterReading } from '../../rig/meter/reference-meter.ts';
 
@@ -11,6 +11,25 @@ export interface WindowSources {
   /** The reference's update interval, ms (a reading shows an interval this long that ended up to this long ago). */
   referenceUpdateMs?: number;
   signal?: AbortSignal;
+  /**
+   * The mains supply this slot shares with others: a window (or a reference reading) during which a
+   * switch somewhere on it moved the voltage is not kept (each slot's own `cleanAfter` only covers
+   * its own switches). Absent: nothing else switches on this slot's feed.
+   */
+  supply?: SupplyWatch;
+}
+
+/**
+ * What a slot's metering sees of the switching on its mains supply (the station implements it from
+ * every slot's load and mains relay writes on the same feed).
+ */
+export interface SupplyWatch {
+  /**
+   * Whether a switch on the supply that can move its voltage beyond what the metering budget covers
+   * was under way at any moment of [from, to] (clock ms): from the write being issued until the
+   * contact has surely moved after its confirmation; one still unconfirmed counts up to now.
+   */
+  disturbedBetween(from: number, to: number): boolean;
 }
 
 /** One of the plug's 1 s windows and the reference reading taken right after its boundary. */
@@ -61,6 +80,8 @@ export interface WindowRun {
 
 const POLL_MS = 50;
 const WINDOW_MS = 1000;
+/** Windows dropped in a row for switching on the shared supply before the step gives up (no clean second in sight). */
+const MAX_SUPPLY_DROPS = 30;
 
 /** A new window is published when any published value moves (the energy counter moves whenever P > 0). */
 function sameWindow(a: ObkEnergy, b: ObkEnergy): boolean {
@@ -101,7 +122,13 @@ export async function sampleAlignedWindows(
   let lastSeen = o.continues?.seenAt ?? src.clock.now();
   // Whether the window now running started after cleanAfter (a continued run's is adjacent, clean).
   let runningIsClean = o.continues !== undefined || o.cleanAfter === undefined;
+  // The earliest the running window can have started (for the shared supply's check): after the
+  // last poll that still showed the window before it; unknown at the start: up to a late window ago.
+  let runningStartLow = o.continues !== undefined ? o.continues.seenAt - 2 * POLL_MS : src.clock.now() - 1.5 * WINDOW_MS;
   let consecutive = true;
+  // A clean window was dropped for a switch on the shared supply since the last one kept.
+  let droppedSinceKept = false;
+  let dropped = 0;
   const before: Array<{ snapshot: ObkEnergy; adjacent: boolean }> = [];
   // A function decides the count from the first window taken (its reading shows this load's ranges).
   let total = typeof count === 'number' ? count : 1;
@@ -122,17 +149,27 @@ export async function sampleAlignedWindows(
     // interval before the query, so it began at most two intervals before it.
     const refSent = src.clock.now();
     const refClean = o.cleanAfter === undefined || refSent - 2 * (src.referenceUpdateMs ?? 0) >= o.cleanAfter;
-    if (runningIsClean && refClean) {
-      const ref = await src.reference();
+    const ref = runningIsClean && refClean ? await src.reference() : undefined;
+    // A switch elsewhere on the supply while the window ran or the reading's interval did: a mix of two mains levels.
+    const supplyQuiet = ref === undefined || src.supply === undefined || !src.supply.disturbedBetween(Math.min(runningStartLow, refSent - 2 * (src.referenceUpdateMs ?? 0)), src.clock.now());
+    if (ref !== undefined && supplyQuiet) {
       const i = windows.length;
-      // A gap of more than a window and a half since the last boundary means one was missed.
-      if (i > 0 && seenAt - lastSeen > 1.5 * WINDOW_MS) consecutive = false;
-      windows.push({ plug: cur, ref, seenAt, offsetMs: Math.max(0, ref.timestamp - seenAt), fresh: { voltage: true, current: true }, follows: i > 0 || (o.continues !== undefined && seenAt - lastSeen <= 1.5 * WINDOW_MS) });
-      before.push({ snapshot: prev, adjacent: seenAt - lastSeen <= 1.5 * WINDOW_MS });
+      // A gap of more than a window and a half since the last boundary means one was missed; a
+      // window dropped for the supply ends the run too (the counts no longer telescope across it).
+      if (i > 0 && (seenAt - lastSeen > 1.5 * WINDOW_MS || droppedSinceKept)) consecutive = false;
+      // The stale one of V/I was counted in the window before: only valid when that one was kept (or clean).
+      windows.push({ plug: cur, ref, seenAt, offsetMs: Math.max(0, ref.timestamp - seenAt), fresh: { voltage: true, current: true }, follows: !droppedSinceKept && (i > 0 || (o.continues !== undefined && seenAt - lastSeen <= 1.5 * WINDOW_MS)) });
+      before.push({ snapshot: prev, adjacent: seenAt - lastSeen <= 1.5 * WINDOW_MS && !droppedSinceKept });
+      droppedSinceKept = false;
+      dropped = 0;
       if (i === 0 && typeof count === 'function') total = Math.max(1, count(windows[0]!));
+    } else if (ref !== undefined) {
+      droppedSinceKept = true;
+      if (++dropped > MAX_SUPPLY_DROPS) throw new InstrumentError(`metering: ${dropped} windows in a row mixed two mains levels (switching on the shared supply); no clean window to keep`, { step: 'metering' });
     }
     // The window that starts at this boundary is clean when the boundary is known to lie after cleanAfter.
     runningIsClean = o.cleanAfter === undefined || boundaryAfter >= o.cleanAfter;
+    runningStartLow = boundaryAfter;
     lastSeen = seenAt;
     prev = cur;
     prevShownSince = curSent;

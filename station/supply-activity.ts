@@ -1,0 +1,106 @@
+import type { Clock } from '../rig/core/clock.ts';
+import type { InterlockOutput, InterlockOutputs } from '../rig/jig/mains-interlock.ts';
+import type { LoadSpec } from '../rig/jig/jig-config.ts';
+import type { SupplyWatch } from '../suites/metrology/sample-windows.ts';
+
+/**
+ * Every slot of a jig hangs on its one mains supply (the jig file's `mains`): a load switched in one
+ * slot moves the voltage every other slot's plug and reference see, through the feed's impedance.
+ * Each slot only keeps its own metering windows clear of its own switches; this log is where every
+ * slot's load and mains relay writes are published, so a window that another slot's switch fell in
+ * (it mixes two mains levels) is not kept either.
+ *
+ * A switch counts when the voltage step it can cause reaches STEP_PCT, estimated from the load's
+ * rating and the feed's impedance (IEC 60725's reference impedance, 0.4 Ω + j0.25 Ω at 50 Hz, unless
+ * the caller knows better): ΔV/V ≈ (R·P + X·Q) / V². Smaller steps are left to the budget.
+ */
+export class SupplyActivity {
+  readonly #clock: Clock;
+  readonly #volts: number;
+  readonly #z: { ohms: number; xOhms: number };
+  /** Switch intervals [from, to] (to = Infinity until the board confirmed the write) with their step, percent. */
+  readonly #switches: Array<{ slot: number; output: string; from: number; to: number; stepPct: number }> = [];
+
+  constructor(o: { clock: Clock; mainsVolts: number; impedance?: { ohms: number; xOhms: number } }) {
+    this.#clock = o.clock;
+    this.#volts = o.mainsVolts;
+    this.#z = o.impedance ?? IEC_60725_REFERENCE;
+  }
+
+  /** Estimated relative voltage step of switching a load of this rating, percent. */
+  stepPct(load: Pick<LoadSpec, 'watts' | 'pf'>): number {
+    const q = (load.watts / load.pf) * Math.sqrt(Math.max(0, 1 - load.pf ** 2));
+    return (100 * (this.#z.ohms * load.watts + this.#z.xOhms * q)) / this.#volts ** 2;
+  }
+
+  /** A write to one of `slot`'s outputs is being issued; call the returned function once it was confirmed (or failed). */
+  begin(slot: number, output: string, stepPct: number): () => void {
+    const entry = { slot, output, from: this.#clock.now(), to: Infinity, stepPct };
+    this.#switches.push(entry);
+    this.#prune();
+    return () => {
+      entry.to = this.#clock.now() + RELAY_OPERATE_MS;
+    };
+  }
+
+  /**
+   * The outputs of one slot's interlock, publishing every load write (and every mains write, with
+   * the loads that were on behind it) to this log. Writes that change nothing are published too:
+   * a relay's level is only known once the board confirmed it.
+   */
+  observe(slot: number, loads: readonly LoadSpec[], outputs: InterlockOutputs): InterlockOutputs {
+    const on = new Set<string>();
+    return {
+      write: (output: InterlockOutput, level: boolean): Promise<void> => {
+        let step = 0;
+        if (output.startsWith('load:')) {
+          const load = loads.find((l) => `load:${l.name}` === output);
+          if (load) step = this.stepPct(load);
+          if (level) on.add(output);
+          else on.delete(output);
+        } else if (output === 'mains') {
+          for (const l of loads) if (on.has(`load:${l.name}`)) step += this.stepPct(l);
+        }
+        const done = step >= STEP_PCT ? this.begin(slot, output, step) : undefined;
+        const p = outputs.write(output, level);
+        if (done) p.then(done, done);
+        return p;
+      },
+    };
+  }
+
+  /**
+   * What metering on `slot` sees of the supply: every counted switch of every slot on it, its own
+   * included (its own are also behind its cleanAfter; counting them again costs nothing).
+   */
+  watch(_slot: number): SupplyWatch {
+    return {
+      disturbedBetween: (from, to) => this.#switches.some((s) => s.from <= to && s.to >= from),
+    };
+  }
+
+  /** The switches recorded (for tests and diagnostics). */
+  switches(): ReadonlyArray<{ slot: number; output: string; from: number; to: number; stepPct: number }> {
+    return this.#switches;
+  }
+
+  #prune(): void {
+    // A window is at most a few seconds long: older confirmed switches can no longer matter.
+    const horizon = this.#clock.now() - KEEP_MS;
+    let drop = 0;
+    while (drop < this.#switches.length && this.#switches[drop]!.to < horizon) drop++;
+    if (drop) this.#switches.splice(0, drop);
+  }
+}
+
+/** The smallest voltage step that makes a window unusable, percent: a fifth of the tightest V limit (±0.5 %). */
+export const STEP_PCT = 0.1;
+const KEEP_MS = 60_000;
+/**
+ * The board confirms a pin write, not the contact: a relay's contact moves within its operate or
+ * release time after the pin (≤ 10 ms for a jig's signal relays and contactors of this size, with
+ * bounce), so the switch counts until that long after the confirmation, doubled for margin.
+ */
+const RELAY_OPERATE_MS = 20;
+/** IEC 60725's reference impedance for a 230 V phase + neutral, as R and X at 50 Hz. */
+const IEC_60725_REFERENCE = { ohms: 0.4, xOhms: 0.25 };
