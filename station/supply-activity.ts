@@ -20,6 +20,9 @@ export class SupplyActivity {
   readonly #z: { ohms: number; xOhms: number };
   /** Switch intervals [from, to] (to = Infinity until the board confirmed the write) with their step, percent. */
   readonly #switches: Array<{ slot: number; output: string; from: number; to: number; stepPct: number }> = [];
+  /** Each slot's window run in progress and when it is expected to end (clock ms). */
+  readonly #runs = new Map<number, number>();
+  #waitedMs = 0;
 
   constructor(o: { clock: Clock; mainsVolts: number; impedance?: { ohms: number; xOhms: number } }) {
     this.#clock = o.clock;
@@ -73,10 +76,33 @@ export class SupplyActivity {
    * What metering on `slot` sees of the supply: every counted switch of every slot on it, its own
    * included (its own are also behind its cleanAfter; counting them again costs nothing).
    */
-  watch(_slot: number): SupplyWatch {
+  watch(slot: number): SupplyWatch {
     return {
       disturbedBetween: (from, to) => this.#switches.some((s) => s.from <= to && s.to >= from),
+      measuring: (until) => (until === undefined ? this.#runs.delete(slot) : this.#runs.set(slot, until)),
+      beforeSwitch: (load, signal) => this.#beforeSwitch(slot, load, signal),
     };
+  }
+
+  /**
+   * A switch that counts waits while another slot's window run is expected to end within
+   * SWITCH_WAIT_MS, at most that long: its last window would be lost to the switch, and taking
+   * another costs it a window while waiting costs this slot less. Longer runs (a calibration's ten
+   * windows) are not waited for: they lose the one window the switch falls in.
+   */
+  async #beforeSwitch(slot: number, load: { watts: number; pf: number }, signal?: AbortSignal): Promise<void> {
+    if (this.stepPct(load) < STEP_PCT) return;
+    const until = this.#clock.now() + SWITCH_WAIT_MS;
+    const ending = (): boolean => [...this.#runs].some(([s, end]) => s !== slot && end <= until);
+    while (ending() && this.#clock.now() < until && !signal?.aborted) {
+      this.#waitedMs += Math.min(POLL_MS, until - this.#clock.now());
+      await this.#clock.sleep(Math.min(POLL_MS, until - this.#clock.now()));
+    }
+  }
+
+  /** Model time switches spent waiting for other slots' runs to end (for the bench). */
+  waitedMs(): number {
+    return this.#waitedMs;
   }
 
   /** The switches recorded (for tests and diagnostics). */
@@ -96,6 +122,9 @@ export class SupplyActivity {
 /** The smallest voltage step that makes a window unusable, percent: a fifth of the tightest V limit (±0.5 %). */
 export const STEP_PCT = 0.1;
 const KEEP_MS = 60_000;
+/** Longest a switch waits for other slots' runs about to end: about one window. */
+const SWITCH_WAIT_MS = 1200;
+const POLL_MS = 50;
 /**
  * The board confirms a pin write, not the contact: a relay's contact moves within its operate or
  * release time after the pin (≤ 10 ms for a jig's signal relays and contactors of this size, with

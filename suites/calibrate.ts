@@ -1,6 +1,6 @@
 import { ConfigError, DutError } from '../rig/core/errors.ts';
 import type { ObkEnergy, ObkHttpClient } from '../rig/dut/obk-http-client.ts';
-import { declarePoint, measurePoint, plugWithRelayClosed, resolveLoad, windowSources } from './metering-point.ts';
+import { beforeSwitch, declarePoint, measurePoint, plugWithRelayClosed, resolveLoad, windowSources } from './metering-point.ts';
 import { meteringReadyStep } from './metering.ts';
 import { commandText, commandValue, correctionRatios, type CalQuantity } from './metrology/calibration.ts';
 import { sampleAlignedWindows, emptyWindowPool } from './metrology/sample-windows.ts';
@@ -109,6 +109,7 @@ export function calibrateSuite(entry: CalibrateSuiteEntry, hw: SlotHardware, def
       run: async (ctx) => {
         const c = await connected(ctx);
         const il = hw.io.interlock;
+        await beforeSwitch(ctx, hw, calLoad.name);
         await il.setLoad(calLoad.name, true);
         let applied: Awaited<ReturnType<typeof applyCalibration>> | undefined;
         try {

@@ -138,11 +138,13 @@ export async function measurePoint(ctx: StepContext, hw: SlotHardware, client: O
   let switched = load === undefined;
   for (const [name, level] of Object.entries(il.state().loads)) {
     if (name === load?.name || level === 'off') continue;
+    await beforeSwitch(ctx, hw, name);
     await il.setLoad(name, false);
     switched = true;
   }
   const alreadyOn = load !== undefined && il.state().loads[load.name] === 'on';
   if (load && !alreadyOn) {
+    await beforeSwitch(ctx, hw, load.name);
     await il.setLoad(load.name, true);
     switched = true;
   }
@@ -269,8 +271,20 @@ export async function measurePoint(ctx: StepContext, hw: SlotHardware, client: O
     pool.loadStayedOn = retestFollows;
     return result;
   } finally {
-    if (load && !keep) await il.setLoad(load.name, false);
+    if (load && !keep) {
+      await beforeSwitch(ctx, hw, load.name);
+      await il.setLoad(load.name, false);
+    }
   }
+}
+
+/**
+ * Before switching one of the slot's loads: give other slots on the shared supply the window their
+ * run is about to end with (bounded; see SupplyWatch.beforeSwitch). Nothing without a shared supply.
+ */
+export async function beforeSwitch(ctx: StepContext, hw: SlotHardware, loadName: string): Promise<void> {
+  const load = hw.spec.pins.loads.find((l) => l.name === loadName);
+  if (load && hw.supply?.beforeSwitch) await hw.supply.beforeSwitch(load, ctx.signal);
 }
 
 /**

@@ -30,6 +30,17 @@ export interface SupplyWatch {
    * contact has surely moved after its confirmation; one still unconfirmed counts up to now.
    */
   disturbedBetween(from: number, to: number): boolean;
+  /**
+   * This slot's window run: expected to end at `until` (clock ms), or over (undefined). A slot about
+   * to switch a big load waits for runs of others that end within a window or so (see beforeSwitch).
+   */
+  measuring?(until: number | undefined): void;
+  /**
+   * Before this slot switches `load` (on or off): when the switch would step the supply's voltage,
+   * wait (bounded, about a window) for the other slots' window runs that are about to end, so their
+   * last window is not lost to it. Never throws; an aborted signal ends the wait.
+   */
+  beforeSwitch?(load: { watts: number; pf: number }, signal?: AbortSignal): Promise<void>;
 }
 
 /** One of the plug's 1 s windows and the reference reading taken right after its boundary. */
@@ -132,53 +143,62 @@ export async function sampleAlignedWindows(
   const before: Array<{ snapshot: ObkEnergy; adjacent: boolean }> = [];
   // A function decides the count from the first window taken (its reading shows this load's ranges).
   let total = typeof count === 'number' ? count : 1;
-  while (windows.length < total) {
-    const deadline = src.clock.now() + 1.5 * WINDOW_MS;
-    let cur = prev;
-    let curSent = prevShownSince;
-    while (sameWindow(cur, prev) && src.clock.now() < deadline) {
-      await src.clock.sleep(POLL_MS, src.signal);
-      const sent = src.clock.now();
-      cur = await energy(src);
-      curSent = sent;
-      if (sameWindow(cur, prev)) prevShownSince = sent;
-    }
-    const seenAt = src.clock.now();
-    const boundaryAfter = prevShownSince;
-    // The reference's reading must be clean too: it shows an update interval that ended up to one
-    // interval before the query, so it began at most two intervals before it.
-    const refSent = src.clock.now();
-    const refClean = o.cleanAfter === undefined || refSent - 2 * (src.referenceUpdateMs ?? 0) >= o.cleanAfter;
-    const ref = runningIsClean && refClean ? await src.reference() : undefined;
-    // A switch elsewhere on the supply while the window ran or the reading's interval did: a mix of two mains levels.
-    const supplyQuiet = ref === undefined || src.supply === undefined || !src.supply.disturbedBetween(Math.min(runningStartLow, refSent - 2 * (src.referenceUpdateMs ?? 0)), src.clock.now());
-    if (ref !== undefined && supplyQuiet) {
-      const i = windows.length;
-      // A gap of more than a window and a half since the last boundary means one was missed; a
-      // window dropped for the supply ends the run too (the counts no longer telescope across it).
-      if (i > 0 && (seenAt - lastSeen > 1.5 * WINDOW_MS || droppedSinceKept)) consecutive = false;
-      // The stale one of V/I was counted in the window before: only valid when that one was kept (or clean).
-      windows.push({ plug: cur, ref, seenAt, offsetMs: Math.max(0, ref.timestamp - seenAt), fresh: { voltage: true, current: true }, follows: !droppedSinceKept && (i > 0 || (o.continues !== undefined && seenAt - lastSeen <= 1.5 * WINDOW_MS)) });
-      before.push({ snapshot: prev, adjacent: seenAt - lastSeen <= 1.5 * WINDOW_MS && !droppedSinceKept });
-      droppedSinceKept = false;
-      dropped = 0;
-      if (i === 0 && typeof count === 'function') total = Math.max(1, count(windows[0]!));
-    } else if (ref !== undefined) {
-      droppedSinceKept = true;
-      if (++dropped > MAX_SUPPLY_DROPS) throw new InstrumentError(`metering: ${dropped} windows in a row mixed two mains levels (switching on the shared supply); no clean window to keep`, { step: 'metering' });
-    }
-    // The window that starts at this boundary is clean when the boundary is known to lie after cleanAfter.
-    runningIsClean = o.cleanAfter === undefined || boundaryAfter >= o.cleanAfter;
-    runningStartLow = boundaryAfter;
-    lastSeen = seenAt;
-    prev = cur;
-    prevShownSince = curSent;
-    // Nothing changes within the next ~0.9 s: sleep most of the window, then poll again.
-    const sleep = WINDOW_MS - POLL_MS * 2 - (src.clock.now() - seenAt);
-    if (sleep > 0 && windows.length < total) await src.clock.sleep(sleep, src.signal);
+  try {
+    return await takeWindows();
+  } finally {
+    src.supply?.measuring?.(undefined);
   }
-  markFreshness(windows, before);
-  return { windows, priors: before, consecutive };
+
+  async function takeWindows(): Promise<WindowRun> {
+    while (windows.length < total) {
+      src.supply?.measuring?.(src.clock.now() + (total - windows.length) * WINDOW_MS + 2 * POLL_MS);
+      const deadline = src.clock.now() + 1.5 * WINDOW_MS;
+      let cur = prev;
+      let curSent = prevShownSince;
+      while (sameWindow(cur, prev) && src.clock.now() < deadline) {
+        await src.clock.sleep(POLL_MS, src.signal);
+        const sent = src.clock.now();
+        cur = await energy(src);
+        curSent = sent;
+        if (sameWindow(cur, prev)) prevShownSince = sent;
+      }
+      const seenAt = src.clock.now();
+      const boundaryAfter = prevShownSince;
+      // The reference's reading must be clean too: it shows an update interval that ended up to one
+      // interval before the query, so it began at most two intervals before it.
+      const refSent = src.clock.now();
+      const refClean = o.cleanAfter === undefined || refSent - 2 * (src.referenceUpdateMs ?? 0) >= o.cleanAfter;
+      const ref = runningIsClean && refClean ? await src.reference() : undefined;
+      // A switch elsewhere on the supply while the window ran or the reading's interval did: a mix of two mains levels.
+      const supplyQuiet = ref === undefined || src.supply === undefined || !src.supply.disturbedBetween(Math.min(runningStartLow, refSent - 2 * (src.referenceUpdateMs ?? 0)), src.clock.now());
+      if (ref !== undefined && supplyQuiet) {
+        const i = windows.length;
+        // A gap of more than a window and a half since the last boundary means one was missed; a
+        // window dropped for the supply ends the run too (the counts no longer telescope across it).
+        if (i > 0 && (seenAt - lastSeen > 1.5 * WINDOW_MS || droppedSinceKept)) consecutive = false;
+        // The stale one of V/I was counted in the window before: only valid when that one was kept (or clean).
+        windows.push({ plug: cur, ref, seenAt, offsetMs: Math.max(0, ref.timestamp - seenAt), fresh: { voltage: true, current: true }, follows: !droppedSinceKept && (i > 0 || (o.continues !== undefined && seenAt - lastSeen <= 1.5 * WINDOW_MS)) });
+        before.push({ snapshot: prev, adjacent: seenAt - lastSeen <= 1.5 * WINDOW_MS && !droppedSinceKept });
+        droppedSinceKept = false;
+        dropped = 0;
+        if (i === 0 && typeof count === 'function') total = Math.max(1, count(windows[0]!));
+      } else if (ref !== undefined) {
+        droppedSinceKept = true;
+        if (++dropped > MAX_SUPPLY_DROPS) throw new InstrumentError(`metering: ${dropped} windows in a row mixed two mains levels (switching on the shared supply); no clean window to keep`, { step: 'metering' });
+      }
+      // The window that starts at this boundary is clean when the boundary is known to lie after cleanAfter.
+      runningIsClean = o.cleanAfter === undefined || boundaryAfter >= o.cleanAfter;
+      runningStartLow = boundaryAfter;
+      lastSeen = seenAt;
+      prev = cur;
+      prevShownSince = curSent;
+      // Nothing changes within the next ~0.9 s: sleep most of the window, then poll again.
+      const sleep = WINDOW_MS - POLL_MS * 2 - (src.clock.now() - seenAt);
+      if (sleep > 0 && windows.length < total) await src.clock.sleep(sleep, src.signal);
+    }
+    markFreshness(windows, before);
+    return { windows, priors: before, consecutive };
+  }
 }
 
 /** The plug's readings at no load, and one reference reading taken alongside. */
