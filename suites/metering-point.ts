@@ -283,8 +283,9 @@ export async function measurePoint(ctx: StepContext, hw: SlotHardware, client: O
  * run is about to end with (bounded; see SupplyWatch.beforeSwitch). Nothing without a shared supply.
  */
 export async function beforeSwitch(ctx: StepContext, hw: SlotHardware, loadName: string): Promise<void> {
+  if (!hw.supply?.beforeSwitch) return;
   const load = hw.spec.pins.loads.find((l) => l.name === loadName);
-  if (load && hw.supply?.beforeSwitch) await hw.supply.beforeSwitch(load, ctx.signal);
+  if (load) await hw.supply.beforeSwitch(load, ctx.signal);
 }
 
 /**
