@@ -125,3 +125,13 @@ t.test('the rig client: one typed error per fault, naming it', async (t) => {
   t.type(refused, TransportError);
   t.equal((refused as TransportError).context.errno, 'ECONNREFUSED');
 });
+
+t.test('field faults, byte for byte: the reply to their path only, well-formed JSON without the field or with another type', async (t) => {
+  const gone = await raw((await serve(t, { kind: 'missing-field', path: '/api/info', field: 'ip' })).port);
+  t.same(gone, { ...gone, bytes: HEAD + '{"uptime_s":12,"build":"Build on Jul 24 2026 10:30:00 version 1.18.42"}', closed: true }, 'missing-field: the field is gone');
+  const typed = await raw((await serve(t, { kind: 'wrong-type', field: 'uptime_s' })).port);
+  t.same(typed, { ...typed, bytes: HEAD + BODY.replace('"uptime_s":12', '"uptime_s":"12"'), closed: true }, 'wrong-type: a number becomes its JSON text');
+  const other = await raw((await serve(t, { kind: 'missing-field', path: '/api/pins', field: 'ip' })).port);
+  t.same(other, { ...other, bytes: REPLY, closed: true }, 'another path: untouched');
+  t.notOk(FaultsSchema.safeParse({ plug: { http: { kind: 'missing-field' } } }).success, 'a field fault without its field is refused');
+});

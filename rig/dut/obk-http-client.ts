@@ -229,7 +229,10 @@ export class ObkHttpClient {
     if (!e) return undefined;
     const num = (k: string): number => {
       const v = e[k];
-      if (typeof v !== 'number') throw new ProtocolError(`STATUS 8: ENERGY.${k} is not a number`, this.#ctx('GET /cm "STATUS 8"'));
+      if (typeof v !== 'number') {
+        const why = v === undefined ? `has no field "StatusSNS.ENERGY.${k}"` : `has field "StatusSNS.ENERGY.${k}" as ${jsonType(v)}, not a number`;
+        throw new DutError(`GET /cm "STATUS 8": the plug's reply ${why}`, { ...this.#ctx('GET /cm "STATUS 8"'), replyShape: true });
+      }
       return v;
     };
     return {
@@ -282,6 +285,8 @@ export class ObkHttpClient {
         last = new DutError(verdict, this.#ctx('GET /api/info'));
       } catch (e) {
         if (!(e instanceof PlugrigError)) throw e;
+        // It answered, well-formed, with fields missing or of the wrong type: waiting changes nothing.
+        if (e.context.replyShape === true) throw e;
         last = e;
       }
       if (this.#clock.now() >= deadline) break;
@@ -458,11 +463,28 @@ export class ObkHttpClient {
     this.#expectStatus(r, 200, label);
     const parsed = schema.safeParse(this.#json(r, label));
     if (!parsed.success) {
-      const why = parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ');
-      throw new ProtocolError(`${label}: unexpected reply shape: ${why}`, { ...this.#ctx(label), bytesSeen: this.#scrub(r.body.subarray(0, 512)) });
+      // Well-formed JSON of the wrong shape: the plug contradicts its documented API (a firmware that
+      // differs), not the line; name each field the way a user would look for it.
+      const why = parsed.error.issues.map(describeIssue).join('; ');
+      throw new DutError(`${label}: the plug's reply ${why}`, { ...this.#ctx(label), replyShape: true, bytesSeen: this.#scrub(r.body.subarray(0, 512)) });
     }
     return parsed.data;
   }
+}
+
+/** One schema issue in a user's words: `has no field "mac"`, `has field "roles" as a string, not an array`. */
+function describeIssue(i: z.ZodIssue): string {
+  const field = i.path.length ? `"${i.path.join('.')}"` : '(the whole reply)';
+  if (i.code === 'invalid_type') return i.received === 'undefined' ? `has no field ${field}` : `has field ${field} as ${article(i.received)}, not ${article(i.expected)}`;
+  return `has field ${field} ${i.message.charAt(0).toLowerCase()}${i.message.slice(1)}`;
+}
+
+function article(type: string): string {
+  return /^[aeiou]/.test(type) ? `an ${type}` : `a ${type}`;
+}
+
+function jsonType(v: unknown): string {
+  return article(v === null ? 'null' : Array.isArray(v) ? 'array' : typeof v);
 }
 
 /** Carries whether the request had left before the failure (then only idempotent requests are retried). */

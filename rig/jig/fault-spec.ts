@@ -47,7 +47,7 @@ export const ChipFaultsSchema = z
   .strict();
 
 /** Transport faults of the virtual plug's HTTP server (sim/plug/obk/http-faults.ts says what each does). */
-export const PLUG_HTTP_FAULT_KINDS = ['timeout', 'stall-mid-body', 'refuse-during-boot', 'truncated-json', 'malformed-json', 'negative-status'] as const;
+export const PLUG_HTTP_FAULT_KINDS = ['timeout', 'stall-mid-body', 'refuse-during-boot', 'truncated-json', 'malformed-json', 'negative-status', 'missing-field', 'wrong-type'] as const;
 
 /** Faults of the slot's virtual plug: its HTTP transport, and a firmware that reboots until safe mode. */
 export const PlugFaultsSchema = z
@@ -60,8 +60,13 @@ export const PlugFaultsSchema = z
         delayMs: ms.optional(),
         refuseMs: ms.optional(),
         seed: z.number().int().min(0).optional(),
+        /** missing-field / wrong-type: the request path the fault hits (a prefix: "/api/info", "/cm?cmnd=STATUS%208"); default every JSON reply. */
+        path: z.string().startsWith('/').optional(),
+        /** missing-field / wrong-type: the reply's field, dotted ("mac", "StatusSNS.ENERGY.Voltage"). */
+        field: z.string().min(1).optional(),
       })
       .strict()
+      .refine((h) => !(h.kind === 'missing-field' || h.kind === 'wrong-type') || h.field !== undefined, { message: 'missing-field and wrong-type need the reply field they hit ("field")', path: ['field'] })
       .optional(),
     /** The firmware crashes ~2 s into every boot until the 5th quick boot enters safe mode. */
     rebootLoop: z.boolean().optional(),

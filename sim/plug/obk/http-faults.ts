@@ -16,6 +16,10 @@ import { PLUG_HTTP_FAULT_KINDS } from '../../../rig/jig/fault-spec.ts';
  * - `malformed-json`: a JSON reply arrives whole but is not JSON (its first key's opening quote lost);
  * - `negative-status`: the status line carries a negative code, `HTTP/1.1 -1 OK`, as OpenBeken's
  *   http_rest_error emits for some REST errors (openbeken-http.md §1.1); no client accepts it.
+ * - `missing-field` / `wrong-type`: a JSON reply to a request under `path` arrives whole and well
+ *   formed, but without its `field` (dotted path into the object), or with that field of another
+ *   JSON type (a string becomes a number, anything else its JSON text): a firmware build whose
+ *   replies differ from the documented ones.
  *
  * `afterRequests` lets the first requests through (counted over the plug's life, across reboots), so a
  * fault can start in a later suite; `rate` hits a seeded share of the requests after that.
@@ -34,6 +38,10 @@ export interface ObkHttpFaultSpec {
   /** refuse-during-boot: how long after each boot the port refuses connections, ms. Default 60 000. */
   refuseMs?: number;
   seed?: number;
+  /** missing-field / wrong-type: request path prefix the fault hits (default: every request). */
+  path?: string;
+  /** missing-field / wrong-type: dotted field of the reply object. */
+  field?: string;
 }
 
 export const DEFAULT_FAULT_DELAY_MS = 10_000;
@@ -65,10 +73,12 @@ export class ObkHttpFaults {
   }
 
   /** Decide what happens to this reply (`reply` is the full bytes the firmware would send). */
-  planReply(reply: string): ReplyPlan {
+  planReply(reply: string, request = ''): ReplyPlan {
     this.#requests++;
     const s = this.spec;
     if (s.kind === 'refuse-during-boot') return { kind: 'send', bytes: reply };
+    // Field faults hit the replies to one request path (the request line's target starts with it).
+    if ((s.kind === 'missing-field' || s.kind === 'wrong-type') && s.path !== undefined && !(/^\S+ (\S+)/.exec(request)?.[1] ?? '').startsWith(s.path)) return { kind: 'send', bytes: reply };
     if (this.#requests <= (s.afterRequests ?? 0)) return { kind: 'send', bytes: reply };
     if ((s.rate ?? 1) < 1 && this.#rnd() >= (s.rate ?? 1)) return { kind: 'send', bytes: reply };
     const headEnd = reply.indexOf(HEAD_END);
@@ -88,6 +98,30 @@ export class ObkHttpFaults {
       }
       case 'negative-status':
         return { kind: 'send', bytes: reply.replace(/^HTTP\/1\.1 \d+ /, 'HTTP/1.1 -1 ') };
+      case 'missing-field':
+      case 'wrong-type': {
+        const changed = json ? withField(body, s.field ?? '', s.kind) : undefined;
+        return { kind: 'send', bytes: changed === undefined ? reply : head + changed };
+      }
     }
   }
+}
+
+/** The JSON body with `field` (dotted) removed or of another type; undefined when the body has no such field. */
+function withField(body: string, field: string, kind: 'missing-field' | 'wrong-type'): string | undefined {
+  let doc: unknown;
+  try {
+    doc = JSON.parse(body);
+  } catch {
+    return undefined;
+  }
+  const keys = field.split('.');
+  let at: unknown = doc;
+  for (const k of keys.slice(0, -1)) at = at !== null && typeof at === 'object' ? (at as Record<string, unknown>)[k] : undefined;
+  const last = keys.at(-1)!;
+  if (at === null || typeof at !== 'object' || !(last in at)) return undefined;
+  const obj = at as Record<string, unknown>;
+  if (kind === 'missing-field') delete obj[last];
+  else obj[last] = typeof obj[last] === 'string' ? 12345 : JSON.stringify(obj[last]);
+  return JSON.stringify(doc);
 }

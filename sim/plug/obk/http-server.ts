@@ -184,8 +184,9 @@ export class ObkHttpServer {
     w.socket.removeAllListeners('data');
     w.socket.pause();
     let reply: string | undefined;
+    const request = bytes.toString(WIRE_ENCODING);
     try {
-      reply = this.#opt.handle(bytes.toString(WIRE_ENCODING));
+      reply = this.#opt.handle(request);
     } catch (e) {
       reply = undefined;
       this.#opt.onHandlerError?.(e);
@@ -194,7 +195,7 @@ export class ObkHttpServer {
       w.socket.end();
       return;
     }
-    const plan = this.#opt.faults?.planReply(reply) ?? { kind: 'send' as const, bytes: reply };
+    const plan = this.#opt.faults?.planReply(reply, request) ?? { kind: 'send' as const, bytes: reply };
     const out = Buffer.from(plan.bytes, WIRE_ENCODING);
     if (plan.kind === 'send') w.socket.end(out);
     else if (plan.kind === 'send-and-hang') w.socket.write(out);
