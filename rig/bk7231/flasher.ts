@@ -78,7 +78,8 @@ export interface Bk7231FlasherOptions {
    * the line) never passes unseen. A changed range is restored when its content is known: blank
    * before, the RF/MAC sector (copy read CRC-checked at connect()), or inside `WriteOptions.original`;
    * every restore is proved by the chip's CRC; any other changed range fails the write naming its
-   * region. Costs about one CheckCRC pass over the flash outside the image twice. Default false
+   * region. Costs one CheckCRC pass over the flash outside the image before writing; after it, on a
+   * clean line (OutsideScope), only the bootloader and the RF/MAC sector are CRC'd again. Default false
    * (benchmarks and command-count proofs); the station's flash suite and `plugrig flash` set it.
    */
   guardOutsideImage?: boolean;
