@@ -1,5 +1,6 @@
 import type { Clock } from '../core/clock.ts';
 import { InterlockError, TimeoutError } from '../core/errors.ts';
+import { newOutputTrack, type OutputTrack } from './output-track.ts';
 
 /**
  * One mains relay feeding several slots (jig file `mainsGroups`): the members' interlocks share one
@@ -15,17 +16,6 @@ import { InterlockError, TimeoutError } from '../core/errors.ts';
  * a power cycle of the group, taken together. A member waiting at the barrier lends out its shared
  * instruments (the `waits` hooks), so two slots sharing a meter never wait for each other in a circle.
  */
-
-/** The shared mains output's state (the same fields a member interlock keeps for its own outputs). */
-export interface SharedOutputTrack {
-  commanded: boolean;
-  confirmed: boolean | 'unknown';
-  inflight: number;
-  offAckAt: number;
-  settled: Promise<void>;
-  driven: boolean;
-  inflightOn: number;
-}
 
 /** What the group asks of each member interlock. */
 export interface MainsGroupMember {
@@ -61,7 +51,8 @@ export class MainsGroup {
   readonly name: string;
   /** Slot ids the relay feeds (jig file order). */
   readonly slots: readonly number[];
-  readonly track: SharedOutputTrack = { commanded: false, confirmed: 'unknown', inflight: 0, offAckAt: -Infinity, settled: Promise.resolve(), driven: false, inflightOn: 0 };
+  /** The shared mains output's state: the track every member interlock uses as its own mains output. */
+  readonly track: OutputTrack = newOutputTrack();
   readonly #clock: Clock;
   readonly #members = new Map<number, MainsGroupMember>();
   /** Members that asked for mains and have not let go of it since. */

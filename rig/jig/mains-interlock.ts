@@ -4,6 +4,7 @@ import { InterlockError } from '../core/errors.ts';
 import type { Logger } from '../core/log.ts';
 import type { MainsHeartbeat } from './heartbeat.ts';
 import type { MainsGroup, MainsGroupMember } from './mains-group.ts';
+import { newOutputTrack, type OutputTrack } from './output-track.ts';
 
 /**
  * The single owner of everything that can make the plug dangerous: the mains relay, the load bank, and
@@ -88,19 +89,6 @@ export interface MainsInterlockOptions {
   group?: MainsGroup;
 }
 
-interface OutputTrack {
-  commanded: boolean;
-  confirmed: boolean | 'unknown';
-  inflight: number;
-  /** Clock time the last off-write was acknowledged. */
-  offAckAt: number;
-  settled: Promise<void>;
-  /** Written at least once since this interlock was created. */
-  driven: boolean;
-  /** On-writes not yet acknowledged (the relay may be closing right now). */
-  inflightOn: number;
-}
-
 const UART_SIDE: readonly InterlockOutput[] = ['uart', 'power3v3'];
 
 export class MainsInterlock extends EventEmitter<{ fault: [InterlockFault]; reset: []; change: [InterlockState] }> {
@@ -136,7 +124,7 @@ export class MainsInterlock extends EventEmitter<{ fault: [InterlockFault]; rese
     this.#loads = options.loads.map((n) => `load:${n}` as const);
     for (const o of ['mains', 'uart', 'power3v3', ...this.#loads] as InterlockOutput[]) {
       // Until init() we do not know what the board drives: assume the worst.
-      this.#track.set(o, { commanded: false, confirmed: 'unknown', inflight: 0, offAckAt: -Infinity, settled: Promise.resolve(), driven: false, inflightOn: 0 });
+      this.#track.set(o, newOutputTrack());
     }
     this.#group = options.group;
     // One track for the shared relay: every member sees (and breaks) the same output.
