@@ -7,7 +7,7 @@ import { createLogger } from '../rig/core/log.ts';
 import { loadJigFile } from '../rig/jig/jig-config.ts';
 import { classifyImage } from '../firmware/image.ts';
 import { makeSyntheticImage } from '../firmware/synthetic.ts';
-import { runStation } from '../station/run-station.ts';
+import { runStation, type RunStationOptions } from '../station/run-station.ts';
 import { loadPlan } from '../suites/plan/load-plan.ts';
 import { simPlugAddress, startVirtualJig } from '../sim/jig/in-process-jig.ts';
 import { DEFAULT_VIRTUAL_WIFI } from '../sim/jig/virtual-jig.ts';
@@ -29,6 +29,22 @@ function image(): { bytes: Uint8Array; offset: number; name: string } {
   const im = makeSyntheticImage({ chip: 'BK7231N', kind: 'ua', version: '1.18.42', seed: 5, appBytes: 300_000 });
   const plan = classifyImage({ name: im.name, bytes: im.bytes, targetChip: 'BK7231N' }).bytesToWrite(false);
   return { bytes: plan.bytes, offset: plan.offset, name: im.name };
+}
+
+/** The smoke plan on the shared jig, signals left to the test: what every run here has in common. */
+function smokeRun(sim: ReturnType<typeof startVirtualJig>, clock: VirtualClock): RunStationOptions {
+  return {
+    jig: JIG,
+    jigPath: 'virtual-4slot-shared (test)',
+    plan: loadPlan('smoke', PLANS),
+    image: image(),
+    baudRate: 2_000_000,
+    outDir: mkdtempSync(join(tmpdir(), 'plugrig-mg-')),
+    clock,
+    log: createLogger({}, 'silent'),
+    endpoints: sim.endpoints,
+    signals: false,
+  };
 }
 
 /** Times (model ms) the plug's mains input came on. */
@@ -54,20 +70,11 @@ t.test('smoke plan on two mains groups and one shared meter: every unit passes, 
   const events: ResultEvent[] = [];
   t.teardown(() => sim.vj.dispose());
   const results = await runStation({
-    jig: JIG,
-    jigPath: 'virtual-4slot-shared (test)',
-    plan: loadPlan('smoke', PLANS),
-    image: image(),
-    baudRate: 2_000_000,
-    outDir: mkdtempSync(join(tmpdir(), 'plugrig-mg-')),
-    clock,
-    log: createLogger({}, 'silent'),
-    endpoints: sim.endpoints,
+    ...smokeRun(sim, clock),
     provisioning: { template: loadDeviceTemplate('fixtures/devices/rmc021.json'), wifi: DEFAULT_VIRTUAL_WIFI, secrets: [] },
     resolveHttp: sim.resolvePlug,
     defaultPlug: (id) => ({ url: simPlugAddress(id) }),
     sinks: [{ emit: (e) => void events.push(e) }],
-    signals: false,
   });
   for (const r of results) t.equal(r.verdict, 'pass', `slot ${r.slot}: ${r.reason ?? 'pass'}`);
   for (const [name, g] of Object.entries(JIG.mainsGroups ?? {})) {
@@ -90,19 +97,7 @@ t.test('a group member cannot be run alone: its relay also feeds the other', asy
   const sim = startVirtualJig(JIG, { clock });
   t.teardown(() => sim.vj.dispose());
   await t.rejects(
-    runStation({
-      jig: JIG,
-      jigPath: 'virtual-4slot-shared (test)',
-      plan: loadPlan('smoke', PLANS),
-      image: image(),
-      baudRate: 2_000_000,
-      outDir: mkdtempSync(join(tmpdir(), 'plugrig-mg-')),
-      clock,
-      log: createLogger({}, 'silent'),
-      endpoints: sim.endpoints,
-      slots: [1, 3, 4],
-      signals: false,
-    }),
+    runStation({ ...smokeRun(sim, clock), slots: [1, 3, 4] }),
     { code: 'E_CONFIG', message: /slots 1, 2 share mains group A \(one mains relay\): run them together \(--slot 1,2\)/ },
   );
   for (const s of [1, 2, 3, 4]) t.equal(sim.vj.physical(s).mainsEnergised, false, `slot ${s}: no mains`);

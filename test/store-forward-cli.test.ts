@@ -1,30 +1,19 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import t from 'tap';
 import { PostgresStore } from '../rig/store/postgres-store.ts';
-import { postgresBinDir, startPgServer, type PgServer } from './store-pg-server.ts';
+import { usePgServer } from './store-pg-server.ts';
 
 // The central store selected by the station config's URL, as a user runs it: `plugrig run --station`
 // stores the run under the config's station and forwards at the end (here into an outage: the units
 // wait in the outbox), then `plugrig forward --station` pushes them on demand, idempotently.
-const bin = postgresBinDir();
-if (!bin) t.plan(0, 'no PostgreSQL server binaries (/usr/lib/postgresql/<v>/bin/initdb): install Debian postgresql to run the central store tests');
+const { bin, dir, server } = usePgServer(t, { skipWhy: 'the central store tests', tmpPrefix: 'plugrig-forward-cli-' });
 
 const BIN = new URL('../bin/plugrig.mjs', import.meta.url).pathname;
 const JIG = new URL('../fixtures/jigs/virtual-1slot.json', import.meta.url).pathname;
-const dir = mkdtempSync(join(tmpdir(), 'plugrig-forward-cli-'));
 const ENV = { PLUGRIG_LOG: 'silent', TAP: '', NODE_OPTIONS: '', PGPASSWORD: '' };
 const plugrig = (...args: string[]) => execa('node', [BIN, ...args], { reject: false, env: ENV, timeout: 100_000, cwd: dir });
-let server: PgServer;
-t.before(async () => {
-  if (bin) server = await startPgServer(bin);
-});
-t.teardown(() => {
-  server?.destroy();
-  rmSync(dir, { recursive: true, force: true });
-});
 
 const store = join(dir, 'station.sqlite');
 const config = join(dir, 'station.json');

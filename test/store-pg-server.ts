@@ -7,6 +7,7 @@ import { chmodSync, chownSync, existsSync, mkdtempSync, readdirSync, readFileSyn
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { Test } from 'tap';
 
 /** The newest /usr/lib/postgresql/<v>/bin holding initdb, or undefined (the test then skips, saying why). */
 export function postgresBinDir(): string | undefined {
@@ -79,4 +80,42 @@ export async function startPgServer(bin: string): Promise<PgServer> {
   };
   server.start();
   return server;
+}
+
+/**
+ * The set-up every central-store test file shares: without server binaries the file plans nothing and
+ * says why; else a throwaway server started before its first test, and a temporary directory; both
+ * removed at the end. `server` stands for the started one (read it inside a test).
+ */
+export function usePgServer(t: Test, o: { skipWhy: string; tmpPrefix: string }): { bin: string | undefined; dir: string; server: PgServer } {
+  const bin = postgresBinDir();
+  if (!bin) t.plan(0, `no PostgreSQL server binaries (/usr/lib/postgresql/<v>/bin/initdb): install Debian postgresql to run ${o.skipWhy}`);
+  const dir = mkdtempSync(join(tmpdir(), o.tmpPrefix));
+  let started: PgServer | undefined;
+  const need = (): PgServer => {
+    if (!started) throw new Error('the PostgreSQL test server is not started (read it inside a test)');
+    return started;
+  };
+  t.before(async () => {
+    if (bin) started = await startPgServer(bin);
+  });
+  t.teardown(() => {
+    started?.destroy();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  const server: PgServer = {
+    get url() {
+      return need().url;
+    },
+    get port() {
+      return need().port;
+    },
+    get dir() {
+      return need().dir;
+    },
+    start: () => need().start(),
+    stop: () => need().stop(),
+    destroy: () => started?.destroy(),
+  };
+  return { bin, dir, server };
 }

@@ -1,5 +1,3 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
 import { forwardOutbox } from '../rig/store/forward.ts';
@@ -9,20 +7,9 @@ import { StoreQueries } from '../rig/store/queries.ts';
 import { SqlRunReader } from '../rig/store/run-reader.ts';
 import { SqliteStore } from '../rig/store/sqlite-store.ts';
 import { fixtureRun, macOf, type UnitPlan } from './store-run-fixture.ts';
-import { postgresBinDir, startPgServer, type PgServer } from './store-pg-server.ts';
+import { usePgServer } from './store-pg-server.ts';
 
-const bin = postgresBinDir();
-if (!bin) t.plan(0, 'no PostgreSQL server binaries (/usr/lib/postgresql/<v>/bin/initdb): install Debian postgresql to run the PostgreSQL store tests');
-
-const dir = mkdtempSync(join(tmpdir(), 'plugrig-store-pg-'));
-let server: PgServer;
-t.before(async () => {
-  if (bin) server = await startPgServer(bin);
-});
-t.teardown(() => {
-  server?.destroy();
-  rmSync(dir, { recursive: true, force: true });
-});
+const { bin, dir, server } = usePgServer(t, { skipWhy: 'the PostgreSQL store tests', tmpPrefix: 'plugrig-store-pg-' });
 
 const TABLES = ['stations', 'firmware_images', 'instruments', 'runs', 'run_instruments', 'units', 'slot_attempts', 'steps', 'step_attempts', 'measurements', 'calibration_factors', 'unit_events'];
 
