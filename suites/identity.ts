@@ -10,6 +10,7 @@ import type { SuiteEntry } from './plan/schema.ts';
 import { plugOnline, type OnlinePlug } from './plug-online.ts';
 import type { Step, StepContext } from './runner/step.ts';
 import type { SlotHardware } from './slot-hardware.ts';
+import { withRomPort } from './rom-port.ts';
 
 export type IdentitySuiteEntry = Extract<SuiteEntry, { suite: 'identity' }>;
 
@@ -46,24 +47,19 @@ export function identitySuite(entry: IdentitySuiteEntry, hw: SlotHardware, defau
         }
         await il.connectUart();
         await il.power3v3(true);
-        const port = await hw.openUart();
-        const onAbort = (): void => void port.close().catch(() => undefined);
-        ctx.signal.addEventListener('abort', onAbort, { once: true });
         try {
-          const flasher = new Bk7231Flasher({ port, reset: hw.io.resetStrategy(), baudRate: hw.baudRate, log: ctx.log });
-          const info = await flasher.connect();
-          ctx.check(`ROM reports a ${entry.chipset}`, info.chipName === entry.chipset, { chip: info.chipName });
-          ctx.check('ROM reads a MAC from the RF sector', info.mac !== null, { mac: info.mac });
-          if (info.mac) {
-            ctx.unit({ mac: info.mac });
-            if (hw.romSession) hw.romSession.mac = info.mac;
-          }
-          return { mac: info.mac, chip: info.chipName, flash: info.flashIdHex };
-        } finally {
-          ctx.signal.removeEventListener('abort', onAbort);
-          await port.close().catch((e: unknown) => {
-            if (!ctx.signal.aborted) throw e;
+          return await withRomPort(hw, ctx, async (port) => {
+            const flasher = new Bk7231Flasher({ port, reset: hw.io.resetStrategy(), baudRate: hw.baudRate, log: ctx.log });
+            const info = await flasher.connect();
+            ctx.check(`ROM reports a ${entry.chipset}`, info.chipName === entry.chipset, { chip: info.chipName });
+            ctx.check('ROM reads a MAC from the RF sector', info.mac !== null, { mac: info.mac });
+            if (info.mac) {
+              ctx.unit({ mac: info.mac });
+              if (hw.romSession) hw.romSession.mac = info.mac;
+            }
+            return { mac: info.mac, chip: info.chipName, flash: info.flashIdHex };
           });
+        } finally {
           await il.power3v3(false);
           await il.disconnectUart();
         }

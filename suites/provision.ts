@@ -6,6 +6,7 @@ import { stepPolicy, type PlanDefaults } from './plan/declare.ts';
 import type { SuiteEntry } from './plan/schema.ts';
 import type { Step, StepContext } from './runner/step.ts';
 import type { SlotHardware } from './slot-hardware.ts';
+import { withRomPort } from './rom-port.ts';
 
 export type ProvisionSuiteEntry = Extract<SuiteEntry, { suite: 'provision' }>;
 
@@ -49,10 +50,7 @@ export function provisionSuite(entry: ProvisionSuiteEntry, hw: SlotHardware, def
       run: async (ctx) => {
         await il.connectUart();
         await il.power3v3(true);
-        const port = await hw.openUart();
-        const onAbort = (): void => void port.close().catch(() => undefined);
-        ctx.signal.addEventListener('abort', onAbort, { once: true });
-        try {
+        return withRomPort(hw, ctx, async (port) => {
           const cen = { assert: async () => c().setCen(false), release: async () => c().setCen(true) };
           const flasher = new Bk7231Flasher({ port, reset: new CallbackReset(cen, 50, 'jig CEN'), baudRate: hw.baudRate, log: ctx.log });
           const info = await flasher.connect();
@@ -62,12 +60,7 @@ export function provisionSuite(entry: ProvisionSuiteEntry, hw: SlotHardware, def
           const data = await write(flasher, ctx);
           await flasher.reboot();
           return data;
-        } finally {
-          ctx.signal.removeEventListener('abort', onAbort);
-          await port.close().catch((e: unknown) => {
-            if (!ctx.signal.aborted) throw e;
-          });
-        }
+        });
       },
     },
   ];
