@@ -82,10 +82,13 @@ export function selectUartPath(ref: UartRef, adapters: readonly UsbUartAdapter[]
   return adapter.devPath;
 }
 
-/** selectUartPath against a fresh sysfs scan. */
-export async function resolveUartRef(ref: UartRef, options: SysfsOptions = {}): Promise<string> {
+/**
+ * selectUartPath against a fresh scan (sysfs, or `scan`: the virtual jig's adapters). Resolve again
+ * before each use: an adapter that was unplugged and came back may have another tty name.
+ */
+export async function resolveUartRef(ref: UartRef, options: SysfsOptions & { scan?: () => Promise<UsbUartAdapter[]> } = {}): Promise<string> {
   if (ref.port) return ref.port;
-  return selectUartPath(ref, await discoverUsbUarts(options));
+  return selectUartPath(ref, await (options.scan ? options.scan() : discoverUsbUarts(options)));
 }
 
 export interface AdapterWatchEvents {
