@@ -47,14 +47,16 @@ export const ChipFaultsSchema = z
   .strict();
 
 /** Transport faults of the virtual plug's HTTP server (sim/plug/obk/http-faults.ts says what each does). */
-export const PLUG_HTTP_FAULT_KINDS = ['timeout', 'stall-mid-body', 'refuse-during-boot', 'truncated-json', 'malformed-json', 'negative-status', 'missing-field', 'wrong-type'] as const;
+export const PLUG_HTTP_FAULT_KINDS = ['timeout', 'stall-mid-body', 'refuse-during-boot', 'truncated-json', 'malformed-json', 'negative-status'] as const;
+/** Faults of one reply field (they need `field`, so they are not among the whole-transport kinds above). */
+export const PLUG_REPLY_FIELD_FAULT_KINDS = ['missing-field', 'wrong-type'] as const;
 
 /** Faults of the slot's virtual plug: its HTTP transport, and a firmware that reboots until safe mode. */
 export const PlugFaultsSchema = z
   .object({
     http: z
       .object({
-        kind: z.enum(PLUG_HTTP_FAULT_KINDS),
+        kind: z.enum([...PLUG_HTTP_FAULT_KINDS, ...PLUG_REPLY_FIELD_FAULT_KINDS]),
         rate: rate.optional(),
         afterRequests: z.number().int().min(0).optional(),
         delayMs: ms.optional(),

@@ -1,5 +1,5 @@
 import { mulberry32 } from '../../../rig/core/prng.ts';
-import { PLUG_HTTP_FAULT_KINDS } from '../../../rig/jig/fault-spec.ts';
+import { PLUG_HTTP_FAULT_KINDS, PLUG_REPLY_FIELD_FAULT_KINDS } from '../../../rig/jig/fault-spec.ts';
 
 /**
  * Transport-level faults of a virtual OpenBeken plug's HTTP server (issue 10): what a flaky or
@@ -24,7 +24,7 @@ import { PLUG_HTTP_FAULT_KINDS } from '../../../rig/jig/fault-spec.ts';
  * `afterRequests` lets the first requests through (counted over the plug's life, across reboots), so a
  * fault can start in a later suite; `rate` hits a seeded share of the requests after that.
  */
-export const OBK_HTTP_FAULT_KINDS = PLUG_HTTP_FAULT_KINDS;
+export const OBK_HTTP_FAULT_KINDS = [...PLUG_HTTP_FAULT_KINDS, ...PLUG_REPLY_FIELD_FAULT_KINDS] as const;
 export type ObkHttpFaultKind = (typeof OBK_HTTP_FAULT_KINDS)[number];
 
 export interface ObkHttpFaultSpec {
