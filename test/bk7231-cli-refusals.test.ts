@@ -1,19 +1,18 @@
 import t from 'tap';
-import { execa } from 'execa';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { plugrigInProcess } from './fixtures/cli-in-process.ts';
 
 /**
  * `plugrig flash` judges the write request before it opens the port: a port that does not exist
- * shows it, because the request's own error comes out instead of the port's (exit 4).
+ * shows it, because the request's own error comes out instead of the port's (exit 4). In-process (runCli).
  */
-const BIN = new URL('../bin/plugrig.mjs', import.meta.url).pathname;
 const dir = mkdtempSync(join(tmpdir(), 'plugrig-refusals-'));
 t.teardown(() => rmSync(dir, { recursive: true, force: true }));
 const raw = join(dir, 'raw.bin');
 writeFileSync(raw, new Uint8Array(0x2000).fill(0x5a));
-const plugrig = (...args: string[]) => execa('node', [BIN, ...args], { reject: false, env: { PLUGRIG_LOG: 'silent' }, timeout: 120_000 });
+const plugrig = (...args: string[]) => plugrigInProcess(args, { env: { PLUGRIG_LOG: 'silent' } });
 
 t.test('unaligned offset and protected regions are refused before the port is opened', async (t) => {
   const cases: Array<[string[], number, RegExp]> = [

@@ -4,11 +4,17 @@ import { mkdtempSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Parser } from 'tap-parser';
+import { plugrigInProcess } from './fixtures/cli-in-process.ts';
 
-/** The CLI as a user runs it: bin/plugrig.mjs in a child process. */
+/**
+ * The CLI in-process (runCli with captured stdout/stderr: no node start per command), but for
+ * two bad-input cases, which run bin/plugrig.mjs in a child process as a user does, for the process's own
+ * exit status and stderr.
+ */
 const BIN = new URL('../bin/plugrig.mjs', import.meta.url).pathname;
 const dir = mkdtempSync(join(tmpdir(), 'plugrig-cli-'));
-const plugrig = (...args: string[]) => execa('node', [BIN, ...args], { reject: false, env: { PLUGRIG_LOG: 'silent' }, timeout: 120_000 });
+const spawned = (...args: string[]) => execa('node', [BIN, ...args], { reject: false, env: { PLUGRIG_LOG: 'silent' }, timeout: 120_000 });
+const plugrig = (...args: string[]) => plugrigInProcess(args, { env: { PLUGRIG_LOG: 'silent' } });
 
 function parseTap(text: string): Promise<{ ok: boolean; pass: number; fail: number }> {
   return new Promise((resolve) => {
@@ -71,8 +77,8 @@ t.test('bad input: one clear message, a distinct exit code, no stack trace', asy
   const badJig = join(dir, 'bad-jig.json');
   writeFileSync(badJig, JSON.stringify({ name: 'x', ioBoards: {}, meters: {}, slots: [{ id: 1 }] }));
   cases.push([['jig', 'check', badJig], 2, /invalid jig file .*bad-jig\.json:\n\s+slots\.0\.uart: Required/]);
-  for (const [args, code, message] of cases) {
-    const r = await plugrig(...args);
+  for (const [k, [args, code, message]] of cases.entries()) {
+    const r = await (k === 1 || k === 3 ? spawned : plugrig)(...args);
     t.equal(r.exitCode, code, `plugrig ${args.join(' ')} exits ${code}`);
     t.match(r.stderr, message, `plugrig ${args.join(' ')}: message`);
     t.notMatch(r.stderr, /\n\s+at .*\.ts:\d+/, 'no stack trace');

@@ -4,13 +4,18 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fakeObk } from './fixtures/fake-obk-plug.ts';
+import { plugrigInProcess } from './fixtures/cli-in-process.ts';
 
-/** `plugrig dut` and `plugrig provision --http` as a user runs them, against a plug at a fixed URL. */
+/**
+ * `plugrig dut` and `plugrig provision --http` against a plug at a fixed URL, in-process (runCli with
+ * captured stdout/stderr); the --verbose run is a child process, since its log lines go to the real stderr.
+ */
 const BIN = new URL('../bin/plugrig.mjs', import.meta.url).pathname;
 const dir = mkdtempSync(join(tmpdir(), 'plugrig-dut-cli-'));
 const WIFI_PASS = 'Cli-Wifi-Secret-31';
-const plugrig = (...args: string[]) =>
-  execa('node', [BIN, ...args], { reject: false, env: { PLUGRIG_LOG: 'debug', PLUGRIG_WIFI_PASS: WIFI_PASS, PLUGRIG_WIFI_SSID: 'plugrig-station' }, timeout: 120_000 });
+const ENV = { PLUGRIG_LOG: 'debug', PLUGRIG_WIFI_PASS: WIFI_PASS, PLUGRIG_WIFI_SSID: 'plugrig-station' };
+const spawned = (...args: string[]) => execa('node', [BIN, ...args], { reject: false, env: ENV, timeout: 120_000 });
+const plugrig = (...args: string[]) => plugrigInProcess(args, { env: ENV });
 
 /** A real-hardware jig file (its serial ports are never opened: no --power) whose slot 1 plug is at url. */
 function jigFor(url: string): string {
@@ -60,7 +65,7 @@ t.test('provision --http, and the password never printed', async (t) => {
   t.teardown(() => plug.close());
   const jig = jigFor(plug.url);
   // --verbose: log lines reach stderr only when asked, and the password must not be in them either.
-  const r = await plugrig('provision', jig, '--slot', '1', '--template', 'fixtures/devices/rmc021.json', '--http', '--verbose');
+  const r = await spawned('provision', jig, '--slot', '1', '--template', 'fixtures/devices/rmc021.json', '--http', '--verbose');
   t.equal(r.exitCode, 0, r.stderr);
   t.match(r.stdout, new RegExp(`slot 1: Tuya RMC021 applied over HTTP at ${plug.url} \\(\\d+ requests, restarted, read back: pins, flags 1024, startcmd "startDriver NTP", MAC c8:47:8c:80:a2:fb\\)`));
   t.equal(plug.pass, WIFI_PASS, 'the plug got the password from the environment');

@@ -6,6 +6,7 @@ import { execa } from 'execa';
 import { fixtureRecords } from './fixtures/reports/load.ts';
 import { replayIntoStore } from './fixtures/reports/replay.ts';
 import { exitCodeOf } from '../cli/failure.ts';
+import { plugrigInProcess } from './fixtures/cli-in-process.ts';
 
 /**
  * `plugrig nightly` end to end on the virtual 1-slot jig with the flash-only plan (the shortest real
@@ -13,7 +14,8 @@ import { exitCodeOf } from '../cli/failure.ts';
  * firmware under the nightly variant's plan name. Tonight's flash time is compared with it; the three
  * measurements last night had and tonight's plan does not take are reported as worse, exit 12 (`worse`,
  * its own class: not 10, which says plugrig has a bug).
- * What counts as worse is tested on recorded runs in reports-json-nightly.
+ * What counts as worse is tested on recorded runs in reports-json-nightly. The night runs bin/plugrig.mjs
+ * in a child process (exit 12 is the process's); the refused matrix runs in-process (runCli).
  */
 const BIN = new URL('../bin/plugrig.mjs', import.meta.url).pathname;
 const ROOT = new URL('..', import.meta.url).pathname;
@@ -41,7 +43,7 @@ t.test('a night compared with the previous one from the store, per measurement; 
   t.same(result.previous, [lastRun], 'the previous night is the stored run of the same variant and firmware');
   t.ok(existsSync(join(dir, 'night', '1.18.42', 'report.html')), 'the run wrote its reports');
 
-  const bad = await execa('node', [BIN, 'nightly', '--plan', join(ROOT, 'fixtures/plans/factory.json'), '--store', store, '--out', join(dir, 'night-x')], { reject: false, env: { PLUGRIG_LOG: 'silent' } });
+  const bad = await plugrigInProcess(['nightly', '--plan', join(ROOT, 'fixtures/plans/factory.json'), '--store', store, '--out', join(dir, 'night-x')], { env: { PLUGRIG_LOG: 'silent' } });
   t.equal(bad.exitCode, 2);
   t.match(bad.stderr, /nightly matrix .*factory\.json: schema: Invalid literal value, expected "plugrig\.nightly\/1"/);
   t.notOk(existsSync(join(dir, 'night-x')), 'a refused matrix leaves no directory');

@@ -2,7 +2,6 @@ import t from 'tap';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { execa } from 'execa';
 import { Parser } from 'tap-parser';
 import { openStoreForReading } from '../rig/store/open-store.ts';
 import { reportRunFromStore } from '../reports/report-run-from-store.ts';
@@ -11,8 +10,8 @@ import { REPORT_FILES, REPORT_FORMATS, renderReport } from '../reports/write-rep
 import type { ResultEvent } from '../suites/model/events.ts';
 import { fixtureRecords, fixtureRun } from './fixtures/reports/load.ts';
 import { replayIntoStore } from './fixtures/reports/replay.ts';
+import { plugrigInProcess } from './fixtures/cli-in-process.ts';
 
-const BIN = new URL('../bin/plugrig.mjs', import.meta.url).pathname;
 const dir = mkdtempSync(join(tmpdir(), 'plugrig-report-store-'));
 t.teardown(() => rmSync(dir, { recursive: true, force: true }));
 const storePath = join(dir, 'store.sqlite');
@@ -64,7 +63,8 @@ t.test('same store, same bytes (every format, two reads)', async (t) => {
   t.same(await texts(), await texts());
 });
 
-const plugrig = (...args: string[]) => execa('node', [BIN, ...args], { reject: false, env: { PLUGRIG_LOG: 'silent' }, timeout: 60_000 });
+/** `plugrig report` in-process (runCli with captured stdout/stderr). */
+const plugrig = (...args: string[]) => plugrigInProcess(args, { env: { PLUGRIG_LOG: 'silent' } });
 
 t.test('plugrig report <run-id> re-renders from the store', async (t) => {
   const out = join(dir, 'out');
@@ -83,7 +83,6 @@ t.test('plugrig report <run-id> re-renders from the store', async (t) => {
 });
 
 t.test('plugrig report: bad input is one clear error, exit 2, nothing written', async (t) => {
-  // In parallel: each is a process start (seconds on a loaded machine).
   const [unknown, format, noStore] = await Promise.all([
     plugrig('report', 'no-such-run', '--store', storePath, '--out', join(dir, 'x1')),
     plugrig('report', calRun, '--store', storePath, '--format', 'pdf', '--out', join(dir, 'x2')),

@@ -1,18 +1,18 @@
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { execa } from 'execa';
 import t from 'tap';
 import { SqliteStore } from '../rig/store/sqlite-store.ts';
 import { fixtureRun, macOf } from './store-run-fixture.ts';
+import { plugrigInProcess } from './fixtures/cli-in-process.ts';
 
-// The store's CLI as a user runs it (bin/plugrig.mjs in a child process): history from a store the
-// runner wrote, and the refusals of bad --store / --forward arguments before anything is created.
-const BIN = new URL('../bin/plugrig.mjs', import.meta.url).pathname;
+// The store's CLI, in-process (runCli with captured stdout/stderr, as a user would see them): history
+// from a store the runner wrote, and the refusals of bad --store / --forward arguments before anything
+// is created.
 const dir = mkdtempSync(join(tmpdir(), 'plugrig-store-cli-'));
 t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-const ENV = { PLUGRIG_LOG: 'info', TAP: '', NODE_OPTIONS: '' };
-const plugrig = (...args: string[]) => execa('node', [BIN, ...args], { reject: false, env: ENV, timeout: 100_000, cwd: dir });
+// PLUGRIG_LOG=info: the level a user gets, so log lines would show if they went to stderr.
+const plugrig = (...args: string[]) => plugrigInProcess(args, { env: { PLUGRIG_LOG: 'info' }, cwd: dir });
 
 const path = join(dir, 'plugrig.sqlite');
 const runIds: string[] = [];
@@ -40,7 +40,6 @@ t.test('history by MAC or serial, as text and JSON', async (t) => {
 t.test('an unknown unit, a missing store, a directory: one clear message, exit code != 0, nothing created', async (t) => {
   const missing = join(dir, 'nope', 'plugrig.sqlite');
   mkdirSync(join(dir, 'adir'));
-  // Two at a time (two cores).
   const [unknown, none] = await Promise.all([plugrig('history', 'SN-404', '--store', path), plugrig('history', 'SN-42', '--store', missing)]);
   const [isDir, badForward] = await Promise.all([
     plugrig('history', 'SN-42', '--store', join(dir, 'adir')),

@@ -1,5 +1,5 @@
 import t from 'tap';
-import { execa } from 'execa';
+import { plugrigInProcess } from './fixtures/cli-in-process.ts';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,7 +14,6 @@ const PLANS = new URL('../fixtures/plans', import.meta.url).pathname;
 const JIG = loadJigFile(new URL('../fixtures/jigs/virtual-1slot.json', import.meta.url).pathname);
 /** The factory plan's load points (R10..R2000) are on the 4-slot jig's load banks. */
 const JIG4 = loadJigFile(new URL('../fixtures/jigs/virtual-4slot.json', import.meta.url).pathname);
-const BIN = new URL('../bin/plugrig.mjs', import.meta.url).pathname;
 const tmp = mkdtempSync(join(tmpdir(), 'plugrig-plan-'));
 t.teardown(() => rmSync(tmp, { recursive: true, force: true }));
 
@@ -111,7 +110,7 @@ t.test('invalid plans: one error naming every path and problem', async (t) => {
 });
 
 t.test('plugrig run --plan: unknown names and bad files are refused before the jig opens (exit 2)', async (t) => {
-  const run = (...args: string[]) => execa('node', [BIN, 'run', '--sim', ...args], { reject: false, env: { PLUGRIG_LOG: 'silent' }, timeout: 60_000 });
+  const run = (...args: string[]) => plugrigInProcess(['run', '--sim', ...args], { env: { PLUGRIG_LOG: 'silent' } });
   const nope = await run('--plan', 'nope');
   t.equal(nope.exitCode, 2);
   t.match(nope.stderr, /no plan 'nope' \(plans in .*: calibrate, factory, flash-only, smoke, verify\)/);
