@@ -100,3 +100,45 @@ t.test('what counts as a switch on the supply: big enough loads, mains with load
   t.ok(Math.abs(supply.switches().at(-1)!.stepPct - supply.stepPct({ watts: 2010, pf: 1 })) < 1e-9);
   t.equal(out.writes.length, 3, 'every write reaches the board');
 });
+
+t.test("a big switch waits for another slot's run that is about to end, not for a long one, and never past its bound", async (t) => {
+  const clock = new VirtualClock();
+  const supply = new SupplyActivity({ clock, mainsVolts: 230 });
+  const measuring = supply.watch(1);
+  const switching = supply.watch(2);
+  // Slot 1's run ends in 600 ms: slot 2's 2 kW switch waits for it (its last window would be lost).
+  measuring.measuring!(clock.now() + 600);
+  clock.at(600, () => measuring.measuring!(undefined));
+  let t0 = clock.now();
+  await switching.beforeSwitch!({ watts: 2000, pf: 1 });
+  t.ok(clock.now() - t0 >= 600 && clock.now() - t0 < 700, `waited for the run to end (${clock.now() - t0} ms)`);
+  // A run with ten windows to go (a calibration): not waited for.
+  measuring.measuring!(clock.now() + 10_000);
+  t0 = clock.now();
+  await switching.beforeSwitch!({ watts: 2000, pf: 1 });
+  t.equal(clock.now() - t0, 0, 'a long run loses one window instead');
+  // A run that keeps saying it ends soon (extended window by window): the wait stops at its bound.
+  const extend = (): void => {
+    measuring.measuring!(clock.now() + 100);
+    if (clock.now() < 5000) clock.at(clock.now() + 90, extend);
+  };
+  extend();
+  t0 = clock.now();
+  await switching.beforeSwitch!({ watts: 2000, pf: 1 });
+  t.ok(clock.now() - t0 >= 1200 && clock.now() - t0 <= 1250, `bounded (${clock.now() - t0} ms)`);
+  // A small load never waits; nor does a slot for its own run.
+  t0 = clock.now();
+  await switching.beforeSwitch!({ watts: 10, pf: 1 });
+  measuring.measuring!(undefined);
+  switching.measuring!(clock.now() + 300);
+  await switching.beforeSwitch!({ watts: 2000, pf: 1 });
+  t.equal(clock.now() - t0, 0, 'no wait for a 10 W load or for its own run');
+  // An abort ends the wait at once.
+  measuring.measuring!(clock.now() + 800);
+  const ac = new AbortController();
+  clock.at(clock.now() + 100, () => ac.abort());
+  t0 = clock.now();
+  await switching.beforeSwitch!({ watts: 2000, pf: 1 }, ac.signal);
+  t.ok(clock.now() - t0 <= 150, `aborted after ${clock.now() - t0} ms`);
+  await clock.sleep(6000);
+});
