@@ -65,6 +65,17 @@ t.test("a switch in another slot on the same supply drops the windows it fell in
   const after = run.windows.findIndex((w) => w.seenAt > SWITCH_AT);
   t.equal(run.windows[after]!.follows, false, 'the first window after the dropped one does not follow a kept one (its stale V/I is of the mixed second)');
 
+  // Two windows wanted, the switch between them: neither follows a kept window, so PF (which takes
+  // the stale V or I from the window before) would read the mixed second: one more is taken.
+  const c3 = new VirtualClock();
+  const s3 = new SupplyActivity({ clock: c3, mainsVolts: 230 });
+  const o3 = s3.observe(2, LOADS, board(c3));
+  c3.at(SWITCH_AT - 10, () => void o3.write('load:R2000', true));
+  await c3.sleep(1100);
+  const two = await sampleAlignedWindows({ clock: c3, plugEnergy: plug(c3), reference: reference(c3), referenceUpdateMs: 250, supply: s3.watch(1) }, 2);
+  t.same(two.windows.map((w) => Math.floor(w.seenAt / 1000)), [2, 4, 5], 'the window after the dropped one does not follow; one more does');
+  t.same(two.windows.map((w) => w.follows), [false, false, true]);
+
   // The same run without the supply watch keeps the mixed window, and its V error is ~0.75 % off:
   // past the ±0.5 % limit on a perfect plug (this is what the watch guards).
   const c2 = new VirtualClock();

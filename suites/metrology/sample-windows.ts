@@ -93,6 +93,8 @@ const POLL_MS = 50;
 const WINDOW_MS = 1000;
 /** Windows dropped in a row for switching on the shared supply before the step gives up (no clean second in sight). */
 const MAX_SUPPLY_DROPS = 30;
+/** Windows a run takes beyond its count to get one that follows a kept window. */
+const MAX_FOLLOWER_EXTRA = 3;
 
 /** A new window is published when any published value moves (the energy counter moves whenever P > 0). */
 function sameWindow(a: ObkEnergy, b: ObkEnergy): boolean {
@@ -143,6 +145,9 @@ export async function sampleAlignedWindows(
   const before: Array<{ snapshot: ObkEnergy; adjacent: boolean }> = [];
   // A function decides the count from the first window taken (its reading shows this load's ranges).
   let total = typeof count === 'number' ? count : 1;
+  // PF = P/(V·I) takes the stale one of V/I from the window before: a run of two or more needs one
+  // window whose previous one was kept (drops for the supply can leave none): then take more.
+  const lacksFollower = (): boolean => windows.length >= 2 && !windows.some((w) => w.follows) && windows.length < total + MAX_FOLLOWER_EXTRA;
   try {
     return await takeWindows();
   } finally {
@@ -150,7 +155,7 @@ export async function sampleAlignedWindows(
   }
 
   async function takeWindows(): Promise<WindowRun> {
-    while (windows.length < total) {
+    while (windows.length < total || lacksFollower()) {
       src.supply?.measuring?.(src.clock.now() + (total - windows.length) * WINDOW_MS + 2 * POLL_MS);
       const deadline = src.clock.now() + 1.5 * WINDOW_MS;
       let cur = prev;
@@ -194,7 +199,7 @@ export async function sampleAlignedWindows(
       prevShownSince = curSent;
       // Nothing changes within the next ~0.9 s: sleep most of the window, then poll again.
       const sleep = WINDOW_MS - POLL_MS * 2 - (src.clock.now() - seenAt);
-      if (sleep > 0 && windows.length < total) await src.clock.sleep(sleep, src.signal);
+      if (sleep > 0 && (windows.length < total || lacksFollower())) await src.clock.sleep(sleep, src.signal);
     }
     markFreshness(windows, before);
     return { windows, priors: before, consecutive };
