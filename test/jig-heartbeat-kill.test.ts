@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import t, { type Test } from 'tap';
 import { execa } from 'execa';
 import { RealClock } from '../rig/core/clock.ts';
+import { PZEM_UPDATE_INTERVAL_MS } from '../sim/pzem/virtual-pzem.ts';
 import { startPtySim, waitFor } from './fixtures/pty-sim.ts';
 
 /**
@@ -50,8 +51,10 @@ async function killStationWithMainsOn(t: Test, jigFile: string, name: string): P
   await clock.sleep(1500);
   station.kill('SIGKILL');
   await waitFor('the station to die', () => stationExited, 10_000);
-  // The bound is 500 ms (test/jig-heartbeat.test.ts measures it on model time); + pty/process slack.
-  await clock.sleep(1000);
+  // The bound is 500 ms (test/jig-heartbeat.test.ts measures it on model time). The PZEM shows the mean of
+  // its last whole update interval, so a reading only says "0 V" once a full interval began after the drop:
+  // wait the bound plus two intervals (one may straddle the drop) plus pty/process slack.
+  await clock.sleep(500 + 2 * PZEM_UPDATE_INTERVAL_MS + 500);
   return generated;
 }
 
