@@ -1,6 +1,7 @@
 import { crc32 } from 'node:zlib';
 import { ConfigError } from '../../rig/core/errors.ts';
 import { mulberry32 } from '../../rig/core/prng.ts';
+import { crc16CmsFast } from './beken-blocks.ts';
 
 /**
  * Deterministic factory content for a virtual CB2S flash: a synthetic bootloader at 0x0 and the
@@ -39,23 +40,8 @@ export function parseMac(text: string): Uint8Array {
   return Uint8Array.from(Buffer.from(clean, 'hex'));
 }
 
-/** CRC-16/CMS by byte: the bit loop below run once per byte value (a bootloader per unit is 2 × 68 KiB of it). */
-const CRC16_CMS_TABLE = (() => {
-  const t = new Uint16Array(256);
-  for (let n = 0; n < 256; n++) {
-    let crc = n << 8;
-    for (let i = 0; i < 8; i++) crc = crc & 0x8000 ? ((crc << 1) ^ 0x8005) & 0xffff : (crc << 1) & 0xffff;
-    t[n] = crc;
-  }
-  return t;
-})();
-
-/** CRC-16/CMS (poly 0x8005, init 0xFFFF, no reflection, no xorout): the image block check. */
-export function crc16Cms(data: Uint8Array): number {
-  let crc = 0xffff;
-  for (let i = 0; i < data.length; i++) crc = ((crc << 8) & 0xffff) ^ CRC16_CMS_TABLE[((crc >> 8) ^ data[i]!) & 0xff]!;
-  return crc;
-}
+/** CRC-16/CMS (poly 0x8005, init 0xFFFF, no reflection, no xorout): the image block check (the sim's one table). */
+export const crc16Cms = (data: Uint8Array): number => crc16CmsFast(data);
 
 const CRC_TABLE = (() => {
   const t = new Uint32Array(256);
