@@ -5,7 +5,7 @@ import type { Bk7231Port } from '../rig/bk7231/port.ts';
 import { EraseOpcode } from '../rig/bk7231/protocol/commands.ts';
 import { flashErase } from '../rig/bk7231/protocol/frame.ts';
 import type { FlashOperation } from '../sim/bk7231/virtual-bk7231.ts';
-import { OFFSET, assertFlashed, flipAddresses, pattern, rig, type Rig } from './fixtures/fault-flash-rig.ts';
+import { OFFSET, assertFlashed, flipAddresses, pattern, rig, withPort, type Rig } from './fixtures/fault-flash-rig.ts';
 
 /**
  * Restores after a stray write (a flipped address bit on the line: the ROM protocol has no checksum),
@@ -114,23 +114,16 @@ t.test('a garbled CRC before writing is no change: two agreeing answers decide, 
 
 /** Frames the host sent, in order: CheckCRC ranges, and the erases and writes between them. */
 function recordFrames(log: Array<{ kind: 'crc'; start: number; end: number } | { kind: 'erase' | 'write' }>): (p: Bk7231Port) => Bk7231Port {
-  return (p) => ({
-    get clock() {
-      return p.clock;
-    },
-    write: (bytes) => {
-      const v = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-      if (bytes.length === 13 && bytes[3] === 0x09 && bytes[4] === 0x10) log.push({ kind: 'crc', start: v.getUint32(5, true), end: v.getUint32(9, true) });
-      else if (bytes[3] === 0xff && bytes[7] === 0x0f) log.push({ kind: 'erase' });
-      else if (bytes[3] === 0xff && bytes[7] === 0x07) log.push({ kind: 'write' });
-      return p.write(bytes);
-    },
-    read: (n, ms) => p.read(n, ms),
-    available: () => p.available(),
-    discardInput: () => p.discardInput(),
-    setBaudRate: (b) => p.setBaudRate(b),
-    setModemLines: (l) => p.setModemLines(l),
-  });
+  return (p) =>
+    withPort(p, {
+      write: (bytes) => {
+        const v = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+        if (bytes.length === 13 && bytes[3] === 0x09 && bytes[4] === 0x10) log.push({ kind: 'crc', start: v.getUint32(5, true), end: v.getUint32(9, true) });
+        else if (bytes[3] === 0xff && bytes[7] === 0x0f) log.push({ kind: 'erase' });
+        else if (bytes[3] === 0xff && bytes[7] === 0x07) log.push({ kind: 'write' });
+        return p.write(bytes);
+      },
+    });
 }
 
 /** The nth FlashErase reply reaches the host with bit `bit` of its echoed address flipped. */
@@ -142,11 +135,7 @@ function flipEraseEcho(nth: number, bit: number): (p: Bk7231Port) => Bk7231Port 
     let index = -1;
     let seen = 0;
     let flipAt = -1;
-    return {
-      get clock() {
-        return p.clock;
-      },
-      write: (bytes) => p.write(bytes),
+    return withPort(p, {
       read: async (n, ms) => {
         const got = (await p.read(n, ms)).slice();
         for (let i = 0; i < got.length; i++) {
@@ -158,11 +147,7 @@ function flipEraseEcho(nth: number, bit: number): (p: Bk7231Port) => Bk7231Port 
         }
         return got;
       },
-      available: () => p.available(),
-      discardInput: () => p.discardInput(),
-      setBaudRate: (b) => p.setBaudRate(b),
-      setModemLines: (l) => p.setModemLines(l),
-    };
+    });
   };
 }
 
@@ -170,10 +155,7 @@ function flipEraseEcho(nth: number, bit: number): (p: Bk7231Port) => Bk7231Port 
 function injectAfterCrc(start: number, end: number, extra: Uint8Array): (p: Bk7231Port) => Bk7231Port {
   return (p) => {
     let done = false;
-    return {
-      get clock() {
-        return p.clock;
-      },
+    return withPort(p, {
       write: async (bytes) => {
         await p.write(bytes);
         const v = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
@@ -182,12 +164,7 @@ function injectAfterCrc(start: number, end: number, extra: Uint8Array): (p: Bk72
           await p.write(extra);
         }
       },
-      read: (n, ms) => p.read(n, ms),
-      available: () => p.available(),
-      discardInput: () => p.discardInput(),
-      setBaudRate: (b) => p.setBaudRate(b),
-      setModemLines: (l) => p.setModemLines(l),
-    };
+    });
   };
 }
 
