@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Parser } from 'tap-parser';
 import { makeSyntheticImage } from '../firmware/synthetic.ts';
+import { LongCommand } from '../rig/bk7231/protocol/commands.ts';
 
 /**
  * What the CLI prints where, as a user runs it (bin/plugrig.mjs in a child process): stderr holds one
@@ -64,17 +65,25 @@ t.test('run writes its log into the run directory', async (t) => {
 
 t.test('SIGINT during a flash: says what state the chip is in, exits 130, leaves a valid TAP file', async (t) => {
   const tapFile = join(dir, 'interrupted.tap');
-  // 115200 baud in real time: the 1 MiB write takes minutes, so the signal lands in erase/write.
-  const child = execa('node', [BIN, 'flash', imageFile, '--sim', '--baud', '115200', '--tap', tapFile], {
+  const logFile = join(dir, 'interrupted.log');
+  // 115200 baud in real time: the 1 MiB write takes over a minute, so the signal lands in it. It goes
+  // once the first Write4K frame left the host (the trace log's tx lines, long frame "01 e0 fc ff f4
+  // <len> <cmd>"): by then every erase is done and the region's old content is gone. Waiting on that
+  // line instead of a fixed delay: on a loaded machine the blank-sector survey before the erases
+  // outlasted 1.5 s, and the signal landed in the survey ("the flash is unchanged").
+  const child = execa('node', [BIN, 'flash', imageFile, '--sim', '--baud', '115200', '--tap', tapFile, '--log-file', logFile], {
     reject: false,
-    env: ENV,
-    timeout: 60_000,
+    env: { ...ENV, PLUGRIG_LOG: 'trace' },
+    timeout: 100_000,
   });
-  const deadline = Date.now() + 40_000;
-  while (Date.now() < deadline && !(existsSync(tapFile) && /ok 2 - unprotect flash/.test(readFileSync(tapFile, 'utf8')))) {
-    await new Promise((r) => setTimeout(r, 100));
+  const write4k = new RegExp(`"tx":"01 e0 fc ff f4 [0-9a-f]{2} [0-9a-f]{2} ${LongCommand.FlashWrite4K.toString(16).padStart(2, '0')} `);
+  const deadline = Date.now() + 80_000;
+  let writing = false;
+  while (!writing && child.exitCode === null && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 50));
+    writing = existsSync(logFile) && write4k.test(readFileSync(logFile, 'utf8'));
   }
-  await new Promise((r) => setTimeout(r, 1500));
+  t.ok(writing, 'the flash reached its first sector write');
   child.kill('SIGINT');
   const r = await child;
   t.equal(r.exitCode, 130, 'exit 130');
