@@ -3,8 +3,9 @@ import type { ObkHttpClient } from '../rig/dut/obk-http-client.ts';
 import type { LoadSpec } from '../rig/jig/jig-config.ts';
 import type { AccuracySpec, MeterReading } from '../rig/meter/reference-meter.ts';
 import type { MeasurementResult, MeasurementSpec } from './model/measurement.ts';
-import { combinedPct, ERROR_BUDGET, errorTerms, plannedWindows, windowPlan, type ErrorTerms, type MeteredQuantity } from './metrology/budget.ts';
+import { combinedPct, combinedPf, ERROR_BUDGET, errorTerms, PF_BUDGET, pfTerms, plannedWindows, windowPlan, type ErrorTerms, type MeteredQuantity, type PfTerms } from './metrology/budget.ts';
 import { driftPctPerWindow, emptyWindowPool, joinRuns, mean, sampleAlignedWindows, sampleQuietWindows, windowsCounting, type AlignedWindow, type WindowPool, type WindowSources } from './metrology/sample-windows.ts';
+import { resolveLimits } from './model/limits.ts';
 import { declareMeasurement, type PlanDefaults } from './plan/declare.ts';
 import type { PlanLimit, SuiteEntry } from './plan/schema.ts';
 import type { Step, StepContext } from './runner/step.ts';
@@ -34,7 +35,6 @@ const MAX_AUTO_WINDOWS = 8;
 const MAX_SEQUENTIAL_WINDOWS = 12;
 const CREEP_WINDOWS = 2;
 
-const PF_BUDGET = { k: 2, contributions: [{ name: 'reference accuracy', distribution: 'rectangular' as const }, { name: 'pulse quantization (±1 count)', distribution: 'rectangular' as const }] };
 const CREEP_BUDGET = { k: 2, contributions: [{ name: 'pulse quantization (±1 count)', distribution: 'rectangular' as const }] };
 
 const QUANTITY_ID: Record<MeteredQuantity, 'voltageErrorPct' | 'currentErrorPct' | 'powerErrorPct'> = { volts: 'voltageErrorPct', amps: 'currentErrorPct', watts: 'powerErrorPct' };
@@ -120,6 +120,16 @@ function toleranceOf(spec: MeasurementSpec | undefined): number | undefined {
 }
 
 /**
+ * How far `value` lies inside the spec's limits (its nominal taken as 0, as the error limits
+ * write it): the distance to the nearer limit, negative outside. An undecided value (value ± U
+ * straddling a limit) inside them is accepted once U is at most this.
+ */
+export function marginTo(spec: MeasurementSpec, value: number): number {
+  const l = resolveLimits(spec.limits, spec.id, 0);
+  return Math.min(l.high !== undefined ? l.high - value : Infinity, l.low !== undefined ? value - l.low : Infinity);
+}
+
+/**
  * Measure at one load point with the relay closed and the load on: switch the load (and off any
  * other), keep only windows that began after the switch plus the settling time (the one it fell in
  * mixes two loads), choose the window count from the plan's
@@ -164,6 +174,7 @@ export async function measurePoint(ctx: StepContext, hw: SlotHardware, client: O
     const nominal = { volts: hw.mainsVolts, amps: load.watts / load.pf / hw.mainsVolts, watts: load.watts } as const;
     const spec = (q: MeteredQuantity): MeasurementSpec | undefined => o.specs.find((s) => s.id === QUANTITY_ID[q]);
     const judged: MeteredQuantity[] = ['volts', 'watts', ...(o.specs.some((s) => s.id === 'currentErrorPct') ? (['amps'] as const) : [])];
+    const pfSpec = o.specs.find((s) => s.id === 'pfError');
     // Planned from the first window's reading (this load's values and the instrument's ranges), with
     // an assumed 0.1 %/window drift and 10 % offset.
     const pool = o.pool ?? emptyWindowPool();
@@ -172,6 +183,7 @@ export async function measurePoint(ctx: StepContext, hw: SlotHardware, client: O
       // A retest plans only for what the last attempt left marginal.
       const retest = Object.keys(pool.marginal).length > 0;
       return Math.max(
+        pfSpec && pool.marginal.pf !== undefined ? pfRetestWindows(pfSpec, pool.marginal.pf) : MIN_WINDOWS,
         ...judged.map((q) =>
           retest && pool.marginal[q] === undefined ? MIN_WINDOWS : plannedWindows({
             ...(pool.marginal[q] !== undefined ? { marginalValuePct: pool.marginal[q] } : {}),
@@ -195,6 +207,33 @@ export async function measurePoint(ctx: StepContext, hw: SlotHardware, client: O
       const terms = errorTerms({ quantity: q, value, accuracy: refAccuracy(hw, q), ...rangeOf(ws[ws.length - 1]!.ref, q), plan: windowPlan(q, n, consecutive, runs, countingWindows(ws, q, n)), driftPctPerWindow: driftPctPerWindow(ws.map((w) => w.ref[q])), offsetFraction: offsetFraction(ws) });
       return { err, terms, U: 2 * combinedPct(terms) };
     };
+    /**
+     * The PF error over windows `ws` and its budget. The plug's PF takes the stale one of V/I from
+     * the window before, so only windows whose previous one was kept count; `n`: the budget as if
+     * n windows were taken (the extra ones go on from the last, each following the one before).
+     */
+    const assessPf = (ws: readonly AlignedWindow[], n = ws.length): { err: number; terms: PfTerms; U: number } => {
+      const following = ws.filter((w) => w.follows);
+      const pfWs = following.length ? following : ws;
+      const total = pfWs.length + Math.max(0, n - ws.length);
+      const pf = mean(pfWs.map((w) => w.ref.pf));
+      const err = mean(pfWs.map((w) => w.plug.factor)) - pf;
+      const plug = { volts: mean(pfWs.map((w) => w.plug.voltage)), amps: mean(pfWs.map((w) => w.plug.current)), watts: mean(pfWs.map((w) => w.plug.power)) };
+      const distinct = (q: 'volts' | 'amps'): number => countingWindows(pfWs, q, total) ?? Math.ceil(total / 2);
+      const terms = pfTerms({ pf, refBand: hw.meter.uncertainty('pf', pf), plug, windows: total, vWindows: distinct('volts'), iWindows: distinct('amps') });
+      return { err, terms, U: 2 * combinedPf(terms) };
+    };
+    /**
+     * Windows a retest of a marginal PF error takes: the fewest for which the pooled windows' U
+     * gets within the value's distance to the nearer limit; MIN_WINDOWS when not even MAX_WINDOWS
+     * gets there (a truly marginal unit: more windows cannot decide it).
+     */
+    function pfRetestWindows(s: MeasurementSpec, value: number): number {
+      const margin = marginTo(s, value);
+      if (!(margin > 0) || pool.windows.length === 0) return MIN_WINDOWS;
+      for (let k = MIN_WINDOWS; k <= MAX_WINDOWS; k++) if (assessPf(pool.windows, pool.windows.length + k).U <= margin) return k;
+      return MIN_WINDOWS;
+    }
     // The load stayed on since the pool's last window (a retest right after its attempt): the run
     // goes on from that window, and when no boundary was missed in between it is the same run (its
     // counts telescope across both attempts).
@@ -220,6 +259,20 @@ export async function measurePoint(ctx: StepContext, hw: SlotHardware, client: O
           if (assess(q, ws, consecutive, runs, n).U <= margin) {
             extra = Math.max(extra, n - ws.length);
             break;
+          }
+        }
+      }
+      if (pfSpec) {
+        // The PF the same way: undecided inside its limits, and more windows of this run bring U within the margin.
+        const a = assessPf(ws);
+        const margin = marginTo(pfSpec, a.err);
+        if (a.U > margin && margin > 0) {
+          const cap = Math.min(MAX_WINDOWS, MAX_SEQUENTIAL_WINDOWS + pool.windows.length);
+          for (let n = ws.length + 1; n <= cap; n++) {
+            if (assessPf(ws, n).U <= margin) {
+              extra = Math.max(extra, n - ws.length);
+              break;
+            }
           }
         }
       }
@@ -252,18 +305,14 @@ export async function measurePoint(ctx: StepContext, hw: SlotHardware, client: O
       result.errorPct[q] = err;
       result.U[q] = m.U;
     }
-    pool.marginal = marginalNow;
-    if (o.specs.some((s) => s.id === 'pfError')) {
-      // The plug's PF uses the stale one of V/I: only windows whose previous window was clean count.
-      const pfWindows = ws.filter((w) => w.follows).length ? ws.filter((w) => w.follows) : ws;
-      const err = mean(pfWindows.map((w) => w.plug.factor)) - mean(pfWindows.map((w) => w.ref.pf));
-      const pfBand = hw.meter.uncertainty('pf', result.ref.pf);
-      // PF = P/(V·I): its ±1-count term is dominated by the current's few counts.
-      const iCounts = Math.max(1, result.plug.amps / 0.0118577075);
-      const m = ctx.measure('pfError', err, { contributions: { 'reference accuracy': pfBand, 'pulse quantization (±1 count)': result.ref.pf / (iCounts * Math.sqrt(Math.max(1, countingWindows(ws, 'amps') ?? Math.ceil(ws.length / 2)))) }, diag: { plug: result.plug.pf, ref: result.ref.pf } });
+    if (pfSpec) {
+      const { err, terms } = assessPf(ws);
+      const m = ctx.measure('pfError', err, { contributions: { ...terms }, diag: { plug: result.plug.pf, ref: result.ref.pf, windows: ws.length, pfWindows: ws.filter((w) => w.follows).length } });
+      if (m.verdict === 'marginal') marginalNow.pf = err;
       result.U.pf = m.U;
       decisions.push(m.decision);
     }
+    pool.marginal = marginalNow;
     // A retest follows at once (the runner repeats the step): its load stays on, so the retest's
     // windows are clean from its first boundary instead of losing one to switching it on again.
     const retestFollows = decisions.includes('retest') && !decisions.includes('reject');

@@ -17,6 +17,7 @@ import { PLUG_HTTP_FAULT_KINDS, type FaultsSpec } from '../../rig/jig/fault-spec
 import { simPlugAddress, startVirtualJig } from '../../sim/jig/in-process-jig.ts';
 import { DEFAULT_VIRTUAL_WIFI } from '../../sim/jig/virtual-jig.ts';
 import type { SlotPhysicalState } from '../../sim/jig/physical-state.ts';
+type VirtualJigHandle = ReturnType<typeof startVirtualJig>['vj'];
 import { loadSimTemplate } from '../../sim/plug/obk-template.ts';
 import { PLUG_DEFECT_NAMES } from '../../sim/plug/plug-defects.ts';
 import { runStation, type StationSlotResult } from '../../station/run-station.ts';
@@ -114,7 +115,15 @@ export function benchImage(appBytes = 200_000): { bytes: Uint8Array; offset: num
  * One batch: the jig's slots `units` name, each with its defects, through `plan`. A plan without a
  * flash suite gets pre-flashed, provisioned units (except STOCK_FIRMWARE ones, which keep the stock app).
  */
-export async function runBatch(o: { jig: JigSpec; plan: LoadedPlan; units: readonly UnitSpec[]; seed: number; image?: { bytes: Uint8Array; offset: number; name: string } }): Promise<{ outcomes: UnitOutcome[]; modelMs: number }> {
+export async function runBatch(o: {
+  jig: JigSpec;
+  plan: LoadedPlan;
+  units: readonly UnitSpec[];
+  seed: number;
+  image?: { bytes: Uint8Array; offset: number; name: string };
+  /** Told the virtual jig and the outcomes before the jig is disposed (a bench reading the simulator's truth). */
+  inspect?: (vj: VirtualJigHandle, outcomes: readonly UnitOutcome[]) => void;
+}): Promise<{ outcomes: UnitOutcome[]; modelMs: number }> {
   const clock = new VirtualClock();
   const flashes = o.plan.plan.suites.some((e) => e.suite === 'flash');
   const stock = o.units.filter((u) => u.defects.includes(STOCK_FIRMWARE)).map((u) => u.slot);
@@ -168,6 +177,7 @@ export async function runBatch(o: { jig: JigSpec; plan: LoadedPlan; units: reado
         result: r,
       };
     });
+    o.inspect?.(sim.vj, outcomes);
     return { outcomes, modelMs: clock.now() };
   } finally {
     await sim.vj.dispose();

@@ -93,6 +93,52 @@ export function errorTerms(o: {
 }
 
 /**
+ * The budget of the power factor the plug shows (PF = P/(V·I) per window, OpenBeken's
+ * BL_ProcessUpdate) against the reference's. In PF units, not percent. The plug's PF carries the
+ * relative errors of all three of its readings: each one's ±1 count (triangular, as in
+ * ERROR_BUDGET: a window's count error is the difference of two uniform phase fractions) and its
+ * BL0937 jitter, averaged over the windows that counted it (V and I: every other window; each I or
+ * V count is shown in two windows, the second time stale, so it averages down by its own count,
+ * not by every window's). P's counts are taken as independent per window (they telescope only
+ * within the pairs that share one I count: conservative). The load's PF does not move with the
+ * mains drift, so the integration-interval mismatch adds nothing measurable.
+ */
+export const PF_BUDGET: UncertaintySpec = {
+  k: 2,
+  contributions: [
+    { name: 'reference accuracy', distribution: 'rectangular' },
+    { name: 'pulse quantization (±1 count)', distribution: 'triangular' },
+    { name: 'BL0937 jitter', distribution: 'rectangular' },
+  ],
+};
+
+export interface PfTerms {
+  'reference accuracy': number;
+  'pulse quantization (±1 count)': number;
+  'BL0937 jitter': number;
+}
+
+/**
+ * PF budget terms (PF units). `pf`: the reference's PF; `refBand`: its stated accuracy there;
+ * `plug`: the plug's mean V, I, P (for their counts per window); `windows`: windows averaged (each
+ * counted P), `vWindows` / `iWindows`: how many distinct V and I counts they show.
+ */
+export function pfTerms(o: { pf: number; refBand: number; plug: { volts: number; amps: number; watts: number }; windows: number; vWindows: number; iWindows: number }): PfTerms {
+  const counts = (q: MeteredQuantity, value: number): number => Math.max(1, Math.abs(value) / NOMINAL_PULSE_WEIGHT[q]);
+  const n = Math.max(1, o.windows);
+  const nV = Math.max(1, o.vWindows);
+  const nI = Math.max(1, o.iWindows);
+  const quant = Math.sqrt(1 / (counts('watts', o.plug.watts) ** 2 * n) + 1 / (counts('volts', o.plug.volts) ** 2 * nV) + 1 / (counts('amps', o.plug.amps) ** 2 * nI));
+  const jitter = (BL0937_JITTER_PCT / 100) * Math.sqrt(1 / n + 1 / nV + 1 / nI);
+  return { 'reference accuracy': o.refBand, 'pulse quantization (±1 count)': Math.abs(o.pf) * quant, 'BL0937 jitter': Math.abs(o.pf) * jitter };
+}
+
+/** Standard uncertainty (k=1) of the PF terms, combined (PF units). */
+export function combinedPf(t: PfTerms): number {
+  return Math.sqrt(PF_BUDGET.contributions.reduce((s, c) => s + (t[c.name as keyof PfTerms] / (c.distribution === 'triangular' ? Math.sqrt(6) : Math.sqrt(3))) ** 2, 0));
+}
+
+/**
  * Distinct windows for a quantity among N polled: P every window, V and I every other one (at
  * best half rounded up; `counted`: how many of them actually counted it, when known).
  */

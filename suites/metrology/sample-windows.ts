@@ -71,8 +71,8 @@ export interface WindowPool {
   runs: number;
   /** Every run was consecutive. */
   consecutive: boolean;
-  /** Values (percent) of the quantities the last attempt left marginal: what the retest must resolve. */
-  marginal: Partial<Record<'volts' | 'amps' | 'watts', number>>;
+  /** Values (percent; the PF error in PF units) of the quantities the last attempt left marginal: what the retest must resolve. */
+  marginal: Partial<Record<'volts' | 'amps' | 'watts' | 'pf', number>>;
   /** The load stayed on after the last window (a retest follows at once): the next attempt can continue the run. */
   loadStayedOn: boolean;
 }
