@@ -64,16 +64,21 @@ interface Outcome {
   makespanMs: number;
   passed: number;
   slots: number;
-  steps: Array<{ name: string; suite?: string; ms: number }>;
+  /** Per step: its time over all its attempts (from its first start to its end) and how many attempts. */
+  steps: Array<{ name: string; suite?: string; ms: number; attempts: number }>;
+  /** Clock time outside every step: before the first (opening the station), between steps (the listeners' writes), after the last. */
+  outside: { beforeMs: number; betweenMs: number; afterMs: number };
   /** Per unit: its time in the slot and the step attempts it took (retests included). */
   units: Array<{ slot: number; ms: number; attempts: number; verdict: string }>;
   /** Per unit: clock time the meter was first taken, held in total, and the slot's end. */
   meter: Array<{ slot: number; firstAt: number; heldMs: number; waitedMs: number; startT: number; endT: number }>;
 }
 
-async function run(spec: JigSpec, clock: Clock): Promise<Outcome> {
+async function run(spec: JigSpec, clock: Clock, o: { stockLibrary?: string } = {}): Promise<Outcome> {
   const sim = startVirtualJig(spec, { clock });
   const events: ResultEvent[] = [];
+  // Slot 1's step starts, in clock time (a step's result carries only its last attempt's start).
+  const firstStart = new Map<number, number>();
   try {
     const t0 = clock.now();
     const r = await runStationDetailed({
@@ -87,7 +92,17 @@ async function run(spec: JigSpec, clock: Clock): Promise<Outcome> {
       log: createLogger({}, 'silent'),
       endpoints: sim.endpoints,
       signals: false,
-      sinks: [{ emit: (e) => void events.push(e) }],
+      ...(o.stockLibrary ? { stockLibrary: o.stockLibrary } : {}),
+      sinks: [
+        {
+          emit: (e) => {
+            events.push(e);
+            if (e.type === 'step-started' && e.slot === 1) {
+              if (!firstStart.has(e.index)) firstStart.set(e.index, clock.now());
+            }
+          },
+        },
+      ],
       provisioning: { template: loadDeviceTemplate(join(ROOT, 'fixtures/devices/rmc021.json')), wifi: DEFAULT_VIRTUAL_WIFI, secrets: [] },
       resolveHttp: sim.resolvePlug,
       defaultPlug: (id) => ({ url: simPlugAddress(id) }),
@@ -108,7 +123,13 @@ async function run(spec: JigSpec, clock: Clock): Promise<Outcome> {
     const bad = r.slots.filter((s) => s.verdict !== 'pass');
     for (const s of bad) process.stderr.write(`  slot ${s.slot} FAILED: ${s.reason ?? '?'}\n`);
     const units = r.slots.map((x) => ({ slot: x.slot, ms: x.ms, attempts: x.steps.reduce((a, st) => a + st.attempt, 0), verdict: x.verdict }));
-    return { makespanMs, passed: r.slots.length - bad.length, slots: r.slots.length, steps: r.slots[0]!.steps.map((s) => ({ name: s.name, ...(s.suite ? { suite: s.suite } : {}), ms: s.ms })), meter, units };
+    const st1 = r.slots[0]!.steps;
+    const steps = st1.map((x, i) => ({ name: x.name, ...(x.suite ? { suite: x.suite } : {}), ms: x.finishedT - (firstStart.get(i) ?? x.startedT), attempts: x.attempt }));
+    const inSteps = steps.reduce((a, x) => a + x.ms, 0);
+    const beforeMs = (st1[0]?.startedT ?? t0) - t0;
+    const afterMs = t0 + makespanMs - (st1.at(-1)?.finishedT ?? t0);
+    const outside = { beforeMs, betweenMs: makespanMs - beforeMs - afterMs - inSteps, afterMs };
+    return { makespanMs, passed: r.slots.length - bad.length, slots: r.slots.length, steps, outside, meter, units };
   } finally {
     await sim.vj.dispose();
   }
@@ -119,34 +140,45 @@ const quick = process.argv.includes('--quick');
 /** Only part 1 (the takt, model and real time): for running it when the machine is quieter. */
 const taktOnly = process.argv.includes('--takt-only');
 
-const model1 = await run(jig(1, 'wt-each'), new VirtualClock());
-process.stdout.write(`1. factory plan (${model1.steps.length} steps), 1 slot, WT310E-class reference: takt per unit\n`);
+// The takt is a unit of a batch whose stock firmware this station has stored already (its library,
+// suites/stock-library.ts): a first unit of a new stock image reads it (shown on its own line).
+const library = mkdtempSync(join(tmpdir(), 'plugrig-bench-stock-'));
+const firstOfImage = await run(jig(1, 'wt-each'), new VirtualClock(), { stockLibrary: library });
+const steady = await run(jig(1, 'wt-each'), new VirtualClock(), { stockLibrary: library });
+process.stdout.write(`1. factory plan (${steady.steps.length} steps), 1 slot, WT310E-class reference: takt per unit (a unit whose stock image the station has stored)\n`);
 let real: Outcome | undefined;
 let realWall = 0;
 let load: number[] = [];
 if (!quick) {
   load = loadavg();
   const w = performance.now();
-  real = await run(jig(1, 'wt-each'), new RealClock());
+  real = await run(jig(1, 'wt-each'), new RealClock(), { stockLibrary: library });
   realWall = performance.now() - w;
 }
-process.stdout.write(`   ${'MODEL'.padStart(8)} ${real ? 'REAL'.padStart(8) : ''}  step\n`);
-model1.steps.forEach((st, i) => {
+const tries = (n: number): string => (n > 1 ? `${n}x` : '  ');
+process.stdout.write(`   ${'MODEL'.padStart(8)}    ${real ? `${'REAL'.padStart(8)}    REAL-MODEL` : ''}  step (Nx: attempts, time over all of them)\n`);
+steady.steps.forEach((st, i) => {
   const r = real?.steps[i];
-  process.stdout.write(`   ${s(st.ms).padStart(7)}s ${r ? `${s(r.ms).padStart(7)}s` : ''}  ${st.name}\n`);
+  process.stdout.write(`   ${s(st.ms).padStart(7)}s ${tries(st.attempts)} ${r ? `${s(r.ms).padStart(7)}s ${tries(r.attempts)} ${(r.ms - st.ms >= 0 ? '+' : '') + s(r.ms - st.ms)}s`.padEnd(25) : ''}  ${st.name}\n`);
 });
+const outside = (o: Outcome): string => `${s(o.outside.beforeMs)} before the first step, ${s(o.outside.betweenMs)} between steps, ${s(o.outside.afterMs)} after the last`;
+process.stdout.write(`   outside the steps: model ${outside(steady)}${real ? `; real ${outside(real)}` : ''} s\n`);
 // Per suite: where the takt goes (steps of no suite: the jig-ready and safe-state checks).
 const bySuite = (o: Outcome): Map<string, number> => o.steps.reduce((m, st) => m.set(st.suite ?? 'jig', (m.get(st.suite ?? 'jig') ?? 0) + st.ms), new Map<string, number>());
-const suitesModel = bySuite(model1);
+const suitesModel = bySuite(steady);
 const suitesReal = real ? bySuite(real) : undefined;
 process.stdout.write(`   per suite: ${[...suitesModel].map(([k, v]) => `${k} ${s(v)}${suitesReal ? `/${s(suitesReal.get(k) ?? 0)}` : ''}`).join(', ')} s${suitesReal ? ' (model/real)' : ''}\n`);
-process.stdout.write(`   takt in MODEL time: ${s(model1.makespanMs)} s per unit, ${model1.passed}/${model1.slots} passed (the plan's modelled durations alone)\n`);
+const flashOf = (o: Outcome): number => o.steps.find((x) => x.name.startsWith('flash '))?.ms ?? NaN;
+process.stdout.write(`   first unit of a stock image the station has not stored (reads it over the ROM): ${s(firstOfImage.makespanMs)} s model, flash step ${s(flashOf(firstOfImage))} s (vs ${s(flashOf(steady))} s matched by CRC), ${firstOfImage.passed}/${firstOfImage.slots} passed\n`);
+process.stdout.write(`   takt in MODEL time: ${s(steady.makespanMs)} s per unit, ${steady.passed}/${steady.slots} passed (the plan's modelled durations alone)\n`);
 if (real) {
   process.stdout.write(`   takt in REAL time:  ${s(real.makespanMs)} s per unit (wall ${s(realWall)} s, load average ${load.map((x) => x.toFixed(1)).join(' ')} at start), ${real.passed}/${real.slots} passed; target <= 60 s: ${real.makespanMs <= 60_000 && real.passed === real.slots ? 'met' : `NOT met (${s(real.makespanMs - 60_000)} s over)`}\n`);
 }
 if (real) process.stdout.write(`   load average at the end: ${loadavg().map((x) => x.toFixed(1)).join(' ')}\n`);
 process.stdout.write('\n');
 if (taktOnly) process.exit(0);
+// Parts 2 and 3 compare with one slot's unit as it was measured before the stock library (every unit read).
+const model1 = await run(jig(1, 'wt-each'), new VirtualClock());
 
 process.stdout.write('2. 8 slots with a WT310E-class meter each vs 1 slot (MODEL time)\n');
 const base = model1;

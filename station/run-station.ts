@@ -21,6 +21,7 @@ import { teeSink, type ResultSink, type RunInfo } from '../suites/model/events.t
 import type { SlotResult } from '../suites/model/step-result.ts';
 import type { LoadedPlan } from '../suites/plan/load-plan.ts';
 import { slotProgram } from '../suites/registry.ts';
+import { StockLibrary } from '../suites/stock-library.ts';
 import { runSlot } from '../suites/runner/run-slot.ts';
 import { StepPause } from '../suites/runner/step-pause.ts';
 import { openStation } from './open-station.ts';
@@ -81,6 +82,12 @@ export interface RunStationOptions {
   resolveHttp?: HttpAddressResolver;
   /** The plug address of a slot whose jig entry has no plug section (the virtual jig's). */
   defaultPlug?: (slotId: number) => PlugLocationSpec | undefined;
+  /**
+   * The station's directory of stock-firmware dumps (content-addressed, suites/stock-library.ts): a
+   * unit whose stock app is stored there already is matched by the chip's CRCs instead of read.
+   * Absent: every unit's stock firmware is read.
+   */
+  stockLibrary?: string;
 }
 
 export interface StationSlotResult extends SlotResult {
@@ -222,6 +229,7 @@ export async function runStationDetailed(o: RunStationOptions): Promise<StationR
     }
     // Suites that talk to the plug over HTTP (and compare with the plan's device template).
     const provisions = o.plan.plan.suites.some((e) => HTTP_SUITES.has(e.suite));
+    const stockLibrary = o.stockLibrary !== undefined ? new StockLibrary(o.stockLibrary, { log: o.log }) : undefined;
     // Every slot's program is built before any slot starts: a plan that does not fit the jig fails here.
     const programs = [...st.slots.entries()].map(([id, s]) => {
       const log = o.log.child({ slot: id });
@@ -235,6 +243,7 @@ export async function runStationDetailed(o: RunStationOptions): Promise<StationR
         ...(o.image ? { image: o.image } : {}),
         baudRate: o.baudRate,
         outDir: o.outDir,
+        ...(stockLibrary ? { stockLibrary } : {}),
         mainsVolts: o.jig.mains.volts,
         supply: st.supply.watch(id),
         log,

@@ -12,6 +12,14 @@ export interface StockBackup {
   offset: number;
   bytes: number;
   sha256: string;
+  /**
+   * With a station stock library only: 'read' (read over the ROM, added to the library) or
+   * 'crc-match' (the chip's CRCs of the range's halves equal a stored dump's: that dump, not read
+   * again), the library's file, and the chip's two CRCs (of the halves, as the ROM reported them).
+   */
+  source?: 'read' | 'crc-match';
+  stored?: string;
+  chipCrcs?: string[];
 }
 
 /** [offset, offset+length) of the region on a chip with `flashSize` bytes. */

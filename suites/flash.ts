@@ -1,11 +1,13 @@
 import { Bk7231Flasher, type FlashCopy } from '../rig/bk7231/flasher.ts';
 import { ConfigError } from '../rig/core/errors.ts';
 import { hostIo } from '../rig/core/clock.ts';
+import { confinedPath } from '../rig/core/confined-path.ts';
 import { declareMeasurement, stepPolicy, type PlanDefaults } from './plan/declare.ts';
 import type { SuiteEntry } from './plan/schema.ts';
-import type { Step } from './runner/step.ts';
 import type { SlotHardware } from './slot-hardware.ts';
 import { backupFileName, backupRange, saveStockBackup, type StockBackup } from './flash-backup.ts';
+import { halfOf, linkStock, type StockLibrary } from './stock-library.ts';
+import type { Step, StepContext } from './runner/step.ts';
 
 export type FlashSuiteEntry = Extract<SuiteEntry, { suite: 'flash' }>;
 
@@ -60,13 +62,12 @@ export function flashSuite(entry: FlashSuiteEntry, hw: SlotHardware, defaults: P
             // Before unprotect and write: the ROM's CRC-checked read of what the unit came with.
             const r = backupRange(entry.backup, info.flashSize);
             const b0 = ctx.clock.now();
-            const data = await flasher.read(r.offset, r.length);
-            // Host-side file I/O is instantaneous to the model (see Clock.io).
-            backup = await hostIo(ctx.clock, () => saveStockBackup(outDir, backupFileName(hw.spec.id, info.mac), r.offset, data));
-            original = { offset: r.offset, data };
+            const kept = await keepStock(ctx, flasher, r, hw.stockLibrary, outDir, backupFileName(hw.spec.id, info.mac));
+            backup = kept.backup;
+            original = { offset: r.offset, data: kept.data };
             backupMs = ctx.clock.now() - b0;
             ctx.unit({ stockBackup: { region: entry.backup, ...backup } });
-            ctx.log.info({ backup: backup.path, bytes: backup.bytes }, 'stock firmware backed up');
+            ctx.log.info({ backup: backup.path, bytes: backup.bytes, ...(backup.source ? { source: backup.source } : {}) }, 'stock firmware backed up');
           }
           await flasher.unprotect();
           const w = await flasher.write(image.bytes, image.offset, { diff: entry.diff, ...(original ? { original } : {}) });
@@ -90,4 +91,34 @@ export function flashSuite(entry: FlashSuiteEntry, hw: SlotHardware, defaults: P
       },
     },
   ];
+}
+
+/**
+ * The unit's stock dump of range r: without a station library, read over the ROM (CRC-checked) into
+ * the run directory. With one, the chip's CheckCRC of the range's two halves first: a stored dump
+ * with both CRCs equal (and its SHA-256 re-checked from disk) is the unit's backup, linked into the
+ * run directory under the unit's name, and the ~6 s read is skipped; otherwise the chip is read as
+ * before and the dump added to the library once. Host file I/O is instantaneous to the model (Clock.io).
+ */
+async function keepStock(
+  ctx: StepContext,
+  flasher: Bk7231Flasher,
+  r: { offset: number; length: number },
+  library: StockLibrary | undefined,
+  outDir: string,
+  name: string,
+): Promise<{ backup: StockBackup; data: Uint8Array }> {
+  if (!library) {
+    const data = await flasher.read(r.offset, r.length);
+    return { backup: await hostIo(ctx.clock, () => saveStockBackup(outDir, name, r.offset, data)), data };
+  }
+  const h = halfOf(r.length);
+  const chip: [number, number] = [await flasher.crc(r.offset, h), await flasher.crc(r.offset + h, r.length - h)];
+  const known = await hostIo(ctx.clock, () => library.find(r.offset, r.length, chip));
+  const data = known?.data ?? (await flasher.read(r.offset, r.length));
+  const stored = known?.stock ?? (await hostIo(ctx.clock, () => library.add(r.offset, data)));
+  const path = confinedPath(outDir, name, 'stock backup');
+  await hostIo(ctx.clock, () => linkStock(stored.path, path, data));
+  const crc = chip.map((c) => '0x' + c.toString(16).padStart(8, '0'));
+  return { backup: { path, offset: r.offset, bytes: stored.bytes, sha256: stored.sha256, source: known ? 'crc-match' : 'read', stored: stored.path, chipCrcs: crc }, data };
 }

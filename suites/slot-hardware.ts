@@ -9,6 +9,7 @@ import type { ReferenceMeter } from '../rig/meter/reference-meter.ts';
 import type { LightSample } from './light-samples.ts';
 import type { SupplyWatch } from './metrology/sample-windows.ts';
 import type { StepContext } from './runner/step.ts';
+import type { StockLibrary } from './stock-library.ts';
 
 /** What the suites get from one slot of an opened station. */
 export interface SlotHardware {
@@ -22,6 +23,8 @@ export interface SlotHardware {
   baudRate: number;
   /** The run's output directory (where a flash suite's stock backup goes). */
   outDir?: string;
+  /** The station's content-addressed stock dumps (suites/stock-library.ts): a unit whose stock content is stored already is not read again. */
+  stockLibrary?: StockLibrary;
   /** Nominal mains voltage of the station (the nominal of the mains-voltage limits). */
   mainsVolts: number;
   /** The mains supply this slot shares with the jig's other slots (their switches move its voltage). */

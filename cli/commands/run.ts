@@ -220,6 +220,8 @@ export const runCommand: CommandModule<object, RunArgs> = {
         ...(image ? { image } : {}),
         baudRate: args.baud,
         outDir,
+        // The station's stock dumps beside its store: a batch with one stock image is read once.
+        stockLibrary: join(dirname(resolve(args.store)), 'stock-firmware'),
         clock,
         log,
         endpoints,
@@ -267,8 +269,8 @@ export const runCommand: CommandModule<object, RunArgs> = {
       for (const r of results) {
         const ft = flashTime(r);
         cliStdout().write(`slot ${r.slot}  ${r.verdict === 'pass' ? (r.flagged ? 'PASS (flagged)' : 'PASS') : 'FAIL'}  MAC ${String(r.unit.mac ?? '?')}  ${ft !== undefined ? `flash ${ft.toFixed(1)} s  ` : ''}record ${r.record}\n`);
-        const b = r.unit.stockBackup as { path: string; bytes: number; sha256: string } | undefined;
-        if (b) cliStdout().write(`        stock firmware backed up before flashing: ${b.path} (${b.bytes} bytes, sha256 ${b.sha256.slice(0, 16)}…)\n`);
+        const b = r.unit.stockBackup as { path: string; bytes: number; sha256: string; source?: string } | undefined;
+        if (b) cliStdout().write(`        stock firmware backed up before flashing: ${b.path} (${b.bytes} bytes, sha256 ${b.sha256.slice(0, 16)}…${b.source === 'crc-match' ? "; the station's stored dump, matched by the chip's CRCs, not read again" : ''})\n`);
         for (const st of r.steps) {
           const tag = st.status === 'pass' ? (st.flagged ? 'flag' : 'ok  ') : st.status === 'skip' ? 'skip' : 'FAIL';
           const retry = st.attempt > 1 ? ` (attempt ${st.attempt} of ${st.maxAttempts})` : '';
