@@ -14,7 +14,9 @@
  * --e2e-only runs case 5 alone (it takes minutes of wall time); --e2e-rounds N repeats its timed
  * runs N times, interleaved, and judges the median of the per-round ratios; --e2e-profile DIR then
  * runs each tool once more per start under `strace -c -f` and ours under `node --cpu-prof` (not timed);
- * --e2e-other DIR times the `plugrig flash` of another checkout (built) in every round too.
+ * --e2e-other DIR times the `plugrig flash` of another checkout (built) in every round too;
+ * --e2e-defaults-rounds N (default 1; 0 skips it) times N more pairs with each tool at its own
+ * default rate (ours 2000000, bk7231tools 115200: about two minutes each) on a chip holding an image.
  * Exit 0 whatever the figures (it is a benchmark); 1 only if a flash itself fails.
  */
 import { loadavg } from 'node:os';
@@ -23,7 +25,7 @@ import { parseArgs } from 'node:util';
 import { pino } from 'pino';
 import { ClassicBk7231Flasher } from './bench-lib/classic-flasher.ts';
 import { CommandChannel } from '../rig/bk7231/command-channel.ts';
-import { Bk7231Flasher } from '../rig/bk7231/flasher.ts';
+import { Bk7231Flasher, DEFAULT_BAUD } from '../rig/bk7231/flasher.ts';
 import { getBus } from '../rig/bk7231/link.ts';
 import { isBlank, sectorAddresses } from '../rig/bk7231/planner.ts';
 import * as F from '../rig/bk7231/protocol/frame.ts';
@@ -49,6 +51,7 @@ const { values: args } = parseArgs({
     'e2e-rounds': { type: 'string', default: '1' },
     'e2e-profile': { type: 'string' },
     'e2e-other': { type: 'string' },
+    'e2e-defaults-rounds': { type: 'string', default: '1' },
   },
 });
 const QUICK = args.quick === true;
@@ -56,6 +59,11 @@ const RESETS = Number(args.resets);
 const E2E_ROUNDS = Number(args['e2e-rounds']);
 if (!Number.isInteger(E2E_ROUNDS) || E2E_ROUNDS < 1) {
   process.stderr.write(`bench-flash: --e2e-rounds must be a positive integer, got "${args['e2e-rounds']}"\n`);
+  process.exit(2);
+}
+const E2E_DEFAULTS_ROUNDS = Number(args['e2e-defaults-rounds']);
+if (!Number.isInteger(E2E_DEFAULTS_ROUNDS) || E2E_DEFAULTS_ROUNDS < 0) {
+  process.stderr.write(`bench-flash: --e2e-defaults-rounds must be a whole number, got "${args['e2e-defaults-rounds']}"\n`);
   process.exit(2);
 }
 if (!Number.isInteger(RESETS) || RESETS < 1) {
@@ -325,7 +333,7 @@ const E2E_BAUD = 921_600;
 function otherRows(e2e: E2eResult, start: E2eStart): Row[] {
   const rounds = [...new Set(e2e.runs.map((x) => x.round))];
   const triples = rounds.flatMap((round) => {
-    const at = (tool: string): E2eResult['runs'][number] | undefined => e2e.runs.find((x) => x.tool === tool && x.start === start && x.round === round);
+    const at = (tool: string): E2eResult['runs'][number] | undefined => e2e.runs.find((x) => x.tool === tool && x.start === start && x.round === round && !x.defaults);
     const other = at('plugrig-other');
     const theirs = at('bk7231tools');
     const ours = at('plugrig');
@@ -345,6 +353,32 @@ function otherRows(e2e: E2eResult, start: E2eStart): Row[] {
   ];
 }
 
+/** Case 5d: each tool at its own default rate (ours 2000000, bk7231tools 115200), chip holding another image. */
+function defaultsRows(e2e: E2eResult): Row[] {
+  const runs = e2e.runs.filter((x) => x.defaults);
+  const pairs = [...new Set(runs.map((x) => x.round))].flatMap((round) => {
+    const ours = runs.find((x) => x.tool === 'plugrig' && x.round === round);
+    const theirs = runs.find((x) => x.tool === 'bk7231tools' && x.round === round);
+    return ours && theirs ? [{ ours, theirs, ratio: ours.ms / theirs.ms }] : [];
+  });
+  if (pairs.length === 0) return [];
+  const v = pairs.map((p) => p.ratio).sort((a, b) => a - b);
+  const ratio = v.length % 2 ? v[(v.length - 1) / 2]! : (v[v.length / 2 - 1]! + v[v.length / 2]!) / 2;
+  const { ours, theirs } = pairs[0]!;
+  return [
+    {
+      case: '5d',
+      metric: `${START_LABEL.factory}: ours @${ours.baud} (default) / bk7231tools @${theirs.baud} (default), end to end${pairs.length > 1 ? ` (median of ${pairs.length})` : ''}`,
+      value: r(ratio),
+      target: '<= 0.09',
+      pass: ratio <= 0.09,
+      mode: 'real',
+    },
+    { case: '5d', metric: '  plugrig flash / bk7231tools write_flash, start to exit', value: pairs.map((p) => `${s(p.ours.ms)} / ${s(p.theirs.ms)}`).join('; '), mode: 'real' },
+    ...(pairs.every((p) => p.ours.flashS !== null) ? [{ case: '5d', metric: '  plugrig: port open to done / start-up and exit', value: pairs.map((p) => `${p.ours.flashS!.toFixed(2)} / ${s(p.ours.ms - p.ours.flashS! * 1000)}`).join('; '), mode: 'real' as const }] : []),
+  ];
+}
+
 /** Case 5: ours / unmodified bk7231tools, process start to exit, through `plugrig sim --pty`. */
 function e2eRows(e2e: E2eResult | string): Row[] {
   if (typeof e2e === 'string') return [{ case: '5', metric: 'unmodified bk7231tools through plugrig sim --pty', value: e2e, mode: 'real' }];
@@ -352,8 +386,8 @@ function e2eRows(e2e: E2eResult | string): Row[] {
   for (const start of ['factory', 'blank'] as const) {
     const rounds = [...new Set(e2e.runs.map((x) => x.round))];
     const pairs = rounds.flatMap((round) => {
-      const ours = e2e.runs.find((x) => x.tool === 'plugrig' && x.start === start && x.round === round);
-      const theirs = e2e.runs.find((x) => x.tool === 'bk7231tools' && x.start === start && x.round === round);
+      const ours = e2e.runs.find((x) => x.tool === 'plugrig' && x.start === start && x.round === round && !x.defaults);
+      const theirs = e2e.runs.find((x) => x.tool === 'bk7231tools' && x.start === start && x.round === round && !x.defaults);
       return ours && theirs ? [{ ours: ours.ms, theirs: theirs.ms, ratio: ours.ms / theirs.ms, cpu: [ours.cpuS, theirs.cpuS] as const, flashS: ours.flashS }] : [];
     });
     if (pairs.length === 0) continue;
@@ -383,6 +417,7 @@ function e2eRows(e2e: E2eResult | string): Row[] {
         : []),
     );
   }
+  rows.push(...defaultsRows(e2e));
   for (const p of e2e.profiles) {
     const what = `${p.tool}, ${START_LABEL[p.start]}`;
     if (p.syscalls) rows.push({ case: '5p', metric: `  ${what}: syscalls (strace -c -f)`, value: `${p.syscalls.total} (${p.syscalls.errors} failed): ${p.syscalls.top.map((x) => `${x.name} ${x.calls}`).join(', ')}`, mode: 'real' });
@@ -412,7 +447,7 @@ async function e2eCase(image: SyntheticImage, progress: (m: string) => void): Pr
   const dir = findBk7231tools();
   if (!dir) return process.env.BK7231TOOLS_DIR ? `BK7231TOOLS_DIR=${process.env.BK7231TOOLS_DIR} has no bk7231tools/__main__.py: skipped` : 'BK7231TOOLS_DIR not set: skipped';
   const starts: E2eStart[] = ['factory', 'blank'];
-  return runThirdPartyE2e({ bk7231toolsDir: dir, image: image.bytes, other: makeBenchImage(2).bytes, offset: image.flashOffset, baud: E2E_BAUD, starts, rounds: E2E_ROUNDS, log, progress, ...(args['e2e-profile'] ? { profileDir: args['e2e-profile'] } : {}), ...(args['e2e-other'] ? { otherPlugrig: args['e2e-other'] } : {}) });
+  return runThirdPartyE2e({ bk7231toolsDir: dir, image: image.bytes, other: makeBenchImage(2).bytes, offset: image.flashOffset, baud: E2E_BAUD, starts, rounds: E2E_ROUNDS, defaultsRounds: E2E_DEFAULTS_ROUNDS, ourDefaultBaud: DEFAULT_BAUD, log, progress, ...(args['e2e-profile'] ? { profileDir: args['e2e-profile'] } : {}), ...(args['e2e-other'] ? { otherPlugrig: args['e2e-other'] } : {}) });
 }
 
 async function main(): Promise<number> {

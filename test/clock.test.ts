@@ -67,6 +67,33 @@ t.test('real clock keeps sub-millisecond order of timers scheduled at different 
   t.same(fired, [1, 2, 3]);
 });
 
+t.test('real clock: timers later than the armed wake-up re-use it (no Node timer per at())', async (t) => {
+  const clock = new RealClock();
+  const realSetTimeout = globalThis.setTimeout;
+  let created = 0;
+  // Count the Node timers the clock creates; each still runs as the real one.
+  globalThis.setTimeout = ((fn: () => void, ms?: number) => {
+    created++;
+    return realSetTimeout(fn, ms);
+  }) as typeof setTimeout;
+  const fired: number[] = [];
+  try {
+    const base = clock.now();
+    clock.at(base + 20, () => fired.push(0));
+    // What a serial read does per command: a later timeout (and a watch), both cancelled on the reply.
+    for (let i = 1; i <= 50; i++) {
+      const cancel = clock.at(base + 30 + i, () => fired.push(-i));
+      clock.at(base + 25 + i / 10, () => fired.push(i));
+      cancel();
+    }
+    await clock.sleepUntil(base + 90);
+  } finally {
+    globalThis.setTimeout = realSetTimeout;
+  }
+  t.same(fired, [0, ...Array.from({ length: 50 }, (_, i) => i + 1)], 'every live timer fired, in deadline order; cancelled ones never');
+  t.ok(created <= 20, `Node timers created: ${created} (one per wake-up, not one per at(): 101 at() calls here; other code in the process may add a few)`);
+});
+
 t.test('virtual clock: hold() keeps time still during wall-time I/O, release resumes', async (t) => {
   const clock = new VirtualClock();
   // A periodic device timer (like a Firmata board's sampling) that would otherwise race ahead.

@@ -94,13 +94,18 @@ export class RealClock extends ClockBase {
 
   #arm(): void {
     const next = this.#queue.peek();
-    if (this.#timer) clearTimeout(this.#timer);
-    this.#timer = undefined;
     if (!next) {
+      if (this.#timer) clearTimeout(this.#timer);
+      this.#timer = undefined;
       this.#armedFor = Infinity;
       return;
     }
-    if (this.#immediate && next.t >= this.#armedFor) return;
+    // A wake-up is already due no later than this timer: it re-arms for whatever is left then. A
+    // serial read adds two timers and cancels both on its reply; re-creating the Node timer for
+    // each was a clearTimeout + setTimeout per at() call on the path of every command.
+    if ((this.#timer || this.#immediate) && this.#armedFor <= next.t) return;
+    if (this.#timer) clearTimeout(this.#timer);
+    this.#timer = undefined;
     this.#armedFor = next.t;
     const wait = next.t - this.now();
     // setTimeout wakes whole milliseconds late: sleep until just before the deadline, then poll

@@ -33,6 +33,11 @@ export interface E2eRun {
   start: E2eStart;
   baud: number;
   round: number;
+  /**
+   * Each tool at its own default rate (ours: no --baud; bk7231tools: no -b, i.e. 115200), not the
+   * common one: issue 6 §5's "ours at its default baud vs bk7231tools at its default" pair.
+   */
+  defaults: boolean;
   /** Process start to exit, ms of wall time. */
   ms: number;
   /** CPU time of the process and its children (user + system), s, from /usr/bin/time; null where it is missing. */
@@ -86,6 +91,10 @@ export interface E2eOptions {
   profileDir?: string;
   /** A second checkout whose `plugrig flash` is timed in every round too (same chip, same image, interleaved). */
   otherPlugrig?: string;
+  /** Pairs (ours, bk7231tools) each at its own default rate, on a chip holding another image, after the rounds. Default 0. */
+  defaultsRounds?: number;
+  /** Our default rate (DEFAULT_BAUD), for the record of those runs. */
+  ourDefaultBaud?: number;
 }
 
 /** A local bk7231tools checkout (BK7231TOOLS_DIR), or null. */
@@ -112,6 +121,9 @@ function plugrigEntry(): 'dist' | 'tsx' {
 }
 
 const TIME = ['/usr/bin/time'].find((p) => existsSync(p));
+
+/** bk7231tools write_flash's rate without -b (its argparse default, `__main__.py`). */
+export const BK7231TOOLS_DEFAULT_BAUD = 115_200;
 
 /**
  * Run a process to its exit; resolves with its wall time, CPU time (through /usr/bin/time, which
@@ -187,10 +199,11 @@ export async function runThirdPartyE2e(o: E2eOptions): Promise<E2eResult> {
     const blank = new Uint8Array(o.image.length).fill(0xff);
     const want = crc32Raw(o.image);
     const prepare = (start: E2eStart): Promise<unknown> => session(chipPath, o.log, async (f) => void (await f.write(start === 'factory' ? o.other : blank, o.offset)));
-    const commandOf = (tool: E2eTool): [string, string[]] =>
+    // defaults: no rate option at all, so each tool runs at the rate a user gets without asking.
+    const commandOf = (tool: E2eTool, defaults = false): [string, string[]] =>
       tool === 'bk7231tools'
-        ? [python, ['-m', 'bk7231tools', 'write_flash', '-d', chipPath, '-b', String(o.baud), '-s', `0x${o.offset.toString(16)}`, imagePath]]
-        : [process.execPath, ['bin/plugrig.mjs', 'flash', imagePath, '--port', chipPath, '--baud', String(o.baud)]];
+        ? [python, ['-m', 'bk7231tools', 'write_flash', '-d', chipPath, ...(defaults ? [] : ['-b', String(o.baud)]), '-s', `0x${o.offset.toString(16)}`, imagePath]]
+        : [process.execPath, ['bin/plugrig.mjs', 'flash', imagePath, '--port', chipPath, ...(defaults ? [] : ['--baud', String(o.baud)])]];
     const optsOf = (tool: E2eTool): { cwd: string; env?: NodeJS.ProcessEnv } =>
       tool === 'plugrig' ? { cwd: ROOT } : tool === 'plugrig-other' ? { cwd: o.otherPlugrig! } : { cwd: o.bk7231toolsDir, env: { ...process.env, PYTHONPATH: `${SHIM}:${o.bk7231toolsDir}`, PYTHONWARNINGS: 'ignore' } };
     const tools: E2eTool[] = ['plugrig', 'bk7231tools', ...(o.otherPlugrig ? (['plugrig-other'] as const) : [])];
@@ -213,7 +226,21 @@ export async function runThirdPartyE2e(o: E2eOptions): Promise<E2eResult> {
         if (code !== 0) throw new FlashError(`${tool} exited ${code} writing the image (${start}); see ${logFile}`, { phase: 'bench' });
         const chipCrc = await checkedCrc(tool, start);
         const flashS = tool !== 'bk7231tools' ? Number(/^time\s+([\d.]+) s$/m.exec(readFileSync(logFile, 'utf8'))?.[1] ?? NaN) : NaN;
-        runs.push({ tool, start, baud: o.baud, round, ms, cpuS, flashS: Number.isFinite(flashS) ? flashS : null, chipCrc, log: logFile });
+        runs.push({ tool, start, baud: o.baud, round, defaults: false, ms, cpuS, flashS: Number.isFinite(flashS) ? flashS : null, chipCrc, log: logFile });
+      }
+    }
+    for (let round = 1; round <= (o.defaultsRounds ?? 0); round++) {
+      for (const tool of ['plugrig', 'bk7231tools'] as const) {
+        const baud = tool === 'bk7231tools' ? BK7231TOOLS_DEFAULT_BAUD : (o.ourDefaultBaud ?? NaN);
+        o.progress(`e2e defaults ${round}: ${tool} at its default rate, chip holding another image: preparing the chip`);
+        await prepare('factory');
+        o.progress(`e2e defaults: ${tool}: timed run`);
+        const logFile = join(work, `${tool}-defaults-${round}.log`);
+        const { ms, cpuS, code } = await timedRun(...commandOf(tool, true), { ...optsOf(tool), logFile, timeoutMs: 600_000 });
+        if (code !== 0) throw new FlashError(`${tool} exited ${code} writing the image at its default rate; see ${logFile}`, { phase: 'bench' });
+        const chipCrc = await checkedCrc(tool, 'factory');
+        const flashS = tool === 'plugrig' ? Number(/^time\s+([\d.]+) s$/m.exec(readFileSync(logFile, 'utf8'))?.[1] ?? NaN) : NaN;
+        runs.push({ tool, start: 'factory', baud, round, defaults: true, ms, cpuS, flashS: Number.isFinite(flashS) ? flashS : null, chipCrc, log: logFile });
       }
     }
     if (o.profileDir) {
