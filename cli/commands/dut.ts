@@ -1,6 +1,6 @@
 import { dirname, join, resolve } from 'node:path';
 import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
-import { RealClock, type Clock } from '../../rig/core/clock.ts';
+import { RealClock, VirtualClock, type Clock } from '../../rig/core/clock.ts';
 import { ConfigError } from '../../rig/core/errors.ts';
 import { rootLogger, type Logger } from '../../rig/core/log.ts';
 import { nativeEndpoints } from '../../rig/endpoints/native.ts';
@@ -32,6 +32,7 @@ export interface DutArgs {
   power?: boolean;
   timeout: number;
   json?: boolean;
+  simTime?: 'real' | 'virtual';
 }
 
 export const dutOptions = {
@@ -41,6 +42,7 @@ export const dutOptions = {
   power: { type: 'boolean', describe: "switch the slot's mains on through the interlock for the command (default with the in-process virtual jig)" },
   timeout: { type: 'number', default: 30, describe: 'seconds to wait for the plug (DHCP lease, boot)' },
   json: { type: 'boolean', describe: 'machine-readable output on stdout' },
+  'sim-time': { choices: ['real', 'virtual'] as const, describe: 'in-process virtual jig: wall time (the default) or model time (exact modelled durations, independent of the CPU)' },
 } as const;
 
 /** Everything a DUT command works with; close() leaves the slot in its safe state. */
@@ -69,7 +71,10 @@ export async function openDutSession(args: DutArgs, o: { openStation?: boolean; 
   const { usesSim, startVirtualJig, simPlugAddress } = await import('../../sim/jig/in-process-jig.ts');
   const virtual = usesSim(jig);
   if (args.sim && !virtual) throw new ConfigError(`--sim given, but jig ${args.jig} names real ports (no sim: devices)`, { step: 'args' });
-  const clock = new RealClock();
+  if (args.simTime === 'virtual' && !virtual) throw new ConfigError('--sim-time virtual needs the virtual jig (--sim)', { step: 'args' });
+  // Model time keeps a stalled host (a loaded machine) from looking like a dead one to the virtual
+  // jig's heartbeat watchdog, which would drop mains; wall time stays the default a user pokes at.
+  const clock: Clock = args.simTime === 'virtual' ? new VirtualClock() : new RealClock();
   const log = rootLogger().child({ cmd: 'dut', slot: spec.id });
   const endpoints = nativeEndpoints();
   const secretsFile = jig.provisioning?.secrets ? resolve(dirname(args.jig), jig.provisioning.secrets) : undefined;

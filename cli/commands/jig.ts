@@ -1,6 +1,6 @@
 import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
-import { RealClock } from '../../rig/core/clock.ts';
-import { PlugrigError } from '../../rig/core/errors.ts';
+import { RealClock, VirtualClock, type Clock } from '../../rig/core/clock.ts';
+import { ConfigError, PlugrigError } from '../../rig/core/errors.ts';
 import { rootLogger, type Logger } from '../../rig/core/log.ts';
 import { loadJigFile, type JigSpec } from '../../rig/jig/jig-config.ts';
 import { installProcessGuard } from '../../rig/jig/process-guard.ts';
@@ -21,6 +21,7 @@ interface JigArgs {
   file: string;
   sim?: boolean;
   json?: boolean;
+  simTime?: 'real' | 'virtual';
 }
 
 interface CheckRow {
@@ -42,12 +43,14 @@ export const jigCommand: CommandModule<object, JigArgs> = {
       .positional('action', { choices: ['check'] as const, demandOption: true })
       .positional('file', { type: 'string', demandOption: true, describe: 'jig file' })
       .option('sim', { type: 'boolean', describe: "check the file's virtual twin: every board, meter and UART replaced by an in-process virtual device" })
-      .option('json', { type: 'boolean' }) as unknown as Argv<JigArgs>,
+      .option('json', { type: 'boolean' })
+      .option('sim-time', { choices: ['real', 'virtual'] as const, describe: 'virtual jig: wall time (the default) or model time (every wait and timeout exact, independent of the CPU)' }) as unknown as Argv<JigArgs>,
   handler: async (args: ArgumentsCamelCase<JigArgs>) => {
     const log = rootLogger().child({ cmd: 'jig check' });
     const file = loadJigFile(args.file);
     const jig = args.sim ? virtualTwinOf(file) : file;
-    const clock = new RealClock();
+    if (args.simTime === 'virtual' && !usesSim(jig)) throw new ConfigError(`--sim-time virtual needs a virtual jig (--sim, or a file of sim: devices)`, { step: 'args' });
+    const clock: Clock = args.simTime === 'virtual' ? new VirtualClock() : new RealClock();
     const endpoints = nativeEndpoints();
     const sim = usesSim(jig) ? startVirtualJig(jig, { clock, endpoints }) : undefined;
     const rows: CheckRow[] = [];
@@ -70,7 +73,7 @@ export const jigCommand: CommandModule<object, JigArgs> = {
           rows.push({ slot, check: 'mains relay at start', ok: !m.energised, detail: m.energised ? `jig found energised: ${describeMainsAtStart(m)}` : `off (pin ${m.pin} of ${m.board} reads ${String(m.state)}, PIN_STATE)` });
         }
       }
-      await Promise.all(jig.slots.map((s) => checkSlot(jig, s.id, st, rows, { log, endpoints })));
+      await Promise.all(jig.slots.map((s) => checkSlot(jig, s.id, st, rows, { clock, log, endpoints })));
     } catch (e) {
       rows.push({ slot: 0, check: 'open station', ok: false, detail: e instanceof Error ? e.message : String(e) });
     } finally {
@@ -101,12 +104,12 @@ export const jigCommand: CommandModule<object, JigArgs> = {
   },
 };
 
-async function checkSlot(jig: JigSpec, id: number, station: OpenStation, rows: CheckRow[], o: { log: Logger; endpoints: EndpointRegistry }): Promise<void> {
+async function checkSlot(jig: JigSpec, id: number, station: OpenStation, rows: CheckRow[], o: { clock: Clock; log: Logger; endpoints: EndpointRegistry }): Promise<void> {
   const s = station.slots.get(id)!;
   const spec = jig.slots.find((x) => x.id === id)!;
   const il = s.io.interlock;
   const c = s.io.components;
-  const clock = new RealClock();
+  const clock = o.clock;
   const add = (check: string, ok: boolean, detail: string): void => {
     rows.push({ slot: id, check, ok, detail });
   };
@@ -171,7 +174,7 @@ async function checkSlot(jig: JigSpec, id: number, station: OpenStation, rows: C
 }
 
 /** Read every slot's meter before the station opens; mains present there is a failed check. */
-async function checkNotEnergised(jig: JigSpec, rows: CheckRow[], o: { clock: RealClock; log: Logger; endpoints: EndpointRegistry }): Promise<void> {
+async function checkNotEnergised(jig: JigSpec, rows: CheckRow[], o: { clock: Clock; log: Logger; endpoints: EndpointRegistry }): Promise<void> {
   const { openMeter } = await import('../../rig/meter/open-meter.ts');
   for (const slot of jig.slots) {
     const check = 'not energised at start';

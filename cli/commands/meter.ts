@@ -1,5 +1,5 @@
 import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
-import { RealClock } from '../../rig/core/clock.ts';
+import { RealClock, VirtualClock, type Clock } from '../../rig/core/clock.ts';
 import { ConfigError } from '../../rig/core/errors.ts';
 import { loadJigFile } from '../../rig/jig/jig-config.ts';
 import { rootLogger } from '../../rig/core/log.ts';
@@ -14,6 +14,7 @@ interface MeterArgs {
   slot: number;
   count: number;
   json?: boolean;
+  simTime?: 'real' | 'virtual';
 }
 
 export const meterCommand: CommandModule<object, MeterArgs> = {
@@ -23,7 +24,8 @@ export const meterCommand: CommandModule<object, MeterArgs> = {
       .positional('jig', { type: 'string', demandOption: true, describe: 'jig file' })
       .option('slot', { type: 'number', default: 1, describe: 'slot id' })
       .option('count', { type: 'number', default: 1, describe: 'number of readings' })
-      .option('json', { type: 'boolean' }) as unknown as Argv<MeterArgs>,
+      .option('json', { type: 'boolean' })
+      .option('sim-time', { choices: ['real', 'virtual'] as const, describe: 'virtual jig: wall time (the default) or model time (every wait and timeout exact, independent of the CPU)' }) as unknown as Argv<MeterArgs>,
   handler: async (args: ArgumentsCamelCase<MeterArgs>) => {
     checkCount(args.count, '--count');
     checkCount(args.slot, '--slot');
@@ -31,7 +33,8 @@ export const meterCommand: CommandModule<object, MeterArgs> = {
     const slot = jig.slots.find((s) => s.id === args.slot);
     if (!slot) throw new ConfigError(`jig ${jig.name} has no slot ${args.slot} (slots: ${jig.slots.map((s) => s.id).join(', ')})`, { step: 'args' });
     const spec = jig.meters[slot.meter.ref]!;
-    const clock = new RealClock();
+    if (args.simTime === 'virtual' && !usesSim(jig)) throw new ConfigError(`--sim-time virtual needs a virtual jig (a file of sim: devices)`, { step: 'args' });
+    const clock: Clock = args.simTime === 'virtual' ? new VirtualClock() : new RealClock();
     const endpoints = nativeEndpoints();
     const sim = usesSim(jig) ? startVirtualJig(jig, { clock, endpoints }) : undefined;
     const { openMeter } = await import('../../rig/meter/open-meter.ts');
