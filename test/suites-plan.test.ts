@@ -43,8 +43,8 @@ t.test('a slot program: jig ready first, the plan\'s suites in order, safe state
   t.same(runs(factory), ['-', 'flash', 'identity', 'relay', 'button', 'led', 'metering', 'calibrate', '-'], 'factory: flash (provision inside its ROM session), identity, relay, button, LED, metering, calibrate + re-verify');
   t.same(
     factory.filter((s) => s.suite === 'metering').map((s) => s.name),
-    ['mains on, plug online, relay closed', 'metering creep (no load)', 'metering at M60 (60 W, PF 0.6)', 'metering at R2000 (2000 W, PF 1)'],
-    'as found: creep, the inductive PF 0.6 point (V, I, P and PF all judged) and 2000 W (the smallest U); after calibration every point is re-verified',
+    ['mains on, plug online, relay closed', 'metering at M60 (60 W, PF 0.6)', 'metering at R2000 (2000 W, PF 1)'],
+    'as found: the inductive PF 0.6 point (V, I, P and PF all judged) and 2000 W (the smallest U); creep (the same limit) and every point are judged after calibration',
   );
   t.same(factory.filter((s) => s.suite === 'calibrate').map((s) => s.name.replace(/:.*/, '')), ['mains on, plug online, relay closed', 'calibrate at R2000 (2000 W)', 'calibration factors within what ±5 % front-end parts can need', 'after calibration at R2000', 're-verify creep (no load)', 're-verify at R10 (10 W, PF 1)', 're-verify at R60 (60 W, PF 1)', 're-verify at R500 (500 W, PF 1)', 're-verify at M60 (60 W, PF 0.6)']);
   t.throws(() => slotProgram(loadPlan('factory', PLANS).plan, hardware()), { message: /slot 1 has no load 'R2000'/ }, 'the 1-slot jig has no load bank for the factory plan: refused when the program is built');
