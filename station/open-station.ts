@@ -11,7 +11,8 @@ import { PzemBus } from '../rig/meter/pzem-bus.ts';
 import { Pzem004tMeter } from '../rig/meter/pzem004t.ts';
 import type { ReferenceMeter } from '../rig/meter/reference-meter.ts';
 import type { UsbDeviceSource } from '../rig/usb/usb-source.ts';
-import { resolveUartRef } from '../rig/usb/usb-uart.ts';
+import { resolveUart } from '../rig/usb/usb-uart.ts';
+import { SlotUart } from './slot-uart.ts';
 import { MeterMux } from './meter-mux.ts';
 import { MainsGroup } from '../rig/jig/mains-group.ts';
 import { describeMainsAtStart, readMainsAtStart, type MainsAtStart } from '../rig/jig/mains-at-start.ts';
@@ -21,7 +22,8 @@ import { SupplyActivity } from './supply-activity.ts';
 export interface OpenStation {
   boards: Map<string, JigBoard>;
   /** meterRef: the jig's meter name; slots sharing one get the same instance (opened once). */
-  slots: Map<number, { io: SlotIo; meter: ReferenceMeter; meterRef: string; uartPath: string }>;
+  /** uart: resolved again each time it is opened (an adapter bound by USB path may come back under another tty). */
+  slots: Map<number, OpenSlot>;
   /** The mux of every meter several opened slots share (its select relays, all open). */
   muxes: Map<string, MeterMux>;
   /** The shared mains relays (jig file `mainsGroups`) by name, every member opened. */
@@ -33,6 +35,14 @@ export interface OpenStation {
   close(): Promise<void>;
 }
 
+/** One opened slot of a station. */
+export interface OpenSlot {
+  io: SlotIo;
+  meter: ReferenceMeter;
+  meterRef: string;
+  uart: SlotUart;
+}
+
 /**
  * Open the jig's hardware in a safe order: boards first (their interlocks drive every output off
  * before anything else happens), then meters. Every port, address and USB device is resolved by
@@ -40,7 +50,7 @@ export interface OpenStation {
  */
 export async function openStation(jig: JigSpec, o: { clock: Clock; log: Logger; endpoints: EndpointRegistry; slots?: number[] }): Promise<OpenStation> {
   const boards = new Map<string, JigBoard>();
-  const slots = new Map<number, { io: SlotIo; meter: ReferenceMeter; meterRef: string; uartPath: string }>();
+  const slots = new Map<number, OpenSlot>();
   const meters = new Map<string, ReferenceMeter>();
   const muxes = new Map<string, MeterMux>();
   const mainsGroups = new Map<string, MainsGroup>();
@@ -57,7 +67,7 @@ export async function openStation(jig: JigSpec, o: { clock: Clock; log: Logger; 
   };
   try {
     for (const [name, spec] of Object.entries(jig.ioBoards)) {
-      const path = spec.port ?? (await resolveUartRef({ usbPath: spec.usbPath, serialNumber: spec.serialNumber }));
+      const path = (await resolveUart(o.endpoints, spec)).path;
       const stream = await openSerialPort(o.endpoints, path, { baudRate: spec.baudRate, clock: o.clock, what: `I/O board ${name} port` });
       // SerialPortStream satisfies FirmataStream at runtime; its generic binding type does not narrow.
       try {
@@ -122,8 +132,9 @@ export async function openStation(jig: JigSpec, o: { clock: Clock; log: Logger; 
         if (!mux) muxes.set(ref, (mux = new MeterMux(ref, o.clock)));
         mux.add(id, boards.get(spec.io)!, spec.meter.select!);
       }
-      const uartPath = spec.uart.port ?? (await resolveUartRef({ usbPath: spec.uart.usbPath, serialNumber: spec.uart.serialNumber }));
-      slots.set(id, { io, meter, meterRef: ref, uartPath });
+      // Not resolved here: each unit's ROM session finds the adapter as it is then (a missing one fails that slot's unit, not the station).
+      const uart = new SlotUart({ slot: id, ref: spec.uart, endpoints: o.endpoints, clock: o.clock });
+      slots.set(id, { io, meter, meterRef: ref, uart });
     }
   } catch (e) {
     await close();

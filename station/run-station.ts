@@ -14,7 +14,6 @@ import type { Logger } from '../rig/core/log.ts';
 import type { EndpointRegistry } from '../rig/endpoints/registry.ts';
 import type { JigSpec } from '../rig/jig/jig-config.ts';
 import { installProcessGuard } from '../rig/jig/process-guard.ts';
-import { openLink } from '../rig/serial/open-link.ts';
 import { TapListener } from '../reports/tap-listener.ts';
 import { UnitRecordWriter } from '../reports/unit-record.ts';
 import { teeSink, type ResultSink, type RunInfo } from '../suites/model/events.ts';
@@ -239,7 +238,8 @@ export async function runStationDetailed(o: RunStationOptions): Promise<StationR
         spec,
         io: s.io,
         meter: st.muxes.has(s.meterRef) && lease ? leasedMeter(s.meter, lease, id) : s.meter,
-        openUart: () => openLink(s.uartPath, { baudRate: 115200, clock: o.clock, log, endpoints: o.endpoints }),
+        // Resolved per ROM session and watched while open: an adapter that went fails this unit naming it; it is found again under its new tty next time.
+        openUart: () => s.uart.open({ baudRate: 115200, log }),
         ...(o.image ? { image: o.image } : {}),
         baudRate: o.baudRate,
         outDir: o.outDir,

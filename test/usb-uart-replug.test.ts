@@ -1,4 +1,8 @@
 import t from 'tap';
+import { readFileSync } from 'node:fs';
+import { parseJig } from '../rig/jig/jig-config.ts';
+import { startVirtualJig } from '../sim/jig/in-process-jig.ts';
+import { openStation } from '../station/open-station.ts';
 import { VirtualClock } from '../rig/core/clock.ts';
 import { TransportError } from '../rig/core/errors.ts';
 import { createLogger } from '../rig/core/log.ts';
@@ -87,4 +91,59 @@ t.test('adapter unplugged mid-flash: that slot fails with the cause, the other f
   t.equal(await flashUnit({ usbPath: '1-1.3' }, '1-1.3', image(3)), 'sim:ttyUSB2', 'bound by USB path: the next unit finds it and flashes');
   t.equal(Buffer.compare(chips[0]!.flash.read(OFFSET, 0x20000), image(3)), 0, "slot 1's chip holds the next unit's image");
   await t.rejects(flashUnit({ port: 'sim:ttyUSB0' }, '1-1.3', image(4)), /ENOENT|No such file/, 'bound by the old tty name: not found');
+});
+
+t.test('through the station: the virtual 4-slot jig binds by USB path, the fault knob pulls slot 2 mid-flash, the next session finds it again', async (t) => {
+  const raw = JSON.parse(readFileSync(new URL('../fixtures/jigs/virtual-4slot.json', import.meta.url), 'utf8')) as { slots: Array<Record<string, unknown>> };
+  t.same(raw.slots.map((s) => s.uart), [1, 2, 3, 4].map((n) => ({ usbPath: `1-1.${n}` })), 'the shipped virtual jig binds every slot UART by USB path');
+  raw.slots[1]!.faults = { adapter: { unplugAtCommand: { command: 'FlashWrite4K', nth: 3 }, replugAfterMs: 1000 } };
+  const jig = parseJig(raw, 'virtual-4slot (slot 2 adapter fault)');
+  const clock = new VirtualClock();
+  const sim = startVirtualJig(jig, { clock, http: false });
+  t.teardown(() => sim.vj.dispose());
+  const station = await openStation(jig, { clock, log, endpoints: sim.endpoints, slots: [1, 2] });
+  t.teardown(() => station.close());
+  const chip = sim.vj.slot(2).chip;
+  const slot2 = station.slots.get(2)!;
+  await slot2.io.interlock.connectUart();
+  await slot2.io.interlock.power3v3(true);
+
+  /** One ROM session on slot 2 as the flash suite runs it: open (resolved now), link, write, close. */
+  const session = async (data: Uint8Array): Promise<string> => {
+    const port = await slot2.uart.open({ baudRate: 115200, log });
+    try {
+      const flasher = new Bk7231Flasher({ port, reset: slot2.io.resetStrategy(), baudRate: 2_000_000, log, guardOutsideImage: true });
+      await flasher.connect();
+      await flasher.unprotect();
+      await flasher.write(data, OFFSET);
+      return port.path;
+    } finally {
+      await port.close().catch(() => undefined);
+    }
+  };
+  const e = await session(image(5)).then(() => undefined, (x: unknown) => x);
+  const chain: Error[] = [];
+  for (let x: unknown = e; x instanceof Error; x = x.cause) chain.push(x);
+  t.match(chain.find((x) => x.name === 'TransportError'), { message: 'slot 2: USB-UART adapter at 1-1.2 (CH340 sim:ttyUSB1) was unplugged', context: { slot: 2, usbPath: '1-1.2', tty: 'sim:ttyUSB1' } }, 'the unit fails naming slot, USB path and tty');
+  t.equal(chip.counters.commands.FlashWrite4K, 3, 'pulled at the 3rd sector write, as the jig file said');
+  await t.rejects(session(image(5)), { name: 'TransportError', message: /^slot 2 UART \(USB path 1-1\.2\): no USB-UART adapter with USB path 1-1\.2/ }, 'while it is out: one clear error at open');
+  await clock.sleep(1000);
+  t.equal(sim.vj.usbUarts?.ttyOf('1-1.2'), 'sim:ttyUSB4', 'back under the next tty name');
+  t.equal(await session(image(6)), 'sim:ttyUSB4', 'the next session resolves the adapter again and flashes');
+  t.equal(Buffer.compare(chip.flash.read(OFFSET, 0x20000), image(6)), 0, "slot 2's chip holds the next unit's image");
+  t.equal(station.slots.get(1)!.io.interlock.state().mains, 'off', 'slot 1 untouched');
+  const st = slot2.io.interlock.state();
+  t.match(st, { mains: 'off' }, 'mains stayed off on slot 2 throughout (the UART side was connected)');
+  t.same(sim.vj.slot(2).history.where((s) => s.mainsEnergised), [], 'never energised (physical history)');
+});
+
+t.test('the fault knob is refused where it cannot act', async (t) => {
+  const raw = JSON.parse(readFileSync(new URL('../fixtures/jigs/virtual-1slot.json', import.meta.url), 'utf8')) as { slots: Array<Record<string, unknown>> };
+  raw.slots[0]!.faults = { adapter: { unplugAfterMs: 100 } };
+  const clock = new VirtualClock();
+  t.throws(() => startVirtualJig(parseJig(raw, 'one'), { clock, http: false }), { name: 'ConfigError', message: /slot 1: faults\.adapter .* bound by tty name \(sim:uart1\); bind it by usbPath or serialNumber/ }, 'a slot bound by tty name has no USB adapter to pull');
+  raw.slots[0]!.faults = { adapter: { replugAfterMs: 100 } };
+  t.throws(() => parseJig(raw, 'one'), /faults\.adapter.*needs one of unplugAfterMs or unplugAtCommand/);
+  raw.slots[0]!.faults = { adapter: { unplugAtCommand: { command: 'FlashWrite8K', nth: 1 } } };
+  t.throws(() => parseJig(raw, 'one'), /faults\.adapter\.unplugAtCommand\.command/);
 });

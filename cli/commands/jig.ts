@@ -6,7 +6,6 @@ import { loadJigFile, type JigSpec } from '../../rig/jig/jig-config.ts';
 import { installProcessGuard } from '../../rig/jig/process-guard.ts';
 import { CommandChannel } from '../../rig/bk7231/command-channel.ts';
 import { getBus } from '../../rig/bk7231/link.ts';
-import { openLink } from '../../rig/serial/open-link.ts';
 import { openStation, type OpenStation } from '../../station/open-station.ts';
 import { describeMainsAtStart } from '../../rig/jig/mains-at-start.ts';
 import { nativeEndpoints } from '../../rig/endpoints/native.ts';
@@ -143,11 +142,11 @@ async function checkSlot(jig: JigSpec, id: number, station: OpenStation, rows: C
   });
   if (uartOk) {
     await attempt('UART + reset -> ROM LinkCheck', async () => {
-      const link = await openLink(s.uartPath, { baudRate: 115200, clock, log: o.log, endpoints: o.endpoints });
+      const link = await s.uart.open({ baudRate: 115200, log: o.log });
       try {
         const reset = s.io.resetStrategy();
         const r = await getBus(new CommandChannel(link, o.log), { reset, resetAttempts: 2, timeoutMs: 5000, log: o.log });
-        return `${s.uartPath}, reset ${reset.name}: bootloader answered after ${r.linkChecks} LinkChecks, ${r.elapsedMs.toFixed(0)} ms`;
+        return `${link.path}${link.adapter ? ` (${s.uart.describe()}, ${link.adapter.chip})` : ''}, reset ${reset.name}: bootloader answered after ${r.linkChecks} LinkChecks, ${r.elapsedMs.toFixed(0)} ms`;
       } finally {
         await link.close();
       }

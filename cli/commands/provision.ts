@@ -5,7 +5,6 @@ import { ConfigError, DutError } from '../../rig/core/errors.ts';
 import { loadDeviceTemplate, type DeviceTemplate } from '../../rig/dut/device-template.ts';
 import { provisionOffline, type OfflineProvisionResult } from '../../rig/dut/provision-offline.ts';
 import { provisionOverHttp } from '../../rig/dut/provision-http.ts';
-import { openLink } from '../../rig/serial/open-link.ts';
 import { printJson } from '../output.ts';
 import { dutOptions, openDutSession, type DutArgs, type DutSession } from './dut.ts';
 import { cliStdout } from '../io.ts';
@@ -31,7 +30,7 @@ async function offline(s: DutSession, template: DeviceTemplate, args: ProvisionA
   await il.connectUart();
   await il.power3v3(true);
   let rom: OfflineProvisionResult;
-  const port = await openLink(slot.uartPath, { baudRate: 115200, clock: s.clock, endpoints: s.endpoints, log: s.log });
+  const port = await slot.uart.open({ baudRate: 115200, log: s.log });
   try {
     const cen = { assert: async () => c.setCen(false), release: async () => c.setCen(true) };
     const power = { assert: async () => il.power3v3(false), release: async () => il.power3v3(true) };

@@ -3,6 +3,7 @@ import { EndpointRegistry } from './registry.ts';
 import { nativeSerialBinding } from '../serial/native-binding.ts';
 import { connectTcpScpi } from '../meter/scpi/stream-transport.ts';
 import type { UsbDevice, UsbDeviceSource } from '../usb/usb-source.ts';
+import { discoverUsbUarts } from '../usb/usb-uart.ts';
 
 /** The machine's USB bus, loaded on first use: node-usb is a native addon that pin-only jigs never need. */
 class LazyNodeUsbSource implements UsbDeviceSource {
@@ -49,6 +50,7 @@ export function nativeEndpoints(): EndpointRegistry {
   });
   const usb = new LazyNodeUsbSource();
   registry.usb.register({ name: 'node-usb', matches: () => true, resolve: () => usb });
+  registry.usbUarts.register({ name: 'sysfs USB-UARTs', matches: () => true, resolve: () => ({ scan: () => discoverUsbUarts(), via: 'sysfs' }) });
   registry.http.register({
     name: 'network HTTP',
     matches: (a) => /^https?:\/\/[^/\s]+\/?$/i.test(a),

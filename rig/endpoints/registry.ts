@@ -4,6 +4,7 @@ import { ConfigError } from '../core/errors.ts';
 import type { DcttechRelayRef, HubPortRef } from '../jig/jig-config.ts';
 import type { ScpiTransport } from '../meter/scpi/scpi-transport.ts';
 import type { UsbDeviceSource } from '../usb/usb-source.ts';
+import type { UartRef, UsbUartAdapter } from '../usb/usb-uart.ts';
 
 /**
  * Every endpoint a jig file names (serial ports, I/O boards on them, meters, USB relay boards and
@@ -43,6 +44,17 @@ export interface UsbRequest {
 export interface HttpEndpoint {
   /** e.g. http://192.168.4.1 or http://127.0.0.1:40123 */
   baseUrl: string;
+  via: string;
+}
+
+/**
+ * Where the USB-UART adapters a slot or I/O board is bound to (by USB path or serial number) are
+ * listed: the machine's sysfs, or a virtual jig's adapters. Scanned again before every use, since
+ * an adapter that was unplugged and came back may have another tty name.
+ */
+export interface UsbUartSource {
+  scan(): Promise<UsbUartAdapter[]>;
+  /** For messages: "sysfs", "virtual jig". */
   via: string;
 }
 
@@ -92,6 +104,13 @@ export class EndpointRegistry {
   readonly scpi = new ResolverList<ScpiNetworkAddress, ScpiOpener>('SCPI address', describeScpi);
   readonly usb = new ResolverList<UsbRequest, UsbDeviceSource>('USB device', (r) => `${describeUsb(r.ref)} (slot ${r.slot})`);
   readonly http = new ResolverList<string, HttpEndpoint>('HTTP address', (a) => a);
+  /** USB-UART adapters for a port reference by USB path / serial number (a `port` is a serial path, above). */
+  readonly usbUarts = new ResolverList<UartRef, UsbUartSource>('USB-UART adapter', describeUartRef);
+}
+
+export function describeUartRef(ref: UartRef): string {
+  const parts = [ref.usbPath !== undefined ? `at USB path ${ref.usbPath}` : undefined, ref.serialNumber !== undefined ? `with serial "${ref.serialNumber}"` : undefined].filter(Boolean);
+  return ref.port ?? (parts.join(' ') || '(no port, USB path or serial)');
 }
 
 function describeScpi(a: ScpiNetworkAddress): string {

@@ -75,11 +75,32 @@ export const PlugFaultsSchema = z
   })
   .strict();
 
+/** The ROM bootloader's commands by name (bk7231-protocol.md), for a fault that acts at the nth of one. */
+export const ROM_COMMAND_NAMES = ['LinkCheck', 'WriteReg', 'ReadReg', 'Reboot', 'SetBaudRate', 'CheckCrc', 'FlashWrite', 'FlashWrite4K', 'FlashRead4K', 'FlashReadSr', 'FlashWriteSr', 'FlashGetMid', 'FlashErase'] as const;
+
+/**
+ * The slot's USB-UART adapter unplugged (its open port closed under the host) and, optionally, plugged
+ * back in, when it comes back under the next tty name. Only for a slot bound by usbPath / serialNumber
+ * (a virtual USB adapter). Times are the jig's clock (model time on a virtual clock).
+ */
+export const AdapterFaultsSchema = z
+  .object({
+    /** Unplug this long after the virtual jig started. */
+    unplugAfterMs: ms.optional(),
+    /** Unplug when the slot's chip receives its nth command of this kind (e.g. the 3rd FlashWrite4K: mid-flash). */
+    unplugAtCommand: z.object({ command: z.enum(ROM_COMMAND_NAMES), nth: z.number().int().min(1) }).strict().optional(),
+    /** Plug it back in this long after the unplug; absent: it stays out. */
+    replugAfterMs: ms.optional(),
+  })
+  .strict()
+  .refine((a) => (a.unplugAfterMs === undefined) !== (a.unplugAtCommand === undefined), { message: 'an adapter fault needs one of unplugAfterMs or unplugAtCommand' });
+
 export const FaultsSchema = z
   .object({
     uart: UartFaultsSchema.optional(),
     chip: ChipFaultsSchema.optional(),
     plug: PlugFaultsSchema.optional(),
+    adapter: AdapterFaultsSchema.optional(),
     /**
      * I/O boards by name (top level only): `outputsLeftHigh` are pins a station that died left high;
      * the board is not reset when the next station opens its port (no auto-reset), so they still are.

@@ -1,6 +1,7 @@
 import { EventEmitter } from 'node:events';
 import type { Clock } from '../core/clock.ts';
 import { ConfigError, TransportError } from '../core/errors.ts';
+import type { EndpointRegistry } from '../endpoints/registry.ts';
 import { vidPidText } from './usb-source.ts';
 import { readSysfsUsb, type SysfsOptions, type SysfsUsbDevice } from './usb-sysfs.ts';
 
@@ -62,11 +63,10 @@ function describeAdapters(adapters: readonly UsbUartAdapter[]): string {
 }
 
 /**
- * Device path for a UART reference. `port` is used as given (a path, pty link or sim:name);
- * otherwise the adapter is found by USB path and/or serial number, and must be unique and have a tty.
+ * The adapter a UART reference by USB path and/or serial number names among `adapters`: it must be
+ * unique and have a tty.
  */
-export function selectUartPath(ref: UartRef, adapters: readonly UsbUartAdapter[]): string {
-  if (ref.port) return ref.port;
+export function selectUartAdapter(ref: UartRef, adapters: readonly UsbUartAdapter[]): UsbUartAdapter & { devPath: string } {
   if (!ref.usbPath && !ref.serialNumber) throw new ConfigError('UART reference needs port, usbPath or serialNumber', { step: 'uart-resolve' });
   const wanted = [ref.usbPath && `USB path ${ref.usbPath}`, ref.serialNumber && `serial "${ref.serialNumber}"`].filter(Boolean).join(' and ');
   const matches = adapters.filter((a) => (!ref.usbPath || a.usbPath === ref.usbPath) && (!ref.serialNumber || a.serialNumber === ref.serialNumber));
@@ -79,7 +79,16 @@ export function selectUartPath(ref: UartRef, adapters: readonly UsbUartAdapter[]
   if (!adapter.devPath) {
     throw new TransportError(`USB-UART ${adapter.chip} (${vidPidText(adapter.vid, adapter.pid)}) at ${adapter.usbPath} has no tty: is its kernel driver loaded?`, context);
   }
-  return adapter.devPath;
+  return adapter as UsbUartAdapter & { devPath: string };
+}
+
+/**
+ * Device path for a UART reference. `port` is used as given (a path, pty link or sim:name);
+ * otherwise the adapter is found by USB path and/or serial number (selectUartAdapter).
+ */
+export function selectUartPath(ref: UartRef, adapters: readonly UsbUartAdapter[]): string {
+  if (ref.port) return ref.port;
+  return selectUartAdapter(ref, adapters).devPath;
 }
 
 /**
@@ -89,6 +98,26 @@ export function selectUartPath(ref: UartRef, adapters: readonly UsbUartAdapter[]
 export async function resolveUartRef(ref: UartRef, options: SysfsOptions & { scan?: () => Promise<UsbUartAdapter[]> } = {}): Promise<string> {
   if (ref.port) return ref.port;
   return selectUartPath(ref, await (options.scan ? options.scan() : discoverUsbUarts(options)));
+}
+
+/** A UART reference resolved now: its tty, and for one bound by USB path / serial the adapter and where it was listed. */
+export interface ResolvedUart {
+  path: string;
+  adapter?: UsbUartAdapter & { devPath: string };
+  /** The scan that found the adapter (to watch it while the port is open). */
+  scan?: () => Promise<UsbUartAdapter[]>;
+}
+
+/**
+ * Resolve a UART reference through the endpoint registry's USB-UART sources (the machine's sysfs,
+ * a virtual jig's adapters): a `port` as given, otherwise the adapter a fresh scan lists.
+ */
+export async function resolveUart(endpoints: Pick<EndpointRegistry, 'usbUarts'>, ref: UartRef): Promise<ResolvedUart> {
+  if (ref.port) return { path: ref.port };
+  const source = endpoints.usbUarts.resolve(ref);
+  const scan = (): Promise<UsbUartAdapter[]> => source.scan();
+  const adapter = selectUartAdapter(ref, await scan());
+  return { path: adapter.devPath, adapter, scan };
 }
 
 export interface AdapterWatchEvents {

@@ -2,7 +2,6 @@ import { VirtualClock } from '../../rig/core/clock.ts';
 import { createLogger } from '../../rig/core/log.ts';
 import { ObkHttpClient } from '../../rig/dut/obk-http-client.ts';
 import { locatePlug } from '../../rig/dut/plug-locator.ts';
-import { openLink } from '../../rig/serial/open-link.ts';
 import { openStation } from '../../station/open-station.ts';
 import type { MeasurementResult } from '../../suites/model/measurement.ts';
 import type { SlotResult } from '../../suites/model/step-result.ts';
@@ -145,7 +144,7 @@ export async function runBenchUnit(u: BenchUnitSpec): Promise<BenchUnitResult> {
       spec,
       io: s.io,
       meter: s.meter,
-      openUart: () => openLink(s.uartPath, { baudRate: 115200, clock, log, endpoints: sim.endpoints }),
+      openUart: () => s.uart.open({ baudRate: 115200, log }),
       baudRate: 2_000_000,
       mainsVolts: jig.mains.volts,
       log,

@@ -166,6 +166,7 @@ export class VirtualBk7231 implements VirtualUartDevice {
   readonly counters: Bk7231Counters;
 
   readonly #parser = new HostFrameParser();
+  readonly #commandListeners = new Set<(name: string, count: number) => void>();
   readonly #cenWiring: CenWiring;
   readonly #appRebootText: Uint8Array | null;
   readonly #registers = new Map<number, number>();
@@ -525,7 +526,18 @@ export class VirtualBk7231 implements VirtualUartDevice {
   }
 
   #count(name: string): void {
-    this.counters.commands[name] = (this.counters.commands[name] ?? 0) + 1;
+    const n = (this.counters.commands[name] ?? 0) + 1;
+    this.counters.commands[name] = n;
+    for (const fn of this.#commandListeners) fn(name, n);
+  }
+
+  /**
+   * Told of every command the ROM accepted for execution (its name and how many of that kind so far),
+   * before it runs: a jig fault can act at a given step of a flash. Returns the unsubscribe.
+   */
+  onCommand(fn: (name: string, count: number) => void): () => void {
+    this.#commandListeners.add(fn);
+    return () => void this.#commandListeners.delete(fn);
   }
 
   /**

@@ -66,6 +66,9 @@ export function startVirtualJig(
   const vj = VirtualJig.fromSpec(jig, { clock, seed: seed ?? 1, ...plugs });
   vj.attachTo(bus);
   registerVirtualBus(endpoints, bus);
+  // Slots bound by USB path / serial: the virtual jig's adapters are what a sysfs scan would list.
+  const uarts = vj.usbUarts;
+  if (uarts) endpoints.usbUarts.register({ name: 'virtual jig USB-UARTs', matches: (r) => r.port === undefined && uarts.has(r), resolve: () => ({ scan: uarts.scan, via: 'virtual jig' }) });
   endpoints.usb.register({ name: 'virtual jig USB', matches: (r) => vj.usb.models(r.ref), resolve: () => vj.usb.source });
   // A slot's `plug.url` "sim:<name>", or `sim:plug<N>` for slot N, is that slot's virtual plug, wherever it serves HTTP right now.
   const plugSlot = (address: string): number | undefined => {

@@ -8,6 +8,7 @@ import { loadJigFile, SlotSchema, type JigSpec, type SlotSpec } from '../../rig/
 import { StationNetwork, freeStationPort } from '../net/station-network.ts';
 import { DEFAULT_VIRTUAL_WIFI, VirtualJig } from './virtual-jig.ts';
 import { readSlotWiring } from './wiring.ts';
+import { slotFaults } from '../../rig/jig/fault-spec.ts';
 import { PtyBridge } from '../serial/pty-bridge.ts';
 import { serveScpiTcp, type ScpiTcpServer } from '../scpi/scpi-tcp-server.ts';
 import { VirtualWt310e } from '../scpi/virtual-wt310e.ts';
@@ -69,6 +70,14 @@ interface Planned {
   slots: number[];
 }
 
+/**
+ * A slot bound by USB path / serial gets a pty named like a `sim:` UART: other processes reach ptys
+ * by path, not through a USB bus (so no replug across processes).
+ */
+function usbSlotSimPath(slotId: number): string {
+  return `${SIM}uart${slotId}`;
+}
+
 /** Every `sim:` device of a jig with its kind and users; duplicates and unusable names are refused. */
 export function planSimDevices(jig: JigSpec): Planned[] {
   // The fake USB bus lives in this process; a client elsewhere would open the machine's real one.
@@ -95,7 +104,12 @@ export function planSimDevices(jig: JigSpec): Planned[] {
     if (m.kind === 'pzem004t') add(m.port, 'pzem004t', users);
     else add(m.address, 'scpi', users);
   }
-  for (const s of jig.slots) add(s.uart.port, 'uart', [s.id]);
+  for (const s of jig.slots) {
+    if (s.uart.port === undefined && slotFaults(jig.faults, s.faults).adapter) {
+      throw new ConfigError(`jig ${jig.name}: slot ${s.id} has faults.adapter (USB-UART unplug), which the pty virtual jig cannot model (its UARTs are fixed ptys); run it in-process (--sim)`, { step: 'sim-jig', slot: s.id });
+    }
+    add(s.uart.port ?? usbSlotSimPath(s.id), 'uart', [s.id]);
+  }
   if (out.length === 0) throw new ConfigError(`jig ${jig.name} names no sim: device; there is nothing to simulate`, { step: 'sim-jig' });
   return out;
 }
@@ -118,8 +132,10 @@ export function rewriteJigForPtys(jig: JigSpec, addresses: ReadonlyMap<string, s
   }
   const resetRewritten: number[] = [];
   for (const s of spec.slots) {
-    const address = s.uart.port !== undefined ? addresses.get(s.uart.port) : undefined;
+    const address = addresses.get(s.uart.port ?? usbSlotSimPath(s.id));
     if (address === undefined) continue;
+    // A slot bound by USB path is on a pty by name here (the host finds no USB adapter for it).
+    if (s.uart.port === undefined) s.uart = { ...(s.uart.baudRate !== undefined ? { baudRate: s.uart.baudRate } : {}), port: address };
     s.uart.port = address;
     if (s.reset.method === 'modem-lines') {
       s.reset = { method: 'jig-cen', pulseMs: 50 };
@@ -249,7 +265,7 @@ export async function startVirtualJigOnPtys(o: StartPtyJigOptions): Promise<PtyJ
   };
 
   try {
-    const bySim = new Map(vj.devices().map((d) => [d.path, d.device]));
+    const bySim = new Map([...vj.devices().map((d) => [d.path, d.device] as const), ...vj.usbUartSlots().map((u) => [usbSlotSimPath(u.slot), u.device] as const)]);
     const devices: PtyJigDevice[] = [];
     const starts = planned.map(async (p): Promise<PtyJigDevice> => {
       const name = p.simPath.slice(SIM.length);
@@ -279,6 +295,10 @@ export async function startVirtualJigOnPtys(o: StartPtyJigOptions): Promise<PtyJ
       if (uart) uart.note = `reset modem-lines -> jig-cen (pty has no DTR/RTS; CEN is ${slot.io} pin ${readSlotWiring(slot).cen.pin})`;
     }
     for (const d of devices) if (d.kind === 'io-board') d.note = 'no auto-reset on open (pty has no DTR): query the version';
+    for (const u of vj.usbUartSlots()) {
+      const d = devices.find((x) => x.kind === 'uart' && x.slots[0] === u.slot);
+      if (d) d.note = [d.note, `bound by USB path ${u.usbPath} in the jig file; a pty by name here`].filter(Boolean).join('; ');
+    }
 
     try {
       writeFileSync(jigFile, JSON.stringify(spec, null, 2) + '\n');

@@ -23,7 +23,8 @@ import { VirtualUsbBus } from './virtual-usb-bus.ts';
 import { boardOutputs, pinWireOf, readSlotWiring, type PinWire, type SlotWiring } from './wiring.ts';
 import { VirtualMeterMux } from './virtual-meter-mux.ts';
 import { chipFaultOptions, slotLine, withPlugFaults } from './slot-faults.ts';
-import { slotFaults } from '../../rig/jig/fault-spec.ts';
+import { slotFaults, type FaultsSpec } from '../../rig/jig/fault-spec.ts';
+import { VirtualUsbUarts } from '../usb/virtual-usb-uarts.ts';
 import { mulberry32 } from '../../rig/core/prng.ts';
 import { syntheticOpenBekenApp } from '../bk7231/factory-content.ts';
 import { buildConfigSector, OBK_CONFIG_ADDR } from '../plug/obk-config-sector.ts';
@@ -77,9 +78,23 @@ export interface VirtualJigOptions {
 /** The station network a virtual jig gets when none is given. */
 export const DEFAULT_VIRTUAL_WIFI = Object.freeze({ ssid: 'plugrig-station', pass: 'plugrig-virtual' });
 
-/** Minimal bus surface attachTo needs (VirtualSerialBus satisfies it). */
+/** Minimal bus surface attachTo needs (VirtualSerialBus satisfies it); detach: a USB-UART unplugged. */
 export interface AttachableBus {
   attach(path: string, device: VirtualUartDevice, options?: AttachOptions): unknown;
+  detach(path: string): void;
+}
+
+/** A slot whose jig entry binds its UART by USB path / serial number: on a virtual USB-UART adapter. */
+export interface UsbUartSlot {
+  slot: number;
+  usbPath: string;
+  serialNumber?: string;
+  device: VirtualUartDevice;
+}
+
+/** The USB path a slot bound by serial number only gets (a port of a bus of its own). */
+function spareUsbPath(slotId: number): string {
+  return `8-1.${slotId}`;
 }
 
 
@@ -311,6 +326,10 @@ export class VirtualJig {
   readonly meterMuxes = new Map<string, VirtualMeterMux>();
   /** Several PZEMs on one port: the Modbus line joining them, by port. */
   readonly #modbusBuses = new Map<string, VirtualModbusBus>();
+  /** The slots' USB-UART adapters (slots bound by USB path / serial), once attached to a bus. */
+  #usbUarts: VirtualUsbUarts | undefined;
+  /** Undo the adapter faults' timers and chip listeners. */
+  readonly #faultDisarms: Array<() => void> = [];
 
   private constructor(spec: JigSpec, options: VirtualJigOptions) {
     this.spec = spec;
@@ -361,6 +380,11 @@ export class VirtualJig {
         board.onOutput((p, level) => {
           if (p === pin) apply(VirtualSlot.logical(wire, level));
         });
+      }
+    }
+    for (const s of spec.slots) {
+      if (slotFaults(spec.faults, s.faults).adapter && s.uart.port !== undefined) {
+        throw new ConfigError(`slot ${s.id}: faults.adapter unplugs a USB-UART adapter, but the slot's UART is bound by tty name (${s.uart.port}); bind it by usbPath or serialNumber`, { slot: s.id, step: 'virtual-jig' });
       }
     }
     this.usb = new VirtualUsbBus([...this.slots.values()]);
@@ -460,6 +484,23 @@ export class VirtualJig {
     return out;
   }
 
+  /** The slot's UART as the host's adapter reaches it: its link, or the faulty line in front of it. */
+  slotLine(id: number): VirtualUartDevice {
+    return this.#lines.get(id) ?? this.slot(id).uart;
+  }
+
+  /** The slots bound by USB path / serial number, each on a virtual USB-UART adapter (not in devices()). */
+  usbUartSlots(): UsbUartSlot[] {
+    return this.spec.slots
+      .filter((s) => s.uart.port === undefined)
+      .map((s) => ({ slot: s.id, usbPath: s.uart.usbPath ?? spareUsbPath(s.id), ...(s.uart.serialNumber !== undefined ? { serialNumber: s.uart.serialNumber } : {}), device: this.slotLine(s.id) }));
+  }
+
+  /** The USB-UART adapters (after attachTo): unplug / replug them, or scan them as the host does. */
+  get usbUarts(): VirtualUsbUarts | undefined {
+    return this.#usbUarts;
+  }
+
   /** A device behind the faulty line the jig file's `faults.ports` names for its port, else itself. */
   #portLine(path: string, device: VirtualUartDevice): VirtualUartDevice {
     const f = this.spec.faults?.ports?.[path];
@@ -469,6 +510,37 @@ export class VirtualJig {
   /** Attach every `sim:` device to the bus (I/O boards and slot UARTs with modem lines wired). */
   attachTo(bus: AttachableBus): void {
     for (const d of this.devices()) bus.attach(d.path, d.device, d.options);
+    const usbSlots = this.usbUartSlots();
+    if (usbSlots.length === 0) return;
+    // Plugged in in slot order, so slot N's adapter starts as the Nth tty (sim:ttyUSB0, ...).
+    const usb = (this.#usbUarts = new VirtualUsbUarts(bus));
+    for (const u of usbSlots) usb.plugIn(u.device, { usbPath: u.usbPath, ...(u.serialNumber !== undefined ? { serialNumber: u.serialNumber } : {}) });
+    for (const u of usbSlots) {
+      const fault = slotFaults(this.spec.faults, this.slot(u.slot).spec.faults).adapter;
+      if (fault) this.#armAdapterFault(u.usbPath, u.slot, fault);
+    }
+  }
+
+  /** The jig file's `faults.adapter` for one slot: unplug after a time or at the chip's nth command, replug later. */
+  #armAdapterFault(usbPath: string, slotId: number, fault: NonNullable<FaultsSpec['adapter']>): void {
+    const usb = this.#usbUarts!;
+    const clock = this.clock;
+    let done = false;
+    const unplug = (): void => {
+      if (done) return;
+      done = true;
+      usb.unplug(usbPath);
+      if (fault.replugAfterMs !== undefined) this.#faultDisarms.push(clock.at(clock.now() + fault.replugAfterMs, () => void usb.replug(usbPath)));
+    };
+    if (fault.unplugAfterMs !== undefined) this.#faultDisarms.push(clock.at(clock.now() + fault.unplugAfterMs, unplug));
+    const at = fault.unplugAtCommand;
+    if (at) {
+      // Not inside the chip's command handling: the tty goes on the next turn of the clock, as a cable pulled then.
+      const off = this.slot(slotId).chip.onCommand((name, n) => {
+        if (name === at.command && n === at.nth) this.#faultDisarms.push(clock.at(clock.now(), unplug));
+      });
+      this.#faultDisarms.push(off);
+    }
   }
 
   /**
@@ -476,6 +548,7 @@ export class VirtualJig {
    * stopped (HTTP servers closed).
    */
   async dispose(): Promise<void> {
+    for (const disarm of this.#faultDisarms.splice(0)) disarm();
     const stopped = [...this.slots.values()].map((slot) => slot.dispose());
     for (const board of this.boards.values()) board.powerOff();
     for (const watchdog of this.watchdogs.values()) watchdog.dispose();

@@ -1,6 +1,12 @@
 import type { UsbUartAdapter } from '../../rig/usb/usb-uart.ts';
 import type { VirtualUartDevice } from '../serial/uart-device.ts';
-import type { VirtualSerialBus } from '../serial/virtual-binding.ts';
+import type { AttachOptions } from '../serial/virtual-binding.ts';
+
+/** The part of the virtual serial bus the adapters need: a tty appears and disappears. */
+export interface AdapterBus {
+  attach(path: string, device: VirtualUartDevice, options?: AttachOptions): unknown;
+  detach(path: string): void;
+}
 
 /** A USB-UART adapter of the virtual jig: its USB identity, and the tty the kernel gave it this time. */
 interface VirtualAdapter {
@@ -20,11 +26,11 @@ interface VirtualAdapter {
  * `scan` is the sysfs scan's stand-in for rig/usb (resolveUartRef, AdapterWatch).
  */
 export class VirtualUsbUarts {
-  readonly #bus: VirtualSerialBus;
+  readonly #bus: AdapterBus;
   readonly #adapters = new Map<string, VirtualAdapter>();
   #nextTty = 0;
 
-  constructor(bus: VirtualSerialBus) {
+  constructor(bus: AdapterBus) {
     this.#bus = bus;
   }
 
@@ -52,6 +58,12 @@ export class VirtualUsbUarts {
     return this.#enumerate(entry);
   }
 
+  /** Is there an adapter (plugged in or not) at usbPath, or one with this serial number? */
+  has(ref: { usbPath?: string; serialNumber?: string }): boolean {
+    if (ref.usbPath === undefined && ref.serialNumber === undefined) return false;
+    return [...this.#adapters.values()].some((e) => (ref.usbPath === undefined || e.adapter.usbPath === ref.usbPath) && (ref.serialNumber === undefined || e.adapter.serialNumber === ref.serialNumber));
+  }
+
   /** The tty an adapter has now (undefined while unplugged). */
   ttyOf(usbPath: string): string | undefined {
     return this.#require(usbPath).tty;
@@ -63,7 +75,7 @@ export class VirtualUsbUarts {
 
   #enumerate(entry: VirtualAdapter): string {
     const tty = `sim:ttyUSB${this.#nextTty++}`;
-    this.#bus.attach(tty, entry.device, { modemLines: entry.modemLines, info: { manufacturer: 'wch.cn', serialNumber: entry.adapter.serialNumber, vendorId: '1a86', productId: '7523' } });
+    this.#bus.attach(tty, entry.device, { modemLines: entry.modemLines, info: { manufacturer: entry.adapter.chip, serialNumber: entry.adapter.serialNumber, vendorId: hex4(entry.adapter.vid), productId: hex4(entry.adapter.pid) } });
     entry.tty = tty;
     return tty;
   }
@@ -73,4 +85,8 @@ export class VirtualUsbUarts {
     if (!e) throw new Error(`no virtual USB-UART adapter at ${usbPath}`);
     return e;
   }
+}
+
+function hex4(n: number): string {
+  return n.toString(16).padStart(4, '0');
 }
