@@ -12,7 +12,8 @@
  * (b)-(d) run beside (a); each prints its own wall time.
  *
  *   node --import=tsx scripts/soak.ts [--units 1000] [--image-kib N] [--backup app|full|none]
- *                                     [--ber 1e-5] [--seed 1] [--sequences 100000] [--kills 50]
+ *                                     [--ber 1e-5] [--drop-rate 1e-6] [--dup-rate 1e-6] [--seed 1]
+ *                                     [--sequences 100000] [--kills 50]
  *                                     [--defect-units 200] [--workers 2] [--json]
  *
  * --image-kib N flashes an N KiB pattern instead of the OpenBeken image; --sequences 0, --kills 0 and
@@ -27,7 +28,7 @@ import { Worker } from 'node:worker_threads';
 import type { FlasherRecoveryStats } from '../rig/bk7231/flasher.ts';
 import type { FlashRegion } from '../rig/bk7231/outside-guard.ts';
 import type { StockBackupRegion } from '../suites/flash-backup.ts';
-import { CAUSE, FlashSoak, OFFSET, type UnitOutcome } from './bench-lib/flash-soak.ts';
+import { CAUSE, FlashSoak, LATE_REPLY_MS, OFFSET, type Permanent, type UnitOutcome } from './bench-lib/flash-soak.ts';
 import { runSigkillSoak, type SigkillFigures } from './bench-lib/sigkill-soak.ts';
 
 const { values: args } = parseArgs({
@@ -36,6 +37,8 @@ const { values: args } = parseArgs({
     'image-kib': { type: 'string' },
     backup: { type: 'string', default: 'app' },
     ber: { type: 'string', default: '1e-5' },
+    'drop-rate': { type: 'string', default: '1e-6' },
+    'dup-rate': { type: 'string', default: '1e-6' },
     seed: { type: 'string', default: '1' },
     sequences: { type: 'string', default: '100000' },
     kills: { type: 'string', default: '50' },
@@ -58,17 +61,23 @@ const SEQUENCES = intArg('sequences', args.sequences, 0);
 const KILLS = intArg('kills', args.kills, 0);
 const DEFECT_UNITS = intArg('defect-units', args['defect-units'], 0);
 const WORKERS = intArg('workers', args.workers, 1);
-const BER = Number(args.ber);
-if (!(BER >= 0 && BER <= 1)) {
-  process.stderr.write(`soak: --ber must be a probability, got "${args.ber}"\n`);
-  process.exit(2);
+function probabilityArg(name: string, v: string | undefined): number {
+  const p = Number(v);
+  if (v === undefined || v.trim() === '' || !(p >= 0 && p <= 1)) {
+    process.stderr.write(`soak: --${name} must be a probability, got "${v}"\n`);
+    process.exit(2);
+  }
+  return p;
 }
+const BER = probabilityArg('ber', args.ber);
+const DROP_RATE = probabilityArg('drop-rate', args['drop-rate']);
+const DUP_RATE = probabilityArg('dup-rate', args['dup-rate']);
 if (!['app', 'full', 'none'].includes(args.backup!)) {
   process.stderr.write(`soak: --backup must be app, full or none, got "${args.backup}"\n`);
   process.exit(2);
 }
 const BACKUP = args.backup === 'none' ? null : (args.backup as StockBackupRegion);
-const soak = new FlashSoak({ seed: SEED, ber: BER, backup: BACKUP, ...(args['image-kib'] === undefined ? {} : { imageKib: intArg('image-kib', args['image-kib'], 4) }) });
+const soak = new FlashSoak({ seed: SEED, ber: BER, dropRate: DROP_RATE, duplicateRate: DUP_RATE, backup: BACKUP, ...(args['image-kib'] === undefined ? {} : { imageKib: intArg('image-kib', args['image-kib'], 4) }) });
 const image = soak.image;
 const IMAGE_NAME = soak.imageName;
 
@@ -220,6 +229,29 @@ const faultyMs = mean(eligible.filter((o) => o.passed).map((o) => o.modelMs));
 const failures = eligible.filter((o) => !right(o));
 const byFault = new Map<string, number>();
 for (const o of outcomes) for (const f of o.plan.recoverable) byFault.set(f, (byFault.get(f) ?? 0) + 1);
+const lineSum = (k: keyof UnitOutcome['lineFaults']): number => outcomes.reduce((a, o) => a + o.lineFaults[k], 0);
+const permanentOf = (k: Permanent): number => permanent.filter((o) => o.plan.permanent === k).length;
+/**
+ * Issue 10's fault list, each with how often it hit in this run: a fault the mix no longer produces
+ * (a planner change, too few units) is a missed target, not a silently easier soak.
+ */
+const coverage: Array<{ fault: string; hits: number }> = [
+  { fault: 'chip: missed link window', hits: byFault.get('missed link window') ?? 0 },
+  { fault: 'chip: brown-out mid-erase', hits: byFault.get('brown-out mid-erase') ?? 0 },
+  { fault: 'chip: brown-out mid-write', hits: byFault.get('brown-out mid-write') ?? 0 },
+  { fault: 'chip: sector that fails to program (transient)', hits: byFault.get('sector fails to program (transient)') ?? 0 },
+  { fault: 'chip: sector that never programs (permanent)', hits: permanentOf('dead-sector') },
+  { fault: 'chip: flash that stays protected (permanent)', hits: permanentOf('locked-sr') },
+  { fault: 'chip: unknown flash ID (permanent)', hits: permanentOf('unknown-flash-id') },
+  { fault: 'chip: never links (permanent)', hits: permanentOf('no-link') },
+  { fault: 'UART: bit errors (bytes flipped)', hits: lineSum('flipped') },
+  { fault: 'UART: bytes dropped', hits: lineSum('dropped') },
+  { fault: 'UART: bytes duplicated', hits: lineSum('duplicated') },
+  { fault: 'UART: stale LinkCheck replies', hits: lineSum('staleLinkChecks') },
+  { fault: `UART: replies late past the timeout (${LATE_REPLY_MS} ms, in order)`, hits: lineSum('late') },
+  { fault: 'UART: replies delayed 300 ms (latency spike)', hits: lineSum('delayed') },
+];
+const uncovered = coverage.filter((c) => c.hits === 0);
 
 /** Where the stray writes and erases landed, and what became of them. */
 const REGIONS: FlashRegion[] = ['bootloader', 'app', 'OTA/download', 'RF/MAC', 'config/KV', 'Tuya storage', 'beyond flash'];
@@ -244,6 +276,7 @@ const defectRow = defects && !('missing' in defects.value) ? defects.value : und
 const ok =
   completedPct >= 99.5 &&
   wrongPassed.length === 0 &&
+  uncovered.length === 0 &&
   permanentNamed.length === permanent.length &&
   baseline.every(right) &&
   (!interlock || interlock.value.violations === 0) &&
@@ -255,7 +288,10 @@ const figures = {
   imageBytes: image.length,
   backup: BACKUP ?? 'none',
   byteErrorRate: BER,
-  lineFaultEvents: outcomes.reduce((a, o) => a + o.lineFaults, 0),
+  dropRate: DROP_RATE,
+  duplicateRate: DUP_RATE,
+  lineFaultEvents: outcomes.reduce((a, o) => a + o.lineFaults.flipped + o.lineFaults.dropped + o.lineFaults.duplicated + o.lineFaults.delayed + o.lineFaults.late + o.lineFaults.staleLinkChecks, 0),
+  faultCoverage: Object.fromEntries(coverage.map((c) => [c.fault, c.hits])),
   brownOuts: outcomes.reduce((a, o) => a + o.brownOuts, 0),
   recoverableFaults: Object.fromEntries(byFault),
   unitsWithoutPermanentFault: eligible.length,
@@ -299,12 +335,12 @@ if (args.json) {
   process.stdout.write(JSON.stringify(figures, null, 2) + '\n');
 } else {
   const lines = [
-    `(a) ${UNITS} virtual flashes of ${IMAGE_NAME} at 0x${OFFSET.toString(16)} over the stock Tuya firmware, stock backup '${BACKUP ?? 'none'}' read first, byte-error rate ${BER} both ways, seed ${SEED} (model time)`,
+    `(a) ${UNITS} virtual flashes of ${IMAGE_NAME} at 0x${OFFSET.toString(16)} over the stock Tuya firmware, stock backup '${BACKUP ?? 'none'}' read first, byte-error rate ${BER}, dropped ${DROP_RATE} and duplicated ${DUP_RATE} per byte, both ways, seed ${SEED} (model time)`,
     '',
     row('figure', 'value', 'target'),
-    row('line fault events (bit flips, late/stale replies)', String(figures.lineFaultEvents)),
+    row('line fault events (all kinds below)', String(figures.lineFaultEvents)),
     row('brown-outs that happened', String(figures.brownOuts)),
-    ...[...byFault].map(([f, n]) => row(`  units with ${f}`, String(n))),
+    ...coverage.map((c) => row(`  ${c.fault}`, String(c.hits), '>= 1')),
     row('units completed (no permanent fault)', `${completed.length}/${eligible.length} = ${completedPct.toFixed(2)} %`, '>= 99.5 %'),
     row('permanent-fault units failed naming the fault', `${permanentNamed.length}/${permanent.length}`, 'all'),
     row('wrong flash content reported passed (sim flash)', String(wrongPassed.length), '0'),
@@ -322,6 +358,7 @@ if (args.json) {
     `    ${'region'.padEnd(14)} ${'erases'.padStart(7)} ${'writes'.padStart(7)} ${'units'.padStart(6)} ${'restored:blank'.padStart(15)} ${'restored:copy'.padStart(14)} ${'failed naming it'.padStart(17)}`,
     ...strayTable.map((r) => `    ${r.region.padEnd(14)} ${String(r.erases).padStart(7)} ${String(r.programs).padStart(7)} ${String(r.units).padStart(6)} ${String(r.restoredBlank).padStart(15)} ${String(r.restoredCopy).padStart(14)} ${String(r.failedNamingIt).padStart(17)}`),
     '    (beyond flash: the address had a bit >= 21 flipped; the flash aliases it onto the sector meant)',
+    ...uncovered.map((c) => `  NOT EXERCISED: ${c.fault} (the fault mix no longer produces it)`),
     ...failures.slice(0, 10).map((o) => `  failed unit ${o.plan.seed} [${o.plan.recoverable.join(', ')}]: ${o.error ?? `content ${o.contentRight ? 'right' : 'WRONG'}, outside ${o.outsideRight ? 'unchanged' : 'CHANGED'}`}`),
     `(a) flashes: ${flashWallS.toFixed(0)} s wall`,
     '',

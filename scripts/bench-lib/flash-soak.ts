@@ -15,13 +15,16 @@ import { mulberry32 } from '../../rig/core/prng.ts';
 import { SerialLink } from '../../rig/serial/serial-link.ts';
 import { backupRange, type StockBackupRegion } from '../../suites/flash-backup.ts';
 import { VirtualBk7231, type Bk7231Faults, type FlashOperation } from '../../sim/bk7231/virtual-bk7231.ts';
-import { FaultyUart, type UartFaultOptions } from '../../sim/serial/uart-faults.ts';
+import { FaultyUart, type UartFaultCounters, type UartFaultOptions } from '../../sim/serial/uart-faults.ts';
 import { VirtualSerialBus } from '../../sim/serial/virtual-binding.ts';
 
 export interface FlashSoakConfig {
   seed: number;
   /** Byte-error rate of the line, both ways. */
   ber: number;
+  /** Per byte and direction: the byte is lost / arrives twice. */
+  dropRate: number;
+  duplicateRate: number;
   /** Stock backup read before the write and handed to the flasher (null: none). */
   backup: StockBackupRegion | null;
   /** Flash an N KiB pattern instead of the 1 MiB-class OpenBeken UA image. */
@@ -29,6 +32,9 @@ export interface FlashSoakConfig {
 }
 
 export const OFFSET = 0x11000;
+/** Per reply: held back past every short command's timeout (2 x wire time + 100 ms) and the barrier's slack. */
+export const LATE_REPLY_RATE = 0.002;
+export const LATE_REPLY_MS = 1500;
 const FLASH_SIZE = 0x200000;
 const log = createLogger({}, 'silent');
 
@@ -67,7 +73,8 @@ export interface UnitOutcome {
   restores: OutsideRestore[];
   /** Erase/program commands the chip ran outside the image that the flasher did not send there. */
   strays: Array<{ region: FlashRegion; kind: FlashOperation['kind']; address: number }>;
-  lineFaults: number;
+  /** Line fault events of this unit by kind (FaultyUart's counters). */
+  lineFaults: UartFaultCounters;
   brownOuts: number;
 }
 
@@ -100,9 +107,9 @@ export class FlashSoak {
   }
 
   /**
-   * Fault sprinkling per unit (seeded): every unit sees the line's byte errors and occasional late and
-   * stale replies; recoverable chip faults hit about one unit in six each; a permanent fault about one
-   * unit in a hundred.
+   * Fault sprinkling per unit (seeded): every unit sees the line's bit errors, dropped and duplicated
+   * bytes and occasional delayed, late (past the timeout) and stale replies; recoverable chip faults hit
+   * about one unit in six each; a permanent fault about one unit in a hundred.
    */
   planUnit(i: number, faults: boolean): UnitPlan {
     const rnd = mulberry32(this.#cfg.seed * 1_000_003 + i);
@@ -130,7 +137,20 @@ export class FlashSoak {
       chip.failPrograms = { [programmed[Math.floor(rnd() * programmed.length)]!]: 1 + Math.floor(rnd() * 2) };
       recoverable.push('sector fails to program (transient)');
     }
-    const line: UartFaultOptions = { seed: seed * 7919, byteErrorRate: this.#cfg.ber, delayRate: 0.002, delayMs: 300, staleLinkCheckRate: 0.002 };
+    // The UART faults, on every unit: bit errors, dropped and duplicated bytes (both ways), a
+    // stale LinkCheck reply, a reply held back by a latency spike, and a reply late past the host's
+    // timeout with everything after it waiting behind it (a FIFO keeps its order).
+    const line: UartFaultOptions = {
+      seed: seed * 7919,
+      byteErrorRate: this.#cfg.ber,
+      dropRate: this.#cfg.dropRate,
+      duplicateRate: this.#cfg.duplicateRate,
+      delayRate: 0.002,
+      delayMs: 300,
+      lateReplyRate: LATE_REPLY_RATE,
+      lateReplyMs: LATE_REPLY_MS,
+      staleLinkCheckRate: 0.002,
+    };
     const plan: UnitPlan = { seed, chip, line, recoverable };
     const p = rnd();
     if (p < 0.0025) {
@@ -196,7 +216,7 @@ export class FlashSoak {
     const c = line.counters;
     return {
       plan, passed, contentRight, outsideRight, modelMs, backupMs, stats: { ...flasher.stats }, restores, strays: this.#strays(ops, restores),
-      lineFaults: c.flipped + c.dropped + c.duplicated + c.delayed + c.staleLinkChecks, brownOuts: chip.counters.brownOuts,
+      lineFaults: { ...c }, brownOuts: chip.counters.brownOuts,
       ...(error ? { error } : {}), ...(errorRegion ? { errorRegion } : {}),
     };
   }
