@@ -17,7 +17,7 @@ export const FAILURE_CLASSES = [
   { name: 'instrument', exitCode: 8, codes: ['E_INSTRUMENT'], meaning: 'a reference meter or other instrument failed or answered garbage' },
   { name: 'unit', exitCode: 9, codes: ['E_DUT'], meaning: 'a unit or a jig check failed (run, jig check), or the plug refused or contradicted us' },
   { name: 'internal', exitCode: 10, codes: ['internal'], meaning: 'a bug in plugrig (please report it with --verbose output)' },
-  { name: 'store', exitCode: 11, codes: ['E_STORE'], meaning: 'the traceability store failed: disk full, locked by another process past its busy timeout, a schema newer than this plugrig, the central store unreachable; or a unit record could not be written (disk full, permission)' },
+  { name: 'store', exitCode: 11, codes: ['E_STORE'], meaning: 'the traceability store failed: disk full, locked by another process past its busy timeout, a schema newer than this plugrig, the central store unreachable; or a unit record or report file could not be written (disk full, permission, read-only)' },
   { name: 'worse', exitCode: 12, codes: [], meaning: '`nightly --compare last`: something got worse than the previous night (a measurement rejected or marginal more often, no longer measured, a guard margin shrank, yield fell)' },
   { name: 'interrupted', exitCode: 130, codes: [], meaning: 'SIGINT (143: SIGTERM, 129: SIGHUP); what was left on the chip is said on stderr' },
 ] as const satisfies ReadonlyArray<{ name: string; exitCode: number; codes: readonly string[]; meaning: string }>;

@@ -32,7 +32,7 @@ export class TapListener implements ResultSink {
         const run = this.#run;
         const title = run ? `plugrig run ${run.runId}, plan ${run.plan.name}, jig ${run.jig.name}, slot ${e.slot}` : `slot ${e.slot}`;
         const meta = run ? { plan: `${run.plan.name} sha256 ${run.plan.sha256}`, jig: run.jig.source, image: run.image?.name, sha256: run.image?.sha256 } : {};
-        this.#open.set(e.slot, openTapReport(path, { title, meta, version: this.#version }));
+        this.#open.set(e.slot, openTapReport(path, { title, meta, version: this.#version, where: { slot: e.slot, ...(run ? { run: run.runId } : {}) } }));
         this.paths.set(e.slot, path);
         return;
       }
@@ -41,6 +41,8 @@ export class TapListener implements ResultSink {
         if (!report) return;
         const contradiction = await renderStepTap(report, e.result);
         if (contradiction) throw new Error(contradiction);
+        // A write refused since (disk full): the file stops there; the slot hears it, typed.
+        if (report.failure) throw report.failure;
         return;
       }
       case 'slot-finished': {
@@ -56,10 +58,13 @@ export class TapListener implements ResultSink {
     }
   }
 
-  /** Close every report still open (a run that ended by an exception). */
+  /**
+   * Close every report still open (a run that ended by an exception). A refusal here is not thrown:
+   * the run is ending already, and the slot heard of it at its step (each open file is whole up to it).
+   */
   async close(): Promise<void> {
     const open = [...this.#open.values()];
     this.#open.clear();
-    await Promise.all(open.map((r) => r.close()));
+    await Promise.allSettled(open.map((r) => r.close()));
   }
 }

@@ -20,10 +20,12 @@ import { dirname } from 'node:path';
 import { Transform, Writable, type TransformCallback } from 'node:stream';
 import tapRoot, { Test, type TestOpts } from 'tap';
 import { WRITE_NOFOLLOW } from '../rig/core/confined-path.ts';
-import { ConfigError, PlugrigError } from '../rig/core/errors.ts';
+import { ConfigError, PlugrigError, type ErrorContext } from '../rig/core/errors.ts';
+import type { StoreError } from '../rig/store/store-error.ts';
 import { hex } from '../rig/core/hex.ts';
 import type { MeasurementResult } from '../suites/model/measurement.ts';
 import { isAccepted } from '../suites/model/verdict.ts';
+import { writeRefused } from './write-refused.ts';
 
 // Importing 'tap' creates its root test, which kills the process after 30 s (TAP_TIMEOUT) and
 // prints "not ok - timeout" on stdout. A station run or `plugrig sim` lives far longer; only under
@@ -39,6 +41,8 @@ export interface TapReportOptions {
   meta?: Record<string, unknown>;
   /** 14 (default) or 13 for Perl prove. */
   version?: TapVersion;
+  /** Where in the run the report belongs (run id, slot): the context of a refused write. */
+  where?: ErrorContext;
 }
 
 /** Counts of one report level; `pass` excludes skips. tap-parser's `pass` equals `pass + skip`. */
@@ -298,21 +302,42 @@ export class TapReport {
 /** The top-level report, bound to its file. */
 export class TapReportFile extends TapReport {
   private closing: Promise<TapSummary> | undefined;
+  #failure: StoreError | undefined;
+  #closed = false;
 
   constructor(
     private readonly root: Test,
     private readonly file: WriteStream,
     version: TapVersion,
     readonly path: string,
+    where: ErrorContext = {},
   ) {
     super(root, version, emptyCounts());
+    // A write the file system refuses (disk full, I/O error) arrives here, later than the point that
+    // caused it; kept typed for the next step and close(), never an unhandled 'error' event.
+    file.on('error', (e) => {
+      this.#failure ??= writeRefused('TAP report', path, e, { ...where, step: 'report' });
+    });
+    file.once('close', () => {
+      this.#closed = true;
+    });
   }
 
-  /** End the TAP stream (plan line) and wait until the file is fully written and closed. Idempotent. */
+  /** The first write the file system refused (the report on disk stops before it). */
+  get failure(): StoreError | undefined {
+    return this.#failure;
+  }
+
+  /**
+   * End the TAP stream (plan line) and wait until the file is fully written and closed. Idempotent.
+   * Rejects with the typed refusal when a write failed (the file then lacks its end).
+   */
   close(): Promise<TapSummary> {
     this.closing ??= new Promise<TapSummary>((resolve, reject) => {
-      this.file.once('error', reject);
-      this.file.once('close', () => resolve(this.summary()));
+      const settle = (): void => (this.#failure ? reject(this.#failure) : resolve(this.summary()));
+      // A refused write destroyed the stream already: its 'close' has been (or is being) emitted.
+      if (this.#closed) return settle();
+      this.file.once('close', settle);
       this.root.end();
     });
     return this.closing;
@@ -328,20 +353,21 @@ function writeHeader(report: TapReport, options: TapReportOptions): void {
 
 export function openTapReport(path: string, options: TapReportOptions): TapReportFile {
   const version = options.version ?? 14;
-  mkdirSync(dirname(path), { recursive: true });
-  // Never through a symbolic link planted under the report's name.
+  const where = { ...options.where, step: 'report' };
+  // Never through a symbolic link planted under the report's name (a ConfigError: the path, not the disk).
   let fd: number;
   try {
+    mkdirSync(dirname(path), { recursive: true });
     fd = openSync(path, WRITE_NOFOLLOW);
   } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    throw new ConfigError(`cannot write TAP report ${path}: ${code === 'ELOOP' ? 'it is a symbolic link; refusing to write through it' : (e as Error).message}`, { step: 'report' });
+    if ((e as NodeJS.ErrnoException).code === 'ELOOP') throw new ConfigError(`cannot write TAP report ${path}: it is a symbolic link; refusing to write through it`, { ...where, path });
+    throw writeRefused('TAP report', path, e, where);
   }
   const file = createWriteStream(path, { fd });
   const rootOptions: TestOpts = { name: options.title, ...NO_FILTER };
   const root: Test = new Test(rootOptions);
   root.pipe(new TapLineFilter(version)).pipe(file);
-  const report = new TapReportFile(root, file, version, path);
+  const report = new TapReportFile(root, file, version, path, where);
   writeHeader(report, options);
   return report;
 }

@@ -1,9 +1,9 @@
 import { mkdir } from 'node:fs/promises';
 import { writeFileAtomic } from '../rig/core/atomic-file.ts';
 import { confinedPath } from '../rig/core/confined-path.ts';
-import { StoreError } from '../rig/store/store-error.ts';
 import type { ResultEvent, ResultSink, RunInfo } from '../suites/model/events.ts';
 import type { SlotResult, StepResult } from '../suites/model/step-result.ts';
+import { writeRefused } from './write-refused.ts';
 
 export const UNIT_RECORD_SCHEMA = 'plugrig.unit-record/1';
 
@@ -115,17 +115,8 @@ export class UnitRecordWriter implements ResultSink {
       await writeFileAtomic(path, JSON.stringify(r, null, 2) + '\n');
     } catch (e) {
       // The unit's record is its traceability: a refused write fails the unit with the store's class.
-      const errno = (e as NodeJS.ErrnoException).code;
-      throw new StoreError(`unit record ${path} not written: ${refusalText(e)}`, { slot, path, ...(errno ? { errno } : {}), step: 'unit-record' }, { cause: e });
+      throw writeRefused('unit record', path, e, { slot, ...(this.#run ? { run: this.#run.runId } : {}), step: 'unit-record' });
     }
     this.paths.set(slot, path);
   }
-}
-
-/** What the file system said, in the operator's words (the errno stays in the context and the text). */
-function refusalText(e: unknown): string {
-  const errno = (e as NodeJS.ErrnoException).code;
-  const why = errno === 'ENOSPC' || errno === 'EDQUOT' ? 'the disk is full' : errno === 'EACCES' || errno === 'EPERM' ? 'permission denied' : errno === 'EROFS' ? 'the file system is read-only' : errno === 'EIO' ? 'an I/O error' : undefined;
-  const message = e instanceof Error ? e.message : String(e);
-  return why ? `${why} (${message})` : message;
 }

@@ -291,7 +291,7 @@ export const runCommand: CommandModule<object, RunArgs> = {
     if (abortSignal) process.exitCode = SIGNAL_EXIT[abortSignal] ?? 130;
     else if (stored.sink.failure || refusedRecord) process.exitCode = EXIT.E_STORE!;
     else if (abortReason !== undefined || yieldPct < plan.plan.policy.minYieldPct) process.exitCode = 9;
-    else if ('error' in reports) process.exitCode = 1;
+    else if ('error' in reports) process.exitCode = EXIT.E_STORE!;
   },
 };
 
@@ -374,7 +374,7 @@ async function closeRunFromRecords(dir: string, state: StationState, storePath: 
   }
   const yieldPct = units.length ? (100 * passed) / units.length : 0;
   if (yieldPct < minYieldPct) process.exitCode = 9;
-  else if ('error' in reports) process.exitCode = 1;
+  else if ('error' in reports) process.exitCode = EXIT.E_STORE!;
 }
 
 /** --slot 1,2 / --slot 1 2: ids of the jig, each once. */
