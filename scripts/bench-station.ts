@@ -3,13 +3,18 @@
  *  1. takt of the factory plan for 1 slot in REAL time with a WT310E-class reference (target <= 60 s),
  *     with the per-step breakdown next to the same slot in MODEL time (what the plan's modelled
  *     durations alone cost: a real-time run can only add CPU overhead to it);
- *  2. 8 slots with a WT310E-class meter each vs 1 slot, throughput ratio (target >= 7.2x);
+ *  2. 8 slots with a WT310E-class meter each vs 1 slot, throughput ratio (target >= 7.2x): units per
+ *     hour of the batch, the 8 slots' batch against the same 8 units (same seeds, same slot wiring and
+ *     meter) tested one at a time on a 1-slot jig; on the jig file's default feed layout (all 8 slots
+ *     on one mains feed, IEC 60725 reference impedance) and with an isolated feed per slot (a
+ *     transformer each, same impedance), with where the 8-slot run loses time per slot;
  *  3. 8 slots sharing one WT310E-class meter through select relays vs the bound that meter's busy
  *     time sets (target >= 0.85).
  * 2 and 3 run in MODEL time (VirtualClock): 8 virtual plugs with their byte-level UARTs do not keep
  * up with wall time on a 2-core machine. The factory plan needs a WT310E-class reference (its V limit
  * is +-0.5 %), so every part uses one. `--quick` skips the real-time takt; `--takt-only` runs part 1 alone;
- * `--seeds N` adds the model takt of seeds 1..N.
+ * `--seeds N` adds the model takt of seeds 1..N; `--own-only` stops after part 2; `--feeds one|isolated`
+ * runs part 2 on that feed layout only.
  */
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
@@ -31,15 +36,21 @@ const PLANS = join(ROOT, 'fixtures/plans');
 const FOUR = JSON.parse(readFileSync(join(ROOT, 'fixtures/jigs/virtual-4slot.json'), 'utf8')) as Record<string, unknown> & { slots: Array<Record<string, unknown>> };
 const WT = { kind: 'scpi', model: 'WT310E', address: 'sim:wt0', serial: 'C2QD00001', calibrationDate: '2026-06-01' };
 
-/** n slots (up to 8): slots 1-4 on io0, 5-8 on io1 with the same pins; a WT310E each, or one shared WT310E through select relays. */
-function jig(n: number, meters: 'wt-each' | 'wt-shared'): JigSpec {
+/**
+ * Slots `ids` (1-8): slots 1-4 on io0, 5-8 on io1 with the same pins; a WT310E each, or one shared
+ * WT310E through select relays. Slot k is wired (and its unit seeded) the same whichever others are
+ * in the jig. `feeds`: 'one' leaves the jig file's default (every slot on one mains feed, IEC 60725's
+ * reference impedance); 'isolated' gives each slot a feed of its own (the same impedance).
+ */
+function jig(ids: readonly number[], meters: 'wt-each' | 'wt-shared', feeds: 'one' | 'isolated' = 'one'): JigSpec {
   const raw = structuredClone(FOUR) as Record<string, unknown> & { slots: Array<Record<string, unknown>> };
-  raw.name = `bench-${n}slot-${meters}`;
+  raw.name = `bench-${ids.length}slot-${meters}${feeds === 'isolated' ? '-isolated-feeds' : ''}`;
   raw.ioBoards = { io0: { port: 'sim:io0', baudRate: 57600, layout: 'mega2560', heartbeat: 52 }, io1: { port: 'sim:io1', baudRate: 57600, layout: 'mega2560', heartbeat: 52 } };
+  if (feeds === 'isolated') raw.mains = { ...(raw.mains as object), feeds: Object.fromEntries(ids.map((id) => [`feed${id}`, { slots: [id] }])) };
   const m: Record<string, unknown> = {};
-  raw.slots = Array.from({ length: n }, (_, i) => {
+  raw.slots = ids.map((id) => {
+    const i = id - 1;
     const s = structuredClone(FOUR.slots[i % 4]!) as Record<string, unknown>;
-    const id = i + 1;
     s.id = id;
     s.io = i < 4 ? 'io0' : 'io1';
     s.uart = { port: `sim:uart${id}` };
@@ -71,6 +82,10 @@ interface Outcome {
   outside: { beforeMs: number; betweenMs: number; afterMs: number };
   /** Per unit: its time in the slot and the step attempts it took (retests included). */
   units: Array<{ slot: number; ms: number; attempts: number; verdict: string }>;
+  /** Per slot: every step (name, ms of its last attempt, attempt). */
+  slotSteps: Array<{ slot: number; steps: Array<{ name: string; ms: number; attempt: number }> }>;
+  /** Per slot: what the shared mains feed cost it. */
+  supply: Map<number, { waitedMs: number; droppedWindows: number }>;
   /** Per unit: clock time the meter was first taken, held in total, and the slot's end. */
   meter: Array<{ slot: number; firstAt: number; heldMs: number; waitedMs: number; startT: number; endT: number }>;
 }
@@ -130,7 +145,9 @@ async function run(spec: JigSpec, clock: Clock, o: { stockLibrary?: string; seed
     const beforeMs = (st1[0]?.startedT ?? t0) - t0;
     const afterMs = t0 + makespanMs - (st1.at(-1)?.finishedT ?? t0);
     const outside = { beforeMs, betweenMs: makespanMs - beforeMs - afterMs - inSteps, afterMs };
-    return { makespanMs, passed: r.slots.length - bad.length, slots: r.slots.length, steps, outside, meter, units };
+    const slotSteps = r.slots.map((x) => ({ slot: x.slot, steps: x.steps.map((st) => ({ name: st.name, ms: st.ms, attempt: st.attempt })) }));
+    const supply = new Map([...(r.supply ?? new Map())].map(([k, v]) => [k, { ...v }]));
+    return { makespanMs, passed: r.slots.length - bad.length, slots: r.slots.length, steps, outside, meter, units, slotSteps, supply };
   } finally {
     await sim.vj.dispose();
   }
@@ -140,12 +157,20 @@ const s = (ms: number): string => (ms / 1000).toFixed(2);
 const quick = process.argv.includes('--quick');
 /** Only part 1 (the takt, model and real time): for running it when the machine is quieter. */
 const taktOnly = process.argv.includes('--takt-only');
+/** Parts 1 and 2 only: the own-meter throughput without the shared-meter run. */
+const ownOnly = process.argv.includes('--own-only');
+/** Part 2 on one feed layout only (`--feeds one` or `--feeds isolated`); default both. */
+const feedsArg = process.argv.includes('--feeds') ? process.argv[process.argv.indexOf('--feeds') + 1] : undefined;
+if (feedsArg !== undefined && feedsArg !== 'one' && feedsArg !== 'isolated') {
+  process.stderr.write(`bench-station: --feeds takes one or isolated, not ${String(feedsArg)}\n`);
+  process.exit(2);
+}
 
 // The takt is a unit of a batch whose stock firmware this station has stored already (its library,
 // suites/stock-library.ts): a first unit of a new stock image reads it (shown on its own line).
 const library = mkdtempSync(join(tmpdir(), 'plugrig-bench-stock-'));
-const firstOfImage = await run(jig(1, 'wt-each'), new VirtualClock(), { stockLibrary: library });
-const steady = await run(jig(1, 'wt-each'), new VirtualClock(), { stockLibrary: library });
+const firstOfImage = await run(jig([1], 'wt-each'), new VirtualClock(), { stockLibrary: library });
+const steady = await run(jig([1], 'wt-each'), new VirtualClock(), { stockLibrary: library });
 process.stdout.write(`1. factory plan (${steady.steps.length} steps), 1 slot, WT310E-class reference: takt per unit (a unit whose stock image the station has stored)\n`);
 let real: Outcome | undefined;
 let realWall = 0;
@@ -153,7 +178,7 @@ let load: number[] = [];
 if (!quick) {
   load = loadavg();
   const w = performance.now();
-  real = await run(jig(1, 'wt-each'), new RealClock(), { stockLibrary: library });
+  real = await run(jig([1], 'wt-each'), new RealClock(), { stockLibrary: library });
   realWall = performance.now() - w;
 }
 const tries = (n: number): string => (n > 1 ? `${n}x` : '  ');
@@ -178,7 +203,7 @@ const seedsArg = process.argv.indexOf('--seeds');
 const seeds = seedsArg > 0 ? Number(process.argv[seedsArg + 1]) : 1;
 if (seeds > 1) {
   const takts = [steady];
-  for (let seed = 2; seed <= seeds; seed++) takts.push(await run(jig(1, 'wt-each'), new VirtualClock(), { stockLibrary: library, seed }));
+  for (let seed = 2; seed <= seeds; seed++) takts.push(await run(jig([1], 'wt-each'), new VirtualClock(), { stockLibrary: library, seed }));
   const sorted = takts.map((x) => x.makespanMs).sort((a, b) => a - b);
   const median = sorted.length % 2 ? sorted[(sorted.length - 1) / 2]! : (sorted[sorted.length / 2 - 1]! + sorted[sorted.length / 2]!) / 2;
   process.stdout.write(`   takt in MODEL time over seeds 1-${seeds}: ${takts.map((x, i) => `${i + 1}:${s(x.makespanMs)}${x.passed === x.slots ? '' : ' FAIL'}`).join(' ')} s; median ${s(median)} s, ${s(sorted[0]!)}-${s(sorted.at(-1)!)} s\n`);
@@ -190,21 +215,51 @@ if (real) process.stdout.write(`   load average at the end: ${loadavg().map((x) 
 process.stdout.write('\n');
 if (taktOnly) process.exit(0);
 // Parts 2 and 3 compare with one slot's unit as it was measured before the stock library (every unit read).
-const model1 = await run(jig(1, 'wt-each'), new VirtualClock());
+const model1 = await run(jig([1], 'wt-each'), new VirtualClock());
 
-process.stdout.write('2. 8 slots with a WT310E-class meter each vs 1 slot (MODEL time)\n');
-const base = model1;
-const eight = await run(jig(8, 'wt-each'), new VirtualClock());
-const ratio = (eight.passed / eight.makespanMs) / (base.passed / base.makespanMs);
-process.stdout.write(`   1 slot: ${s(base.makespanMs)} s for ${base.passed}/${base.slots} passed; 8 slots: ${s(eight.makespanMs)} s for ${eight.passed}/${eight.slots} passed\n`);
+process.stdout.write('2. 8 slots with a WT310E-class meter each vs 1 slot (MODEL time, seed 1: units seeded 1001-1008 by slot)\n');
+const EIGHT = [1, 2, 3, 4, 5, 6, 7, 8];
+// The 1-slot station's batch: the same 8 units (slot k's wiring, meter and seed) one after another.
+const alone: Outcome[] = [model1];
+for (const id of EIGHT.slice(1)) alone.push(await run(jig([id], 'wt-each'), new VirtualClock()));
+const aloneMs = alone.reduce((a, o) => a + o.makespanMs, 0);
+const alonePassed = alone.reduce((a, o) => a + o.passed, 0);
 const perUnit = (o: Outcome): string => o.units.map((u) => `${u.slot}:${s(u.ms)}s/${u.attempts}${u.verdict === 'pass' ? '' : ' FAIL'}`).join(' ');
-process.stdout.write(`   per unit (slot:time/step attempts): 1 slot ${perUnit(base)}; 8 slots ${perUnit(eight)}\n`);
-const tested = (eight.slots / eight.makespanMs) / (base.slots / base.makespanMs);
-process.stdout.write(`   throughput (passed units per hour) 8 vs 1: ${ratio.toFixed(2)}x (units tested: ${tested.toFixed(2)}x); target >= 7.2x: ${ratio >= 7.2 ? 'met' : 'NOT met'}\n\n`);
+process.stdout.write(`   1 slot, the 8 units one at a time: ${s(aloneMs)} s for ${alonePassed}/8 passed (${alone.map((o) => perUnit(o)).join(' ')})\n`);
+const layouts = [
+  { feeds: 'one' as const, what: 'all 8 slots on one mains feed (the jig file default, IEC 60725 reference impedance)' },
+  { feeds: 'isolated' as const, what: 'an isolated mains feed per slot (a transformer each, the same impedance)' },
+];
+for (const layout of layouts.filter((l) => feedsArg === undefined || l.feeds === feedsArg)) {
+  const eight = await run(jig(EIGHT, 'wt-each', layout.feeds), new VirtualClock());
+  process.stdout.write(`   8 slots, ${layout.what}: ${s(eight.makespanMs)} s for ${eight.passed}/${eight.slots} passed\n`);
+  process.stdout.write(`     per unit (slot:time/step attempts): ${perUnit(eight)}\n`);
+  // Where the batch loses time against the same unit alone: the unit's own time in the slot (waits
+  // before its big switches, windows dropped for neighbours' switches, lease waits, extra attempts),
+  // and the end of the batch (every slot waits for the slowest).
+  for (const u of eight.units) {
+    const a = alone[u.slot - 1]!.units[0]!;
+    const sup = eight.supply.get(u.slot) ?? { waitedMs: 0, droppedWindows: 0 };
+    const lease = eight.meter.find((m) => m.slot === u.slot)?.waitedMs ?? 0;
+    const mine = eight.slotSteps.find((x) => x.slot === u.slot)!.steps;
+    const solo = new Map(alone[u.slot - 1]!.slotSteps[0]!.steps.map((x) => [x.name, x]));
+    const worst = mine.map((x) => ({ x, d: x.ms - (solo.get(x.name)?.ms ?? 0) })).filter((w) => w.d >= 1000).sort((p, q) => q.d - p.d).slice(0, 3);
+    const most = worst.map((w) => `${w.x.name.replace(/ \(.*$/, '')} +${s(w.d)}${w.x.attempt !== (solo.get(w.x.name)?.attempt ?? 1) ? ` (attempt ${w.x.attempt} vs ${solo.get(w.x.name)?.attempt ?? '-'})` : ''}`).join('; ');
+    process.stdout.write(`     slot ${u.slot}: ${s(u.ms)} s vs ${s(a.ms)} s alone (${u.ms >= a.ms ? '+' : ''}${s(u.ms - a.ms)}); switch waits ${s(sup.waitedMs)} s, windows dropped for neighbours ${sup.droppedWindows}, lease waits ${s(lease)} s, step attempts ${u.attempts} vs ${a.attempts}; waits ${s(eight.makespanMs - u.ms)} s for the batch's end${most ? `\n       most: ${most}` : ''}\n`);
+  }
+  const ratio = (eight.passed / eight.makespanMs) / (alonePassed / aloneMs);
+  const tested = (eight.slots / eight.makespanMs) / (8 / aloneMs);
+  const slot1 = (eight.passed / eight.makespanMs) / (model1.passed / model1.makespanMs);
+  const bound = aloneMs / Math.max(...alone.map((o) => o.makespanMs));
+  process.stdout.write(`     throughput (passed units per hour of the batch) 8 vs 1: ${ratio.toFixed(2)}x (units tested: ${tested.toFixed(2)}x; against slot 1's unit alone, the earlier figure: ${slot1.toFixed(2)}x; the slowest unit alone bounds it at ${bound.toFixed(2)}x); target >= 7.2x: ${ratio >= 7.2 ? 'met' : 'NOT met'}\n`);
+}
+process.stdout.write('\n');
+if (ownOnly) process.exit(0);
 
 process.stdout.write('3. 8 slots sharing ONE WT310E-class meter through select relays (MODEL time)\n');
+// The bound is set from slot 1's unit alone, as before (the meter's busy time is the 8 units').
 const base1 = model1;
-const shared = await run(jig(8, 'wt-shared'), new VirtualClock());
+const shared = await run(jig(EIGHT, 'wt-shared'), new VirtualClock());
 // The bound: the meter serves the 8 units back to back from the earliest moment a unit can need it
 // (one slot's lead-in before its first meter step), and the last unit then needs its lead-out.
 const b = base1.meter[0]!;

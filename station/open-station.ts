@@ -17,6 +17,7 @@ import { MeterMux } from './meter-mux.ts';
 import { MainsGroup } from '../rig/jig/mains-group.ts';
 import { describeMainsAtStart, readMainsAtStart, type MainsAtStart } from '../rig/jig/mains-at-start.ts';
 import { SupplyActivity } from './supply-activity.ts';
+import { mainsFeeds } from '../rig/jig/mains-feeds.ts';
 
 /** An opened station: every I/O board ready, every slot's interlock initialised (all off), meters open. */
 export interface OpenStation {
@@ -55,7 +56,7 @@ export async function openStation(jig: JigSpec, o: { clock: Clock; log: Logger; 
   const muxes = new Map<string, MeterMux>();
   const mainsGroups = new Map<string, MainsGroup>();
   let mainsAtStart: MainsAtStart[] = [];
-  const supply = new SupplyActivity({ clock: o.clock, mainsVolts: jig.mains.volts });
+  const supply = new SupplyActivity({ clock: o.clock, mainsVolts: jig.mains.volts, feeds: mainsFeeds(jig) });
   const close = async (): Promise<void> => {
     for (const s of slots.values()) {
       await s.io.interlock.safeState().catch(() => undefined);

@@ -24,6 +24,7 @@ import { StockLibrary } from '../suites/stock-library.ts';
 import { runSlot } from '../suites/runner/run-slot.ts';
 import { StepPause } from '../suites/runner/step-pause.ts';
 import { openStation } from './open-station.ts';
+import type { SupplySlotStats } from './supply-activity.ts';
 import { describeMainsAtStart } from '../rig/jig/mains-at-start.ts';
 import type { DeviceTemplate } from '../rig/dut/device-template.ts';
 import { ObkHttpClient } from '../rig/dut/obk-http-client.ts';
@@ -110,6 +111,8 @@ export interface StationRun {
   abortReason?: string;
   /** The signal that aborted the run, for the exit code. */
   signal?: string;
+  /** Per slot: what the shared mains feed cost it (waits before its switches, windows dropped for others'). */
+  supply?: ReadonlyMap<number, Readonly<SupplySlotStats>>;
 }
 
 /**
@@ -336,7 +339,7 @@ export async function runStationDetailed(o: RunStationOptions): Promise<StationR
   await sink.emit({ type: 'run-finished', run, slots: results, finishedAt: new Date().toISOString() });
   await hostIo(o.clock, () => state.end(abortReason !== undefined ? 'aborted' : 'finished', abortReason));
   for (const [sig, fn] of handlers) signals?.off(sig, fn);
-  return { slots: results, runId: run.runId, ...(abortReason !== undefined ? { abortReason } : {}), ...(abortSignal ? { signal: abortSignal } : {}) };
+  return { slots: results, runId: run.runId, ...(abortReason !== undefined ? { abortReason } : {}), ...(abortSignal ? { signal: abortSignal } : {}), ...(station ? { supply: station.supply.stats() } : {}) };
 }
 
 /** One FIFO lease per meter of the opened slots; a shared one switches its mux to the holder. */

@@ -199,6 +199,8 @@ export const MeterSchema = z.discriminatedUnion('kind', [
 ]);
 export type MeterSpec = z.infer<typeof MeterSchema>;
 
+const FeedImpedanceSchema = z.object({ ohms: z.number().min(0), xOhms: z.number().min(0) }).strict();
+
 export const MainsGroupSchema = z
   .object({
     pin: PinSchema,
@@ -214,8 +216,23 @@ export const JigSchema = z
     description: z.string().optional(),
     ioBoards: z.record(IoBoardSchema),
     meters: z.record(MeterSchema),
-    /** Mains supply seen by the virtual jig (ignored on real hardware). */
-    mains: z.object({ volts: z.number().positive().default(230), hz: z.number().positive().default(50) }).strict().default({}),
+    /**
+     * The mains supply: nominal volts and hz (the virtual jig's supply; the station's voltage-step
+     * estimates), and which slots share a feed (rig/jig/mains-feeds.ts): `impedance` is every feed's
+     * source impedance unless the feed states its own (R and X at the nominal frequency; default IEC
+     * 60725's reference, 0.4 + j0.25 Ω); `feeds` by name lists each feed's slots (every slot on
+     * exactly one; default: all slots on one feed). Slots on isolated feeds (a transformer each) do
+     * not see each other's load switches.
+     */
+    mains: z
+      .object({
+        volts: z.number().positive().default(230),
+        hz: z.number().positive().default(50),
+        impedance: FeedImpedanceSchema.optional(),
+        feeds: z.record(z.object({ slots: z.array(z.number().int().min(1)).min(1), impedance: FeedImpedanceSchema.optional() }).strict()).optional(),
+      })
+      .strict()
+      .default({}),
     /**
      * Provisioning defaults: the station network's SSID, and a secrets file (KEY=VALUE lines:
      * PLUGRIG_WIFI_PASS, PLUGRIG_WEB_PASS) read when the environment does not give them.
@@ -335,6 +352,7 @@ function crossCheck(raw: unknown): CrossIssue[] {
   }
   checkSerialPortsShared(jig, out);
   const groupOf = checkMainsGroups(jig, slots, out);
+  checkMainsFeeds(jig, slots, out);
   const claimUsb = (path: Array<string | number>, key: string, what: string, who: string): void => {
     const prev = usbUsed.get(key);
     if (prev) out.push({ path, message: `${what} already used by ${prev}` });
@@ -453,6 +471,34 @@ function checkMainsGroups(jig: Record<string, unknown> | undefined, slots: unkno
     if (boards.size > 1) out.push({ path: ['mainsGroups', name, 'slots'], message: `mains group ${name}: its slots are on different I/O boards (${[...boards].map(String).join(', ')}); one relay pin is on one board` });
   }
   return groupOf;
+}
+
+/**
+ * Mains feeds: when the file names them, every slot hangs on exactly one, every listed slot exists,
+ * and a mains group's slots (one relay) are on one feed.
+ */
+function checkMainsFeeds(jig: Record<string, unknown> | undefined, slots: unknown[], out: CrossIssue[]): void {
+  const rec = (v: unknown): Record<string, unknown> | undefined => (v && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined);
+  const feeds = rec(rec(jig?.mains)?.feeds);
+  if (!feeds) return;
+  const ids: unknown[] = slots.map((s) => rec(s)?.id).filter((id) => id !== undefined);
+  const feedOf = new Map<unknown, string>();
+  for (const [name, f] of Object.entries(feeds)) {
+    const members = Array.isArray(rec(f)?.slots) ? (rec(f)!.slots as unknown[]) : [];
+    members.forEach((id, k) => {
+      const at = ['mains', 'feeds', name, 'slots', k];
+      if (!ids.includes(id)) out.push({ path: at, message: `mains feed ${name}: no slot ${String(id)} in this jig` });
+      else if (feedOf.has(id)) out.push({ path: at, message: `slot ${String(id)} is on mains feeds ${feedOf.get(id)!} and ${name}; a plug has one mains feed` });
+      else feedOf.set(id, name);
+    });
+  }
+  const missing = ids.filter((id) => !feedOf.has(id));
+  if (missing.length) out.push({ path: ['mains', 'feeds'], message: `slot ${missing.map(String).join(', ')} on no mains feed; list every slot in one of ${Object.keys(feeds).join(', ')}` });
+  for (const [name, g] of Object.entries(rec(jig?.mainsGroups) ?? {})) {
+    const members = Array.isArray(rec(g)?.slots) ? (rec(g)!.slots as unknown[]) : [];
+    const on = new Set(members.map((id) => feedOf.get(id)).filter((x) => x !== undefined));
+    if (on.size > 1) out.push({ path: ['mainsGroups', name, 'slots'], message: `mains group ${name}: one relay feeds its slots, but the jig file puts them on mains feeds ${[...on].join(', ')}` });
+  }
 }
 
 /**

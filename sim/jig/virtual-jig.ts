@@ -25,6 +25,7 @@ import { VirtualMeterMux } from './virtual-meter-mux.ts';
 import { chipFaultOptions, slotLine, withPlugFaults } from './slot-faults.ts';
 import { slotFaults, type FaultsSpec } from '../../rig/jig/fault-spec.ts';
 import { VirtualUsbUarts } from '../usb/virtual-usb-uarts.ts';
+import { mainsFeeds } from '../../rig/jig/mains-feeds.ts';
 import { mulberry32 } from '../../rig/core/prng.ts';
 import { syntheticOpenBekenApp } from '../bk7231/factory-content.ts';
 import { buildConfigSector, OBK_CONFIG_ADDR } from '../plug/obk-config-sector.ts';
@@ -305,12 +306,16 @@ export class VirtualSlot {
 /**
  * The whole virtual jig a jig file describes: per slot an ObkPlug with its VirtualBk7231, one
  * VirtualFirmataBoard per I/O board (Mega layout when the pins need it), the MainsNetwork, and the
- * reference meters (virtual PZEM-004T / WT310E) measuring each slot's plug input.
+ * reference meters (virtual PZEM-004T / WT310E) measuring each slot's plug input. The jig file's
+ * mains feeds (`mains.feeds`, rig/jig/mains-feeds.ts) are one MainsNetwork each: a load switched on
+ * one steps the voltage of its own slots only. Every feed's source wanders with the same seeded drift
+ * (one grid behind them), through its own impedance.
  */
 export class VirtualJig {
   readonly spec: JigSpec;
   readonly clock: Clock;
-  readonly mains: MainsNetwork;
+  /** One network per mains feed of the jig file, by feed name. */
+  readonly feeds = new Map<string, MainsNetwork>();
   readonly boards = new Map<string, VirtualFirmataBoard>();
   /** What each slot UART is attached as: the slot link, or the faulty line in front of it (jig file `faults.uart`). */
   readonly #lines = new Map<number, VirtualUartDevice>();
@@ -337,7 +342,14 @@ export class VirtualJig {
     const seed = options.seed ?? 1;
     const wifi = options.wifi ?? DEFAULT_VIRTUAL_WIFI;
     this.network = options.network ?? new StationNetwork({ clock: options.clock, ssid: wifi.ssid, pass: wifi.pass });
-    this.mains = new MainsNetwork({ clock: options.clock, volts: spec.mains.volts, hz: spec.mains.hz, seed, ...options.mains });
+    const feedOf = new Map<number, MainsNetwork>();
+    for (const feed of mainsFeeds(spec)) {
+      // The file states R and X at the nominal frequency; the network takes X as an inductance.
+      const sourceImpedance = { ohms: feed.impedance.ohms, henries: feed.impedance.xOhms / (2 * Math.PI * spec.mains.hz) };
+      const net = new MainsNetwork({ clock: options.clock, volts: spec.mains.volts, hz: spec.mains.hz, seed, sourceImpedance, ...options.mains });
+      this.feeds.set(feed.name, net);
+      for (const id of feed.slots) feedOf.set(id, net);
+    }
 
     for (const name of Object.keys(spec.ioBoards)) {
       const layout = VirtualJig.#layoutFor(name, spec);
@@ -366,7 +378,9 @@ export class VirtualJig {
       const faults = slotFaults(spec.faults, s.faults);
       const chipped = faults.chip ? { ...options, chipOptions: (id: number) => ({ ...options.chipOptions?.(id), ...chipFaultOptions(faults.chip) }) } : options;
       const slotOptions = withPlugFaults(chipped, faults.plug);
-      const slot = new VirtualSlot(s, board, this.mains.branch(`slot${s.id}`), slotOptions, seed, this.network, this.watchdogs.get(s.io));
+      const net = feedOf.get(s.id);
+      if (!net) throw new ConfigError(`slot ${s.id} is on no mains feed of jig ${spec.name}`, { slot: s.id, step: 'virtual-jig' });
+      const slot = new VirtualSlot(s, board, net.branch(`slot${s.id}`), slotOptions, seed, this.network, this.watchdogs.get(s.io));
       this.slots.set(s.id, slot);
       this.#lines.set(s.id, slotLine(slot.uart, faults.uart, s.id));
       for (const [pin, { wire, apply }] of slot.outputPins()) {
@@ -388,9 +402,11 @@ export class VirtualJig {
       }
     }
     this.usb = new VirtualUsbBus([...this.slots.values()]);
-    this.mains.onChange(() => {
-      for (const slot of this.slots.values()) slot.mainsChanged();
-    });
+    for (const net of this.feeds.values()) {
+      net.onChange(() => {
+        for (const slot of this.slots.values()) if (slot.branch.network === net) slot.mainsChanged();
+      });
+    }
 
     for (const [name, meter] of Object.entries(spec.meters)) {
       const users = spec.slots.filter((s) => s.meter.ref === name);
@@ -415,7 +431,7 @@ export class VirtualJig {
         source = mux.source();
       } else {
         // An unused meter sits on the live supply with nothing behind it.
-        const branch = users[0] ? this.slots.get(users[0].id)!.branch : this.mains.branch(`meter:${name}`);
+        const branch = users[0] ? this.slots.get(users[0].id)!.branch : [...this.feeds.values()][0]!.branch(`meter:${name}`);
         if (!users[0]) branch.setMainsRelay(true);
         source = branch.source('input');
       }
