@@ -1,9 +1,21 @@
-import { pino, destination, type Logger as PinoLogger } from 'pino';
+import { createRequire } from 'node:module';
+import type { Bindings, ChildLoggerOptions, Logger as PinoLogger } from 'pino';
 import { scrubSecretForms } from './secret-forms.ts';
 import { SecretStreamScrubber } from './secret-stream.ts';
 
 /** Structured logger (JSON lines). Child loggers carry slot/unit/step context. */
 export type Logger = PinoLogger;
+
+type Pino = typeof import('pino');
+let pinoModule: Pino | undefined;
+/**
+ * pino, loaded on first need: most CLI runs log nowhere, and loading it costs about 50 ms of CPU
+ * at every start (a tenth of `plugrig flash`'s start-up), which a loaded machine multiplies.
+ */
+function loadPino(): Pino {
+  pinoModule ??= createRequire(import.meta.url)('pino') as Pino;
+  return pinoModule;
+}
 
 /** Where log lines go once the process has decided; until then (and by default) nowhere. */
 interface LogSink {
@@ -54,13 +66,13 @@ export function redactInLogs(values: readonly string[]): void {
  * or the run directory's plugrig.log for `plugrig run`), and nowhere otherwise.
  */
 export function logToStderr(): void {
-  sink = destination({ fd: 2, sync: true });
+  sink = loadPino().destination({ fd: 2, sync: true });
   sinkName = 'stderr';
 }
 
 /** Append log lines to `path` (synchronous writes: a crash loses no line). */
 export function logToFile(path: string): void {
-  sink = destination({ dest: path, sync: true, append: true, mkdir: true });
+  sink = loadPino().destination({ dest: path, sync: true, append: true, mkdir: true });
   sinkName = 'file';
 }
 
@@ -85,7 +97,38 @@ export function logDestinationChosen(): boolean {
  */
 export function createLogger(bindings: Record<string, unknown> = {}, level?: string): Logger {
   const lvl = level ?? process.env.PLUGRIG_LOG ?? (process.env.TAP ? 'silent' : 'info');
-  return pino({ level: lvl, base: { ...bindings } }, { write: (line: string) => sink?.write(scrubLine(line)) });
+  const make = (): Logger => loadPino().pino({ level: lvl, base: { ...bindings } }, { write: (line: string) => sink?.write(scrubLine(line)) });
+  return sink || pinoModule ? make() : deferredLogger(make);
+}
+
+const LINE_METHODS: ReadonlySet<PropertyKey> = new Set(['trace', 'debug', 'info', 'warn', 'error', 'fatal']);
+
+/**
+ * A logger that becomes the pino logger `make` builds the first time a line could go somewhere
+ * (a destination is chosen: then it writes exactly as one created after the choice would) or
+ * anything beyond plain logging is asked of it. Until then a line is dropped unbuilt, as pino
+ * would drop it at the missing destination, and isLevelEnabled() says false: nothing at any
+ * level reaches a destination that does not exist (so a byte trace is not even formatted).
+ */
+function deferredLogger(make: () => Logger): Logger {
+  let real: Logger | undefined;
+  const get = (): Logger => (real ??= make());
+  // Only the members below are answered without pino; anything else is the real logger's.
+  return new Proxy({} as Logger, {
+    get(_target, prop) {
+      if (!real && !sink) {
+        if (LINE_METHODS.has(prop)) return () => undefined;
+        if (prop === 'isLevelEnabled') return () => false;
+        if (prop === 'child') return (bindings: Bindings, options?: ChildLoggerOptions): Logger => deferredLogger(() => get().child(bindings, options));
+      }
+      const r = get();
+      const v: unknown = Reflect.get(r, prop, r);
+      return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(r) : v;
+    },
+    set(_target, prop, value) {
+      return Reflect.set(get(), prop, value);
+    },
+  });
 }
 
 let root: Logger | undefined;
