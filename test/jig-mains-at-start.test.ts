@@ -70,5 +70,14 @@ t.test('jig check: a board found with mains off says so from the same read', asy
   await runCli(['jig', 'check', jigFile('clean'), '--json'], { stdout: out, stderr: buffer() });
   const row = (JSON.parse(out.text()) as { rows: { check: string; ok: boolean; detail: string }[] }).rows.find((r) => r.check === 'mains relay at start');
   t.equal(row?.ok, true);
-  t.match(row?.detail ?? '', /^off \(pin 5 of io0 reads 0, PIN_STATE\)$/);
+  t.match(row?.detail ?? '', /^off: pin 5 of io0 reads 0 \(PIN_STATE\), and meter \S+ \(this slot's own\) saw no mains before anything was switched$/, 'off only with the meter to confirm it (PIN_STATE alone is a stored level)');
+});
+
+t.test('plugrig run: a board holding the mains relay on: the station start says so on stderr, naming slot and pin', async (t) => {
+  const out = buffer();
+  const err = buffer();
+  const code = await runCli(['run', '--sim', '--jig', jigFile('left-on-run', { boards: { io0: { outputsLeftHigh: [MAINS_PIN] } } }), '--plan', 'flash-only', '--out', join(dir, 'run-left-on'), '--store', join(dir, 'store.sqlite')], { stdout: out, stderr: err });
+  t.match(err.text(), /^plugrig: jig found energised at start: slot 1: mains relay output pin 5 of I\/O board io0 reads 1 .*driven off$/m, err.text().slice(0, 400));
+  t.match(err.text(), /^jig in its safe state: slots 1 /m, 'then confirmed safe');
+  t.equal(code, 0, 'the run goes on once it is driven off');
 });

@@ -7,7 +7,7 @@ import { installProcessGuard } from '../../rig/jig/process-guard.ts';
 import { CommandChannel } from '../../rig/bk7231/command-channel.ts';
 import { getBus } from '../../rig/bk7231/link.ts';
 import { openStation, type OpenStation } from '../../station/open-station.ts';
-import { describeMainsAtStart } from '../../rig/jig/mains-at-start.ts';
+import { describeMainsAtStart, type MainsAtStart } from '../../rig/jig/mains-at-start.ts';
 import { nativeEndpoints } from '../../rig/endpoints/native.ts';
 import type { EndpointRegistry } from '../../rig/endpoints/registry.ts';
 import { startVirtualJig, usesSim } from '../../sim/jig/in-process-jig.ts';
@@ -68,9 +68,7 @@ export const jigCommand: CommandModule<object, JigArgs> = {
       for (const name of station.boards.keys()) rows.push({ slot: 0, check: `I/O board ${name}`, ok: true, detail: 'StandardFirmata handshake complete' });
       // Read by PIN_STATE before the interlocks drove anything off (openStation).
       for (const m of station.mainsAtStart) {
-        for (const slot of m.slots) {
-          rows.push({ slot, check: 'mains relay at start', ok: !m.energised, detail: m.energised ? `jig found energised: ${describeMainsAtStart(m)}` : `off (pin ${m.pin} of ${m.board} reads ${String(m.state)}, PIN_STATE)` });
-        }
+        for (const slot of m.slots) rows.push(m.energised ? { slot, check: 'mains relay at start', ok: false, detail: `jig found energised: ${describeMainsAtStart(m)}` } : pinStateOffRow(jig, slot, m, rows));
       }
       await Promise.all(jig.slots.map((s) => checkSlot(jig, s.id, st, rows, { clock, log, endpoints })));
     } catch (e) {
@@ -170,6 +168,25 @@ async function checkSlot(jig: JigSpec, id: number, station: OpenStation, rows: C
     if (r.volts > ENERGISED_VOLTS) throw new Error(`jig energised: ${r.volts.toFixed(1)} V at meter ${spec.meter.ref} with the mains relay off (welded contactor? mains wired past the relay?)`);
     return `${id.model}${id.serial ? ` s/n ${id.serial}` : ''}: ${r.volts.toFixed(1)} V ${r.amps.toFixed(3)} A ${r.watts.toFixed(1)} W (mains off)`;
   });
+}
+
+/**
+ * A mains relay output whose PIN_STATE reads off. That is StandardFirmata's stored level, not the pin:
+ * a SET_PIN_MODE (or SYSTEM_RESET) since the last write resets it to 0 while the AVR keeps driving
+ * the output, so a board another host re-moded after a station died with mains on reads 0 and is
+ * live. Only this slot's own meter, read before anything was switched, can confirm it off; without
+ * that reading the row says what it cannot prove (a warning), against it the row fails.
+ */
+function pinStateOffRow(jig: JigSpec, slot: number, m: MainsAtStart, rows: readonly CheckRow[]): CheckRow {
+  const check = 'mains relay at start';
+  const read = `pin ${m.pin} of ${m.board} reads ${String(m.state)} (PIN_STATE)`;
+  const caveat = "PIN_STATE is Firmata's stored level: a pin-mode set since the last write resets it to 0 while the output keeps driving";
+  const spec = jig.slots.find((s) => s.id === slot);
+  const meter = rows.find((r) => r.slot === slot && r.check === 'not energised at start');
+  if (meter && !meter.ok && /jig found energised/.test(meter.detail)) return { slot, check, ok: false, detail: `${read}, but the meter saw mains before anything was switched: the relay output was re-moded since it was driven (${caveat}), or the contactor is welded / mains bypasses it` };
+  if (spec && spec.meter.select === undefined && meter?.ok) return { slot, check, ok: true, detail: `off: ${read}, and meter ${spec.meter.ref} (this slot's own) saw no mains before anything was switched` };
+  const why = spec?.meter.select !== undefined ? `meter ${spec.meter.ref} is shared through select relays (which slot it saw is not known before they are driven)` : 'the meter could not be read';
+  return { slot, check, ok: true, warn: true, detail: `${read}: not proof the relay is off (${caveat}); no reading of this slot's own meter confirms it: ${why}` };
 }
 
 /** Read every slot's meter before the station opens; mains present there is a failed check. */
