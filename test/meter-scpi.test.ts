@@ -119,6 +119,10 @@ t.test('over a serial port on the virtual bus (VirtualClock), and timeouts with 
   t.match(r, { volts: 230.1, watts: 95 });
   t.ok(r.timestamp > 0 && r.timestamp <= clock.now(), 'stamped on the virtual clock when the values arrived');
   await meter.close();
+  // jig check reads each meter, closes it, then opens the station on the same port: close must release it.
+  const again = await openMeter({ kind: 'scpi', model: 'WT310E', address: 'sim:wt@19200' }, { clock, endpoints: busEndpoints(bus) });
+  t.match(await again.read(), { volts: 230.1 }, 'the serial port is free again once close() resolved');
+  await again.close();
 
   const stream = new SerialPortStream({ binding: bus.binding, path: 'sim:mumble', baudRate: 9600, autoOpen: false });
   await new Promise<void>((res, rej) => stream.open((e) => (e ? rej(e) : res())));

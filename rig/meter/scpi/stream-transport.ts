@@ -99,6 +99,12 @@ export class StreamScpiTransport implements ScpiTransport {
 
   async close(): Promise<void> {
     this.#dead ??= new TransportError(`${this.address}: closed`);
+    // A SerialPort stream is released only by its own close(): destroy() leaves the binding open, and
+    // whoever opens the same port next (jig check reads the meter, then opens the station) finds it busy.
+    const port = this.#stream as Duplex & { isOpen?: boolean; close?: (cb: (err?: Error | null) => void) => void };
+    if (port.isOpen === true && typeof port.close === 'function') {
+      await new Promise<void>((resolve) => port.close!(() => resolve()));
+    }
     await new Promise<void>((resolve) => {
       if (this.#stream.destroyed) resolve();
       else this.#stream.end(() => resolve());
