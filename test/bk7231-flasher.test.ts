@@ -6,6 +6,7 @@ import { SerialLink } from '../rig/serial/serial-link.ts';
 import { VirtualSerialBus } from '../sim/serial/virtual-binding.ts';
 import { VirtualBk7231, type VirtualBk7231Options } from '../sim/bk7231/virtual-bk7231.ts';
 import { Bk7231Flasher, type Bk7231FlasherOptions, type FlashProgress } from '../rig/bk7231/flasher.ts';
+import { FlashState } from '../cli/flash-state.ts';
 import { ClassicBk7231Flasher } from '../scripts/bench-lib/classic-flasher.ts';
 import { FlashPlanner, RF_CALIBRATION_REGION, BOOTLOADER_REGION } from '../rig/bk7231/planner.ts';
 import { ModemLineReset, CallbackReset, NoReset, parseModemSequence, resetStrategyFromSpec } from '../rig/bk7231/reset.ts';
@@ -147,8 +148,22 @@ t.test('virtual chip: link via RTS, 2 Mbaud, identify, unprotect, write, diff, r
   image.fill(0xff, 0x4000, 0x5000);
   const beyond = chip.flash.read(0x11000 + image.length, 0x100);
   const phases = new Set<string>();
-  const onProgress = (p: FlashProgress): void => void phases.add(p.phase);
+  // What `plugrig flash` would tell the operator if interrupted the moment the chip got its first erase
+  // and its first write: never "unchanged" once either has gone out.
+  const state = new FlashState(0x11000, image.length);
+  const toldAt: Record<string, string> = {};
+  const stopListening = chip.onCommand((name, n) => {
+    if ((name === 'FlashErase' || name === 'FlashWrite4K') && n === 1) toldAt[name] = state.describe();
+  });
+  state.stage = 'write';
+  const onProgress = (p: FlashProgress): void => {
+    phases.add(p.phase);
+    state.progress(p);
+  };
   const r1 = await flasher.write(image, 0x11000, { onProgress });
+  stopListening();
+  t.match(toldAt['FlashErase'], /is incomplete and will not boot/, 'interrupted at the first erase: the region is said to be incomplete');
+  t.match(toldAt['FlashWrite4K'], /is incomplete and will not boot/, 'and at the first write');
   t.same(chip.flash.read(0x11000, image.length), image, 'flash holds the image');
   t.same(chip.flash.read(0x11000 + image.length, 0x100), beyond, 'bytes after a partial last sector preserved');
   t.equal(r1.sectorsSkippedBlank, 1);

@@ -329,10 +329,14 @@ export class Bk7231Flasher {
 
     let erasedBytes = 0;
     const eraseTotal = plan.erases.reduce((n, e) => n + e.size, 0);
+    // Announced before the first erase/write goes out: from that command on the region's old content
+    // may be gone, and an interruption must not be described as "unchanged" (cli/flash-state.ts).
+    if (plan.erases.length > 0) opts.onProgress?.({ phase: 'erase', done: 0, total: eraseTotal });
     for (const e of plan.erases) {
       erasedBytes += await this.#eraseStep(e);
       opts.onProgress?.({ phase: 'erase', done: Math.min(erasedBytes, eraseTotal), total: eraseTotal });
     }
+    if (plan.writes.length > 0) opts.onProgress?.({ phase: 'write', done: 0, total: plan.writes.length * SECTOR_SIZE });
     await this.#writeSectors(plan.writes, (d) => opts.onProgress?.({ phase: 'write', done: d, total: plan.writes.length * SECTOR_SIZE }));
 
     // Nothing rewritten: the diff's whole-range CheckCRC already proved the region.
@@ -676,6 +680,7 @@ export class Bk7231Flasher {
       // The whole range disagreed but every part matched: an unreliable answer, so ask again.
       if (bad.length === 0) continue;
       this.#log.warn({ bad: bad.map((a) => '0x' + a.toString(16)) }, 'CRC mismatch, repairing sectors');
+      onProgress?.({ phase: 'repair', done: 0, total: bad.length * SECTOR_SIZE });
       for (const [k, s] of bad.entries()) {
         await this.#rewriteSector(s, image.subarray(s - offset, s - offset + SECTOR_SIZE), this.#opts.retries?.write ?? 3, new FlashError('CRC mismatch', { phase: 'verify', address: s }));
         onProgress?.({ phase: 'repair', done: (k + 1) * SECTOR_SIZE, total: bad.length * SECTOR_SIZE });

@@ -1,5 +1,7 @@
 import { createRequire } from 'node:module';
+import { join } from 'node:path';
 import type { Bindings, ChildLoggerOptions, Logger as PinoLogger } from 'pino';
+import { PACKAGE_ROOT } from './package-root.ts';
 import { scrubSecretForms } from './secret-forms.ts';
 import { SecretStreamScrubber } from './secret-stream.ts';
 
@@ -13,7 +15,7 @@ let pinoModule: Pino | undefined;
  * at every start (a tenth of `plugrig flash`'s start-up), which a loaded machine multiplies.
  */
 function loadPino(): Pino {
-  pinoModule ??= createRequire(import.meta.url)('pino') as Pino;
+  pinoModule ??= createRequire(join(PACKAGE_ROOT, 'package.json'))('pino') as Pino;
   return pinoModule;
 }
 
