@@ -227,9 +227,21 @@ export class Bk7231Flasher {
 
   /** Reset + link at 115200, switch to the fastest working rate, identify the chip. */
   async connect(): Promise<ChipInfo> {
-    await this.#link();
-    const baud = await this.#raiseBaud();
-    this.#info = await this.#identify(baud);
+    // A chip that stops answering while being identified (a swallowed request, a brown-out) is
+    // re-linked and identified again, as a write or read step would be (bounded by retries.relink).
+    const relinks = this.#opts.retries?.relink ?? 3;
+    for (let attempt = 0; ; attempt++) {
+      await this.#link();
+      const baud = await this.#raiseBaud();
+      try {
+        this.#info = await this.#identify(baud);
+        break;
+      } catch (e) {
+        if (!(chipSilent(e) || barrierUnanswered(e)) || attempt >= relinks) throw e;
+        this.stats.relinks++;
+        this.#log.warn({ attempt: attempt + 1, err: (e as Error).message }, 'chip stopped answering while being identified: re-linking');
+      }
+    }
     this.#log.info({ ...this.#info, flashPart: this.#info.flashPart?.name }, 'chip identified');
     return this.#info;
   }
