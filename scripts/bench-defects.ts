@@ -24,15 +24,15 @@
  * met, 1 when not, 2 on bad arguments.
  */
 import { readFileSync } from 'node:fs';
-import { parseArgs } from 'node:util';
 import { mulberry32 } from '../rig/core/prng.ts';
 import { parseJig } from '../rig/jig/jig-config.ts';
 import { loadPlan, parsePlan, type LoadedPlan } from '../suites/plan/load-plan.ts';
 import { PLUG_DEFECT_NAMES } from '../sim/plug/plug-defects.ts';
 import { measureShuntDetection, shuntDetectionLines } from './bench-lib/shunt-detection.ts';
 import { classify, DEFECT_EXPECTATIONS, fixtureJigText, HTTP_FAULT_NAMES, runBatch, STOCK_FIRMWARE, uncoveredDefects, type UnitOutcome, type UnitSpec } from './bench-lib/defect-run.ts';
+import { parseScriptArgs } from './bench-lib/script-args.ts';
 
-const { values: args, positionals } = parseArgs({
+const { values: args, positionals } = parseScriptArgs('bench-defects', {
   options: {
     units: { type: 'string' },
     good: { type: 'string', default: '3' },

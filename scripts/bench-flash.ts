@@ -21,7 +21,6 @@
  */
 import { loadavg } from 'node:os';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
-import { parseArgs } from 'node:util';
 import { pino } from 'pino';
 import { ClassicBk7231Flasher } from './bench-lib/classic-flasher.ts';
 import { CommandChannel } from '../rig/bk7231/command-channel.ts';
@@ -39,10 +38,11 @@ import { openBenchRig, waitForApp, type BenchRig } from './bench-lib/bench-rig.t
 import { cenPulseMs, classicFloor, getBusFloorMs, writeFloor, type FlashFloor } from './bench-lib/floor.ts';
 import { summarize, type Summary } from './bench-lib/stats.ts';
 import { findBk7231tools, runThirdPartyE2e, type E2eResult, type E2eStart } from './bench-lib/thirdparty-e2e.ts';
+import { parseScriptArgs } from './bench-lib/script-args.ts';
 
 type Mode = 'real' | 'virtual';
 
-const { values: args } = parseArgs({
+const { values: args } = parseScriptArgs('bench-flash', {
   options: {
     quick: { type: 'boolean', default: false },
     json: { type: 'boolean', default: false },

@@ -154,6 +154,15 @@ async function run(spec: JigSpec, clock: Clock, o: { stockLibrary?: string; seed
 }
 
 const s = (ms: number): string => (ms / 1000).toFixed(2);
+// An unknown argument is refused before anything runs (a typo must not start a many-minute bench).
+for (let i = 2; i < process.argv.length; i++) {
+  const a = process.argv[i]!;
+  if (a === '--feeds' || a === '--seeds') i++;
+  else if (!['--quick', '--takt-only', '--own-only'].includes(a)) {
+    process.stderr.write(`bench-station: unknown argument ${a} (see the header of scripts/bench-station.ts)\n`);
+    process.exit(2);
+  }
+}
 const quick = process.argv.includes('--quick');
 /** Only part 1 (the takt, model and real time): for running it when the machine is quieter. */
 const taktOnly = process.argv.includes('--takt-only');
@@ -201,6 +210,10 @@ process.stdout.write(`   takt in MODEL time: ${s(steady.makespanMs)} s per unit,
 // the unit's parts): `--seeds N` shows it over N virtual jigs (seed 1 is the run above).
 const seedsArg = process.argv.indexOf('--seeds');
 const seeds = seedsArg > 0 ? Number(process.argv[seedsArg + 1]) : 1;
+if (!Number.isInteger(seeds) || seeds < 1) {
+  process.stderr.write(`bench-station: --seeds takes a whole number >= 1, not ${String(process.argv[seedsArg + 1])}\n`);
+  process.exit(2);
+}
 if (seeds > 1) {
   const takts = [steady];
   for (let seed = 2; seed <= seeds; seed++) takts.push(await run(jig([1], 'wt-each'), new VirtualClock(), { stockLibrary: library, seed }));

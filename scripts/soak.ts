@@ -23,15 +23,15 @@
  * targets met), 1 otherwise, 2 on bad arguments.
  */
 import { spawn } from 'node:child_process';
-import { parseArgs } from 'node:util';
 import { Worker } from 'node:worker_threads';
 import type { FlasherRecoveryStats } from '../rig/bk7231/flasher.ts';
 import type { FlashRegion } from '../rig/bk7231/outside-guard.ts';
 import type { StockBackupRegion } from '../suites/flash-backup.ts';
 import { CAUSE, FlashSoak, LATE_REPLY_MS, OFFSET, type Permanent, type UnitOutcome } from './bench-lib/flash-soak.ts';
 import { runSigkillSoak, type SigkillFigures } from './bench-lib/sigkill-soak.ts';
+import { parseScriptArgs } from './bench-lib/script-args.ts';
 
-const { values: args } = parseArgs({
+const { values: args } = parseScriptArgs('soak', {
   options: {
     units: { type: 'string', default: '1000' },
     'image-kib': { type: 'string' },
