@@ -1,4 +1,7 @@
 import t from 'tap';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { execa } from 'execa';
 import { runCli } from '../cli/main.ts';
 import { onVirtualJigStarted, type InProcessJig } from '../sim/jig/in-process-jig.ts';
@@ -45,6 +48,14 @@ t.test('dut info and dut cmd on a provisioned virtual plug', async (t) => {
   t.equal(j.info.startcmd, 'startDriver NTP');
   t.same([j.pins.roles[6], j.pins.roles[7], j.pins.roles[8], j.pins.roles[10], j.pins.roles[24], j.pins.roles[26]], [19, 18, 9, 3, 17, 1], 'the RMC021 pins');
   t.same(j.flags, [10]);
+  // A STATUS 2 reply without StatusFWR is said in the build line, not shown as "?".
+  const dir = mkdtempSync(join(tmpdir(), 'plugrig-dut-fwr-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const jig = JSON.parse(readFileSync(JIG, 'utf8')) as Record<string, unknown>;
+  writeFileSync(join(dir, 'jig.json'), JSON.stringify({ ...jig, faults: { plug: { http: { kind: 'missing-field', path: '/cm', field: 'StatusFWR' } } } }));
+  const noFwr = await plugrig('dut', 'info', join(dir, 'jig.json'), ...SIM);
+  t.equal(noFwr.exitCode, 0, noFwr.stderr);
+  t.match(noFwr.stdout, /^build\s+STATUS 2 has no StatusFWR, Built on /m, 'the missing StatusFWR is named');
   const on = await plugrig('dut', 'cmd', JIG, ...SIM, 'POWER ON');
   t.equal(on.exitCode, 0, on.stderr);
   t.equal(on.stdout.trim(), '{"POWER":"ON"}');

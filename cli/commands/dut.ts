@@ -179,7 +179,8 @@ const dutInfo: CommandModule<object, InfoArgs> = {
       const { client, location } = await s.connect();
       const info: ObkInfo = await client.waitOnline({ timeoutMs: args.timeout * 1000 });
       const pins = await client.pins();
-      const fwr = ((await client.status(2)).StatusFWR ?? {}) as Record<string, unknown>;
+      const status2 = await client.status(2);
+      const fwr = (status2.StatusFWR ?? {}) as Record<string, unknown>;
       const energy = await client.energy();
       if (args.json) {
         printJson({ slot: s.spec.id, url: location.url, via: location.via, info, firmware: fwr, pins: { roles: pins.roles, channels: pins.channels, ...(pins.channels2 ? { channels2: pins.channels2 } : {}) }, flags: flagBits(info.flags), energy: energy ?? null });
@@ -188,7 +189,9 @@ const dutInfo: CommandModule<object, InfoArgs> = {
       const w = (k: string, v: string): void => void cliStdout().write(`${k.padEnd(10)}${v}\n`);
       w('plug', `${location.url} (${location.via})`);
       w('name', info.shortName);
-      w('build', `${String(fwr.Version ?? '?')}, ${info.build}`);
+      // STATUS 2 without StatusFWR (or without its Version) is said, not shown as "?".
+      const version = status2.StatusFWR === undefined ? 'STATUS 2 has no StatusFWR' : fwr.Version === undefined ? 'StatusFWR has no Version' : String(fwr.Version);
+      w('build', `${version}, ${info.build}`);
       w('chipset', info.chipset);
       w('MAC', info.mac);
       w('IP', info.ip);
