@@ -173,10 +173,11 @@ export class FaultyUart implements VirtualUartDevice {
     }
     if (o.delayRate > 0 && this.#rnd() < o.delayRate) {
       this.counters.delayed++;
-      clock.at(clock.now() + o.delayMs, () => tx.send(out));
-    } else if (out.length > 0) {
-      tx.send(out);
+      // A latency spike holds this reply and whatever follows it: a UART/USB FIFO never lets a later
+      // reply overtake an earlier one.
+      this.#heldUntil = Math.max(this.#heldUntil, clock.now() + o.delayMs);
     }
+    if (out.length > 0) tx.send(out);
     if (o.staleLinkCheckRate > 0 && this.#rnd() < o.staleLinkCheckRate) {
       this.counters.staleLinkChecks++;
       clock.at(clock.now() + o.staleDelayMs, () => tx.send(STALE_LINKCHECK_REPLY));
