@@ -30,6 +30,8 @@ import type { DeviceTemplate } from '../rig/dut/device-template.ts';
 import { ObkHttpClient } from '../rig/dut/obk-http-client.ts';
 import { locatePlug, type HttpAddressResolver } from '../rig/dut/plug-locator.ts';
 import type { PlugLocationSpec } from '../rig/jig/jig-config.ts';
+import { ConfigError } from '../rig/core/errors.ts';
+import { keepFedUnitFiles, type FedUnit, type UnitFeed } from './unit-feed.ts';
 
 export interface StationImage {
   bytes: Uint8Array;
@@ -88,11 +90,19 @@ export interface RunStationOptions {
    * Absent: every unit's stock firmware is read.
    */
   stockLibrary?: string;
+  /**
+   * Continuous feeding (station/unit-feed.ts): each slot takes its next unit from the feed as soon as
+   * its last one is in its safe state, until the feed has none left; every unit's record and TAP file
+   * are kept as `slot-N.unit-K.*`. Without it each slot tests the unit it holds, once.
+   */
+  feed?: UnitFeed;
 }
 
 export interface StationSlotResult extends SlotResult {
   tap: string;
   record: string;
+  /** The fed unit this result is of (a run with a feed has one result per unit, several per slot). */
+  fed?: FedUnit;
 }
 
 /** Where signals come from (process by default; a fake in tests). */
@@ -205,6 +215,10 @@ export async function runStationDetailed(o: RunStationOptions): Promise<StationR
   let station: Awaited<ReturnType<typeof openStation>> | undefined;
   let uninstall = (): void => undefined;
   try {
+    // A shared mains relay would energise a partner slot while the handler reaches into this one.
+    if (o.feed && o.jig.mainsGroups && Object.keys(o.jig.mainsGroups).length > 0) {
+      throw new ConfigError(`jig ${o.jig.name}: continuous feeding needs each slot's mains on a relay of its own, and this jig has shared mains relays (mainsGroups)`, { step: 'unit-feed' });
+    }
     station = await openStation(o.jig, { clock: o.clock, log: o.log, endpoints: o.endpoints, slots: wanted });
     const st = station;
     // A mains relay output the board held on before the station wrote anything: said, then driven off (openStation).
@@ -237,7 +251,8 @@ export async function runStationDetailed(o: RunStationOptions): Promise<StationR
       const log = o.log.child({ slot: id });
       const spec = o.jig.slots.find((x) => x.id === id)!;
       const lease = pool.get(`meter:${s.meterRef}`);
-      const steps = slotProgram(o.plan.plan, {
+      // Built afresh for every unit: a program's steps carry what they learnt of their unit (its MAC, ...).
+      const build = (): Step[] => slotProgram(o.plan.plan, {
         spec,
         io: s.io,
         meter: st.muxes.has(s.meterRef) && lease ? leasedMeter(s.meter, lease, id) : s.meter,
@@ -293,7 +308,7 @@ export async function runStationDetailed(o: RunStationOptions): Promise<StationR
       };
       const group = s.io.interlock.group;
       // A slot on a shared mains relay is only off when the whole group is: it waits for its partners here.
-      const grouped: Step[] = group
+      const grouped = (steps: Step[]): Step[] => group
         ? [
             ...steps,
             {
@@ -309,11 +324,23 @@ export async function runStationDetailed(o: RunStationOptions): Promise<StationR
             },
           ]
         : steps;
-      return { id, log, steps: grouped, acquire, pause };
+      return { id, log, build: () => grouped(build()), acquire, pause };
     });
     await Promise.all(
-      programs.map(async ({ id, log, steps, acquire, pause }) => {
-        const result = await runSlot(steps, {
+      programs.map(async ({ id, log, build, acquire, pause }) => {
+        for (;;) {
+          let fed: FedUnit | undefined;
+          if (o.feed) {
+            try {
+              fed = await o.feed.next(id, abort.signal);
+            } catch (e) {
+              // The handler could not seat a unit: this slot takes no more; the others go on.
+              if (!abort.signal.aborted) o.notices?.write(`plugrig: slot ${id}: no next unit: ${(e as Error).message}\n`);
+              log.warn({ err: (e as Error).message }, 'unit feed: no next unit for this slot');
+            }
+            if (!fed) break;
+          }
+          const result = await runSlot(build(), {
           slot: id,
           clock: o.clock,
           log,
@@ -321,12 +348,17 @@ export async function runStationDetailed(o: RunStationOptions): Promise<StationR
           timeoutMs: o.plan.plan.defaults.stepTimeoutMs,
           onMarginal: o.plan.plan.defaults.onMarginal,
           signal: abort.signal,
-          acquire,
-          pause,
-        });
+            acquire,
+            pause,
+          });
+          const files = { tap: tap.paths.get(id) ?? '', record: records.paths.get(id) ?? '' };
+          // The slot's next unit writes slot-N.*: this one's files are kept under its own name.
+          const kept = fed ? await hostIo(o.clock, () => keepFedUnitFiles(files, id, fed)) : files;
+          results.push({ ...result, ...kept, ...(fed ? { fed } : {}) });
+          if (!o.feed) break;
+        }
         // Its program ended: its group's barrier stops waiting for it.
         st.slots.get(id)?.io.interlock.group?.leave(id);
-        results.push({ ...result, tap: tap.paths.get(id) ?? '', record: records.paths.get(id) ?? '' });
       }),
     );
   } finally {
@@ -335,7 +367,7 @@ export async function runStationDetailed(o: RunStationOptions): Promise<StationR
     await hostIo(o.clock, () => tap.close());
     o.signal?.removeEventListener('abort', onOuter);
   }
-  results.sort((a, b) => a.slot - b.slot);
+  results.sort((a, b) => a.slot - b.slot || (a.fed?.index ?? 0) - (b.fed?.index ?? 0));
   await sink.emit({ type: 'run-finished', run, slots: results, finishedAt: new Date().toISOString() });
   await hostIo(o.clock, () => state.end(abortReason !== undefined ? 'aborted' : 'finished', abortReason));
   for (const [sig, fn] of handlers) signals?.off(sig, fn);

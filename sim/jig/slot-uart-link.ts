@@ -4,11 +4,12 @@ import type { ModemLines, UartTx, VirtualUartDevice } from '../serial/uart-devic
 /**
  * The slot's USB-UART as it reaches the module through the jig's UART-isolation relay. While the
  * relay is open, bytes in either direction go nowhere and the adapter's modem lines reach nothing.
- * The chip is connected once, at construction, so it runs on the clock even before (or without)
- * a host adapter being attached.
+ * The chip is connected at construction (and a replacement unit's chip when it is seated), so it
+ * runs on the clock even before (or without) a host adapter being attached.
  */
 export class SlotUartLink implements VirtualUartDevice {
-  readonly chip: VirtualUartDevice;
+  chip: VirtualUartDevice;
+  readonly #clock: Clock;
   #hostTx: UartTx | undefined;
   #closed = false;
   #lines: ModemLines = { dtr: false, rts: false };
@@ -18,16 +19,27 @@ export class SlotUartLink implements VirtualUartDevice {
 
   /** `onModemLines` gets the adapter's lines as the module sees them (undefined: isolated). */
   constructor(chip: VirtualUartDevice, clock: Clock, onModemLines: (lines: ModemLines | undefined) => void) {
-    this.chip = chip;
+    this.#clock = clock;
     this.#onModemLines = onModemLines;
+    this.chip = chip;
+    this.#wire(chip);
+  }
+
+  /** Another unit seated in the slot: its chip gets the link; the old one's bytes go nowhere. */
+  replaceChip(chip: VirtualUartDevice): void {
+    this.chip = chip;
+    this.#wire(chip);
+  }
+
+  #wire(chip: VirtualUartDevice): void {
     chip.connect(
       {
         send: (bytes) => {
-          if (this.#closed && this.#hostTx) this.#hostTx.send(bytes);
+          if (this.chip === chip && this.#closed && this.#hostTx) this.#hostTx.send(bytes);
           else this.dropped.toHost += bytes.length;
         },
       },
-      clock,
+      this.#clock,
     );
   }
 

@@ -119,8 +119,9 @@ export class VirtualSlot {
   readonly spec: SlotSpec;
   /** How this slot is wired, as the simulator reads the jig file (not the host's helpers). */
   readonly wiring: SlotWiring;
-  readonly chip: VirtualBk7231;
-  readonly plug: ObkPlug | PinLevelPlug;
+  /** The unit in the slot (replaced by loadUnit: the handler took it out and seated the next one). */
+  chip: VirtualBk7231;
+  plug: ObkPlug | PinLevelPlug;
   readonly uart: SlotUartLink;
   readonly branch: MainsBranch;
   readonly board: VirtualFirmataBoard;
@@ -133,6 +134,11 @@ export class VirtualSlot {
   #estopPressed = false;
   /** The board's charge-pump watchdog relay in series with this slot's contactor coil (none: wired straight). */
   readonly #watchdog: WatchdogRelay | undefined;
+  /** What building a unit for this slot needs (loadUnit builds the next one alike). */
+  readonly #unitOptions: VirtualJigOptions;
+  readonly #seed: number;
+  readonly #network: PlugNetwork;
+  #unplugRelay: () => void = () => undefined;
 
   constructor(spec: SlotSpec, board: VirtualFirmataBoard, branch: MainsBranch, options: VirtualJigOptions, seed: number, network: PlugNetwork, watchdog?: WatchdogRelay) {
     this.id = spec.id;
@@ -144,36 +150,10 @@ export class VirtualSlot {
     this.#rtsWired = spec.reset.method === 'modem-lines';
     this.#watchdog = watchdog;
     watchdog?.onChange(() => this.#apply());
-    const mac = Uint8Array.from([0xc8, 0x47, 0x8c, (seed >>> 8) & 0xff, seed & 0xff, spec.id & 0xff]);
-    const defects = parsePlugDefects([...(spec.sim?.defects ?? []), ...(options.defects?.(spec.id) ?? [])], `slot ${spec.id}`);
-    const unitSeed = seed * 1000 + spec.id;
-    this.chip = new VirtualBk7231({
-      seed: unitSeed,
-      mac,
-      ...(defects.appDoesNotBoot ? { appDoesNotBoot: true } : {}),
-      ...options.chipOptions?.(spec.id),
-      cenWiring: 'none',
-    });
-    if (options.preflashed) {
-      const p = options.preflashed;
-      this.chip.flash.load(0x11000, syntheticOpenBekenApp(p.version ?? '1.18.42'));
-      const wifi = p.wifi === null ? undefined : (p.wifi ?? options.wifi ?? DEFAULT_VIRTUAL_WIFI);
-      this.chip.flash.load(OBK_CONFIG_ADDR, buildConfigSector(provisionedConfig(this.chip.mac, p.template, wifi)));
-    }
-    this.plug =
-      options.plugModel === 'pin-level'
-        ? new PinLevelPlug({ chip: this.chip, clock: options.clock })
-        : new ObkPlug({
-            chip: this.chip,
-            clock: options.clock,
-            branch,
-            network,
-            seed: unitSeed,
-            defects: defects.plug,
-            http: options.http ?? true,
-            ...(options.httpFaults?.(spec.id) ? { httpFaults: options.httpFaults(spec.id)! } : {}),
-            ...(options.firmware ? { firmware: options.firmware } : {}),
-          });
+    this.#unitOptions = options;
+    this.#seed = seed;
+    this.#network = network;
+    ({ chip: this.chip, plug: this.plug } = this.#buildUnit(undefined));
     this.uart = new SlotUartLink(this.chip, options.clock, (lines) => {
       this.#lines = lines;
       this.#apply();
@@ -185,17 +165,81 @@ export class VirtualSlot {
     board.setAnalog(w.ledAnalog, () =>
       (this.plug.ledLit() ? LED_SENSOR_LIT : LED_SENSOR_DARK) + Math.round((noise() * 2 - 1) * LED_SENSOR_NOISE),
     );
-    // The plug switches its output on the branch itself; the jig senses the contact.
-    const pinLevel = this.plug instanceof PinLevelPlug;
-    this.plug.onRelayChange((closed) => {
-      if (pinLevel) branch.setPlugRelay(closed);
-      this.#drive(w.relaySense, closed);
-      this.#record();
-    });
-    this.#drive(w.relaySense, this.plug.relayClosed());
+    this.#senseRelay();
     this.#drive(w.lid, this.#lidClosed);
     this.#drive(w.estop, this.#estopPressed);
     this.#record();
+  }
+
+  /**
+   * The chip and plug of a unit: the slot's own (unit undefined: seeded by slot, as every jig built
+   * them before units were fed) or the fed unit `unit` of a queue (its own seed and MAC, whichever
+   * slot it lands in, so the same unit run alone on another jig is the same part).
+   */
+  #buildUnit(unit: number | undefined): { chip: VirtualBk7231; plug: ObkPlug | PinLevelPlug } {
+    const { spec } = this;
+    const options = this.#unitOptions;
+    const seed = this.#seed;
+    const mac =
+      unit === undefined
+        ? Uint8Array.from([0xc8, 0x47, 0x8c, (seed >>> 8) & 0xff, seed & 0xff, spec.id & 0xff])
+        : Uint8Array.from([0xc8, 0x47, 0x8c, 0x80 | (seed & 0x7f), (unit >>> 8) & 0xff, unit & 0xff]);
+    const defects = parsePlugDefects([...(spec.sim?.defects ?? []), ...(options.defects?.(spec.id) ?? [])], `slot ${spec.id}`);
+    const unitSeed = unit === undefined ? seed * 1000 + spec.id : (seed * 1_000_003 + 7919 * (unit + 1)) >>> 0;
+    const chip = new VirtualBk7231({
+      seed: unitSeed,
+      mac,
+      ...(defects.appDoesNotBoot ? { appDoesNotBoot: true } : {}),
+      ...options.chipOptions?.(spec.id),
+      cenWiring: 'none',
+    });
+    if (options.preflashed) {
+      const p = options.preflashed;
+      chip.flash.load(0x11000, syntheticOpenBekenApp(p.version ?? '1.18.42'));
+      const wifi = p.wifi === null ? undefined : (p.wifi ?? options.wifi ?? DEFAULT_VIRTUAL_WIFI);
+      chip.flash.load(OBK_CONFIG_ADDR, buildConfigSector(provisionedConfig(chip.mac, p.template, wifi)));
+    }
+    const plug =
+      options.plugModel === 'pin-level'
+        ? new PinLevelPlug({ chip, clock: options.clock })
+        : new ObkPlug({
+            chip,
+            clock: options.clock,
+            branch: this.branch,
+            network: this.#network,
+            seed: unitSeed,
+            defects: defects.plug,
+            http: options.http ?? true,
+            ...(options.httpFaults?.(spec.id) ? { httpFaults: options.httpFaults(spec.id)! } : {}),
+            ...(options.firmware ? { firmware: options.firmware } : {}),
+          });
+    return { chip, plug };
+  }
+
+  /** The plug switches its output on the branch itself; the jig senses the contact. */
+  #senseRelay(): void {
+    const pinLevel = this.plug instanceof PinLevelPlug;
+    const sense = this.wiring.relaySense;
+    this.#unplugRelay = this.plug.onRelayChange((closed) => {
+      if (pinLevel) this.branch.setPlugRelay(closed);
+      this.#drive(sense, closed);
+      this.#record();
+    });
+    this.#drive(sense, this.plug.relayClosed());
+  }
+
+  /**
+   * The handler takes the unit out and seats fed unit `unit` (the station's UnitFeed, in its safe
+   * state: mains, loads, UART and 3V3 off). The old plug is powered down first (its firmware stopped,
+   * HTTP closed); the new one starts unpowered, wired like the old one.
+   */
+  async loadUnit(unit: number): Promise<void> {
+    this.#unplugRelay();
+    await this.plug.dispose();
+    ({ chip: this.chip, plug: this.plug } = this.#buildUnit(unit));
+    this.uart.replaceChip(this.chip);
+    this.#senseRelay();
+    this.#apply();
   }
 
   /** Output pins of this slot on its board: how each is wired and what it switches (logical level). */
@@ -452,6 +496,11 @@ export class VirtualJig {
     const s = this.slots.get(id);
     if (!s) throw new ConfigError(`no slot ${id} in jig ${this.spec.name}`, { slot: id, step: 'virtual-jig' });
     return s;
+  }
+
+  /** Seat fed unit `unit` in slot `slot` (its seed and MAC are the unit's own, see VirtualSlot.loadUnit). */
+  loadUnit(slot: number, unit: number): Promise<void> {
+    return this.slot(slot).loadUnit(unit);
   }
 
   setLid(slot: number, closed: boolean): void {
