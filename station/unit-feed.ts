@@ -58,7 +58,7 @@ export class UnitQueue implements UnitFeed {
 
   async next(slot: number, signal: AbortSignal): Promise<FedUnit | undefined> {
     if (signal.aborted || this.#taken >= this.#o.units.length) return undefined;
-    // Taken before the handling starts: two slots freeing at once never get the same unit.
+    // Taken when the slot asks, before the handling: the queue goes to the slots in the order they freed.
     const index = this.#o.units[this.#taken++]!;
     this.placed.set(index, slot);
     if (this.#taken === this.#o.units.length) this.emptiedAt = this.#o.clock.now();
