@@ -3,7 +3,8 @@ import type { ObkEnergy, ObkHttpClient } from '../rig/dut/obk-http-client.ts';
 import { beforeSwitch, declarePoint, measurePoint, plugWithRelayClosed, resolveLoad, windowSources } from './metering-point.ts';
 import { meteringReadyStep } from './metering.ts';
 import { commandText, commandValue, correctionRatios, type CalQuantity } from './metrology/calibration.ts';
-import { sampleAlignedWindows, emptyWindowPool } from './metrology/sample-windows.ts';
+import { expectHandOff, takeHandOff } from './calibration-hand-off.ts';
+import { sampleAlignedWindows, emptyWindowPool, type AlignedWindow, type WindowRun } from './metrology/sample-windows.ts';
 import { stepPolicy, type PlanDefaults } from './plan/declare.ts';
 import type { SuiteEntry } from './plan/schema.ts';
 import type { Step, StepContext } from './runner/step.ts';
@@ -99,6 +100,7 @@ export function calibrateSuite(entry: CalibrateSuiteEntry, hw: SlotHardware, def
   const calSpecs = declarePoint(calLoad, hw, entry.limits, undefined, defaults);
   // Each verification step's windows, kept across its attempts (a retest adds to them).
   const calPool = emptyWindowPool();
+  expectHandOff(hw, calLoad.name);
   return [
     meteringReadyStep(hw, policy, (c) => (client = c)),
     {
@@ -109,18 +111,29 @@ export function calibrateSuite(entry: CalibrateSuiteEntry, hw: SlotHardware, def
       run: async (ctx) => {
         const c = await connected(ctx);
         const il = hw.io.interlock;
-        await beforeSwitch(ctx, hw, calLoad.name);
-        await il.setLoad(calLoad.name, true);
+        // The metering suite's as-found windows at this load, if it just took them and the load stayed on.
+        const handed = takeHandOff(hw, calLoad.name, ctx.clock.now());
+        if (!handed) {
+          await beforeSwitch(ctx, hw, calLoad.name);
+          await il.setLoad(calLoad.name, true);
+        }
         let applied: Awaited<ReturnType<typeof applyCalibration>> | undefined;
         try {
-          // The window the load came on in is thrown away; every averaged window is clean.
-          const run = await sampleAlignedWindows(windowSources(ctx, hw, c), entry.windows, { cleanAfter: ctx.clock.now() });
-          const ratios = correctionRatios(run.windows);
-          const ws = run.windows;
-          const lastTwo = ws.length >= 2 && run.consecutive ? { before: ws[ws.length - 2]!.plug, window: ws[ws.length - 1]!.plug, seenAt: ws[ws.length - 1]!.seenAt } : undefined;
+          // The window the load came on in is thrown away; every averaged window is clean. Handed-over
+          // windows count towards the plan's number (at least one is taken now: the commands go out
+          // right after a boundary this step saw).
+          const sources = windowSources(ctx, hw, c);
+          const run: WindowRun = handed
+            ? await sampleAlignedWindows(sources, Math.max(1, entry.windows - handed.length), { continues: handed[handed.length - 1]! })
+            : await sampleAlignedWindows(sources, entry.windows, { cleanAfter: ctx.clock.now() });
+          const ws: AlignedWindow[] = [...(handed ?? []), ...run.windows];
+          const ratios = correctionRatios(ws);
+          // The last window and the one published right before it (X is corrected for the window the plug divides by).
+          const lastPrior = run.priors[run.priors.length - 1];
+          const lastTwo = lastPrior?.adjacent ? { before: lastPrior.snapshot, window: run.windows[run.windows.length - 1]!.plug, seenAt: run.windows[run.windows.length - 1]!.seenAt } : undefined;
           applied = await applyCalibration(ctx, c, ratios, 3, lastTwo);
           const id = await hw.meter.identity();
-          const readings = run.windows.map((w) => ({ t: w.seenAt, plug: { v: w.plug.voltage, i: w.plug.current, p: w.plug.power }, ref: { v: w.ref.volts, i: w.ref.amps, p: w.ref.watts } }));
+          const readings = ws.map((w) => ({ t: w.seenAt, plug: { v: w.plug.voltage, i: w.plug.current, p: w.plug.power }, ref: { v: w.ref.volts, i: w.ref.amps, p: w.ref.watts } }));
           ctx.unit({
             calibration: {
               load: calLoad.name,
@@ -131,7 +144,7 @@ export function calibrateSuite(entry: CalibrateSuiteEntry, hw: SlotHardware, def
               readings,
             },
           });
-          return { ratios, commands: applied.sent, ticks: applied.ticks, tries: applied.tries, windows: run.windows.length, consecutive: run.consecutive };
+          return { ratios, commands: applied.sent, ticks: applied.ticks, tries: applied.tries, windows: ws.length, fromAsFound: handed?.length ?? 0, consecutive: run.consecutive };
         } finally {
           // Applied: the load stays on for the next step, which measures the new factor at once.
           if (!applied) await il.setLoad(calLoad.name, false);

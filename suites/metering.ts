@@ -1,4 +1,5 @@
 import type { ObkHttpClient } from '../rig/dut/obk-http-client.ts';
+import { dropHandOff, handOffWanted, leaveHandOff } from './calibration-hand-off.ts';
 import { declarePoint, measurePoint, plugWithRelayClosed, resolveLoad } from './metering-point.ts';
 import { stepPolicy, type PlanDefaults } from './plan/declare.ts';
 import type { SuiteEntry } from './plan/schema.ts';
@@ -22,7 +23,7 @@ export function meteringSuite(entry: MeteringSuiteEntry, hw: SlotHardware, defau
   let client: ObkHttpClient | undefined;
   return [
     meteringReadyStep(hw, policy, (c) => (client = c)),
-    ...points.map(({ point, load }): Step => {
+    ...points.map(({ point, load }, index): Step => {
       const specs = declarePoint(load, hw, entry.limits, point.limits, defaults);
       // The point's windows, kept across the step's attempts (a retest adds to them).
       const pool = emptyWindowPool();
@@ -33,8 +34,13 @@ export function meteringSuite(entry: MeteringSuiteEntry, hw: SlotHardware, defau
         measurements: specs,
         run: async (ctx) => {
           const c = client ?? (await plugWithRelayClosed(ctx, hw));
-          const r = await measurePoint(ctx, hw, c, load, { settleMs: entry.settleMs, specs, pool });
-          return { ...r };
+          // The suite's last point at the calibration load: the load stays on and the windows go on to
+          // the calibration, which averages them instead of taking them again (calibration-hand-off.ts).
+          const handOff = index === points.length - 1 && handOffWanted(hw, load?.name);
+          if (handOff) dropHandOff(hw);
+          const r = await measurePoint(ctx, hw, c, load, { settleMs: entry.settleMs, specs, pool, ...(handOff ? { keepLoadOn: true } : {}) });
+          if (handOff) leaveHandOff(hw, pool.windows, ctx.clock.now());
+          return { ...r, ...(handOff ? { handedToCalibration: pool.windows.length } : {}) };
         },
       };
     }),

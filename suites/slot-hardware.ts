@@ -6,6 +6,7 @@ import type { RomFlashSession } from '../rig/dut/provision-offline.ts';
 import type { SlotSpec } from '../rig/jig/jig-config.ts';
 import type { SlotIo } from '../rig/jig/slot-io.ts';
 import type { ReferenceMeter } from '../rig/meter/reference-meter.ts';
+import type { CalibrationHandOff } from './calibration-hand-off.ts';
 import type { LightSample } from './light-samples.ts';
 import type { SupplyWatch } from './metrology/sample-windows.ts';
 import type { StepContext } from './runner/step.ts';
@@ -49,6 +50,8 @@ export interface SlotHardware {
     connectedMs?: number;
     boot?: { mainsOnT: number; onlineT: number; sampleMs: number; samples: readonly LightSample[]; connected?: Promise<readonly LightSample[]> };
   };
+  /** The calibration point's as-found windows, from the metering suite to the calibration (suites/calibration-hand-off.ts). */
+  calibrationHandOff?: CalibrationHandOff;
   /** What provisioning applies: the plan's device template and the station's credentials. */
   provisioning?: { template?: DeviceTemplate; wifi?: { ssid: string; pass: string }; webPassword?: string };
 }
