@@ -17,6 +17,9 @@
  * --e2e-other DIR times the `plugrig flash` of another checkout (built) in every round too;
  * --e2e-defaults-rounds N (default 1; 0 skips it) times N more pairs with each tool at its own
  * default rate (ours 2000000, bk7231tools 115200: about two minutes each) on a chip holding an image.
+ * --e2e-timeline runs each tool once per start with the chip in this process (bench-lib/e2e-timeline.ts)
+ * and prints where the time goes: start-up, exit, and per command kind the chip's time and the idle
+ * gaps before the commands (not a timed ratio: the harness shares the CPU with the tools).
  * Exit 0 whatever the figures (it is a benchmark); 1 only if a flash itself fails.
  */
 import { loadavg } from 'node:os';
@@ -52,6 +55,7 @@ const { values: args } = parseScriptArgs('bench-flash', {
     'e2e-profile': { type: 'string' },
     'e2e-other': { type: 'string' },
     'e2e-defaults-rounds': { type: 'string', default: '1' },
+    'e2e-timeline': { type: 'boolean', default: false },
   },
 });
 const QUICK = args.quick === true;
@@ -457,6 +461,17 @@ async function main(): Promise<number> {
   const progress = (m: string): void => {
     if (!args.json) process.stderr.write(`bench: ${m}\n`);
   };
+  if (args['e2e-timeline']) {
+    const dir = findBk7231tools();
+    if (!dir) {
+      process.stderr.write('bench-flash: --e2e-timeline needs BK7231TOOLS_DIR naming a bk7231tools checkout\n');
+      return 2;
+    }
+    const { runE2eTimeline, timelineText } = await import('./bench-lib/e2e-timeline.ts');
+    const t = await runE2eTimeline({ bk7231toolsDir: dir, image: image.bytes, other: makeBenchImage(2).bytes, offset: image.flashOffset, baud: E2E_BAUD, starts: ['factory', 'blank'], tools: ['plugrig', 'bk7231tools'], log, progress });
+    process.stdout.write(args.json ? JSON.stringify(t, null, 2) + '\n' : timelineText(t) + '\n');
+    return 0;
+  }
   if (args['e2e-only']) {
     const e2e = await e2eCase(image, progress);
     if (args.json) process.stdout.write(JSON.stringify({ loadAverageAtStart: loadAtStart, bk7231tools: e2e, rows: e2eRows(e2e) }, null, 2) + '\n');
