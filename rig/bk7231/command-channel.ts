@@ -141,6 +141,11 @@ export class CommandChannel {
     return Uint8Array.from(seen);
   }
 
+  /** Nothing received and unread: no queued frame, no half-parsed one, nothing buffered by the port. */
+  get inputEmpty(): boolean {
+    return this.#queue.length === 0 && this.#parser.pending.length === 0 && this.port.available() === 0;
+  }
+
   /** Wire time of n bytes at the current rate. */
   wireMs(bytes: number): number {
     return wireMs(bytes, this.#baud);

@@ -46,6 +46,8 @@ export async function getBus(channel: CommandChannel, opts: LinkOptions): Promis
   const started = clock.now();
   const req = linkCheck();
   let checks = 0;
+  /** LinkChecks whose reply arrived (a late one is taken by the next wait: the codes are the same). */
+  let answered = 0;
   let resets = 0;
   let manual = false;
   const ctx = { clock, setModemLines: (l: { dtr: boolean; rts: boolean }) => channel.port.setModemLines(l) };
@@ -83,6 +85,7 @@ export async function getBus(channel: CommandChannel, opts: LinkOptions): Promis
       checks++;
       try {
         await channel.awaitReply(req, pollMs, { phase: 'link' });
+        answered++;
         linked = countsForLink;
       } catch (e) {
         if (!(e instanceof TimeoutError)) throw e;
@@ -91,7 +94,10 @@ export async function getBus(channel: CommandChannel, opts: LinkOptions): Promis
     await resetRun;
     if (resetFailure) throw resetFailure;
     if (linked) {
-      const drained = await channel.drain(DRAIN_QUIET_MS, DRAIN_MAX_MS);
+      // The ROM answers every LinkCheck it receives, so a stale reply can only still be on its way
+      // while fewer replies came than LinkChecks went out (those of a poll that timed out, or sent
+      // into the reset). When every one is answered and nothing else came, there is nothing to drain.
+      const drained = checks === answered && channel.inputEmpty ? new Uint8Array(0) : await channel.drain(DRAIN_QUIET_MS, DRAIN_MAX_MS);
       const result = { resetAttempts: attempt, linkChecks: checks, elapsedMs: clock.now() - started, drainedBytes: drained.length };
       opts.log?.info({ ...result, reset: opts.reset.name }, 'linked with bootloader');
       return result;
