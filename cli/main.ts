@@ -1,7 +1,8 @@
 import type { Argv, CommandModule } from 'yargs';
 import { reportFailure } from './failure.ts';
-import { useCliStreams, type CliStreams } from './io.ts';
+import { cliStdout, useCliStreams, type CliStreams } from './io.ts';
 import { logToFile, logToStderr, resetLogDestination } from '../rig/core/log.ts';
+import { englishLocale, renderTopHelp, type TopHelp } from './top-help.ts';
 
 class UsageError extends Error {
   override name = 'UsageError';
@@ -97,6 +98,26 @@ export const GLOBAL_OPTIONS = {
   'log-file': { type: 'string', global: true, describe: 'append log lines (JSON) to this file (run: default <out>/plugrig.log)' },
 } as const;
 
+const SCRIPT_NAME = 'plugrig';
+const USAGE = '$0 <command> [options]\n\nHardware-in-the-loop rig for Tuya CB2S (BK7231N) plugs running OpenBeken.';
+
+/** The width yargs lays its help out to. */
+function helpWidth(): number {
+  return Math.min(110, process.stdout.columns || 100);
+}
+
+/** What `plugrig --help` lists: the commands, the global options and the two yargs adds (.help(), .version()). */
+export const TOP_HELP: TopHelp = {
+  scriptName: SCRIPT_NAME,
+  usage: USAGE.replace(/\$0/g, SCRIPT_NAME),
+  commands: COMMANDS,
+  options: [
+    ...Object.entries(GLOBAL_OPTIONS).map(([name, o]) => ({ name, describe: o.describe, type: o.type })),
+    { name: 'help', describe: 'Show help', type: 'boolean' },
+    { name: 'version', describe: 'Show version number', type: 'boolean' },
+  ],
+};
+
 function applyLogOptions(args: Record<string, unknown>): void {
   if (args['log-file']) logToFile(String(args['log-file']));
   else if (args.verbose) logToStderr();
@@ -142,6 +163,28 @@ function explainUsage(msg: string, argv: readonly string[]): string {
   return missing.length ? `plugrig ${entry.command}: missing ${missing.join(' ')}` : msg;
 }
 
+/** The CLI's yargs parser for `argv`; `exitProcess: false` keeps --help/--version from ending the process. */
+export async function yargsCli(argv: readonly string[], o: { exitProcess: boolean }): Promise<Argv> {
+  const { default: yargs } = await import('yargs');
+  let cli = yargs([...argv]).scriptName(SCRIPT_NAME).usage(USAGE);
+  for (const entry of COMMANDS) cli = cli.command(lazyCommand(entry));
+  skipHelpCache(cli);
+  return cli
+    .options(GLOBAL_OPTIONS)
+    .middleware(applyLogOptions)
+    .demandCommand(1, 'name a command (plugrig --help lists them)')
+    .strict()
+    .recommendCommands()
+    .fail((msg, err) => {
+      if (err) throw err;
+      throw new UsageError(explainUsage(msg, argv));
+    })
+    .help()
+    .version()
+    .exitProcess(o.exitProcess)
+    .wrap(helpWidth());
+}
+
 /**
  * Run the CLI on `argv` (without node and the script) and return its exit code. With `streams`, every
  * line the CLI prints goes there instead of the process's stdout/stderr (the in-process test entry);
@@ -154,6 +197,12 @@ export async function runCli(argv: readonly string[], streams?: CliStreams): Pro
   process.exitCode = undefined;
   let code: number;
   try {
+    // `plugrig --help` alone is rendered without loading yargs (cli/top-help.ts; yargs where that declines).
+    const topHelp = argv.length === 1 && argv[0] === '--help' && englishLocale(process.env) ? renderTopHelp(TOP_HELP, helpWidth()) : undefined;
+    if (topHelp !== undefined) {
+      cliStdout().write(topHelp + '\n');
+      return 0;
+    }
     // A plain `plugrig flash …` does not load yargs at all (its start-up is part of every flash).
     const flash = argv[0] === 'flash' ? await import('./commands/flash.ts') : undefined;
     const plainFlash = flash?.flashArgsWithoutYargs(argv, GLOBAL_OPTIONS);
@@ -162,28 +211,7 @@ export async function runCli(argv: readonly string[], streams?: CliStreams): Pro
       await flash.flashCommand.handler(plainFlash);
       return Number(process.exitCode ?? 0);
     }
-    const { default: yargs } = await import('yargs');
-    let cli = yargs([...argv])
-      .scriptName('plugrig')
-      .usage('$0 <command> [options]\n\nHardware-in-the-loop rig for Tuya CB2S (BK7231N) plugs running OpenBeken.');
-    for (const entry of COMMANDS) cli = cli.command(lazyCommand(entry));
-    skipHelpCache(cli);
-    await cli
-      .options(GLOBAL_OPTIONS)
-      .middleware(applyLogOptions)
-      .demandCommand(1, 'name a command (plugrig --help lists them)')
-      .strict()
-      .recommendCommands()
-      .fail((msg, err) => {
-        if (err) throw err;
-        throw new UsageError(explainUsage(msg, argv));
-      })
-      .help()
-      .version()
-      // In-process, --help/--version must not end the caller's process.
-      .exitProcess(!streams)
-      .wrap(Math.min(110, process.stdout.columns || 100))
-      .parseAsync();
+    await (await yargsCli(argv, { exitProcess: !streams })).parseAsync();
     code = Number(process.exitCode ?? 0);
   } catch (e) {
     // Scanned from argv, not yargs' result: a usage error happens before any args object exists.
