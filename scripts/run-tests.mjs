@@ -4,8 +4,8 @@
 // tap's own summary counts files; this counts leaf assertions (test points that do not
 // close a subtest) across every file, which is what a reader of CI wants.
 import { spawn } from 'node:child_process';
-import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { Parser } from 'tap-parser';
+import { distCurrent } from './dist-current.mjs';
 
 function run(cmd, args, onData) {
   return new Promise((resolve) => {
@@ -24,27 +24,6 @@ function runQuiet(cmd, args) {
     child.stderr.on('data', (d) => (out += d));
     child.on('close', (code) => resolve({ code: code ?? 1, out }));
   });
-}
-
-/**
- * dist/ is current when dist/cli/main.js is at least as new as every .ts in the directories the build
- * compiles (tsconfig.build.json "include"): the same test bin/plugrig.mjs makes before running it. On CI
- * `npm ci` has just built it (prepare), so building again would only cost the CPU the tests need.
- */
-function distCurrent() {
-  let built;
-  try {
-    built = statSync('dist/cli/main.js').mtimeMs;
-  } catch {
-    return false;
-  }
-  const { include } = JSON.parse(readFileSync('tsconfig.build.json', 'utf8'));
-  for (const dir of include) {
-    for (const e of readdirSync(dir, { recursive: true, withFileTypes: true })) {
-      if (e.isFile() && e.name.endsWith('.ts') && statSync(`${e.parentPath ?? e.path}/${e.name}`).mtimeMs > built) return false;
-    }
-  }
-  return true;
 }
 
 // `--no-typecheck` (first argument) skips the type-check and the build when re-running tests on an unchanged tree.

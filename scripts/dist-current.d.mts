@@ -1,0 +1,2 @@
+/** See dist-current.mjs. */
+export function distCurrent(root?: string): boolean;
