@@ -6,6 +6,7 @@ import type { MeasurementResult, MeasurementSpec } from './model/measurement.ts'
 import { combinedPct, combinedPf, ERROR_BUDGET, errorTerms, PF_BUDGET, pfTerms, plannedWindows, windowPlan, type ErrorTerms, type MeteredQuantity, type PfTerms } from './metrology/budget.ts';
 import { driftPctPerWindow, emptyWindowPool, joinRuns, mean, sampleAlignedWindows, sampleQuietWindows, windowsCounting, type AlignedWindow, type WindowPool, type WindowSources } from './metrology/sample-windows.ts';
 import { resolveLimits } from './model/limits.ts';
+import { judge } from './model/verdict.ts';
 import { declareMeasurement, type PlanDefaults } from './plan/declare.ts';
 import type { PlanLimit, SuiteEntry } from './plan/schema.ts';
 import type { Step, StepContext } from './runner/step.ts';
@@ -239,8 +240,31 @@ export async function measurePoint(ctx: StepContext, hw: SlotHardware, client: O
     // counts telescope across both attempts).
     const continuing = cleanAfter === undefined && pool.loadStayedOn && pool.windows.length > 0;
     pool.loadStayedOn = false;
-    let run = await sampleAlignedWindows(sources, o.windows ?? plan, cleanAfter !== undefined ? { cleanAfter } : continuing ? { continues: pool.windows[pool.windows.length - 1]! } : {});
+    // Sequential stopping where the windows are planned from the tolerances alone (no quantity has
+    // an uncertainty target, not a retest): after MIN_WINDOWS the point stops as soon as every judged
+    // value is accepted with the U of the windows taken (value ± U wholly inside its limits, the
+    // verdict's own rule); otherwise it goes on to the planned count. A value accepted early is
+    // judged on a larger U than the planned count would give it, never a smaller one.
+    const earlyStop = o.windows === undefined && Object.keys(pool.marginal).length === 0 && o.specs.every((s) => s.uncertaintyTarget === undefined);
+    let planned = 0;
+    const firstCount = (first: AlignedWindow): number => {
+      planned = plan(first);
+      return earlyStop ? Math.min(planned, MIN_WINDOWS) : planned;
+    };
+    let run = await sampleAlignedWindows(sources, o.windows ?? firstCount, cleanAfter !== undefined ? { cleanAfter } : continuing ? { continues: pool.windows[pool.windows.length - 1]! } : {});
     const newRun = !(continuing && run.consecutive && (run.priors[0]?.adjacent ?? false));
+    if (earlyStop && run.windows.length < planned) {
+      const ws = [...pool.windows, ...run.windows];
+      const runs = pool.runs + (newRun ? 1 : 0);
+      const consecutive = pool.consecutive && run.consecutive;
+      const accepted = (s: MeasurementSpec, value: number, U: number): boolean => judge(value, U, resolveLimits(s.limits, s.id, 0), { guardBand: s.guardBand ?? 'uncertainty' }).verdict === 'pass';
+      const all = judged.every((q) => {
+        const sp = spec(q);
+        const a = assess(q, ws, consecutive, runs);
+        return sp === undefined || accepted(sp, a.err, a.U);
+      }) && (!pfSpec || accepted(pfSpec, assessPf(ws).err, assessPf(ws).U));
+      if (!all) run = joinRuns(run, await sampleAlignedWindows(sources, planned - run.windows.length, { continues: run.windows[run.windows.length - 1]! }));
+    }
     // Sequential: while a quantity is undecided (value ± U straddles its limit) and more windows of
     // this run could decide it within the cap, take them now, before giving up to a retest.
     for (let round = 0; o.windows === undefined && round < 6; round++) {
@@ -253,10 +277,17 @@ export async function measurePoint(ctx: StepContext, hw: SlotHardware, client: O
         if (tol === undefined) continue;
         const a = assess(q, ws, consecutive, runs);
         const margin = tol - Math.abs(a.err);
-        if (a.U <= margin || Math.abs(a.err) - a.U >= tol || margin <= 0) continue;
+        const undecided = !(a.U <= margin || Math.abs(a.err) - a.U >= tol || margin <= 0);
+        // Accepted but with U above the plan's target (the SEL parity gave fewer V or I windows
+        // than planned): the verdict would be marginal; the windows that bring U to the target are
+        // cheaper here than a retest, which starts from MIN_WINDOWS.
+        const target = spec(q)?.uncertaintyTarget;
+        const aboveTarget = target !== undefined && a.U > target && Math.abs(a.err) - a.U < tol;
+        if (!undecided && !aboveTarget) continue;
+        const want = Math.min(undecided ? margin : Infinity, target ?? Infinity);
         const cap = Math.min(MAX_WINDOWS, MAX_SEQUENTIAL_WINDOWS + pool.windows.length);
         for (let n = ws.length + 1; n <= cap; n++) {
-          if (assess(q, ws, consecutive, runs, n).U <= margin) {
+          if (assess(q, ws, consecutive, runs, n).U <= want) {
             extra = Math.max(extra, n - ws.length);
             break;
           }
