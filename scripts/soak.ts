@@ -15,7 +15,11 @@
  *                                     [--ber 1e-5] [--drop-rate 1e-6] [--dup-rate 1e-6] [--seed 1]
  *                                     [--sequences 100000] [--kills 50]
  *                                     [--defect-units 200] [--workers 2] [--json]
+ *   node --import=tsx scripts/soak.ts --only-unit N [same fault options]
  *
+ * --only-unit N flashes unit N alone (the number "failed unit N" prints; its faults and line seed come
+ * from --seed and N only, so it is the same flash as in the full run), prints what it did and exits
+ * 0 when it ended as it must (right content and outside, or a permanent fault failed naming it).
  * --image-kib N flashes an N KiB pattern instead of the OpenBeken image; --sequences 0, --kills 0 and
  * --defect-units 0 skip figures (c), (b), (d). Exit 0 when every target is met (completed >= 99.5 % of
  * the units without a permanent fault, 0 wrong-content units reported passed, every permanently
@@ -45,6 +49,7 @@ const { values: args } = parseScriptArgs('soak', {
     'defect-units': { type: 'string', default: '200' },
     workers: { type: 'string', default: '2' },
     json: { type: 'boolean', default: false },
+    'only-unit': { type: 'string' },
   },
 });
 function intArg(name: string, v: string | undefined, min: number): number {
@@ -80,6 +85,31 @@ const BACKUP = args.backup === 'none' ? null : (args.backup as StockBackupRegion
 const soak = new FlashSoak({ seed: SEED, ber: BER, dropRate: DROP_RATE, duplicateRate: DUP_RATE, backup: BACKUP, ...(args['image-kib'] === undefined ? {} : { imageKib: intArg('image-kib', args['image-kib'], 4) }) });
 const image = soak.image;
 const IMAGE_NAME = soak.imageName;
+
+if (args['only-unit'] !== undefined) {
+  // Unit N is index N-1 (UnitPlan.seed = index + 1), flashed in this thread: its outcome depends only on the config and N.
+  const unit = intArg('only-unit', args['only-unit'], 1);
+  const o = await soak.flashUnit(soak.planUnit(unit - 1, true));
+  const asMust = o.plan.permanent ? !o.passed && o.error !== undefined && CAUSE[o.plan.permanent].test(o.error) : o.passed && o.contentRight && o.outsideRight;
+  if (args.json) {
+    process.stdout.write(JSON.stringify({ unit, ...o, asMust }, null, 2) + '\n');
+  } else {
+    const hex = (a: number): string => '0x' + a.toString(16);
+    process.stdout.write(
+      [
+        `unit ${unit} of the soak (seed ${SEED}): faults [${[...o.plan.recoverable, ...(o.plan.permanent ? [`permanent ${o.plan.permanent}`] : [])].join(', ')}]`,
+        `  ${o.passed ? 'flasher reported success' : `flasher failed: ${o.error}`}`,
+        `  simulated flash: image ${o.contentRight ? 'right' : 'WRONG'}, outside the image ${o.outsideRight ? 'unchanged' : 'CHANGED'}`,
+        `  line faults ${JSON.stringify(o.lineFaults)}, brown-outs ${o.brownOuts}`,
+        `  recovery ${JSON.stringify(o.stats)}`,
+        ...o.strays.map((x) => `  stray ${x.kind} at ${hex(x.address)} (${x.region}${x.address >= 0x200000 ? `, aliased onto ${hex(x.address % 0x200000)}` : ''})`),
+        ...o.restores.map((r) => `  restored ${r.region} ${hex(r.start)}+${hex(r.length)} from ${r.source}: sectors ${r.sectors.map(hex).join(' ')}`),
+        `  flash ${(o.modelMs / 1000).toFixed(2)} s model, backup read ${(o.backupMs / 1000).toFixed(2)} s; ${asMust ? 'as it must' : 'NOT as it must'}`,
+      ].join('\n') + '\n',
+    );
+  }
+  process.exit(asMust ? 0 : 1);
+}
 
 /** Units [from, to) in WORKERS threads (contiguous shares, merged in order): a unit's result depends only on its index. */
 async function flashUnits(from: number, to: number, faults: boolean, onProgress: () => void): Promise<UnitOutcome[]> {
@@ -357,7 +387,7 @@ if (args.json) {
     '    stray writes/erases by region (chip commands outside the image the flasher did not aim there)',
     `    ${'region'.padEnd(14)} ${'erases'.padStart(7)} ${'writes'.padStart(7)} ${'units'.padStart(6)} ${'restored:blank'.padStart(15)} ${'restored:copy'.padStart(14)} ${'failed naming it'.padStart(17)}`,
     ...strayTable.map((r) => `    ${r.region.padEnd(14)} ${String(r.erases).padStart(7)} ${String(r.programs).padStart(7)} ${String(r.units).padStart(6)} ${String(r.restoredBlank).padStart(15)} ${String(r.restoredCopy).padStart(14)} ${String(r.failedNamingIt).padStart(17)}`),
-    '    (beyond flash: the address had a bit >= 21 flipped; the flash aliases it onto the sector meant)',
+    '    (an address beyond the flash counts where the flash aliases it; beyond flash: aliased back into the image)',
     ...uncovered.map((c) => `  NOT EXERCISED: ${c.fault} (the fault mix no longer produces it)`),
     ...failures.slice(0, 10).map((o) => `  failed unit ${o.plan.seed} [${o.plan.recoverable.join(', ')}]: ${o.error ?? `content ${o.contentRight ? 'right' : 'WRONG'}, outside ${o.outsideRight ? 'unchanged' : 'CHANGED'}`}`),
     `(a) flashes: ${flashWallS.toFixed(0)} s wall`,

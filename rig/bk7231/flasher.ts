@@ -181,6 +181,13 @@ export interface FlasherRecoveryStats {
   outsideRestores: number;
 }
 
+/**
+ * Verify rounds in all while every bad sector reads differently each time (data garbled on the
+ * line, see #verifyAndRepair): six repairs leave a 4 KiB sector at a 1e-5 byte-error rate a
+ * (1/25)^7 chance of failing, against (1/25)^4 with three.
+ */
+const LINE_REPAIR_ROUNDS = 6;
+
 /** Quiet time and limit of the drain after a lost reply: a late reply must not answer the re-sent command. */
 const RESYNC_QUIET_MS = 30;
 const RESYNC_MAX_MS = 300;
@@ -674,20 +681,33 @@ export class Bk7231Flasher {
    * One CRC over the range; on mismatch bisect to the bad sectors, rewrite them, check again.
    * Returns the CRC the chip reported for the whole range (equal to the image's, or it throws) and
    * the sectors it had to rewrite.
+   *
+   * `retries.verify` bounds the rounds in which a bad sector comes back with a CRC it already had
+   * (a sector that does not take the data: a dead cell reads the same every time). A round in
+   * which every bad sector reads differently from each of its earlier wrong reads shows the data
+   * arriving garbled on the line (a flipped bit lands elsewhere each time; at a byte-error rate of
+   * 1e-5 one Write4K frame in 25 is hit), so it does not count against that bound, only against
+   * LINE_REPAIR_ROUNDS in all.
    */
   async #verifyAndRepair(image: Uint8Array, offset: number, onProgress?: (p: FlashProgress) => void): Promise<{ crc: number; repaired: Set<number> }> {
     const retries = this.#opts.retries?.verify ?? 3;
     const repaired = new Set<number>();
+    /** Every wrong CRC the chip gave for each sector so far. */
+    const wrongCrcs = new Map<number, Set<number>>();
+    let stuckRounds = 0;
     for (let attempt = 0; ; attempt++) {
       onProgress?.({ phase: 'verify', done: 0, total: image.length });
-      const { bad, chipCrc, expectedCrc } = await this.#locateBad(offset, image, 'verify');
+      const { bad, badCrcs, chipCrc, expectedCrc } = await this.#locateBad(offset, image, 'verify');
       onProgress?.({ phase: 'verify', done: image.length, total: image.length });
       if (bad.length === 0 && chipCrc === expectedCrc) return { crc: chipCrc, repaired };
-      if (attempt >= retries) {
+      const garbledOnly = bad.length > 0 && bad.every((s, k) => !wrongCrcs.get(s)?.has(badCrcs[k]!));
+      for (const [k, s] of bad.entries()) (wrongCrcs.get(s) ?? wrongCrcs.set(s, new Set()).get(s)!).add(badCrcs[k]!);
+      if (!garbledOnly && attempt > 0) stuckRounds++;
+      if (stuckRounds >= retries || attempt >= Math.max(retries, LINE_REPAIR_ROUNDS)) {
         if (bad.length === 0) {
           throw new FlashError(`verify failed: the chip's CRC of 0x${offset.toString(16)}+0x${image.length.toString(16)} is 0x${chipCrc.toString(16)}, the image's 0x${expectedCrc.toString(16)}, although every part matched`, { phase: 'verify', address: offset, chipCrc, expectedCrc });
         }
-        throw new FlashError(`verify failed at 0x${bad[0]!.toString(16)} (${bad.length} sector(s)) after ${retries} repairs`, { phase: 'verify', address: bad[0], badSectors: bad, chipCrc, expectedCrc });
+        throw new FlashError(`verify failed at 0x${bad[0]!.toString(16)} (${bad.length} sector(s)) after ${attempt} repairs`, { phase: 'verify', address: bad[0], badSectors: bad, chipCrc, expectedCrc, repeatedWrongReads: stuckRounds });
       }
       // The whole range disagreed but every part matched: an unreliable answer, so ask again.
       if (bad.length === 0) continue;
@@ -702,10 +722,15 @@ export class Bk7231Flasher {
   }
 
   /** Sectors of [start, start+expected.length) whose chip CRC differs (found by bisection), and the chip's CRC of the whole range. */
-  async #locateBad(start: number, expected: Uint8Array, phase: 'verify' | 'read'): Promise<{ bad: number[]; chipCrc: number; expectedCrc: number }> {
+  async #locateBad(start: number, expected: Uint8Array, phase: 'verify' | 'read'): Promise<{ bad: number[]; badCrcs: number[]; chipCrc: number; expectedCrc: number }> {
+    /** The chip's CRC of each bad sector, in the order of `bad`. */
+    const badCrcs: number[] = [];
     const check = async (a: number, len: number, chip: number): Promise<number[]> => {
       if (chip === crc32Raw(expected.subarray(a - start, a - start + len))) return [];
-      if (len <= SECTOR_SIZE) return [a];
+      if (len <= SECTOR_SIZE) {
+        badCrcs.push(chip);
+        return [a];
+      }
       const half = Math.ceil(len / SECTOR_SIZE / 2) * SECTOR_SIZE;
       return [...(await check(a, half, await this.#crcIn(phase, a, half))), ...(await check(a + half, len - half, await this.#crcIn(phase, a + half, len - half)))];
     };
@@ -716,7 +741,8 @@ export class Bk7231Flasher {
     // chip, tens of ms here on a loaded machine, which would otherwise follow the reply).
     const whole = crc32Raw(expected);
     const chipCrc = await asked;
-    return { bad: chipCrc === whole ? [] : await check(start, expected.length, chipCrc), chipCrc, expectedCrc: whole };
+    const bad = chipCrc === whole ? [] : await check(start, expected.length, chipCrc);
+    return { bad, badCrcs, chipCrc, expectedCrc: whole };
   }
 
   async #crcIn(phase: 'verify' | 'read' | 'identify', start: number, length: number): Promise<number> {

@@ -221,15 +221,22 @@ export class FlashSoak {
     };
   }
 
-  /** Outside-image operations the chip ran, minus the guard's own restores (its sectors, inside its time span). */
+  /**
+   * Outside-image operations the chip ran, minus the guard's own restores (its sectors, inside its
+   * time span). An address beyond the flash is counted in the region the flash aliases it onto
+   * (the part ignores the high address bits): a byte dropped or duplicated in a Write4K's code or
+   * address field shifts the address by 8 bits, which lands in the bootloader's first block (or at
+   * 0x100000); only an alias inside the image counts as 'beyond flash'.
+   */
   #strays(ops: readonly FlashOperation[], restores: readonly OutsideRestore[]): UnitOutcome['strays'] {
     const out: UnitOutcome['strays'] = [];
     for (const op of ops) {
       const wrapped = op.address % FLASH_SIZE;
-      if (op.address < FLASH_SIZE && wrapped >= OFFSET && wrapped < this.imageEnd) continue;
+      const aliasInImage = wrapped >= OFFSET && wrapped < this.imageEnd;
+      if (op.address < FLASH_SIZE && aliasInImage) continue;
       const sector = wrapped - (wrapped % 4096);
       if (op.address < FLASH_SIZE && restores.some((r) => r.sectors.includes(sector) && op.atMs >= r.fromMs && op.atMs <= r.toMs)) continue;
-      out.push({ region: flashRegionOf(op.address, FLASH_SIZE), kind: op.kind, address: op.address });
+      out.push({ region: aliasInImage ? 'beyond flash' : flashRegionOf(wrapped, FLASH_SIZE), kind: op.kind, address: op.address });
     }
     return out;
   }
