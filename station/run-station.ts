@@ -257,7 +257,7 @@ export async function runStationDetailed(o: RunStationOptions): Promise<StationR
         io: s.io,
         meter: st.muxes.has(s.meterRef) && lease ? leasedMeter(s.meter, lease, id) : s.meter,
         // Resolved per ROM session and watched while open: an adapter that went fails this unit naming it; it is found again under its new tty next time.
-        openUart: () => s.uart.open({ baudRate: 115200, log }),
+        openUart: (u) => s.uart.open({ baudRate: 115200, log, ...(u?.signal ? { signal: u.signal } : {}) }),
         ...(o.image ? { image: o.image } : {}),
         baudRate: o.baudRate,
         outDir: o.outDir,

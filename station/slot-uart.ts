@@ -5,10 +5,18 @@ import type { Logger } from '../rig/core/log.ts';
 import type { EndpointRegistry } from '../rig/endpoints/registry.ts';
 import { openLink } from '../rig/serial/open-link.ts';
 import type { SerialLink } from '../rig/serial/serial-link.ts';
-import { AdapterWatch, resolveUart, type UartRef, type UsbUartAdapter } from '../rig/usb/usb-uart.ts';
+import { AdapterWatch, resolveUart, type ResolvedUart, type UartRef, type UsbUartAdapter } from '../rig/usb/usb-uart.ts';
 
 /** How often an open slot port's adapter is looked for (a scan; a port error looks at once). */
 export const ADAPTER_WATCH_MS = 500;
+
+/**
+ * How long the next session of a slot whose adapter went while open waits for it to re-enumerate at
+ * its USB path (on the station's clock, scanning every ADAPTER_WATCH_MS): a USB glitch re-enumerates
+ * in 1-3 s, an operator re-seating the cable takes a few seconds more. Longer is a unit failed with
+ * the unplug as its cause, not a slot that waits without bound.
+ */
+export const REPLUG_WAIT_MS = 15_000;
 
 /** A slot's UART open for one ROM session: the port, and the tty it was found at this time. */
 export interface SlotPort extends Bk7231Port {
@@ -32,13 +40,17 @@ export class SlotUart {
   readonly #endpoints: EndpointRegistry;
   readonly #clock: Clock;
   readonly #watchMs: number;
+  readonly #replugWaitMs: number;
+  /** The adapter a session of this slot had open when it went (until it is found again). */
+  #lost: UsbUartAdapter | undefined;
 
-  constructor(o: { slot: number; ref: UartRef; endpoints: EndpointRegistry; clock: Clock; watchIntervalMs?: number }) {
+  constructor(o: { slot: number; ref: UartRef; endpoints: EndpointRegistry; clock: Clock; watchIntervalMs?: number; replugWaitMs?: number }) {
     this.slot = o.slot;
     this.ref = o.ref;
     this.#endpoints = o.endpoints;
     this.#clock = o.clock;
     this.#watchMs = o.watchIntervalMs ?? ADAPTER_WATCH_MS;
+    this.#replugWaitMs = o.replugWaitMs ?? REPLUG_WAIT_MS;
   }
 
   /** "sim:uart1", "USB path 1-1.2": how the jig file binds it. */
@@ -47,14 +59,20 @@ export class SlotUart {
     return [this.ref.usbPath && `USB path ${this.ref.usbPath}`, this.ref.serialNumber && `serial "${this.ref.serialNumber}"`].filter(Boolean).join(', ');
   }
 
-  /** Resolve and open, then watch the adapter until close(). */
-  async open(o: { baudRate: number; log?: Logger }): Promise<SlotPort> {
+  /**
+   * Resolve and open, then watch the adapter until close(). After this slot's adapter went while a
+   * session had it open, first wait (at most REPLUG_WAIT_MS, aborted by `signal`) for it to come back
+   * at its USB path: the retry of a step the unplug failed then runs on the replugged adapter.
+   */
+  async open(o: { baudRate: number; log?: Logger; signal?: AbortSignal }): Promise<SlotPort> {
     let found;
     try {
-      found = await resolveUart(this.#endpoints, this.ref);
+      found = this.#lost ? await this.#awaitReplug(this.#lost, o) : await resolveUart(this.#endpoints, this.ref);
     } catch (e) {
+      if (o.signal?.aborted) throw o.signal.reason; // the step's timeout or the slot's abort, not a UART fault
       throw this.#slotError(e, `slot ${this.slot} UART (${this.describe()})`);
     }
+    o.signal?.throwIfAborted();
     let link: SerialLink;
     try {
       link = await openLink(found.path, { baudRate: o.baudRate, clock: this.#clock, endpoints: this.#endpoints, ...(o.log ? { log: o.log } : {}) });
@@ -69,7 +87,38 @@ export class SlotUart {
       await link.close().catch(() => undefined);
       throw this.#slotError(e, `slot ${this.slot} UART (${this.describe()})`);
     }
-    return new WatchedSlotPort(link, found.path, found.adapter, watch, this.slot);
+    return new WatchedSlotPort(link, found.path, found.adapter, watch, this.slot, (gone) => {
+      this.#lost = gone;
+    });
+  }
+
+  /**
+   * Scan for the lost adapter at its USB path until it is listed again or `replugWaitMs` has passed
+   * on the station's clock. Never returning is the unplug's TransportError, saying how long it waited.
+   */
+  async #awaitReplug(lost: UsbUartAdapter, o: { log?: Logger; signal?: AbortSignal }): Promise<ResolvedUart> {
+    const t0 = this.#clock.now();
+    const was = `USB-UART adapter at ${lost.usbPath} (${lost.chip}${lost.devPath ? ` ${lost.devPath}` : ''})`;
+    o.log?.info({ slot: this.slot, usbPath: lost.usbPath, tty: lost.devPath, waitMs: this.#replugWaitMs }, 'waiting for the unplugged USB-UART adapter to re-enumerate');
+    for (;;) {
+      try {
+        const found = await resolveUart(this.#endpoints, this.ref);
+        this.#lost = undefined;
+        o.log?.info({ slot: this.slot, usbPath: lost.usbPath, tty: found.path, waitedMs: this.#clock.now() - t0 }, 'USB-UART adapter back');
+        return found;
+      } catch (e) {
+        const waited = this.#clock.now() - t0;
+        if (!(e instanceof TransportError) || waited >= this.#replugWaitMs) {
+          if (!(e instanceof TransportError)) throw e;
+          throw new TransportError(
+            `${e.message}: the ${was} was unplugged and did not come back within ${(this.#replugWaitMs / 1000).toFixed(0)} s`,
+            { ...e.context, slot: this.slot, usbPath: lost.usbPath, tty: lost.devPath, replugWaitMs: this.#replugWaitMs, waitedMs: waited, step: 'adapter-replug' },
+            { cause: e },
+          );
+        }
+        await this.#clock.sleep(Math.min(this.#watchMs, this.#replugWaitMs - waited), o.signal);
+      }
+    }
   }
 
   /** A resolve/open failure with the slot in its words and context (the original as cause). */
@@ -129,7 +178,7 @@ class WatchedSlotPort implements SlotPort {
   readonly adapter: UsbUartAdapter & { devPath: string };
   #gone: TransportError | undefined;
 
-  constructor(link: SerialLink, path: string, adapter: UsbUartAdapter & { devPath: string }, watch: AdapterWatch, slot: number) {
+  constructor(link: SerialLink, path: string, adapter: UsbUartAdapter & { devPath: string }, watch: AdapterWatch, slot: number, onLost: (adapter: UsbUartAdapter) => void) {
     this.#link = link;
     this.path = path;
     this.adapter = adapter;
@@ -138,6 +187,7 @@ class WatchedSlotPort implements SlotPort {
     this.#signal = watch.signalFor(adapter.usbPath);
     const onGone = (): void => {
       this.#gone ??= this.#unplugged(this.#signal.reason);
+      onLost(adapter);
       void link.close().catch(() => undefined);
     };
     if (this.#signal.aborted) onGone();

@@ -44,7 +44,7 @@ export function flashSuite(entry: FlashSuiteEntry, hw: SlotHardware, defaults: P
       ...policy,
       measurements: [flashTime],
       run: async (ctx) => {
-        const port = await hw.openUart();
+        const port = await hw.openUart({ signal: ctx.signal });
         // The jig file's reset for this slot (jig CEN pulse, DTR/RTS, 3V3 power cycle or none).
         // guardOutsideImage: a stray write outside the image (a flipped address bit) fails the unit.
         const flasher = new Bk7231Flasher({ port, reset: hw.io.resetStrategy(), baudRate: hw.baudRate, log: ctx.log, guardOutsideImage: true });

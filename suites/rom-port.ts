@@ -9,7 +9,7 @@ type RomPort = Awaited<ReturnType<SlotHardware['openUart']>>;
  * after an abort it may be closing already, so a second close is not a new failure.
  */
 export async function withRomPort<T>(hw: Pick<SlotHardware, 'openUart'>, ctx: Pick<StepContext, 'signal'>, body: (port: RomPort) => Promise<T>): Promise<T> {
-  const port = await hw.openUart();
+  const port = await hw.openUart({ signal: ctx.signal });
   const onAbort = (): void => void port.close().catch(() => undefined);
   ctx.signal.addEventListener('abort', onAbort, { once: true });
   try {

@@ -17,8 +17,11 @@ export interface SlotHardware {
   spec: SlotSpec;
   io: SlotIo;
   meter: ReferenceMeter;
-  /** Opens the slot's USB-UART (closed again after flashing, before mains comes on). */
-  openUart(): Promise<Bk7231Port & { close(): Promise<void> }>;
+  /**
+   * Opens the slot's USB-UART (closed again after flashing, before mains comes on). `signal`: the
+   * step's, which ends a wait for an unplugged adapter to come back.
+   */
+  openUart(o?: { signal?: AbortSignal }): Promise<Bk7231Port & { close(): Promise<void> }>;
   /** The image a flash suite writes; absent when the run has none (a plan that does not flash). */
   image?: { bytes: Uint8Array; offset: number; name: string };
   baudRate: number;

@@ -95,6 +95,30 @@ t.test('4 slots in parallel; slot 2 adapter unplugged mid-flash: slot 2 fails cl
   t.match(readFileSync(join(outDir, 'slot-1.tap'), 'utf8'), /^TAP version 14\n/);
 });
 
+t.test('slot 2 adapter unplugged mid-flash and plugged back in 5 s later: the flash retry waits for it and saves the unit', async (t) => {
+  const jig = jigWithAdapterFault({ unplugAtCommand: { command: 'FlashWrite4K', nth: 3 }, replugAfterMs: 5000 });
+  const clock = new VirtualClock();
+  const sim = startVirtualJig(jig, { clock });
+  t.teardown(() => sim.vj.dispose());
+  let pulledAt: number | undefined;
+  sim.vj.slot(2).chip.onCommand((name, n) => {
+    if (name === 'FlashWrite4K' && n === 3) pulledAt = clock.now();
+  });
+  const image = syntheticStationImage({ seed: 3, appBytes: 200_000 });
+  const outDir = mkdtempSync(join(tmpdir(), 'plugrig-station-replug-'));
+  const [r] = await runStation({ jig, jigPath: JIG_PATH, plan: loadPlan('smoke', PLANS), image, baudRate: 2_000_000, outDir, clock, log: createLogger({}, 'silent'), slots: [2], ...virtualStationWiring(sim) });
+  t.equal(r!.verdict, 'pass', r!.reason ?? 'slot 2 passed');
+  const flashStep = r!.steps.find((s) => s.name.startsWith('flash'))!;
+  t.equal(flashStep.attempt, 2, 'on the retry');
+  t.match(flashStep.earlierAttempts[0]?.error?.message, /sim:ttyUSB1.*unplugged|unplugged.*sim:ttyUSB1/, 'the first attempt failed with the unplug');
+  t.equal(sim.vj.usbUarts?.ttyOf('1-1.2'), 'sim:ttyUSB4', 'the adapter came back under the next tty name');
+  // The retry starts at once; its open waits for the adapter, so the attempt lasts past the replug.
+  t.ok(pulledAt !== undefined && flashStep.startedT < pulledAt + 5000 && flashStep.finishedT > pulledAt + 5000, `pulled at ${pulledAt} ms, retry ${flashStep.startedT}-${flashStep.finishedT} ms`);
+  const chip = sim.vj.slot(2).chip;
+  t.equal(Buffer.compare(chip.flash.read(image.offset, image.bytes.length), image.bytes), 0, "the chip holds the image (the simulator's flash, not the flasher's claim)");
+  t.same(sim.vj.slot(2).history.where((s) => s.mainsEnergised && (s.uartConnected || s.supply3v3)), [], 'mains never on with the UART side connected');
+});
+
 t.test('plan flash-only: flashes, never switches mains, ends in the safe state', async (t) => {
   const path = new URL('../fixtures/jigs/virtual-1slot.json', import.meta.url).pathname;
   const jig = loadJigFile(path);
