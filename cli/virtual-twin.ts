@@ -5,7 +5,9 @@ const SIM = 'sim:';
 /**
  * The virtual twin of a jig file: the same slots, pins, loads, meters and timings, with every endpoint
  * (I/O board, meter, slot UART) replaced by an in-process `sim:` device. Endpoints already on `sim:`
- * keep their names. The virtual jig refuses what it cannot model (dcttech load relays, hub-port 3V3).
+ * keep their names. A slot UART bound by USB path or serial number keeps that binding: the virtual
+ * jig puts a virtual USB-UART adapter there, resolved and watched as `run --sim` does (a tty name
+ * would skip the very resolution the file asks for). The virtual jig refuses what it cannot model.
  */
 export function virtualTwinOf(jig: JigSpec): JigSpec {
   const ioBoards = Object.fromEntries(
@@ -18,9 +20,9 @@ export function virtualTwinOf(jig: JigSpec): JigSpec {
         : [name, { ...m, address: m.address.startsWith(SIM) ? m.address : `${SIM}${name}` }],
     ),
   );
-  const slots = jig.slots.map((s) => ({
-    ...s,
-    uart: { port: s.uart.port?.startsWith(SIM) ? s.uart.port : `${SIM}uart${s.id}`, ...(s.uart.baudRate !== undefined ? { baudRate: s.uart.baudRate } : {}) },
-  }));
+  const slots = jig.slots.map((s) => {
+    if (s.uart.port === undefined) return s;
+    return { ...s, uart: { port: s.uart.port.startsWith(SIM) ? s.uart.port : `${SIM}uart${s.id}`, ...(s.uart.baudRate !== undefined ? { baudRate: s.uart.baudRate } : {}) } };
+  });
   return { ...jig, ioBoards, meters, slots };
 }

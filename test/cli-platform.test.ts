@@ -15,7 +15,8 @@ t.test('jig check --sim runs the virtual twin of a real jig file', async (t) => 
   t.ok(j.virtual, 'ran on the virtual jig');
   t.ok(j.passed);
   t.match(j.rows.find((x) => x.check === 'I/O board mega')?.detail, /StandardFirmata handshake/, "the file's board name, now a virtual board");
-  t.match(j.rows.find((x) => x.check.startsWith('UART + '))?.detail, /^sim:uart1, .*bootloader answered/);
+  // The file binds slot 1 by USB path 1-1.2: the twin keeps it (a virtual CH340 there), as run --sim does.
+  t.match(j.rows.find((x) => x.check.startsWith('UART + '))?.detail, /^sim:ttyUSB0 \(USB path 1-1\.2, CH340\), .*bootloader answered/);
   t.match(j.rows.find((x) => x.check === 'meter pzem')?.detail, /PZEM-004T-V3-0001/, "the file's meter, with its serial");
 });
 
