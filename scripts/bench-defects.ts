@@ -11,8 +11,15 @@
  *
  * --units N: N units through the factory plan, four at a time, each unit drawn from the seed (its
  * BL0937 parts, its MAC), about a --fault-rate share of them carrying one plug fault (a sim defect,
- * or an HTTP transport fault `http-<kind>` put in the slot's jig-file `faults` block); prints how many
- * faulted units were failed by the step naming their fault and how many good units failed.
+ * or an HTTP transport fault `http-<kind>` put in the slot's jig-file `faults` block); the faulted
+ * units take the fault kinds in turn from seeded shuffles of the whole list, so every kind is in the
+ * mix once there are as many faulted units as kinds (an independent draw per unit left 7 of 20 out of
+ * the 200-unit run). Prints how many faulted units were failed by the step naming their fault, in
+ * three groups: issue 10's plug faults (HTTP timeouts and stalls, refused during boot, boot loops into
+ * safe mode, malformed/truncated JSON, negative status), issue 8's metering hardware defects (with the
+ * shunt +10 % defect's detection ceiling: the share of drawn units whose factors no in-tolerance parts
+ * give, and which of the run's shunt units were such), and the other unit defects; and how many good
+ * units failed.
  * --shard i/n runs only every n-th 4-slot batch (from the same unit list and seeds), so n processes
  * share the run; --combine prints the whole run's table from their --json files.
  * --shunt-units N (default 200, 0 to skip): after the table, the shunt defect's detection probability
@@ -28,7 +35,9 @@ import { mulberry32 } from '../rig/core/prng.ts';
 import { parseJig } from '../rig/jig/jig-config.ts';
 import { loadPlan, parsePlan, type LoadedPlan } from '../suites/plan/load-plan.ts';
 import { PLUG_DEFECT_NAMES } from '../sim/plug/plug-defects.ts';
-import { measureShuntDetection, shuntDetectionLines } from './bench-lib/shunt-detection.ts';
+import { BL0937_DEFECT_NAMES } from '../sim/plug/bl0937/defects.ts';
+import { ObkPlug } from '../sim/plug/obk-plug.ts';
+import { measureShuntDetection, SHUNT_DEFECT, shuntDetectionCeiling, shuntDetectionLines, shuntSeparable } from './bench-lib/shunt-detection.ts';
 import { classify, DEFECT_EXPECTATIONS, fixtureJigText, HTTP_FAULT_NAMES, runBatch, STOCK_FIRMWARE, uncoveredDefects, type UnitOutcome, type UnitSpec } from './bench-lib/defect-run.ts';
 import { parseScriptArgs } from './bench-lib/script-args.ts';
 
@@ -75,6 +84,8 @@ const SHARD = (() => {
 })();
 
 const PLANS = new URL('../fixtures/plans', import.meta.url).pathname;
+/** Front ends drawn for the shunt defect's detection ceiling (parts only: about 0.6 s; ±0.7 % at 95 %). */
+const CEILING_DRAWS = 20_000;
 const JIG = parseJig(JSON.parse(fixtureJigText('virtual-4slot.json')), 'virtual-4slot');
 const SLOTS = JIG.slots.map((s) => s.id);
 
@@ -95,6 +106,19 @@ if (missing.length > 0) {
 interface Row extends UnitOutcome {
   plan: string;
   batch: number;
+  /** shunt +10 % units: a perfect measurement could separate the unit's parts from in-tolerance ones. */
+  separable?: boolean;
+}
+
+/** Issue 10's plug faults ((d): "HTTP timeouts and stalls, connection refused during boot, reboot loops into safe mode, malformed or truncated JSON, a negative status code"). */
+const ISSUE10_PLUG_FAULTS: readonly string[] = ['http-timeout', 'http-stalls', 'http-stall-mid-body', 'http-refuse-during-boot', 'boot-loop', 'http-malformed-json', 'http-truncated-json', 'http-negative-status'];
+/** Issue 8's metering hardware defects (the BL0937 front end). */
+const METERING_DEFECTS: readonly string[] = BL0937_DEFECT_NAMES;
+
+/** For a shunt +10 % unit: could a perfect measurement separate its parts from in-tolerance ones (the simulator's truth)? */
+function shuntSeparability(vj: Parameters<NonNullable<Parameters<typeof runBatch>[0]['inspect']>>[0], slot: number): boolean | undefined {
+  const plug = vj.slot(slot).plug;
+  return plug instanceof ObkPlug ? shuntSeparable(plug.bl0937.truth().frontEnd) : undefined;
 }
 
 async function runUnits(specs: ReadonlyArray<{ defects: readonly string[] }>, plan: LoadedPlan, seed0: number, onRow: (r: Row) => void): Promise<{ rows: Row[]; modelMs: number }> {
@@ -103,10 +127,15 @@ async function runUnits(specs: ReadonlyArray<{ defects: readonly string[] }>, pl
   for (let i = 0, batch = 0; i < specs.length; i += SLOTS.length, batch++) {
     if (batch % SHARD.n !== SHARD.i) continue;
     const units: UnitSpec[] = specs.slice(i, i + SLOTS.length).map((s, k) => ({ slot: SLOTS[k]!, defects: s.defects }));
-    const r = await runBatch({ jig: JIG, plan, units, seed: seed0 + batch });
+    const separable = new Map<number, boolean | undefined>();
+    const inspect: Parameters<typeof runBatch>[0]['inspect'] = (vj, outcomes) => {
+      for (const o of outcomes) if (o.defects.includes(SHUNT_DEFECT)) separable.set(o.slot, shuntSeparability(vj, o.slot));
+    };
+    const r = await runBatch({ jig: JIG, plan, units, seed: seed0 + batch, inspect });
     modelMs += r.modelMs;
     for (const o of r.outcomes) {
-      const row = { ...o, plan: plan.plan.name, batch: seed0 + batch };
+      const sep = separable.get(o.slot);
+      const row = { ...o, plan: plan.plan.name, batch: seed0 + batch, ...(sep !== undefined ? { separable: sep } : {}) };
       rows.push(row);
       onRow(row);
     }
@@ -165,10 +194,11 @@ if (UNITS === undefined) {
     modelMs = parts.reduce((n, p) => n + p.modelSeconds * 1000, 0);
     shards = parts.length;
     out(`${parts[0]?.units ?? '?'} units through the factory plan on the virtual 4-slot jig (virtual time), seed ${parts[0]?.seed ?? '?'}, from ${parts.length} shard(s): ${positionals.join(' ')}\n`);
-    for (const r of rows) if (r.detection !== 'good, passed' && r.detection !== 'caught by its step') out(`  unit ${r.unit} (slot ${r.slot}, ${r.mac}): ${r.defects.join('+') || 'good'}: ${r.detection}: ${r.firstFail ? `${r.firstFail.name}: ${r.firstFail.reason}` : 'passed'}\n`);
+    for (const r of rows) if (r.detection !== 'good, passed' && r.detection !== 'caught by its step') out(`  unit ${r.unit} (slot ${r.slot}, ${r.mac}): ${r.defects.join('+') || 'good'}${separabilityNote(r.separable)}: ${r.detection}: ${r.firstFail ? `${r.firstFail.name}: ${r.firstFail.reason}` : 'passed'}\n`);
   } else {
     const rnd = mulberry32(SEED * 7477);
-    const specs = Array.from({ length: UNITS }, () => (rnd() < FAULT_RATE ? { defects: [faults[Math.floor(rnd() * faults.length)]!] } : { defects: [] as string[] }));
+    const deal = dealer(faults, mulberry32(SEED * 7477 + 1));
+    const specs = Array.from({ length: UNITS }, () => (rnd() < FAULT_RATE ? { defects: [deal()] } : { defects: [] as string[] }));
     out(`${UNITS} units through the factory plan on the virtual 4-slot jig (virtual time), seed ${SEED}, fault rate ${FAULT_RATE}${SHARD.n > 1 ? `, shard ${SHARD.i}/${SHARD.n}` : ''}\n`);
     let done = 0;
     const tally: Record<string, number> = { faulted: 0, good: 0, 'caught by its step': 0, 'caught by another step': 0, missed: 0, 'good, passed': 0, 'good, failed': 0 };
@@ -177,8 +207,8 @@ if (UNITS === undefined) {
       done++;
       const c = classify(row);
       const unit = (row.batch - SEED * 1000) * SLOTS.length + SLOTS.indexOf(row.slot) + 1;
-      rows.push({ unit, slot: row.slot, mac: row.mac, defects: row.defects, detection: c, firstFail: row.firstFail ?? null, safe: row.safe });
-      if (c !== 'good, passed' && c !== 'caught by its step') out(`  unit ${unit} (slot ${row.slot}, ${row.mac}): ${row.defects.join('+') || 'good'}: ${c}: ${row.firstFail ? `${row.firstFail.name}: ${row.firstFail.reason}` : 'passed'}\n`);
+      rows.push({ unit, slot: row.slot, mac: row.mac, defects: row.defects, detection: c, firstFail: row.firstFail ?? null, safe: row.safe, ...(row.separable !== undefined ? { separable: row.separable } : {}) });
+      if (c !== 'good, passed' && c !== 'caught by its step') out(`  unit ${unit} (slot ${row.slot}, ${row.mac}): ${row.defects.join('+') || 'good'}${separabilityNote(row.separable)}: ${c}: ${row.firstFail ? `${row.firstFail.name}: ${row.firstFail.reason}` : 'passed'}\n`);
       tally[c === 'good, passed' || c === 'good, failed' ? 'good' : 'faulted']++;
       tally[c]++;
       if (done % 20 === 0) out(`  ... ${done} units, ${((performance.now() - wall0) / 1000).toFixed(0)} s: ${tally.faulted} faulted (${tally['caught by its step']} by their step), ${tally.good} good (${tally['good, failed']} failed)\n`);
@@ -201,12 +231,56 @@ if (UNITS === undefined) {
   const met = caught === faulted.length && goodFailed === 0 && unsafe === 0;
   const batches = Math.ceil(rows.length / SLOTS.length);
   out(`\n${faulted.length} faulted units: ${caught} failed by the step naming their fault, ${count(faulted, 'caught by another step')} by another step, ${count(faulted, 'missed')} passed\n`);
+  const group = (names: readonly string[]): { xs: UnitsRow[]; line: string; kinds: number } => {
+    const xs = faulted.filter((r) => names.includes(r.defects[0]!));
+    const kinds = names.filter((n) => xs.some((r) => r.defects[0] === n)).length;
+    const absent = names.filter((n) => !xs.some((r) => r.defects[0] === n));
+    return { xs, kinds, line: `${xs.length} unit${xs.length === 1 ? "" : "s"}, ${kinds} of ${names.length} kinds in the mix${absent.length ? ` (NOT in it: ${absent.join(', ')})` : ''}; ${count(xs, 'caught by its step')} failed by the step naming the fault, ${count(xs, 'caught by another step')} by another step, ${count(xs, 'missed')} passed` };
+  };
+  const plugFaults = group(ISSUE10_PLUG_FAULTS);
+  out(`  issue 10 plug faults (HTTP timeout, stall, stall mid-body, refused during boot, reboot loop into safe mode, malformed JSON, truncated JSON, negative status): ${plugFaults.line}\n`);
+  const metering = group(METERING_DEFECTS);
+  out(`  issue 8 metering hardware defects (BL0937 CF/CF1 open, SEL stuck high/low, divider -20 %, shunt +10 %): ${metering.line}\n`);
+  const shunt = faulted.filter((r) => r.defects[0] === SHUNT_DEFECT);
+  const ceiling = shuntDetectionCeiling(CEILING_DRAWS);
+  const inReach = shunt.filter((r) => r.separable === true);
+  out(
+    `    shunt +10 %: ${count(shunt, 'caught by its step')} of ${shunt.length} caught; detection ceiling ${((100 * ceiling.separable) / ceiling.n).toFixed(1)} % (of ${ceiling.n} front ends drawn as the simulator draws them, parts ±${ceiling.tolerancePct} %, a perfect measurement separates ${ceiling.separable}: the rest have in-tolerance parts giving the same factors; scripts/bench-lib/shunt-detection.ts); ` +
+      `of this run's ${shunt.length}, ${inReach.length} within reach (${count(inReach, 'caught by its step')} caught), ${shunt.filter((r) => r.separable === false).length} beyond it (${count(shunt.filter((r) => r.separable === false), 'caught by its step')} caught)${shunt.some((r) => r.separable === undefined) ? `, ${shunt.filter((r) => r.separable === undefined).length} not judged` : ''}\n`,
+  );
+  const other = group(faults.filter((f) => !ISSUE10_PLUG_FAULTS.includes(f) && !METERING_DEFECTS.includes(f)));
+  out(`  other unit defects (relay stuck, button open, LED dead, image does not boot, Wi-Fi never joins): ${other.line}\n`);
   out(`${good.length} good units: ${good.length - goodFailed} passed, ${goodFailed} failed\n`);
   out(`${rows.length - unsafe} of ${rows.length} slots ended in the safe state\n`);
   out(`modelled ${(modelMs / 1000).toFixed(0)} s of station time (${(modelMs / 1000 / batches).toFixed(0)} s per 4-slot batch, ${(modelMs / 1000 / rows.length).toFixed(1)} s per unit); wall ${wall.toFixed(0)} s${args.combine ? ` to combine ${shards} shard(s)` : ''}\n`);
-  out(`targets ${met ? 'met' : 'NOT met'}\n`);
+  const plugMet = count(plugFaults.xs, 'caught by its step') === plugFaults.xs.length && plugFaults.kinds === ISSUE10_PLUG_FAULTS.length && goodFailed === 0 && unsafe === 0;
+  out(`issue 10 (d) on its plug faults (every kind in the mix, each unit failed by the step naming its fault, no good unit failed, every slot safe): ${plugMet ? 'met' : 'NOT met'}\n`);
+  out(`targets (every faulted unit of the mix failed by its step, no good unit failed, every slot safe) ${met ? 'met' : 'NOT met'}\n`);
   if (args.json) process.stdout.write(JSON.stringify({ seed: SEED, units: UNITS ?? rows.length, shard: args.shard ?? null, faulted: faulted.length, caught, goodFailed, unsafe, modelSeconds: modelMs / 1000, wallSeconds: wall, met, rows }, null, 2) + '\n');
   process.exitCode = met ? 0 : 1;
+}
+
+/** " (beyond the ceiling)" for a shunt unit a perfect measurement could not separate from good parts. */
+function separabilityNote(separable: boolean | undefined): string {
+  return separable === undefined ? '' : separable ? ' (within the detection ceiling)' : ' (beyond the detection ceiling: in-tolerance parts give its factors)';
+}
+
+/**
+ * Fault kinds in turn from seeded shuffles of `kinds` (a new shuffle each time one is used up): every
+ * kind appears once per len(kinds) faulted units, in an order the seed decides.
+ */
+function dealer(kinds: readonly string[], rnd: () => number): () => string {
+  let deck: string[] = [];
+  return () => {
+    if (deck.length === 0) {
+      deck = [...kinds];
+      for (let i = deck.length - 1; i > 0; i--) {
+        const j = Math.floor(rnd() * (i + 1));
+        [deck[i], deck[j]] = [deck[j]!, deck[i]!];
+      }
+    }
+    return deck.pop()!;
+  };
 }
 
 /** One unit of a --units run as --json writes it (and --combine reads it). */
@@ -218,4 +292,5 @@ interface UnitsRow {
   detection: string;
   firstFail: { name: string; reason: string } | null;
   safe: boolean;
+  separable?: boolean;
 }

@@ -3,7 +3,8 @@ import { judgeFactors, OPENBEKEN_DEFAULT_FACTORS, type FrontEndDesign } from '..
 import type { CalQuantity } from '../../suites/metrology/calibration.ts';
 import { loadPlan } from '../../suites/plan/load-plan.ts';
 import type { Bl0937Input, Bl0937Truth } from '../../sim/plug/bl0937/bl0937-chip.ts';
-import { transferOf, type Bl0937FrontEnd } from '../../sim/plug/bl0937/front-end.ts';
+import { bl0937Defects } from '../../sim/plug/bl0937/defects.ts';
+import { BL0937_NOMINAL_FRONT_END, drawFrontEnd, transferOf, type Bl0937FrontEnd } from '../../sim/plug/bl0937/front-end.ts';
 import { loadSimTemplate } from '../../sim/plug/obk-template.ts';
 import { BENCH_LOADS } from './metrology-jig.ts';
 import { BENCH_CAL_LOAD, benchPlan } from './metrology-plan.ts';
@@ -22,7 +23,7 @@ import { runBenchUnit } from './metrology-unit.ts';
  */
 
 const PLANS = fileURLToPath(new URL('../../fixtures/plans', import.meta.url));
-const SHUNT_DEFECT = 'shunt-off-10';
+export const SHUNT_DEFECT = 'shunt-off-10';
 /** A slack that only absorbs float rounding: the window of the tolerances alone (perfect measurement). */
 const EXACT_SLACK_PCT = 0.01;
 
@@ -49,6 +50,29 @@ function linearRatios(fe: Bl0937FrontEnd): Record<CalQuantity, number> {
   const h = transferOf(fe);
   const f = OPENBEKEN_DEFAULT_FACTORS;
   return { voltage: 1 / (f.voltage * h.hzPerVolt), current: 1 / (f.current * h.hzPerAmp), power: 1 / (f.power * h.hzPerWatt) };
+}
+
+/**
+ * Could a perfect measurement tell this unit's front end from one with every part in tolerance? (Its
+ * transfer is outside the plan's window at float slack.) A unit it cannot is beyond any rig's reach.
+ */
+export function shuntSeparable(fe: Bl0937FrontEnd, design: FrontEndDesign = factoryFrontEnd()): boolean {
+  return !judgeFactors(linearRatios(fe), { ...design, slackPct: EXACT_SLACK_PCT }).plausible;
+}
+
+/** The simulator's part spread (sim/plug/bl0937: each part uniform within ±5 %), which the plan declares too. */
+const SIM_PART_TOLERANCE = 0.05;
+
+/**
+ * The detection ceiling of the shunt +10 % defect: the share of `n` front ends drawn as the simulator
+ * draws them (parts within ±5 %, then the shunt +10 %) that a perfect measurement separates from
+ * in-tolerance parts. Parts only, no rig run (milliseconds).
+ */
+export function shuntDetectionCeiling(n: number, design: FrontEndDesign = factoryFrontEnd()): { separable: number; n: number; tolerancePct: number } {
+  if (Math.abs(design.partTolerancePct - 100 * SIM_PART_TOLERANCE) > 1e-9) throw new Error(`bench: the plan's part tolerance ±${design.partTolerancePct} % is not the simulator's ±${100 * SIM_PART_TOLERANCE} %`);
+  let separable = 0;
+  for (let seed = 1; seed <= n; seed++) if (shuntSeparable(drawFrontEnd(seed, SIM_PART_TOLERANCE, BL0937_NOMINAL_FRONT_END, bl0937Defects([SHUNT_DEFECT])), design)) separable++;
+  return { separable, n, tolerancePct: design.partTolerancePct };
 }
 
 export interface ShuntUnit {
@@ -111,7 +135,7 @@ export async function measureShuntDetection(o: { n: number; seed: number; concur
         parts: { shunt: fe.shuntOhms / design.shuntOhms, divider: fe.dividerRatio / design.dividerRatio, vref: fe.vrefVolts / design.vrefVolts },
         rig: r.verdict === 'pass' ? 'passed' : reason.startsWith('calibration factors within') ? 'refused' : { failed: reason },
         exactRefused: !judgeFactors(ratios, design).plausible,
-        separable: !judgeFactors(linearRatios(fe), { ...design, slackPct: EXACT_SLACK_PCT }).plausible,
+        separable: shuntSeparable(fe, design),
       };
       units.push(u);
       o.onUnit?.(u, units.length);
