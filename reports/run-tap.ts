@@ -1,3 +1,5 @@
+import type { ErrorContext } from '../rig/core/errors.ts';
+import { StoreError } from '../rig/store/store-error.ts';
 import type { StepResult } from '../suites/model/step-result.ts';
 import { runCounts, suiteGroups, unitOutcome, type ReportRun, type ReportUnit } from './report-run.ts';
 import { renderTapReport, type TapReport, type TapVersion } from './tap-writer.ts';
@@ -23,23 +25,44 @@ export async function renderRunTap(run: ReportRun, o: { version?: TapVersion } =
     yield: `${counts.passed} of ${counts.units} units passed`,
   };
   // Found inside subtests (where tap would turn a throw into a failing point), thrown once rendering is done.
-  const contradictions: string[] = [];
+  const contradictions: TapContradiction[] = [];
   const text = await renderTapReport({ title, meta, ...(o.version ? { version: o.version } : {}) }, async (report) => {
     for (const unit of run.units) {
       const name = unitName(unit);
-      const passed = await report.subtest(name, (ut) => renderUnit(ut, unit, contradictions));
-      if (passed !== (unit.verdict === 'pass')) contradictions.push(`TAP rendering of ${name} disagrees with its stored verdict ${unitOutcome(unit)}`);
+      const found: TapContradiction[] = [];
+      const passed = await report.subtest(name, (ut) => renderUnit(ut, unit, found));
+      contradictions.push(...found.map((c) => ({ ...c, context: { slot: unit.slot, ...c.context } })));
+      if (passed !== (unit.verdict === 'pass')) {
+        const outcome = unitOutcome(unit);
+        contradictions.push({ message: `TAP rendering of ${name} disagrees with its stored verdict ${outcome}`, context: { slot: unit.slot, ...(unit.mac ? { unit: unit.mac } : {}), verdict: outcome, tapPoint: passed ? 'ok' : 'not ok' } });
+      }
     }
   });
-  if (contradictions.length > 0) throw new Error(contradictions[0]);
+  const first = contradictions[0];
+  if (first) throw tapContradictionError(first, { run: run.runId, plan: run.plan.name, ...(contradictions.length > 1 ? { contradictions: contradictions.length } : {}) });
   return text;
+}
+
+/** A TAP rendering that says the opposite of a stored status: what disagrees, with where. */
+export interface TapContradiction {
+  message: string;
+  context: ErrorContext;
+}
+
+/**
+ * The refusal to write a report that contradicts the store (a rendering bug must not turn a failed unit
+ * green or the reverse): the store's failure class, as a report that cannot be written, typed, with where
+ * it happened (run, slot, step, the stored status and the point the rendering gave).
+ */
+export function tapContradictionError(c: TapContradiction, context: ErrorContext = {}): StoreError {
+  return new StoreError(`${c.message}: report not written`, { step: 'tap-report', ...context, ...c.context });
 }
 
 export function unitName(u: ReportUnit): string {
   return `slot ${u.slot}${u.mac ? ` ${u.mac}` : ''}${u.serial ? ` serial ${u.serial}` : ''}`;
 }
 
-async function renderUnit(t: TapReport, u: ReportUnit, contradictions: string[]): Promise<void> {
+async function renderUnit(t: TapReport, u: ReportUnit, contradictions: TapContradiction[]): Promise<void> {
   for (const group of suiteGroups(u.steps)) {
     await t.subtest(group.suite, async (st) => {
       for (const step of group.steps) {
@@ -61,7 +84,7 @@ async function renderUnit(t: TapReport, u: ReportUnit, contradictions: string[])
  * store and the per-slot file written live (tap-listener.ts). Returns what contradicts the stored status
  * (a point ok where the step failed, or the reverse), undefined when the rendering agrees.
  */
-export async function renderStepTap(t: TapReport, r: StepResult): Promise<string | undefined> {
+export async function renderStepTap(t: TapReport, r: StepResult): Promise<TapContradiction | undefined> {
   if (r.status === 'skip') {
     t.skip(r.name, r.reason ?? 'skipped');
     return undefined;
@@ -85,5 +108,6 @@ export async function renderStepTap(t: TapReport, r: StepResult): Promise<string
     if (r.status === 'pass') st.ok(`${r.name} completed`, diag);
     else st.fail(`${r.name}: ${r.reason ?? 'failed'}`, diag);
   });
-  return passed === (r.status === 'pass') ? undefined : `TAP rendering of step '${r.name}' disagrees with its status ${r.status}`;
+  if (passed === (r.status === 'pass')) return undefined;
+  return { message: `TAP rendering of step '${r.name}' disagrees with its status ${r.status}`, context: { step: r.name, stepIndex: r.index, status: r.status, attempt: r.attempt, tapPoint: passed ? 'ok' : 'not ok' } };
 }

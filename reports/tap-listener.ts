@@ -1,6 +1,6 @@
 import { confinedPath } from '../rig/core/confined-path.ts';
 import type { ResultEvent, ResultSink, RunInfo } from '../suites/model/events.ts';
-import { renderStepTap } from './run-tap.ts';
+import { renderStepTap, tapContradictionError } from './run-tap.ts';
 import { openTapReport, type TapReportFile, type TapVersion } from './tap-writer.ts';
 
 /**
@@ -40,7 +40,7 @@ export class TapListener implements ResultSink {
         const report = this.#open.get(e.slot);
         if (!report) return;
         const contradiction = await renderStepTap(report, e.result);
-        if (contradiction) throw new Error(contradiction);
+        if (contradiction) throw tapContradictionError(contradiction, { slot: e.slot, ...(this.#run ? { run: this.#run.runId } : {}), path: this.paths.get(e.slot) });
         // A write refused since (disk full): the file stops there; the slot hears it, typed.
         if (report.failure) throw report.failure;
         return;

@@ -101,10 +101,16 @@ t.test('a rendering that contradicts the stored verdict is refused', async (t) =
   // Mutation of the data: a unit stored as pass whose step failed must not render as a passing unit.
   const run = clone(passing);
   run.units[0]!.steps[2]!.checks.push({ name: 'a check that failed', ok: false, attempt: 1, t: 0 });
-  await t.rejects(renderRunTap(run), /disagrees with its status pass/);
+  const step = run.units[0]!.steps[2]!;
+  await t.rejects(renderRunTap(run), {
+    name: 'StoreError',
+    code: 'E_STORE',
+    message: `TAP rendering of step '${step.name}' disagrees with its status pass: report not written`,
+    context: { run: run.runId, plan: run.plan.name, slot: run.units[0]!.slot, step: step.name, status: 'pass', tapPoint: 'not ok' },
+  }, 'typed, naming run, slot, step, status and the point it rendered');
   const lie = clone(failing);
   lie.units[0]!.verdict = 'pass';
-  await t.rejects(renderRunTap(lie), /disagrees with its stored verdict pass/);
+  await t.rejects(renderRunTap(lie), { name: 'StoreError', code: 'E_STORE', message: /disagrees with its stored verdict pass: report not written$/, context: { run: lie.runId, slot: lie.units[0]!.slot, verdict: 'pass', tapPoint: 'not ok' } });
 });
 
 t.test('TAP 13 for Perl prove: accepted, units graded', { skip: spawnSync('/usr/bin/prove', ['--version']).status === 0 ? false : 'no /usr/bin/prove' }, async (t) => {

@@ -70,6 +70,11 @@ t.test('the listener refuses to render a step whose points disagree with its sta
   const listener = new TapListener(join(dir, 'bug'));
   await listener.emit({ type: 'slot-started', slot: 1, steps: [], at: '' });
   const lie = { index: 0, name: 'x', kind: 'main' as const, status: 'pass' as const, flagged: false, attempt: 1, maxAttempts: 1, earlierAttempts: [], checks: [{ name: 'c', ok: false, attempt: 1, t: 0 }], measurements: [], startedT: 0, finishedT: 0, ms: 0, startedAt: '', finishedAt: '' };
-  await t.rejects(listener.emit({ type: 'step-finished', slot: 1, result: lie }), /disagrees with its status pass/);
+  await t.rejects(listener.emit({ type: 'step-finished', slot: 1, result: lie }), {
+    name: 'StoreError',
+    code: 'E_STORE',
+    message: "TAP rendering of step 'x' disagrees with its status pass: report not written",
+    context: { slot: 1, step: 'x', status: 'pass', tapPoint: 'not ok', path: join(dir, 'bug', 'slot-1.tap') },
+  }, 'typed, naming slot, step, status, the point it rendered and the file');
   await listener.close();
 });
