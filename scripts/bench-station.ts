@@ -3,11 +3,15 @@
  *  1. takt of the factory plan for 1 slot in REAL time with a WT310E-class reference (target <= 60 s),
  *     with the per-step breakdown next to the same slot in MODEL time (what the plan's modelled
  *     durations alone cost: a real-time run can only add CPU overhead to it);
- *  2. 8 slots with a WT310E-class meter each vs 1 slot, throughput ratio (target >= 7.2x): units per
- *     hour of the batch, the 8 slots' batch against the same 8 units (same seeds, same slot wiring and
- *     meter) tested one at a time on a 1-slot jig; on the jig file's default feed layout (all 8 slots
- *     on one mains feed, IEC 60725 reference impedance) and with an isolated feed per slot (a
- *     transformer each, same impedance), with where the 8-slot run loses time per slot;
+ *  2. 8 slots with a WT310E-class meter each vs 1 slot, throughput ratio (target >= 7.2x), with
+ *     CONTINUOUS FEEDING (station/unit-feed.ts): `--units N` units (default 64) in one queue, a slot
+ *     takes the next as soon as its last is in its safe state, after `--handling-s S` (default 10 s)
+ *     of handling per unit (the first included, 1 and 8 slots alike); throughput = units passed per
+ *     hour of the whole run, with the tail (slots running dry once the queue is empty) printed. The
+ *     1-slot reference is the same units, each on the slot it took in the 8-slot run (same wiring,
+ *     meter, unit seed), one at a time. On an isolated feed per slot (fixtures/jigs/virtual-8slot.json)
+ *     and with all 8 slots on one feed (IEC 60725 reference impedance). `--batch` adds the earlier
+ *     figure: one unit per slot, the batch ending with its slowest unit, against those 8 units alone;
  *  3. 8 slots sharing one WT310E-class meter through select relays vs the bound that meter's busy
  *     time sets (target >= 0.85).
  * 2 and 3 run in MODEL time (VirtualClock): 8 virtual plugs with their byte-level UARTs do not keep
@@ -30,41 +34,34 @@ import type { ResultEvent } from '../suites/model/events.ts';
 import { simPlugAddress, startVirtualJig } from '../sim/jig/in-process-jig.ts';
 import { DEFAULT_VIRTUAL_WIFI } from '../sim/jig/virtual-jig.ts';
 import { loadDeviceTemplate } from '../rig/dut/device-template.ts';
+import { UnitQueue, type UnitFeed } from '../station/unit-feed.ts';
+import type { StationSlotResult } from '../station/run-station.ts';
+import type { VirtualJig } from '../sim/jig/virtual-jig.ts';
 
 const ROOT = new URL('..', import.meta.url).pathname;
 const PLANS = join(ROOT, 'fixtures/plans');
-const FOUR = JSON.parse(readFileSync(join(ROOT, 'fixtures/jigs/virtual-4slot.json'), 'utf8')) as Record<string, unknown> & { slots: Array<Record<string, unknown>> };
+const EIGHT_SLOT = JSON.parse(readFileSync(join(ROOT, 'fixtures/jigs/virtual-8slot.json'), 'utf8')) as Record<string, unknown> & { slots: Array<Record<string, unknown>> };
 const WT = { kind: 'scpi', model: 'WT310E', address: 'sim:wt0', serial: 'C2QD00001', calibrationDate: '2026-06-01' };
 
 /**
- * Slots `ids` (1-8): slots 1-4 on io0, 5-8 on io1 with the same pins; a WT310E each, or one shared
- * WT310E through select relays. Slot k is wired (and its unit seeded) the same whichever others are
- * in the jig. `feeds`: 'one' leaves the jig file's default (every slot on one mains feed, IEC 60725's
- * reference impedance); 'isolated' gives each slot a feed of its own (the same impedance).
+ * Slots `ids` of fixtures/jigs/virtual-8slot.json (1-4 on io0, 5-8 on io1 with the same pins): a
+ * WT310E each, or one shared WT310E through select relays. Slot k is wired (and its unit seeded) the
+ * same whichever others are in the jig. `feeds`: 'one' puts every slot on one mains feed (IEC 60725's
+ * reference impedance: the jig file default when it states no feeds); 'isolated' keeps the file's
+ * feed of its own per slot (the same impedance).
  */
 function jig(ids: readonly number[], meters: 'wt-each' | 'wt-shared', feeds: 'one' | 'isolated' = 'one'): JigSpec {
-  const raw = structuredClone(FOUR) as Record<string, unknown> & { slots: Array<Record<string, unknown>> };
+  const raw = structuredClone(EIGHT_SLOT) as typeof EIGHT_SLOT & { meters: Record<string, unknown>; mains: Record<string, unknown> & { feeds?: Record<string, { slots: number[] }> } };
   raw.name = `bench-${ids.length}slot-${meters}${feeds === 'isolated' ? '-isolated-feeds' : ''}`;
-  raw.ioBoards = { io0: { port: 'sim:io0', baudRate: 57600, layout: 'mega2560', heartbeat: 52 }, io1: { port: 'sim:io1', baudRate: 57600, layout: 'mega2560', heartbeat: 52 } };
-  if (feeds === 'isolated') raw.mains = { ...(raw.mains as object), feeds: Object.fromEntries(ids.map((id) => [`feed${id}`, { slots: [id] }])) };
-  const m: Record<string, unknown> = {};
-  raw.slots = ids.map((id) => {
-    const i = id - 1;
-    const s = structuredClone(FOUR.slots[i % 4]!) as Record<string, unknown>;
-    s.id = id;
-    s.io = i < 4 ? 'io0' : 'io1';
-    s.uart = { port: `sim:uart${id}` };
-    if (meters === 'wt-each') {
-      m[`wt${id}`] = { ...WT, address: `sim:wt${id}`, serial: `C2QD0000${id}` };
-      s.meter = { ref: `wt${id}`, channel: 1 };
-    } else {
-      m.wt = WT;
-      // Pins no slot of virtual-4slot uses (its loads take 41-49, its LED sensors A0-A3 = 54-57).
-      s.meter = { ref: 'wt', channel: 1, select: [53, 58, 59, 60][i % 4] };
-    }
-    return s;
-  });
-  raw.meters = m;
+  raw.slots = raw.slots.filter((s) => ids.includes(s.id as number));
+  if (feeds === 'one') delete raw.mains.feeds;
+  else raw.mains.feeds = Object.fromEntries(Object.entries(raw.mains.feeds ?? {}).filter(([, f]) => f.slots.every((id) => ids.includes(id))));
+  if (meters === 'wt-each') raw.meters = Object.fromEntries(Object.entries(raw.meters).filter(([name]) => ids.some((id) => name === `wt${id}`)));
+  else {
+    raw.meters = { wt: WT };
+    // Pins no slot of the file uses (its loads take 41-49, its LED sensors A0-A3 = 54-57).
+    for (const s of raw.slots) s.meter = { ref: 'wt', channel: 1, select: [53, 58, 59, 60][((s.id as number) - 1) % 4] };
+  }
   return parseJig(raw, raw.name as string);
 }
 
@@ -88,9 +85,11 @@ interface Outcome {
   supply: Map<number, { waitedMs: number; droppedWindows: number }>;
   /** Per unit: clock time the meter was first taken, held in total, and the slot's end. */
   meter: Array<{ slot: number; firstAt: number; heldMs: number; waitedMs: number; startT: number; endT: number }>;
+  /** Every unit's result (several per slot when units were fed). */
+  results: StationSlotResult[];
 }
 
-async function run(spec: JigSpec, clock: Clock, o: { stockLibrary?: string; seed?: number } = {}): Promise<Outcome> {
+async function run(spec: JigSpec, clock: Clock, o: { stockLibrary?: string; seed?: number; feed?: (vj: VirtualJig) => UnitFeed } = {}): Promise<Outcome> {
   const sim = startVirtualJig(spec, { clock, ...(o.seed !== undefined ? { seed: o.seed } : {}) });
   const events: ResultEvent[] = [];
   // Slot 1's step starts, in clock time (a step's result carries only its last attempt's start).
@@ -109,6 +108,7 @@ async function run(spec: JigSpec, clock: Clock, o: { stockLibrary?: string; seed
       endpoints: sim.endpoints,
       signals: false,
       ...(o.stockLibrary ? { stockLibrary: o.stockLibrary } : {}),
+      ...(o.feed ? { feed: o.feed(sim.vj) } : {}),
       sinks: [
         {
           emit: (e) => {
@@ -137,7 +137,7 @@ async function run(spec: JigSpec, clock: Clock, o: { stockLibrary?: string; seed
       };
     });
     const bad = r.slots.filter((s) => s.verdict !== 'pass');
-    for (const s of bad) process.stderr.write(`  slot ${s.slot} FAILED: ${s.reason ?? '?'}\n`);
+    for (const s of bad) process.stderr.write(`  slot ${s.slot}${s.fed ? ` ${s.fed.label}` : ''} FAILED: ${s.reason ?? '?'}\n`);
     const units = r.slots.map((x) => ({ slot: x.slot, ms: x.ms, attempts: x.steps.reduce((a, st) => a + st.attempt, 0), verdict: x.verdict }));
     const st1 = r.slots[0]!.steps;
     const steps = st1.map((x, i) => ({ name: x.name, ...(x.suite ? { suite: x.suite } : {}), ms: x.finishedT - (firstStart.get(i) ?? x.startedT), attempts: x.attempt }));
@@ -147,7 +147,7 @@ async function run(spec: JigSpec, clock: Clock, o: { stockLibrary?: string; seed
     const outside = { beforeMs, betweenMs: makespanMs - beforeMs - afterMs - inSteps, afterMs };
     const slotSteps = r.slots.map((x) => ({ slot: x.slot, steps: x.steps.map((st) => ({ name: st.name, ms: st.ms, attempt: st.attempt })) }));
     const supply = new Map([...(r.supply ?? new Map())].map(([k, v]) => [k, { ...v }]));
-    return { makespanMs, passed: r.slots.length - bad.length, slots: r.slots.length, steps, outside, meter, units, slotSteps, supply };
+    return { makespanMs, passed: r.slots.length - bad.length, slots: r.slots.length, steps, outside, meter, units, slotSteps, supply, results: r.slots };
   } finally {
     await sim.vj.dispose();
   }
@@ -157,8 +157,8 @@ const s = (ms: number): string => (ms / 1000).toFixed(2);
 // An unknown argument is refused before anything runs (a typo must not start a many-minute bench).
 for (let i = 2; i < process.argv.length; i++) {
   const a = process.argv[i]!;
-  if (a === '--feeds' || a === '--seeds') i++;
-  else if (!['--quick', '--takt-only', '--own-only'].includes(a)) {
+  if (['--feeds', '--seeds', '--units', '--handling-s'].includes(a)) i++;
+  else if (!['--quick', '--takt-only', '--own-only', '--batch'].includes(a)) {
     process.stderr.write(`bench-station: unknown argument ${a} (see the header of scripts/bench-station.ts)\n`);
     process.exit(2);
   }
@@ -174,6 +174,22 @@ if (feedsArg !== undefined && feedsArg !== 'one' && feedsArg !== 'isolated') {
   process.stderr.write(`bench-station: --feeds takes one or isolated, not ${String(feedsArg)}\n`);
   process.exit(2);
 }
+
+/** The earlier part-2 figure as well: one unit per slot, the batch ending with its slowest unit. */
+const batchToo = process.argv.includes('--batch');
+const numberArg = (name: string, dflt: number, ok: (n: number) => boolean, what: string): number => {
+  const i = process.argv.indexOf(name);
+  if (i < 0) return dflt;
+  const n = Number(process.argv[i + 1]);
+  if (!ok(n)) {
+    process.stderr.write(`bench-station: ${name} takes ${what}, not ${String(process.argv[i + 1])}\n`);
+    process.exit(2);
+  }
+  return n;
+};
+/** Part 2's continuous feeding: units in the queue, and the handling time per unit. */
+const unitsArg = numberArg('--units', 64, (n) => Number.isInteger(n) && n >= 8, 'a whole number >= 8');
+const handlingMs = 1000 * numberArg('--handling-s', 10, (n) => Number.isFinite(n) && n >= 0, 'seconds >= 0');
 
 // The takt is a unit of a batch whose stock firmware this station has stored already (its library,
 // suites/stock-library.ts): a first unit of a new stock image reads it (shown on its own line).
@@ -227,51 +243,124 @@ if (real) {
 if (real) process.stdout.write(`   load average at the end: ${loadavg().map((x) => x.toFixed(1)).join(' ')}\n`);
 process.stdout.write('\n');
 if (taktOnly) process.exit(0);
-// Parts 2 and 3 compare with one slot's unit as it was measured before the stock library (every unit read).
-const model1 = await run(jig([1], 'wt-each'), new VirtualClock());
-
-process.stdout.write('2. 8 slots with a WT310E-class meter each vs 1 slot (MODEL time, seed 1: units seeded 1001-1008 by slot)\n');
+// Part 3 (and --batch) compare with one slot's unit as it was measured before the stock library (every unit read).
+let model1: Outcome | undefined;
+const slot1Alone = async (): Promise<Outcome> => (model1 ??= await run(jig([1], 'wt-each'), new VirtualClock()));
 const EIGHT = [1, 2, 3, 4, 5, 6, 7, 8];
-// The 1-slot station's batch: the same 8 units (slot k's wiring, meter and seed) one after another.
-const alone: Outcome[] = [model1];
-for (const id of EIGHT.slice(1)) alone.push(await run(jig([id], 'wt-each'), new VirtualClock()));
-const aloneMs = alone.reduce((a, o) => a + o.makespanMs, 0);
-const alonePassed = alone.reduce((a, o) => a + o.passed, 0);
-const perUnit = (o: Outcome): string => o.units.map((u) => `${u.slot}:${s(u.ms)}s/${u.attempts}${u.verdict === 'pass' ? '' : ' FAIL'}`).join(' ');
-process.stdout.write(`   1 slot, the 8 units one at a time: ${s(aloneMs)} s for ${alonePassed}/8 passed (${alone.map((o) => perUnit(o)).join(' ')})\n`);
 const layouts = [
   { feeds: 'one' as const, what: 'all 8 slots on one mains feed (the jig file default, IEC 60725 reference impedance)' },
-  { feeds: 'isolated' as const, what: 'an isolated mains feed per slot (a transformer each, the same impedance)' },
+  { feeds: 'isolated' as const, what: 'an isolated mains feed per slot (a transformer each, the same impedance: fixtures/jigs/virtual-8slot.json)' },
 ];
-for (const layout of layouts.filter((l) => feedsArg === undefined || l.feeds === feedsArg)) {
-  const eight = await run(jig(EIGHT, 'wt-each', layout.feeds), new VirtualClock());
-  process.stdout.write(`   8 slots, ${layout.what}: ${s(eight.makespanMs)} s for ${eight.passed}/${eight.slots} passed\n`);
-  process.stdout.write(`     per unit (slot:time/step attempts): ${perUnit(eight)}\n`);
-  // Where the batch loses time against the same unit alone: the unit's own time in the slot (waits
-  // before its big switches, windows dropped for neighbours' switches, lease waits, extra attempts),
-  // and the end of the batch (every slot waits for the slowest).
-  for (const u of eight.units) {
-    const a = alone[u.slot - 1]!.units[0]!;
-    const sup = eight.supply.get(u.slot) ?? { waitedMs: 0, droppedWindows: 0 };
-    const lease = eight.meter.find((m) => m.slot === u.slot)?.waitedMs ?? 0;
-    const mine = eight.slotSteps.find((x) => x.slot === u.slot)!.steps;
-    const solo = new Map(alone[u.slot - 1]!.slotSteps[0]!.steps.map((x) => [x.name, x]));
-    const worst = mine.map((x) => ({ x, d: x.ms - (solo.get(x.name)?.ms ?? 0) })).filter((w) => w.d >= 1000).sort((p, q) => q.d - p.d).slice(0, 3);
-    const most = worst.map((w) => `${w.x.name.replace(/ \(.*$/, '')} +${s(w.d)}${w.x.attempt !== (solo.get(w.x.name)?.attempt ?? 1) ? ` (attempt ${w.x.attempt} vs ${solo.get(w.x.name)?.attempt ?? '-'})` : ''}`).join('; ');
-    process.stdout.write(`     slot ${u.slot}: ${s(u.ms)} s vs ${s(a.ms)} s alone (${u.ms >= a.ms ? '+' : ''}${s(u.ms - a.ms)}); switch waits ${s(sup.waitedMs)} s, windows dropped for neighbours ${sup.droppedWindows}, lease waits ${s(lease)} s, step attempts ${u.attempts} vs ${a.attempts}; waits ${s(eight.makespanMs - u.ms)} s for the batch's end${most ? `\n       most: ${most}` : ''}\n`);
+const chosen = layouts.filter((l) => feedsArg === undefined || l.feeds === feedsArg);
+const fed = Array.from({ length: unitsArg }, (_, i) => i);
+process.stdout.write(`2. 8 slots with a WT310E-class meter each vs 1 slot, CONTINUOUS FEEDING (MODEL time, seed 1): ${unitsArg} units from one queue, a free slot takes the next one;\n`);
+process.stdout.write(`   handling ${s(handlingMs)} s per unit (unload the last, seat the next, lid closed), charged before every unit, the first included, for 1 and 8 slots alike; a handler per slot\n`);
+process.stdout.write(`   throughput = units passed per hour of the whole run (first handling to the last unit's end); the 1-slot reference runs the same units, each on the slot (wiring, meter) it took in the 8-slot run, one at a time\n`);
+process.stdout.write(`   the stock library: the 8-slot run starts with an empty one (its first 8 units each read their stock app), the 1-slot reference with one of its own (its first unit reads)\n`);
+for (const layout of chosen) {
+  let queue8: UnitQueue | undefined;
+  const clock8 = new VirtualClock();
+  const eight = await run(jig(EIGHT, 'wt-each', layout.feeds), clock8, {
+    stockLibrary: mkdtempSync(join(tmpdir(), 'plugrig-bench-stock-')),
+    feed: (vj) => (queue8 = new UnitQueue({ clock: clock8, units: fed, handlingMs, seat: (slot, u) => vj.loadUnit(slot, u) })),
+  });
+  const placed = [...queue8!.placed];
+  const lib1 = mkdtempSync(join(tmpdir(), 'plugrig-bench-stock-'));
+  const ref: Outcome[] = [];
+  for (const id of EIGHT) {
+    const mine = placed.filter(([, slot]) => slot === id).map(([u]) => u);
+    if (mine.length === 0) continue;
+    const c = new VirtualClock();
+    ref.push(await run(jig([id], 'wt-each', layout.feeds), c, { stockLibrary: lib1, feed: (vj) => new UnitQueue({ clock: c, units: mine, handlingMs, seat: (slot, u) => vj.loadUnit(slot, u) }) }));
   }
-  const ratio = (eight.passed / eight.makespanMs) / (alonePassed / aloneMs);
-  const tested = (eight.slots / eight.makespanMs) / (8 / aloneMs);
-  const slot1 = (eight.passed / eight.makespanMs) / (model1.passed / model1.makespanMs);
-  const bound = aloneMs / Math.max(...alone.map((o) => o.makespanMs));
-  process.stdout.write(`     throughput (passed units per hour of the batch) 8 vs 1: ${ratio.toFixed(2)}x (units tested: ${tested.toFixed(2)}x; against slot 1's unit alone, the earlier figure: ${slot1.toFixed(2)}x; the slowest unit alone bounds it at ${bound.toFixed(2)}x); target >= 7.2x: ${ratio >= 7.2 ? 'met' : 'NOT met'}\n`);
+  const t1 = ref.reduce((a, o) => a + o.makespanMs, 0);
+  const passed1 = ref.reduce((a, o) => a + o.passed, 0);
+  const t8 = eight.makespanMs;
+  const perHour = (n: number, ms: number): string => ((n / ms) * 3_600_000).toFixed(1);
+  process.stdout.write(`   8 slots, ${layout.what}:\n`);
+  process.stdout.write(`     ${s(t8)} s for ${eight.passed}/${eight.slots} passed = ${perHour(eight.passed, t8)} units/h\n`);
+  process.stdout.write(`     1 slot, the same ${fed.length} units one at a time: ${s(t1)} s for ${passed1}/${fed.length} passed = ${perHour(passed1, t1)} units/h\n`);
+  // The tail: from the moment the queue gave out its last unit to the end; slots run dry in it.
+  const tail = t8 - (queue8!.emptiedAt ?? t8);
+  const lastEnd = new Map<number, number>();
+  for (const r of eight.results) lastEnd.set(r.slot, Math.max(lastEnd.get(r.slot) ?? 0, r.steps.at(-1)?.finishedT ?? 0));
+  const idle = EIGHT.reduce((a, id) => a + (t8 - (lastEnd.get(id) ?? 0)), 0);
+  process.stdout.write(`     tail (from the queue's last unit taken to the run's end): ${s(tail)} s = ${((100 * tail) / t8).toFixed(1)} % of the run; capacity it lost (slot time idle, no unit left) ${((100 * idle) / (8 * t8)).toFixed(1)} % of 8 slots x the run\n`);
+  process.stdout.write(`     per slot (units / idle at the end): ${EIGHT.map((id) => `${id}:${eight.results.filter((r) => r.slot === id).length}/${s(t8 - (lastEnd.get(id) ?? 0))}s`).join(' ')}\n`);
+  // What each unit cost in the 8-slot run against the same unit alone on the same slot's wiring.
+  const aloneOf = new Map(ref.flatMap((o) => o.results).map((r) => [r.fed!.index, r]));
+  const attemptsOf = (r: StationSlotResult): number => r.steps.reduce((a, st) => a + st.attempt, 0);
+  let dSum = 0;
+  let more = 0;
+  let fewer = 0;
+  let worst = { d: -Infinity, label: '' };
+  for (const r of eight.results) {
+    const a = aloneOf.get(r.fed!.index);
+    if (!a) continue;
+    const d = r.ms - a.ms;
+    dSum += d;
+    const da = attemptsOf(r) - attemptsOf(a);
+    if (da > 0) more++;
+    if (da < 0) fewer++;
+    if (d > worst.d) {
+      const solo = new Map(a.steps.map((x) => [x.name, x]));
+      const most = r.steps
+        .map((x) => ({ x, d: x.ms - (solo.get(x.name)?.ms ?? 0) }))
+        .filter((w) => Math.abs(w.d) >= 1000)
+        .sort((p, q) => q.d - p.d)
+        .slice(0, 3)
+        .map((w) => `${w.x.name.replace(/ \(.*$/, '')} ${w.d >= 0 ? '+' : ''}${s(w.d)} (attempt ${w.x.attempt} vs ${solo.get(w.x.name)?.attempt ?? '-'})`)
+        .join('; ');
+      worst = { d, label: `${r.fed!.label} in slot ${r.slot}: ${s(r.ms)} s vs ${s(a.ms)} s alone, ${attemptsOf(r)} vs ${attemptsOf(a)} step attempts${most ? `; most: ${most}` : ''}` };
+    }
+  }
+  const sup = [...eight.supply.values()].reduce((a, v) => ({ waitedMs: a.waitedMs + v.waitedMs, droppedWindows: a.droppedWindows + v.droppedWindows }), { waitedMs: 0, droppedWindows: 0 });
+  const lease = eight.meter.reduce((a, m) => a + m.waitedMs, 0);
+  process.stdout.write(`     per unit vs the same unit alone: ${dSum >= 0 ? '+' : ''}${s(dSum / eight.results.length)} s on average (sum ${s(dSum)} s); ${more} units took more step attempts, ${fewer} fewer; switch waits ${s(sup.waitedMs)} s, windows dropped for neighbours ${sup.droppedWindows}, lease waits ${s(lease)} s in all\n`);
+  process.stdout.write(`     slowest against alone: ${worst.label}\n`);
+  const ratio = (eight.passed / t8) / (passed1 / t1);
+  const tested = (eight.slots / t8) / (fed.length / t1);
+  process.stdout.write(`     throughput (passed units per hour) 8 vs 1: ${ratio.toFixed(2)}x (units tested: ${tested.toFixed(2)}x); target >= 7.2x: ${ratio >= 7.2 ? 'met' : 'NOT met'}\n`);
 }
 process.stdout.write('\n');
+if (batchToo) {
+  // The 1-slot station's batch: the same 8 units (slot k's wiring, meter and seed) one after another.
+  const model1 = await slot1Alone();
+  const alone: Outcome[] = [model1];
+  for (const id of EIGHT.slice(1)) alone.push(await run(jig([id], 'wt-each'), new VirtualClock()));
+  const aloneMs = alone.reduce((a, o) => a + o.makespanMs, 0);
+  const alonePassed = alone.reduce((a, o) => a + o.passed, 0);
+  const perUnit = (o: Outcome): string => o.units.map((u) => `${u.slot}:${s(u.ms)}s/${u.attempts}${u.verdict === 'pass' ? '' : ' FAIL'}`).join(' ');
+  process.stdout.write(`   batch of one unit per slot (the earlier figure: the batch ends when its slowest unit does; units seeded 1001-1008 by slot)\n   1 slot, the 8 units one at a time: ${s(aloneMs)} s for ${alonePassed}/8 passed (${alone.map((o) => perUnit(o)).join(' ')})\n`);
+  for (const layout of chosen) {
+    const eight = await run(jig(EIGHT, 'wt-each', layout.feeds), new VirtualClock());
+    process.stdout.write(`   8 slots, ${layout.what}: ${s(eight.makespanMs)} s for ${eight.passed}/${eight.slots} passed\n`);
+    process.stdout.write(`     per unit (slot:time/step attempts): ${perUnit(eight)}\n`);
+    // Where the batch loses time against the same unit alone: the unit's own time in the slot (waits
+    // before its big switches, windows dropped for neighbours' switches, lease waits, extra attempts),
+    // and the end of the batch (every slot waits for the slowest).
+    for (const u of eight.units) {
+      const a = alone[u.slot - 1]!.units[0]!;
+      const sup = eight.supply.get(u.slot) ?? { waitedMs: 0, droppedWindows: 0 };
+      const lease = eight.meter.find((m) => m.slot === u.slot)?.waitedMs ?? 0;
+      const mine = eight.slotSteps.find((x) => x.slot === u.slot)!.steps;
+      const solo = new Map(alone[u.slot - 1]!.slotSteps[0]!.steps.map((x) => [x.name, x]));
+      const worst = mine.map((x) => ({ x, d: x.ms - (solo.get(x.name)?.ms ?? 0) })).filter((w) => w.d >= 1000).sort((p, q) => q.d - p.d).slice(0, 3);
+      const most = worst.map((w) => `${w.x.name.replace(/ \(.*$/, '')} +${s(w.d)}${w.x.attempt !== (solo.get(w.x.name)?.attempt ?? 1) ? ` (attempt ${w.x.attempt} vs ${solo.get(w.x.name)?.attempt ?? '-'})` : ''}`).join('; ');
+      process.stdout.write(`     slot ${u.slot}: ${s(u.ms)} s vs ${s(a.ms)} s alone (${u.ms >= a.ms ? '+' : ''}${s(u.ms - a.ms)}); switch waits ${s(sup.waitedMs)} s, windows dropped for neighbours ${sup.droppedWindows}, lease waits ${s(lease)} s, step attempts ${u.attempts} vs ${a.attempts}; waits ${s(eight.makespanMs - u.ms)} s for the batch's end${most ? `\n       most: ${most}` : ''}\n`);
+    }
+    const ratio = (eight.passed / eight.makespanMs) / (alonePassed / aloneMs);
+    const tested = (eight.slots / eight.makespanMs) / (8 / aloneMs);
+    const slot1 = (eight.passed / eight.makespanMs) / (model1.passed / model1.makespanMs);
+    const bound = aloneMs / Math.max(...alone.map((o) => o.makespanMs));
+    process.stdout.write(`     throughput (passed units per hour of the batch) 8 vs 1: ${ratio.toFixed(2)}x (units tested: ${tested.toFixed(2)}x; against slot 1's unit alone, the earlier figure: ${slot1.toFixed(2)}x; the slowest unit alone bounds it at ${bound.toFixed(2)}x); target >= 7.2x: ${ratio >= 7.2 ? 'met' : 'NOT met'}\n`);
+  }
+}
 if (ownOnly) process.exit(0);
 
 process.stdout.write('3. 8 slots sharing ONE WT310E-class meter through select relays (MODEL time)\n');
 // The bound is set from slot 1's unit alone, as before (the meter's busy time is the 8 units').
-const base1 = model1;
+const base1 = await slot1Alone();
 const shared = await run(jig(EIGHT, 'wt-shared'), new VirtualClock());
 // The bound: the meter serves the 8 units back to back from the earliest moment a unit can need it
 // (one slot's lead-in before its first meter step), and the last unit then needs its lead-out.

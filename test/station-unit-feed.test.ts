@@ -5,6 +5,8 @@ import { join } from 'node:path';
 import { VirtualClock } from '../rig/core/clock.ts';
 import { createLogger } from '../rig/core/log.ts';
 import { loadJigFile } from '../rig/jig/jig-config.ts';
+import { mainsFeeds } from '../rig/jig/mains-feeds.ts';
+import { VirtualJig } from '../sim/jig/virtual-jig.ts';
 import { runStation } from '../station/run-station.ts';
 import { UnitQueue } from '../station/unit-feed.ts';
 import { loadPlan } from '../suites/plan/load-plan.ts';
@@ -18,6 +20,7 @@ import { syntheticStationImage, virtualStationWiring } from './fixtures/virtual-
  * unit is a part of its own (the virtual jig's loadUnit: its own seed and MAC) with its own record.
  */
 const FOUR = new URL('../fixtures/jigs/virtual-4slot.json', import.meta.url).pathname;
+const EIGHT = new URL('../fixtures/jigs/virtual-8slot.json', import.meta.url).pathname;
 const SHARED = new URL('../fixtures/jigs/virtual-4slot-shared.json', import.meta.url).pathname;
 const PLANS = new URL('../fixtures/plans', import.meta.url).pathname;
 const HANDLING_MS = 3000;
@@ -110,4 +113,20 @@ t.test('feeding refuses a jig with shared mains relays (a partner would be live 
     }),
     { code: 'E_CONFIG', message: /continuous feeding needs each slot's mains on a relay of its own/ },
   );
+});
+
+t.test('virtual-8slot (the continuous-feeding bench jig): 8 slots, a feed each, so a 2 kW switch steps no other slot', async (t) => {
+  const jig = loadJigFile(EIGHT);
+  t.same(mainsFeeds(jig).map((f) => f.slots), [[1], [2], [3], [4], [5], [6], [7], [8]]);
+  t.same(Object.keys(jig.mainsGroups ?? {}), [], 'no shared mains relay (feeding refuses those)');
+  const clock = new VirtualClock();
+  const vj = VirtualJig.fromSpec(jig, { clock, http: false, mains: { drift: false } });
+  t.teardown(() => vj.dispose());
+  for (const id of [1, 2, 5]) vj.slot(id).branch.setMainsRelay(true);
+  const before = [2, 5].map((id) => vj.slot(id).branch.measure('input').volts);
+  const own = vj.slot(1).branch.measure('input').volts;
+  vj.slot(1).branch.setPlugRelay(true);
+  vj.slot(1).branch.setLoadRelay('R2000', true);
+  t.same([2, 5].map((id) => vj.slot(id).branch.measure('input').volts), before, 'slots 2 and 5 see no step');
+  t.ok(vj.slot(1).branch.measure('input').volts < own * 0.99, 'slot 1 sags on its own feed');
 });
