@@ -4,7 +4,7 @@
 // build, or one whose sources changed after the last build, runs the sources through tsx instead, so the
 // CLI never runs code older than the checkout.
 import module from 'node:module';
-import { readdirSync, statSync } from 'node:fs';
+import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 module.enableCompileCache?.(); // Node >= 22.1: caches V8 code for the next start
@@ -13,10 +13,39 @@ const root = fileURLToPath(new URL('..', import.meta.url));
 const compiled = new URL('../dist/cli/main.js', import.meta.url);
 // Must match tsconfig.build.json "include".
 const SOURCE_DIRS = ['cli', 'rig', 'sim', 'station', 'firmware', 'suites', 'reports'];
+const CONFIGS = ['tsconfig.json', 'tsconfig.build.json'];
 
-/** Newest mtime (ms) of the .ts sources, or Infinity if a directory cannot be read. */
+/**
+ * The build stamp (scripts/build-stamp.mjs, written by `npm run build` after tsc) lists every input of
+ * the build with the mtime and size it had when the build read it: 'current' when each still has
+ * exactly those (a few hundred stats of known paths, no directory walk), 'stale' when one differs,
+ * 'none' when there is no stamp, dist/ was compiled again after it (a bare tsc) or an input is gone.
+ */
+function stampState(built) {
+  const path = `${root}dist/build-stamp.json`;
+  const at = statSync(path, { throwIfNoEntry: false })?.mtimeMs;
+  if (at === undefined || at < built) return 'none';
+  let stamp;
+  try {
+    stamp = JSON.parse(readFileSync(path, 'utf8'));
+  } catch {
+    return 'none';
+  }
+  if (stamp?.version !== 1 || !Array.isArray(stamp.files)) return 'none';
+  for (const [file, mtimeMs, size] of stamp.files) {
+    const s = statSync(root + file, { throwIfNoEntry: false });
+    // A deleted input alone changes nothing dist/ runs (whatever imported it changed too): the
+    // newest-source rule decides, as scripts/dist-current.mjs (npm test, prepare) does.
+    if (!s) return 'none';
+    if (s.mtimeMs !== mtimeMs || s.size !== size) return 'stale';
+  }
+  return 'current';
+}
+
+/** Newest mtime (ms) of the build's inputs (the .ts sources and the tsconfigs). */
 function newestSource() {
   let newest = 0;
+  for (const file of CONFIGS) newest = Math.max(newest, statSync(root + file, { throwIfNoEntry: false })?.mtimeMs ?? 0);
   for (const dir of SOURCE_DIRS) {
     let entries;
     try {
@@ -40,9 +69,16 @@ function builtAt() {
   }
 }
 
-const built = builtAt();
+/** dist/ holds the current code: by its stamp, or without one (a bare `tsc -p tsconfig.build.json`) when newer than every input. */
+function distCurrent() {
+  const built = builtAt();
+  if (built < 0) return false;
+  const stamp = stampState(built);
+  return stamp === 'current' || (stamp === 'none' && built >= newestSource());
+}
+
 let cli;
-if (built >= 0 && built >= newestSource() && !process.env.PLUGRIG_FROM_SOURCE) {
+if (!process.env.PLUGRIG_FROM_SOURCE && distCurrent()) {
   cli = await import(compiled.href);
 } else {
   const { register } = await import('tsx/esm/api');
