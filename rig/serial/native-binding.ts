@@ -1,4 +1,6 @@
 import { readSync, writeSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { join } from 'node:path';
 import type {
   BindingInterface,
   BindingPortInterface,
@@ -8,7 +10,7 @@ import type {
   SetOptions,
   UpdateOptions,
 } from '@serialport/bindings-interface' with { 'resolution-mode': 'require' }; // its exports map has no ESM types
-import { autoDetect } from '@serialport/bindings-cpp';
+import { PACKAGE_ROOT } from '../core/package-root.ts';
 
 /** What bindings-cpp's Unix ports (LinuxPortBinding, DarwinPortBinding) carry besides the interface. */
 interface UnixPort extends BindingPortInterface {
@@ -153,7 +155,35 @@ export function directIoBinding(inner: BindingInterface): BindingInterface {
   };
 }
 
+/** bindings-cpp's module (under dist/, the package has no exports map) and export name for each OS, as its autoDetect() picks. */
+const PLATFORM_BINDINGS: Readonly<Record<string, readonly [string, string]>> = {
+  win32: ['win32.js', 'WindowsBinding'],
+  darwin: ['darwin.js', 'DarwinBinding'],
+};
+const LINUX_BINDING = ['linux.js', 'LinuxBinding'] as const;
+
+let platformBinding: BindingInterface | undefined;
+
+/**
+ * serialport's native binding for this OS, loaded on the first port: the package's index loads the
+ * Linux, macOS and Windows bindings (and, imported as ESM, is lexed for its re-exports) to return one
+ * of them; this loads that one alone. The index is the fallback should the package's layout change.
+ */
+function loadPlatformBinding(): BindingInterface {
+  if (platformBinding) return platformBinding;
+  const require = createRequire(join(PACKAGE_ROOT, 'package.json'));
+  const [file, name] = PLATFORM_BINDINGS[process.platform] ?? LINUX_BINDING;
+  let binding: BindingInterface | undefined;
+  try {
+    binding = (require(`@serialport/bindings-cpp/dist/${file}`) as Record<string, BindingInterface | undefined>)[name];
+  } catch {
+    binding = undefined;
+  }
+  platformBinding = binding ?? (require('@serialport/bindings-cpp') as { autoDetect(): BindingInterface }).autoDetect();
+  return platformBinding;
+}
+
 /** The machine's serial binding (serialport's native one for this OS), with direct I/O on Unix. */
 export function nativeSerialBinding(): BindingInterface {
-  return directIoBinding(autoDetect());
+  return directIoBinding(loadPlatformBinding());
 }
