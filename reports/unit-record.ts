@@ -1,4 +1,4 @@
-import { mkdir } from 'node:fs/promises';
+import { makeDirectory } from '../rig/core/make-directory.ts';
 import { writeFileAtomic } from '../rig/core/atomic-file.ts';
 import { confinedPath } from '../rig/core/confined-path.ts';
 import type { ResultEvent, ResultSink, RunInfo } from '../suites/model/events.ts';
@@ -111,7 +111,7 @@ export class UnitRecordWriter implements ResultSink {
     r.updatedAt = this.#now();
     const path = confinedPath(this.#dir, `slot-${slot}.json`, 'unit record');
     try {
-      await mkdir(this.#dir, { recursive: true });
+      await makeDirectory(this.#dir);
       await writeFileAtomic(path, JSON.stringify(r, null, 2) + '\n');
     } catch (e) {
       // The unit's record is its traceability: a refused write fails the unit with the store's class.

@@ -1,4 +1,4 @@
-import { mkdir } from 'node:fs/promises';
+import { makeDirectory } from '../rig/core/make-directory.ts';
 import { writeFileAtomic } from '../rig/core/atomic-file.ts';
 import { confinedPath } from '../rig/core/confined-path.ts';
 import { renderHtml } from './html/html-report.ts';
@@ -46,7 +46,7 @@ export async function writeReports(run: ReportRun, dir: string, formats: readonl
   for (const f of formats) rendered.set(f, await renderReport(run, f));
   const where = { run: run.runId, step: 'report' };
   try {
-    await mkdir(dir, { recursive: true });
+    await makeDirectory(dir);
   } catch (e) {
     throw writeRefused('report directory', dir, e, where);
   }

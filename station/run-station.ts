@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { mkdir } from 'node:fs/promises';
+import { makeDirectory } from '../rig/core/make-directory.ts';
 import { InstrumentError } from '../rig/core/errors.ts';
 import type { InterlockState, MainsInterlock } from '../rig/jig/mains-interlock.ts';
 import type { GuardedProcess } from '../rig/jig/process-guard.ts';
@@ -141,7 +141,7 @@ export async function runStation(o: RunStationOptions): Promise<StationSlotResul
  */
 export async function runStationDetailed(o: RunStationOptions): Promise<StationRun> {
   // Host I/O: the virtual jig's timers are running already, so model time must not move meanwhile.
-  await hostIo(o.clock, () => mkdir(o.outDir, { recursive: true }));
+  await hostIo(o.clock, () => makeDirectory(o.outDir));
   const wanted = o.slots ?? o.jig.slots.map((s) => s.id);
   // A resumed run keeps the interrupted tries' records under new names, never overwritten.
   if (o.resume) await hostIo(o.clock, () => interruptPartialRecords(o.outDir, o.resume!, wanted));

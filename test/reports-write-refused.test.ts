@@ -101,6 +101,16 @@ t.test('run reports: a refused one is E_STORE naming the file and the run; no pa
   t.match(ro, { name: 'StoreError', code: 'E_STORE', context: { run: 'run-r', errno: 'ENOTDIR' } }, 'a directory that cannot be made (a file in its way): typed as well');
 });
 
+t.test('run reports aimed under /proc: one typed refusal that settles (Node\'s recursive mkdir never returns there)', { timeout: 20_000 }, async (t) => {
+  const at = '/proc/plugrig-no-such/reports';
+  const e = await writeReports(run, at).then(
+    () => undefined,
+    (x: unknown) => x,
+  );
+  t.match(e, { name: 'StoreError', code: 'E_STORE', context: { run: 'run-r', errno: 'ENOENT', path: at } });
+  t.match((e as Error).message, /^report directory \/proc\/plugrig-no-such\/reports not written: ENOENT/);
+});
+
 t.test('plugrig run: slot 1\'s TAP report refused at the start: the unit fails, exit 11, one message, the jig safe', async (t) => {
   const out = join(dir, 'run-tap');
   const jigs: InProcessJig[] = [];
