@@ -16,7 +16,6 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { RealClock, type Clock } from '../../rig/core/clock.ts';
-import type { Logger } from '../../rig/core/log.ts';
 import { Bk7231Flasher } from '../../rig/bk7231/flasher.ts';
 import { AutoReset } from '../../rig/bk7231/reset.ts';
 import { openLink } from '../../rig/serial/open-link.ts';
@@ -25,7 +24,7 @@ import { VirtualBk7231 } from '../../sim/bk7231/virtual-bk7231.ts';
 import { PtyBridge } from '../../sim/serial/pty-bridge.ts';
 import type { UartTx, VirtualUartDevice } from '../../sim/serial/uart-device.ts';
 import { wireTimeMs } from '../../sim/serial/virtual-uart-wire.ts';
-import type { E2eStart, E2eTool } from './thirdparty-e2e.ts';
+import type { E2eOptions, E2eStart, E2eTool } from './thirdparty-e2e.ts';
 import { writeFloor, type FlashFloor } from './floor.ts';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -189,17 +188,10 @@ export function summarizeTimeline(cmds: readonly TimedCommand[], spawnAt: number
   };
 }
 
-export interface TimelineOptions {
-  bk7231toolsDir: string;
-  python?: string;
-  image: Uint8Array;
-  other: Uint8Array;
-  offset: number;
-  baud: number;
-  starts: readonly E2eStart[];
+/** The timed bench's chip, images and tools, without its rounds and profiling. */
+export interface TimelineOptions
+  extends Pick<E2eOptions, 'bk7231toolsDir' | 'python' | 'image' | 'other' | 'offset' | 'baud' | 'starts' | 'log' | 'progress'> {
   tools: readonly E2eTool[];
-  log: Logger;
-  progress: (m: string) => void;
 }
 
 /** One run per tool and start, each from the same starting content, with the chip in this process. */
